@@ -1,0 +1,8 @@
+"""mcpframe: a memcached proxy driven by Lua routes, with pluggable key distribution."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+#: The memcached version whose proxy API mcpframe implements; `version` answers with it.
+MEMCACHED_VERSION = "1.6.20"
