@@ -1,0 +1,1 @@
+"""Everything lupa: sandboxed runtimes, config loading, the `mcp` API for both VMs."""

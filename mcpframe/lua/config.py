@@ -1,0 +1,438 @@
+"""Loading a memcached-proxy Lua config: the config VM, the route VM, and what crosses between.
+
+The sequence follows memcached 1.6.20 (spec section 1): the file runs in a config VM that
+calls ``mcp_config_pools(nil)``; its return value is deep-copied into a route VM, where the
+same file runs again and ``mcp_config_routes(copy)`` attaches hooks. Each failure becomes a
+``ConfigError`` naming the file and line Lua reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lupa import lua54
+
+from mcpframe.errors import ConfigError, PluginError
+from mcpframe.lua.runtime import CONSTANTS, LuaRuntime, first_line, lua_source, new_runtime
+from mcpframe.protocol import commands as c
+
+LuaError = lua54.LuaError
+_MAX_DEPTH = 100
+
+#: Global tunables and their memcached defaults (spec 2.6). They persist across reloads.
+DEFAULT_TUNABLES: dict[str, Any] = {
+    "connecttimeout": 5.0,
+    "retrytimeout": 3.0,
+    "readtimeout": 3.0,
+    "failurelimit": 3,
+    "tcpkeepalive": False,
+    "active_req_limit": 0,
+    "buffer_memory_limit": 0,
+}
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """What ``mcp.backend`` described. Equal specs share one connection (spec 1.7)."""
+
+    label: str
+    host: str
+    port: str
+    connecttimeout: float = 5.0
+    retrytimeout: float = 3.0
+    readtimeout: float = 3.0
+    failurelimit: int = 3
+    tcpkeepalive: bool = False
+    where: str = field(default="?", compare=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass
+class PoolSpec:
+    """What ``mcp.pool`` described, with its key -> backend index function built."""
+
+    backends: list[BackendSpec]
+    dist: str = "jump_hash"
+    hash: str = "xxhash"
+    seed: bytes | None = None
+    filter: str | None = None
+    filter_conf: bytes | None = None
+    options: dict[str, object] = field(default_factory=dict)
+    beprefix: str = ""
+    where: str = "?"
+    select: Callable[[bytes], int] = field(default=lambda key: 0, repr=False)
+
+
+@dataclass
+class RouteVM:
+    """The route VM of one loaded config and its driver entry points."""
+
+    lua: LuaRuntime
+    start: Any
+    resume: Any
+    fail: Any
+    resume_await: Any
+    hooks: dict[str, dict[int, Any]]
+    codes: dict[str, int]
+    state: Any
+
+    def set_wants(self, wants: dict[str, bool]) -> None:
+        """Tell the VM's logging functions who listens (no Python call when nobody does)."""
+        self.state[b"want_user"] = wants.get("proxyuser", False)
+        self.state[b"want_reqs"] = wants.get("proxyreqs", False)
+
+    def user_stats(self) -> dict[int, int]:
+        return {int(k): int(v) for k, v in self.state[b"ustats"].items()}
+
+
+@dataclass
+class LoadedConfig:
+    path: str
+    pools: list[PoolSpec]
+    routes: RouteVM
+    tunables: dict[str, Any]
+    stat_names: dict[int, str]
+
+
+def _b(s: str) -> bytes:
+    return s.encode()
+
+
+def _s(v: object) -> str:
+    return v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else str(v)
+
+
+def _install_constants(lua: LuaRuntime, mcp: Any) -> None:
+    for name, value in CONSTANTS.items():
+        mcp[_b(name)] = value
+
+
+class _PluginSurface:
+    """Builds ``mcp.dist_*`` / ``mcp.hash_*`` in a VM from the plugin registry."""
+
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
+
+    def install(self, lua: LuaRuntime, mcp: Any, state: Any) -> None:
+        dist_tag = lua.table()
+        hash_tag = lua.table()
+        state[b"DIST_TAG"] = dist_tag
+        state[b"HASH_TAG"] = hash_tag
+        not_callable = lua.execute(
+            b"return function() error('distribution objects are only used as mcp.pool{dist = ...}', 2) end"
+        )
+        hashers: dict[str, Any] = {}
+        for name in sorted(self.registry.hashers):
+            t = lua.table()
+            t[hash_tag] = _b(name)
+            hashers[name] = t
+            mcp[_b("hash_" + name)] = t
+        for name in sorted(self.registry.distributions):
+            dist = self.registry.distributions[name]
+            t = lua.table()
+            t[b"new"] = not_callable
+            t[dist_tag] = _b(name)
+            key_hasher = getattr(dist, "key_hasher", None)
+            if key_hasher and key_hasher in hashers:
+                t[b"hash"] = hashers[key_hasher]
+            mcp[_b("dist_" + name)] = t
+
+
+def _run_file(lua: LuaRuntime, path: str) -> None:
+    """Compile and run the config file in ``lua``; chunk name = the path, for file:line."""
+    run = lua.execute(
+        b"""
+        return function(path)
+            local f, err = loadfile(path, "t")
+            if not f then error(err, 0) end
+            f()
+        end
+        """
+    )
+    run(_b(path))
+
+
+class ConfigLoader:
+    """Loads config files against one plugin registry; keeps tunables across reloads."""
+
+    def __init__(self, registry: Any, events: Any = None) -> None:
+        self.registry = registry
+        self.events = events
+        self.surface = _PluginSurface(registry)
+        self.tunables: dict[str, Any] = dict(DEFAULT_TUNABLES)
+        self.stat_names: dict[int, str] = {}
+        self.stat_names_pending: set[int] = set()
+
+    # -- config VM -------------------------------------------------------------------
+
+    def load(self, path: str) -> LoadedConfig:
+        lua = new_runtime()
+        mcp = lua.table()
+        lua.globals().mcp = mcp
+        _install_constants(lua, mcp)
+        state = lua.table()
+        tunables = lua.table()
+        for k, v in self.tunables.items():
+            tunables[_b(k)] = v
+        state[b"tunables"] = tunables
+        state[b"stats"] = lua.table()
+        self.surface.install(lua, mcp, state)
+        lua.execute(lua_source("mcp_config.lua"), mcp, state)
+
+        try:
+            _run_file(lua, path)
+        except LuaError as e:
+            raise ConfigError(f"Failed to load config file: {first_line(e.args[0])}") from None
+        pools_fn = lua.globals().mcp_config_pools
+        if pools_fn is None:
+            raise ConfigError(f"{path}: Configuration file missing 'mcp_config_pools' function")
+        try:
+            result = pools_fn(None)
+        except LuaError as e:
+            raise ConfigError(
+                f"Failed to execute mcp_config_pools: {first_line(e.args[0])}"
+            ) from None
+
+        pools: list[PoolSpec] = []
+        pool_ids: dict[Any, int] = {}
+        self._kind = lua.execute(
+            b"""
+            local state = ...
+            return function(v)
+                local mt = getmetatable(v)
+                if mt == state.POOL_MT then return "pool", tostring(v) end
+                if mt == state.BACKEND_MT then return "backend" end
+                return type(v)
+            end
+            """,
+            state,
+        )
+        conf = self._copy_out(result, state, pools, pool_ids, 0, path)
+        new_tunables = {_s(k): v for k, v in tunables.items()}
+        stat_names = {int(k): _s(v) for k, v in state[b"stats"].items()}
+
+        self.stat_names_pending = set(self.stat_names) | set(stat_names)
+        routes = self._load_routes(path, conf, pools)
+        # Commit tunables and stat names only once the whole load succeeded.
+        self.tunables.update(new_tunables)
+        self.stat_names.update(stat_names)
+        return LoadedConfig(path, pools, routes, dict(self.tunables), dict(self.stat_names))
+
+    def _copy_out(
+        self,
+        value: Any,
+        state: Any,
+        pools: list[PoolSpec],
+        pool_ids: dict[Any, int],
+        depth: int,
+        path: str,
+    ) -> Any:
+        """Deep copy of the config VM's value into Python (spec 1.4)."""
+        if value is None or isinstance(value, (bool, int, float, bytes)):
+            return value
+        if depth > _MAX_DEPTH:
+            raise ConfigError(f"{path}: configuration error: table recursion too deep")
+        kind = self._kind(value)
+        if isinstance(kind, tuple):
+            key = kind[1]
+            if key not in pool_ids:
+                pool_ids[key] = len(pools)
+                pools.append(self._build_pool(value, path))
+            return _PoolRef(pool_ids[key])
+        if kind == b"backend":
+            raise ConfigError(f"{path}: unhandled userdata type in configuration table")
+        if kind == b"table":
+            out: dict[Any, Any] = {}
+            for k, v in value.items():
+                if not isinstance(k, (bytes, int, float)) or isinstance(k, bool):
+                    raise ConfigError(
+                        f"{path}: configuration table keys must be strings or numbers"
+                    )
+                out[k] = self._copy_out(v, state, pools, pool_ids, depth + 1, path)
+            return out
+        raise ConfigError(f"{path}: unhandled data type in configuration table")
+
+    def _build_pool(self, t: Any, path: str) -> PoolSpec:
+        where = _s(t[b"where"])
+        backends = []
+        for i in range(1, len(t[b"backends"]) + 1):
+            b = t[b"backends"][i]
+            backends.append(
+                BackendSpec(
+                    label=_s(b[b"label"]),
+                    host=_s(b[b"host"]),
+                    port=_s(b[b"port"]),
+                    connecttimeout=float(b[b"connecttimeout"]),
+                    retrytimeout=float(b[b"retrytimeout"]),
+                    readtimeout=float(b[b"readtimeout"]),
+                    failurelimit=int(b[b"failurelimit"]),
+                    tcpkeepalive=bool(b[b"tcpkeepalive"]),
+                    where=_s(b[b"where"]),
+                )
+            )
+        options = {_s(k): (_s(v) if isinstance(v, bytes) else v) for k, v in t[b"options"].items()}
+        spec = PoolSpec(
+            backends=backends,
+            dist=_s(t[b"dist"]) if t[b"dist"] is not None else "jump_hash",
+            hash=_s(t[b"hash"]) if t[b"hash"] is not None else "xxhash",
+            seed=t[b"seed"],
+            filter=_s(t[b"filter"]) if t[b"filter"] is not None else None,
+            filter_conf=t[b"filter_conf"],
+            options=options,
+            beprefix=str(options.get("beprefix", "")),
+            where=where,
+        )
+        try:
+            spec.select = build_selector(self.registry, spec)
+        except (PluginError, ValueError) as e:
+            raise ConfigError(f"Failed to execute mcp_config_pools: {where}: {e}") from None
+        return spec
+
+    # -- route VM --------------------------------------------------------------------
+
+    def _load_routes(self, path: str, conf: Any, pools: list[PoolSpec]) -> RouteVM:
+        lua = new_runtime()
+        mcp = lua.table()
+        lua.globals().mcp = mcp
+        _install_constants(lua, mcp)
+        state = lua.table()
+        hooks = lua.table()
+        state[b"hooks"] = hooks
+        attachable = lua.table()
+        for code in range(c.CMD_MG, c.CMD_CACHE_MEMLIMIT + 1):
+            attachable[code] = True
+        state[b"attachable"] = attachable
+        self.surface.install(lua, mcp, state)
+        codes_by_name = lua.table()
+        for word, code in c.COMMANDS.items():
+            codes_by_name[word] = code
+        state[b"command_codes"] = codes_by_name
+        state[b"ustats"] = lua.table()
+        state[b"ustat_slots"] = max(self.stat_names_pending, default=0)
+        state[b"py_log"] = self._log_user
+        state[b"py_log_req"] = self._log_req
+        state[b"want_user"] = False
+        state[b"want_reqs"] = False
+        start, resume, fail, resume_await = lua.execute(lua_source("mcp_routes.lua"), mcp, state)
+        codes = {_s(k): int(v) for k, v in state[b"codes"].items()}
+        proxy_mt = state[b"POOL_PROXY_MT"]
+        setmt = lua.globals().setmetatable
+
+        def copy_in(value: Any) -> Any:
+            if isinstance(value, _PoolRef):
+                t = lua.table()
+                t[b"_id"] = value.index
+                return setmt(t, proxy_mt)
+            if isinstance(value, dict):
+                t = lua.table()
+                for k, v in value.items():
+                    t[k] = copy_in(v)
+                return t
+            return value
+
+        try:
+            _run_file(lua, path)
+        except LuaError as e:
+            raise ConfigError(
+                f"Failed to load data into worker thread: {first_line(e.args[0])}"
+            ) from None
+        routes_fn = lua.globals().mcp_config_routes
+        if routes_fn is None:
+            raise ConfigError(f"{path}: Configuration file missing 'mcp_config_routes' function")
+        try:
+            routes_fn(copy_in(conf))
+        except LuaError as e:
+            raise ConfigError(
+                f"Failed to execute mcp_config_routes: {first_line(e.args[0])}"
+            ) from None
+        py_hooks: dict[str, dict[int, Any]] = {}
+        for tag, table in hooks.items():
+            py_hooks[_s(tag)] = {int(k): fn for k, fn in table.items()}
+        vm = RouteVM(lua, start, resume, fail, resume_await, py_hooks, codes, state)
+        if self.events is not None:
+            vm.set_wants(self.events.wants_by_stream())
+        return vm
+
+    # Called from Lua (only when someone listens: see RouteVM.set_wants).
+    def _log_user(self, msg: bytes) -> None:
+        if self.events is not None:
+            self.events.emit("proxy_user", msg=_s(msg)[:512])
+
+    def _log_req(
+        self,
+        line: bytes,
+        elapsed: int,
+        rtype: int,
+        code: int,
+        status: int,
+        be: bytes,
+        detail: bytes,
+    ) -> None:
+        if self.events is not None:
+            self.events.emit(
+                "proxy_req",
+                elapsed=elapsed,
+                res_type=rtype,
+                code=code,
+                status=status,
+                be=_s(be),
+                detail=_s(detail)[:150],
+                req=_s(line)[:300],
+            )
+
+
+class _PoolRef:
+    """A pool in the copied config value (becomes a pool proxy in the route VM)."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+def build_selector(registry: Any, spec: PoolSpec) -> Callable[[bytes], int]:
+    """The pool's key -> backend index function: filter, then hasher(key, seed), then dist.
+
+    Everything plugin-provided is looked up here, once per load, so the request path calls
+    plain Python callables.
+    """
+    from mcpframe.types import BackendInfo
+
+    hasher = registry.hashers[spec.hash].hash
+    seed = 0
+    if spec.seed is not None:
+        seed = registry.hashers["xxhash"].hash(spec.seed, 0)
+    servers = [
+        BackendInfo(id=i + 1, host=b.host, port=b.port, label=b.label)
+        for i, b in enumerate(spec.backends)
+    ]
+    dist = registry.distributions[spec.dist].build(servers, spec.options)
+    filt: Callable[[bytes], bytes] | None = None
+    if spec.filter is not None:
+        filt = registry.key_filters[spec.filter].build(spec.filter_conf or b"")
+    n = len(servers)
+
+    if filt is None:
+
+        def select(key: bytes) -> int:
+            i = dist(hasher(key, seed))
+            if i < 0 or i >= n:
+                raise IndexError("key dist hasher tried to use out of bounds index")
+            return i
+
+    else:
+        f = filt
+
+        def select(key: bytes) -> int:
+            i = dist(hasher(f(key), seed))
+            if i < 0 or i >= n:
+                raise IndexError("key dist hasher tried to use out of bounds index")
+            return i
+
+    return select
+

@@ -1,0 +1,236 @@
+-- The config VM's half of the `mcp` library (memcached 1.6.20 proxy API).
+--
+-- Everything here runs once per (re)load, so it is plain Lua that records what the config
+-- asked for; Python reads the records after mcp_config_pools() returns and builds the real
+-- backends and pools from them. Errors are raised at level 2 so the operator sees the line
+-- of *their* config that made the bad call ("routes.lua:12: backend must have a label").
+--
+-- Called as a chunk with (mcp, state): `state.tunables` holds the global tunables, which
+-- persist across reloads the way memcached's do.
+local mcp, state = ...
+
+local BACKEND_MT = { __name = "mcp.backend" }
+local POOL_MT = { __name = "mcp.pool" }
+state.BACKEND_MT = BACKEND_MT
+state.POOL_MT = POOL_MT
+
+local tunables = state.tunables
+
+local function where(level)
+    local info = debug.getinfo(level + 1, "Sl")
+    if info and info.currentline and info.currentline > 0 then
+        return info.short_src .. ":" .. info.currentline
+    end
+    return "?"
+end
+
+local function strnum(v, name, argn, fname)
+    local t = type(v)
+    if t == "number" then
+        if math.type(v) == "float" and v == math.floor(v) then
+            v = math.tointeger(v)
+        end
+        return tostring(v)
+    elseif t == "string" then
+        return v
+    end
+    error(string.format("bad argument #%d to '%s' (string expected, got %s)", argn, fname,
+        t == "nil" and "no value" or t), 3)
+end
+
+local function seconds(v, fname)
+    if type(v) ~= "number" then
+        error(string.format("bad argument #1 to '%s' (number expected, got %s)", fname,
+            v == nil and "no value" or type(v)), 3)
+    end
+    if v < 0 then
+        error(fname .. ": timeout must be >= 0", 3)
+    end
+    -- memcached keeps whole seconds plus microseconds, the fraction rounded to the nearest us.
+    local whole = math.floor(v)
+    local usec = math.floor((v - whole) * 1000000 + 0.5)
+    return whole + usec / 1000000
+end
+
+local function integer(v, fname)
+    local n = math.tointeger(v)
+    if n == nil then
+        error(string.format("bad argument #1 to '%s' (number has no integer representation)",
+            fname), 3)
+    end
+    return n
+end
+
+function mcp.backend_connect_timeout(s)
+    tunables.connecttimeout = seconds(s, "backend_connect_timeout")
+end
+
+function mcp.backend_retry_timeout(s)
+    tunables.retrytimeout = seconds(s, "backend_retry_timeout")
+end
+
+function mcp.backend_read_timeout(s)
+    tunables.readtimeout = seconds(s, "backend_read_timeout")
+end
+
+function mcp.backend_failure_limit(n)
+    n = integer(n, "backend_failure_limit")
+    if n < 0 then
+        error("backend_failure_limit must be >= 0", 2)
+    end
+    tunables.failurelimit = n
+end
+
+function mcp.tcp_keepalive(b)
+    if type(b) ~= "boolean" then
+        error(string.format("bad argument #1 to 'tcp_keepalive' (boolean expected, got %s)",
+            b == nil and "no value" or type(b)), 2)
+    end
+    tunables.tcpkeepalive = b
+end
+
+function mcp.active_req_limit(n)
+    tunables.active_req_limit = integer(n, "active_req_limit")
+end
+
+function mcp.buffer_memory_limit(kb)
+    tunables.buffer_memory_limit = integer(kb, "buffer_memory_limit")
+end
+
+function mcp.backend(label, host, port)
+    local be = {
+        connecttimeout = tunables.connecttimeout,
+        retrytimeout = tunables.retrytimeout,
+        readtimeout = tunables.readtimeout,
+        failurelimit = tunables.failurelimit,
+        tcpkeepalive = tunables.tcpkeepalive,
+        where = where(2),
+    }
+    if type(label) == "table" then
+        local t = label
+        if t.label == nil then error("backend must have a label argument", 2) end
+        if t.host == nil then error("backend must have a host argument", 2) end
+        if t.port == nil then error("backend must have a port argument", 2) end
+        be.label = strnum(t.label, "label", 1, "backend")
+        be.host = strnum(t.host, "host", 1, "backend")
+        be.port = strnum(t.port, "port", 1, "backend")
+        if t.connecttimeout ~= nil then
+            be.connecttimeout = seconds(t.connecttimeout, "backend")
+        end
+        if t.retrytimeout ~= nil then be.retrytimeout = seconds(t.retrytimeout, "backend") end
+        if t.readtimeout ~= nil then be.readtimeout = seconds(t.readtimeout, "backend") end
+        if t.failurelimit ~= nil then
+            local n = integer(t.failurelimit, "backend")
+            if n < 0 then error("failure_limit must be >= 0", 2) end
+            be.failurelimit = n
+        end
+        if t.tcpkeepalive ~= nil then be.tcpkeepalive = t.tcpkeepalive and true or false end
+    else
+        be.label = strnum(label, "label", 1, "backend")
+        be.host = strnum(host, "host", 2, "backend")
+        be.port = strnum(port, "port", 3, "backend")
+    end
+    if #be.label > 511 then error("backend label too long", 2) end
+    if #be.host > 254 then error("backend name too long", 2) end
+    if #be.port > 5 then error("backend port too long", 2) end
+    return setmetatable(be, BACKEND_MT)
+end
+
+-- Plugin objects (mcp.dist_*, mcp.hash_*) are tables built by Python from the plugin registry,
+-- tagged with a private key so a look-alike table cannot pass for one.
+local DIST_TAG, HASH_TAG = state.DIST_TAG, state.HASH_TAG
+
+function mcp.pool(backends, options)
+    if type(backends) ~= "table" then
+        error(string.format("bad argument #1 to 'pool' (table expected, got %s)",
+            backends == nil and "no value" or type(backends)), 2)
+    end
+    local list = {}
+    for i = 1, #backends do
+        local be = backends[i]
+        if getmetatable(be) ~= BACKEND_MT then
+            error(string.format("bad argument #1 to 'pool' (mcp.backend expected at index %d, got %s)",
+                i, type(be)), 2)
+        end
+        list[i] = be
+    end
+    local pool = { backends = list, where = where(2), options = {} }
+    if options ~= nil then
+        if type(options) ~= "table" then
+            error(string.format("bad argument #2 to 'pool' (table expected, got %s)",
+                type(options)), 2)
+        end
+        if options.iothread ~= nil and type(options.iothread) ~= "boolean" then
+            error("bad argument #2 to 'pool' (iothread must be a boolean)", 2)
+        end
+        if options.beprefix ~= nil then
+            if type(options.beprefix) ~= "string" then
+                error("bad argument #2 to 'pool' (beprefix must be a string)", 2)
+            end
+            if #options.beprefix > 511 then error("beprefix too long", 2) end
+        end
+        local dist = options.dist
+        if dist ~= nil then
+            if type(dist) ~= "table" or type(dist.new) ~= "function" then
+                error("key distribution object missing 'new' function", 2)
+            end
+            if rawget(dist, DIST_TAG) == nil then
+                error("unknown key distribution: use one of the mcp.dist_* objects", 2)
+            end
+            pool.dist = rawget(dist, DIST_TAG)
+        end
+        local filter = options.filter
+        if filter ~= nil then
+            if type(filter) ~= "string" then
+                error("unknown hash filter specified: " .. tostring(filter), 2)
+            end
+            local conf = options.filter_conf
+            if type(conf) ~= "string" then
+                error("hash filter requires 'filter_conf' string", 2)
+            end
+            if #conf < 2 or #conf > 5 then
+                error("hash filter conf must be between 2 and 5 characters", 2)
+            end
+            pool.filter = filter
+            pool.filter_conf = conf
+        end
+        local hash = options.hash
+        if hash ~= nil then
+            if type(hash) ~= "table" or rawget(hash, HASH_TAG) == nil then
+                error("bad argument #2 to 'pool' (hash must be one of the mcp.hash_* objects)", 2)
+            end
+            pool.hash = rawget(hash, HASH_TAG)
+        end
+        if options.seed ~= nil then
+            if type(options.seed) ~= "string" then
+                error("bad argument #2 to 'pool' (seed must be a string)", 2)
+            end
+            pool.seed = options.seed
+        end
+        -- The whole table goes to the distribution too (omode, obuckets, ...): keep the
+        -- plain values, as memcached hands the table to the dist constructor.
+        for k, v in pairs(options) do
+            local tv = type(v)
+            if type(k) == "string" and (tv == "string" or tv == "number" or tv == "boolean") then
+                pool.options[k] = v
+            end
+        end
+    end
+    return setmetatable(pool, POOL_MT)
+end
+
+function mcp.add_stat(index, name)
+    local i = math.tointeger(index)
+    if i == nil then
+        error("bad argument #1 to 'add_stat' (number has no integer representation)", 2)
+    end
+    if i < 1 then error("stat index must be 1 or higher", 2) end
+    if i > 1024 then error("stat index must be 1024 or less", 2) end
+    if type(name) ~= "string" then
+        error(string.format("bad argument #2 to 'add_stat' (string expected, got %s)",
+            name == nil and "no value" or type(name)), 2)
+    end
+    if #name > 122 then error("stat name too long: " .. name, 2) end
+    if name:find("%s") then error("stat cannot contain spaces or newlines", 2) end
+    state.stats[i] = name
+end

@@ -1,0 +1,1 @@
+"""The asyncio layer: listeners, client and backend connections, the route executor."""

@@ -1,0 +1,126 @@
+"""Log events: one place where proxy events are emitted and fanned out.
+
+Events are dicts with at least ``type`` (``proxy_error``, ``proxy_backend``, ``proxy_conf``,
+``proxy_user``, ``proxy_req``). They go to the logger plugins the operator chose and to the
+client connections that ``watch`` the matching stream (memcached's ``watch proxyevents``,
+``proxyuser``, ``proxyreqs``). Lua's logging functions learn who listens through
+``on_wants_change`` so that, when nobody does, ``mcp.log_req`` costs no Python call at all.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
+
+#: Which ``watch`` stream each event type belongs to (memcached's names).
+STREAM_OF = {
+    "proxy_conf": "proxyevents",
+    "proxy_error": "proxyevents",
+    "proxy_backend": "proxyevents",
+    "proxy_user": "proxyuser",
+    "proxy_req": "proxyreqs",
+}
+STREAMS = frozenset(STREAM_OF.values())
+#: What a logger plugin receives unless told otherwise: everything but per-request lines,
+#: which only flow when a route calls mcp.log_req and someone asked for them.
+DEFAULT_SINK_STREAMS = frozenset({"proxyevents", "proxyuser"})
+
+
+class Sink(Protocol):
+    def emit(self, event: Mapping[str, object]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class StderrSink:
+    """The fallback sink: ``ts=... type=... k=v`` lines on stderr."""
+
+    def emit(self, event: Mapping[str, object]) -> None:
+        sys.stderr.write(format_event(event) + "\n")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        pass
+
+
+def format_event(event: Mapping[str, object]) -> str:
+    """memcached's log line body: ``ts=<s>.<us> gid=<n> type=... k=v ...``.
+
+    ``res_type`` prints as a second ``type=`` as memcached's proxy_req lines do; the
+    microseconds are not zero-padded (as memcached prints them).
+    """
+    ts = event.get("ts")
+    if not isinstance(ts, float | int):
+        ts = time.time()
+    sec = int(ts)
+    usec = int((ts - sec) * 1_000_000)
+    parts = [f"ts={sec}.{usec}"]
+    for k, v in event.items():
+        if k == "ts":
+            continue
+        parts.append(f"{'type' if k == 'res_type' else k}={v}")
+    return " ".join(parts)
+
+
+Watcher = Callable[[Mapping[str, object]], None]
+
+
+class EventLog:
+    """Fans events out to sinks (logger plugins) and to watchers (``watch`` connections)."""
+
+    def __init__(
+        self, sinks: Iterable[tuple[Sink, frozenset[str]]] | None = None
+    ) -> None:
+        self.sinks: list[tuple[Sink, frozenset[str]]] = (
+            list(sinks) if sinks is not None else [(StderrSink(), DEFAULT_SINK_STREAMS)]
+        )
+        self.watchers: dict[object, tuple[frozenset[str], Watcher]] = {}
+        self.gid = 0
+        self._wants_listeners: list[Callable[[dict[str, bool]], None]] = []
+
+    def wants_by_stream(self) -> dict[str, bool]:
+        wants = dict.fromkeys(STREAMS, False)
+        for _, streams in self.sinks:
+            for s in streams:
+                wants[s] = True
+        for streams, _ in self.watchers.values():
+            for s in streams:
+                wants[s] = True
+        return wants
+
+    def on_wants_change(self, fn: Callable[[dict[str, bool]], None]) -> None:
+        self._wants_listeners.append(fn)
+        fn(self.wants_by_stream())
+
+    def _changed(self) -> None:
+        wants = self.wants_by_stream()
+        for fn in self._wants_listeners:
+            fn(wants)
+
+    def watch(self, owner: object, streams: frozenset[str], fn: Watcher) -> None:
+        self.watchers[owner] = (streams, fn)
+        self._changed()
+
+    def unwatch(self, owner: object) -> None:
+        if self.watchers.pop(owner, None) is not None:
+            self._changed()
+
+    def emit(self, type: str, **fields: object) -> None:
+        stream = STREAM_OF.get(type, "proxyevents")
+        self.gid += 1
+        event: dict[str, object] = {"ts": time.time(), "gid": self.gid, "type": type, **fields}
+        for sink, streams in self.sinks:
+            if stream in streams:
+                try:
+                    sink.emit(event)
+                except Exception as e:  # a broken logger must not take the proxy down
+                    sys.stderr.write(f"mcpframe: logger {sink!r} failed: {e}\n")
+        for streams, fn in list(self.watchers.values()):
+            if stream in streams:
+                fn(event)
+
+    def close(self) -> None:
+        for sink, _ in self.sinks:
+            sink.close()

@@ -1,0 +1,268 @@
+"""The proxy process: listeners, the loaded config, backend connections, stats.
+
+With no config, mcpframe is a memcached-compatible cache: there are no routes, so every
+command goes to the local engine (the internal cache), exactly as an unhooked command does
+under a config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcpframe import MEMCACHED_VERSION
+from mcpframe.cache import Cache
+from mcpframe.errors import ServeError
+from mcpframe.lua.config import LoadedConfig
+from mcpframe.protocol import commands as c
+from mcpframe.protocol.request import Request
+from mcpframe.proxy.backend import Backend, BackendStats, backend_key
+from mcpframe.proxy.client import ClientConnection
+from mcpframe.proxy.events import EventLog, format_event
+from mcpframe.proxy.router import Pool, Router
+
+
+@dataclass
+class Listen:
+    host: str
+    port: int
+    tag: str | None = None
+
+    def __str__(self) -> str:
+        base = f"{self.host}:{self.port}"
+        return f"{base}:{self.tag}" if self.tag else base
+
+
+def parse_listen(text: str) -> Listen:
+    """``HOST:PORT``, ``HOST:PORT:TAG`` or memcached's ``tag[NAME]:HOST:PORT``."""
+    tag: str | None = None
+    rest = text
+    if rest.startswith("tag[") and "]:" in rest:
+        tag, rest = rest[4:].split("]:", 1)
+    if rest.startswith("["):  # [v6]:port
+        host, _, after = rest[1:].partition("]:")
+        port_s, _, tail = after.partition(":")
+    else:
+        host, _, after = rest.partition(":")
+        port_s, _, tail = after.partition(":")
+    if tail:
+        tag = tail
+    if not host or not port_s.isdigit() or not 0 < int(port_s) < 65536:
+        raise ServeError(f"invalid listen address {text!r} (expected HOST:PORT[:TAG])")
+    if tag is not None and not 1 <= len(tag) <= 8:
+        raise ServeError(f"invalid listen address {text!r}: a tag must be 1 to 8 characters")
+    return Listen(host, int(port_s), tag)
+
+
+@dataclass
+class ServerOptions:
+    listens: list[Listen] = field(default_factory=lambda: [Listen("127.0.0.1", 11211)])
+    memory_mb: int = 64
+    max_item_size: int = 1024 * 1024
+    verbose: int = 0
+
+
+class ProxyServer:
+    def __init__(
+        self,
+        options: ServerOptions,
+        config: LoadedConfig | None,
+        events: EventLog,
+    ) -> None:
+        self.options = options
+        self.config = config
+        self.events = events
+        self.cache = Cache(
+            memory_limit=options.memory_mb * 1024 * 1024, item_size_max=options.max_item_size
+        )
+        self.max_value = options.max_item_size
+        self.backend_stats = BackendStats()
+        self.backends: dict[Any, Backend] = {}
+        self.router: Router | None = None
+        self.servers: list[asyncio.base_events.Server] = []
+        self.connections: set[ClientConnection] = set()
+        self.curr_connections = 0
+        self.total_connections = 0
+        self.conn_errors = 0
+        self.started = time.time()
+        self.reloads = 0
+        self.stopping: asyncio.Event | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def _apply_config(self, config: LoadedConfig) -> None:
+        keep: dict[Any, Backend] = {}
+        pools: list[Pool] = []
+        for spec in config.pools:
+            conns: list[Backend] = []
+            for be in spec.backends:
+                key = backend_key(be, spec.beprefix)
+                conn = keep.get(key) or self.backends.get(key)
+                if conn is None:
+                    conn = Backend(
+                        be, self.events, self.backend_stats, bool(config.tunables["tcpkeepalive"])
+                    )
+                keep[key] = conn
+                conns.append(conn)
+            pools.append(Pool(spec.select, conns))
+        for key, conn in self.backends.items():
+            if key not in keep:
+                conn.close()
+        self.backends = keep
+        for conn in keep.values():
+            conn.start()
+        self.router = Router(config, pools, self.cache, self.events)
+        self.config = config
+        self.reloads += 1
+
+    async def start(self) -> None:
+        self.stopping = asyncio.Event()
+        if self.config is not None:
+            self.events.emit("proxy_conf", status="start")
+            self._apply_config(self.config)
+            self.events.emit("proxy_conf", status="done")
+        loop = asyncio.get_running_loop()
+        for listen in self.options.listens:
+            tag = listen.tag
+            try:
+                server = await loop.create_server(
+                    lambda tag=tag: ClientConnection(self, tag),  # type: ignore[misc]
+                    listen.host,
+                    listen.port,
+                    reuse_address=True,
+                    backlog=1024,
+                )
+            except OSError as e:
+                for s in self.servers:
+                    s.close()
+                reason = e.strerror or str(e)
+                raise ServeError(f"cannot listen on {listen}: {reason.lower()}") from None
+            for sock in server.sockets:
+                if sock.family in (socket.AF_INET, socket.AF_INET6):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.servers.append(server)
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        loop = asyncio.get_running_loop()
+        assert self.stopping is not None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        await self.stopping.wait()
+        await self.stop()
+
+    async def stop(self) -> None:
+        for s in self.servers:
+            s.close()
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.close()
+        if self.router is not None:
+            self.router.abort_all()
+        for b in self.backends.values():
+            b.close()
+        self.events.close()
+
+    def connection_opened(self, conn: ClientConnection) -> None:
+        self.connections.add(conn)
+        self.curr_connections += 1
+        self.total_connections += 1
+
+    def connection_closed(self, conn: ClientConnection) -> None:
+        if conn in self.connections:
+            self.connections.discard(conn)
+            self.curr_connections -= 1
+
+    # -- local commands --------------------------------------------------------------
+
+    def stats_reply(self, req: Request) -> bytes:
+        toks = req.tokens()
+        sub = toks[1] if len(toks) > 1 else b""
+        if sub == b"":
+            lines = self._general_stats()
+        elif sub == b"proxy":
+            lines = self._proxy_stats()
+        elif sub == b"settings":
+            lines = self._settings_stats()
+        else:
+            return b"ERROR\r\n" if len(toks) > 2 else b"END\r\n" if sub == b"reset" else b"ERROR\r\n"
+        out = [f"STAT {k} {v}\r\n" for k, v in lines]
+        out.append("END\r\n")
+        return "".join(out).encode()
+
+    def _general_stats(self) -> list[tuple[str, object]]:
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        now = time.time()
+        lines: list[tuple[str, object]] = [
+            ("pid", os.getpid()),
+            ("uptime", int(now - self.started)),
+            ("time", int(now)),
+            ("version", MEMCACHED_VERSION),
+            ("pointer_size", 64),
+            ("rusage_user", f"{ru.ru_utime:.6f}"),
+            ("rusage_system", f"{ru.ru_stime:.6f}"),
+            ("max_connections", 65536),
+            ("curr_connections", self.curr_connections),
+            ("total_connections", self.total_connections),
+        ]
+        router = self.router
+        if router is not None:
+            lines += [
+                ("proxy_conn_requests", router.requests_started),
+                ("proxy_conn_errors", self.conn_errors),
+                ("proxy_conn_oom", 0),
+                ("proxy_req_active", router.active),
+                ("proxy_await_active", 0),
+            ]
+        lines += list(self.cache.stats().items())
+        if router is not None:
+            lines += [
+                ("proxy_config_reloads", self.reloads),
+                ("proxy_config_reload_fails", 0),
+                ("proxy_backend_total", self.backend_stats.total),
+                ("proxy_backend_marked_bad", self.backend_stats.marked_bad),
+                ("proxy_backend_failed", self.backend_stats.failed),
+            ]
+        return lines
+
+    def _proxy_stats(self) -> list[tuple[str, object]]:
+        cfg = self.config
+        lines: list[tuple[str, object]] = []
+        if cfg is not None:
+            for i in sorted(cfg.stat_names):
+                lines.append((f"user_{cfg.stat_names[i]}", 0))
+            lines.append(("active_req_limit", cfg.tunables.get("active_req_limit", 0)))
+            lines.append(("buffer_memory_limit", cfg.tunables.get("buffer_memory_limit", 0) * 1024))
+        else:
+            lines += [("active_req_limit", 0), ("buffer_memory_limit", 0)]
+        lines.append(("buffer_memory_used", 0))
+        counts = self.router.cmd_counts if self.router is not None else None
+        for code in range(c.CMD_MG, c.CMD_END_STORAGE):
+            lines.append((f"cmd_{c.NAMES[code]}", counts[code] if counts else 0))
+        return lines
+
+    def _settings_stats(self) -> list[tuple[str, object]]:
+        return [
+            ("maxbytes", self.options.memory_mb * 1024 * 1024),
+            ("item_size_max", self.options.max_item_size),
+            ("proxy_enabled", "yes" if self.config is not None else "no"),
+            ("proxy_uring_enabled", "no"),
+        ]
+
+    def watch(self, conn: ClientConnection, req: Request) -> bytes:
+        streams = {t.decode() for t in req.tokens()[1:]} or {"proxyevents"}
+        for stream in streams:
+            self.events.watchers.setdefault(stream, []).append(
+                lambda ev, conn=conn: conn.write_event(_watch_line(ev))  # type: ignore[misc]
+            )
+        return b"OK\r\n"
+
+
+def _watch_line(event: Any) -> bytes:
+    return (format_event(event) + "\n").encode()

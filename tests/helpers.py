@@ -1,0 +1,171 @@
+"""Shared test helpers: free loopback ports, real memcached processes, mcpframe processes,
+and a raw-socket client that reads exactly what the server sent."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+MEMCACHED = shutil.which("memcached") or "/usr/bin/memcached"
+ROOT = Path(__file__).resolve().parent.parent
+# memcached refuses to run as root unless told which user to be.
+ROOT_ARGS = ("-u", "root") if os.geteuid() == 0 else ()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port}")
+
+
+class Memcached:
+    """A real memcached on a free loopback port."""
+
+    def __init__(self, *args: str) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [MEMCACHED, "-U", "0", "-l", "127.0.0.1", "-p", str(self.port), "-t", "1", *ROOT_ARGS,
+             *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_port(self.port, self.proc)
+
+    @property
+    def addr(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Mcpframe:
+    """mcpframe started the way users start it: the CLI in a subprocess."""
+
+    def __init__(self, *args: str, port: int | None = None, env: dict[str, str] | None = None,
+                 wait: bool = True) -> None:
+        self.port = port or free_port()
+        self.cmd = [sys.executable, "-m", "mcpframe", "serve", "--listen", f"127.0.0.1:{self.port}", *args]
+        self.proc = subprocess.Popen(
+            self.cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **(env or {})},
+            cwd=ROOT,
+        )
+        if wait:
+            wait_port(self.port, self.proc)
+
+    @property
+    def addr(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
+    def stop(self) -> tuple[bytes, bytes]:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                return self.proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.proc.communicate()
+
+
+class Client:
+    """A raw-socket memcached client that reads exact replies."""
+
+    def __init__(self, addr: tuple[str, int], timeout: float = 5.0) -> None:
+        self.sock = socket.create_connection(addr, timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed by server")
+        self.buf += chunk
+
+    def readline(self) -> bytes:
+        while b"\n" not in self.buf:
+            self._fill()
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line + b"\n"
+
+    def readexactly(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_until(self, end: bytes) -> bytes:
+        while end not in self.buf:
+            self._fill()
+        i = self.buf.index(end) + len(end)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def read_available(self, wait: float = 0.2) -> bytes:
+        """Everything that arrives within ``wait`` seconds of silence."""
+        self.sock.settimeout(wait)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    break
+                self.buf += chunk
+        except TimeoutError:
+            pass
+        finally:
+            self.sock.settimeout(5.0)
+        out, self.buf = self.buf, b""
+        return out
+
+    def is_closed(self, wait: float = 2.0) -> bool:
+        self.sock.settimeout(wait)
+        try:
+            return self.sock.recv(1) == b""
+        except TimeoutError:
+            return False
+        except ConnectionError:
+            return True
+        finally:
+            self.sock.settimeout(5.0)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+@contextlib.contextmanager
+def memcached(*args: str) -> Iterator[Memcached]:
+    m = Memcached(*args)
+    try:
+        yield m
+    finally:
+        m.stop()
