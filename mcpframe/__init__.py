@@ -6,3 +6,7 @@ __version__ = "0.1.0"
 
 #: The memcached version whose proxy API mcpframe implements; `version` answers with it.
 MEMCACHED_VERSION = "1.6.20"
+
+from mcpframe.hookspecs import hookimpl  # noqa: E402  (the marker plugin authors import)
+
+__all__ = ["MEMCACHED_VERSION", "__version__", "hookimpl"]

@@ -39,3 +39,10 @@ class UnknownPluginError(PluginError):
 
 class ServeError(McpframeError):
     """The server could not start (port in use, bad listen address...)."""
+
+
+class NotInstalledError(PluginError):
+    """No built-in plugin was found: mcpframe's own entry points are not installed.
+
+    Raised by the plugin manager factory; the message says how to fix it (``pip install -e .``).
+    """

@@ -1,0 +1,213 @@
+"""A pytest plugin for mcpframe plugin authors, registered through the ``pytest11`` entry point.
+
+Installing mcpframe makes these available in any test suite, with nothing to configure:
+
+Fixtures:
+    ``mcpframe_plugin_manager``: a fresh :class:`~mcpframe.plugins.PluginManager` with every
+    installed plugin loaded (yours included, once your package is installed, e.g. with
+    ``pip install -e .``), honouring the ``MCPFRAME_*`` switches.
+    ``mcpframe_registry``: the :class:`~mcpframe.registry.Registry` built from it.
+
+Contract checks, plain functions raising :exc:`AssertionError` with an explanation; the
+built-ins pass the same checks::
+
+    from mcpframe.testing import check_distribution, check_hasher, check_key_filter
+
+    def test_my_dist(mcpframe_registry):
+        check_distribution(mcpframe_registry.distributions["modulo"], consistent=False)
+
+    def test_my_hasher(mcpframe_registry):
+        check_hasher(mcpframe_registry.hashers["crc32"])
+
+    def test_my_filter(mcpframe_registry):
+        check_key_filter(mcpframe_registry.key_filters["prefix"], b"::")
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+
+import pytest
+
+from mcpframe.plugins import PluginManager, create_plugin_manager
+from mcpframe.registry import Registry, build_registry
+from mcpframe.types import BackendInfo, Distribution, Hasher, KeyFilter
+
+__all__ = [
+    "check_distribution",
+    "check_hasher",
+    "check_key_filter",
+    "mcpframe_plugin_manager",
+    "mcpframe_registry",
+    "sample_keys",
+    "sample_servers",
+]
+
+# TODO(lead): a fixture running a config in the Lua runtime (mcp.pool with a plugin's dist),
+# once mcpframe.lua offers an entry for it.
+
+_U64 = 1 << 64
+
+
+def _expect(condition: bool, message: str) -> None:
+    # Not `assert`: these checks must hold under `python -O` and outside pytest as well.
+    if not condition:
+        raise AssertionError(message)
+
+
+def sample_keys(count: int = 2000, seed: int = 20) -> list[bytes]:
+    """Reproducible memcached-looking keys: short, long (250 bytes), binary-safe, and empty."""
+    rng = random.Random(seed)
+    keys = [b"", b"a", b"foo", b"/test/0", b"x" * 250]
+    while len(keys) < count:
+        length = rng.randrange(1, 64)
+        keys.append(bytes(rng.randrange(33, 127) for _ in range(length)))
+    return keys[:count]
+
+
+def sample_servers(count: int, port: str = "11211") -> list[BackendInfo]:
+    """``count`` distinct backends, ``10.0.<i // 250>.<i % 250 + 1>:port``, ids 1..count."""
+    return [
+        BackendInfo(i + 1, f"10.0.{i // 250}.{i % 250 + 1}", port, f"b{i + 1}")
+        for i in range(count)
+    ]
+
+
+def _hashes(count: int, seed: int = 64) -> list[int]:
+    rng = random.Random(seed)
+    edges = [0, 1, 0xFFFFFFFF, 1 << 32, _U64 - 1, 1 << 63]
+    return edges + [rng.getrandbits(64) for _ in range(count - len(edges))]
+
+
+def check_hasher(hasher: Hasher, *, seeds: Sequence[int] = (0, 1, 0xFFFFFFFF, _U64 - 1)) -> None:
+    """Check the :class:`~mcpframe.types.Hasher` contract.
+
+    * ``hash(key, seed)`` returns an int in ``[0, 2**64)`` for keys from empty to 250 bytes and
+      seeds across the 64-bit range (the pool seed is a 64-bit value);
+    * the same inputs give the same output;
+    * it spreads keys, in the low 32 bits too (ring distributions use only those): at least
+      99% of 2000 distinct keys get distinct low halves.
+    """
+    keys = sample_keys()
+    for seed in seeds:
+        values = []
+        for key in keys:
+            h = hasher.hash(key, seed)
+            _expect(
+                type(h) is int and 0 <= h < _U64,
+                f"hasher {hasher.name!r}: hash({key!r}, {seed}) = {h!r}, "
+                f"expected an int in [0, 2**64)",
+            )
+            values.append(h)
+        again = [hasher.hash(key, seed) for key in keys]
+        _expect(values == again, f"hasher {hasher.name!r} is not deterministic (seed {seed})")
+        low = {h & 0xFFFFFFFF for h in values}
+        _expect(
+            len(low) >= 0.99 * len(set(keys)),
+            f"hasher {hasher.name!r}: only {len(low)} distinct low 32-bit values for "
+            f"{len(set(keys))} keys (seed {seed})",
+        )
+
+
+def check_distribution(
+    dist: Distribution,
+    *,
+    max_servers: int = 12,
+    options: Mapping[str, object] | None = None,
+    consistent: bool = True,
+    balanced: bool = True,
+) -> None:
+    """Check the :class:`~mcpframe.types.Distribution` contract for pools of 0..max_servers.
+
+    * ``build`` accepts an empty pool, and its selector does not raise (any index it returns
+      is out of range, which the caller reports);
+    * for n = 1..max_servers every selector returns an int in ``range(n)`` for 2000 hashes,
+      including 0 and 2**64-1, and two builds with the same servers agree;
+    * ``balanced``: every backend gets at least a quarter of its fair share of keys;
+    * ``consistent``: adding a backend at the end only moves keys *to* the new backend, and
+      moves at most twice the ideal fraction 1/(n+1). Jump hash and ring hash promise this;
+      a modulo distribution does not (pass ``consistent=False``).
+    """
+    opts: Mapping[str, object] = options or {}
+    hashes = _hashes(2000)
+    empty = dist.build([], opts)
+    for h in hashes[:10]:
+        i = empty(h)
+        _expect(type(i) is int, f"dist {dist.name!r}: empty pool selector returned {i!r}")
+    previous: list[int] | None = None
+    for n in range(1, max_servers + 1):
+        servers = sample_servers(n)
+        select = dist.build(servers, opts)
+        placed = [select(h) for h in hashes]
+        bad = [
+            (h, i)
+            for h, i in zip(hashes, placed, strict=True)
+            if type(i) is not int or not 0 <= i < n
+        ]
+        _expect(not bad, f"dist {dist.name!r}, {n} servers: out-of-range results {bad[:5]}")
+        rebuilt = dist.build(servers, opts)
+        again = [rebuilt(h) for h in hashes]
+        _expect(placed == again, f"dist {dist.name!r}, {n} servers: not deterministic")
+        if balanced:
+            counts = [placed.count(i) for i in range(n)]
+            floor = len(hashes) / n / 4
+            _expect(
+                min(counts) >= floor,
+                f"dist {dist.name!r}, {n} servers: unbalanced, keys per server {counts}",
+            )
+        if consistent and previous is not None:
+            moved = [(old, new) for old, new in zip(previous, placed, strict=True) if old != new]
+            wrong = [m for m in moved if m[1] != n - 1]
+            _expect(
+                not wrong,
+                f"dist {dist.name!r}: growing from {n - 1} to {n} servers moved keys between "
+                f"old servers {wrong[:5]}",
+            )
+            limit = 2 * len(hashes) / n
+            _expect(
+                len(moved) <= limit,
+                f"dist {dist.name!r}: growing from {n - 1} to {n} servers moved {len(moved)} "
+                f"of {len(hashes)} keys (ideal {len(hashes) / n:.0f})",
+            )
+        previous = placed
+
+
+def check_key_filter(filt: KeyFilter, filter_conf: bytes = b"{}") -> None:
+    """Check the :class:`~mcpframe.types.KeyFilter` contract with one ``filter_conf``.
+
+    * ``build(filter_conf)`` returns a callable; the filter returns bytes for every key,
+      including the empty key, keys made only of conf bytes, and 250-byte keys;
+    * the same key gives the same bytes;
+    * a key holding none of the conf bytes comes back unchanged.
+    """
+    apply = filt.build(filter_conf)
+    _expect(callable(apply), f"filter {filt.name!r}: build() returned {apply!r}")
+    conf_bytes = set(filter_conf)
+    keys = [*sample_keys(500), filter_conf, filter_conf * 2, b"a" + filter_conf + b"b"]
+    keys += [bytes([c]) for c in conf_bytes] + [b"k" + filter_conf * 50]
+    for key in keys:
+        out = apply(key)
+        _expect(
+            type(out) is bytes,
+            f"filter {filt.name!r} (conf {filter_conf!r}): {key!r} -> {out!r}, expected bytes",
+        )
+        _expect(out == apply(key), f"filter {filt.name!r}: not deterministic for {key!r}")
+        if not conf_bytes.intersection(key):
+            _expect(
+                out == key,
+                f"filter {filt.name!r} (conf {filter_conf!r}) changed {key!r}, which holds "
+                f"none of the conf bytes, to {out!r}",
+            )
+
+
+@pytest.fixture
+def mcpframe_plugin_manager() -> PluginManager:
+    """A fresh plugin manager with every installed plugin loaded (not the cached one)."""
+    return create_plugin_manager()
+
+
+@pytest.fixture
+def mcpframe_registry(mcpframe_plugin_manager: PluginManager) -> Registry:
+    """The registry of ``mcpframe_plugin_manager``: ``.distributions``, ``.hashers`` ..."""
+    return build_registry(mcpframe_plugin_manager)
