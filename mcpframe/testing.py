@@ -26,7 +26,9 @@ built-ins pass the same checks::
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -34,18 +36,20 @@ from mcpframe.plugins import PluginManager, create_plugin_manager
 from mcpframe.registry import Registry, build_registry
 from mcpframe.types import BackendInfo, Distribution, Hasher, KeyFilter
 
+if TYPE_CHECKING:
+    from mcpframe.lua.config import LoadedConfig
+
 __all__ = [
     "check_distribution",
     "check_hasher",
     "check_key_filter",
+    "mcpframe_load_config",
     "mcpframe_plugin_manager",
     "mcpframe_registry",
     "sample_keys",
     "sample_servers",
 ]
 
-# TODO(lead): a fixture running a config in the Lua runtime (mcp.pool with a plugin's dist),
-# once mcpframe.lua offers an entry for it.
 
 _U64 = 1 << 64
 
@@ -211,3 +215,39 @@ def mcpframe_plugin_manager() -> PluginManager:
 def mcpframe_registry(mcpframe_plugin_manager: PluginManager) -> Registry:
     """The registry of ``mcpframe_plugin_manager``: ``.distributions``, ``.hashers`` ..."""
     return build_registry(mcpframe_plugin_manager)
+
+
+@pytest.fixture
+def mcpframe_load_config(
+    mcpframe_registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], LoadedConfig]:
+    """Load Lua config text the way ``mcpframe serve`` does, without serving.
+
+    Returns a function ``load(source) -> LoadedConfig``; ``loaded.named_pools()["main"]``
+    is the pool the config returned as ``main``, and its ``select(key)`` gives the 0-based
+    backend index a key lands on, through the same filter, hasher and dist as ``serve``::
+
+        def test_my_dist_in_a_pool(mcpframe_load_config):
+            loaded = mcpframe_load_config('''
+                function mcp_config_pools()
+                    local b = { mcp.backend("a", "127.0.0.1", 11211),
+                                mcp.backend("b", "127.0.0.1", 11212) }
+                    return { main = mcp.pool(b, { dist = mcp.dist_modulo }) }
+                end
+                function mcp_config_routes(p) end
+            ''')
+            assert loaded.named_pools()["main"].select(b"foo") in (0, 1)
+    """
+    from mcpframe.lua.config import ConfigLoader
+
+    directory = tmp_path_factory.mktemp("mcpframe-config")
+    count = 0
+
+    def load(source: str) -> LoadedConfig:
+        nonlocal count
+        count += 1
+        path = directory / f"config{count}.lua"
+        path.write_text(textwrap.dedent(source))
+        return ConfigLoader(mcpframe_registry).load(str(path))
+
+    return load

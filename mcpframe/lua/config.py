@@ -97,6 +97,23 @@ class LoadedConfig:
     routes: RouteVM
     tunables: dict[str, Any]
     stat_names: dict[int, str]
+    #: what mcp_config_pools returned, copied out (pools as their index in ``pools``).
+    conf: Any = None
+
+    def named_pools(self) -> dict[str, PoolSpec]:
+        """Pools by their path in the value mcp_config_pools returned (``main``, ``z.1``...)."""
+        out: dict[str, PoolSpec] = {}
+
+        def walk(value: Any, path: str) -> None:
+            if isinstance(value, _PoolRef):
+                out.setdefault(path or "(config)", self.pools[value.index])
+            elif isinstance(value, dict):
+                for k in sorted(value, key=lambda k: (isinstance(k, bytes), str(k))):
+                    name = _s(k) if isinstance(k, bytes) else str(k)
+                    walk(value[k], f"{path}.{name}" if path else name)
+
+        walk(self.conf, "")
+        return out
 
 
 def _b(s: str) -> bytes:
@@ -221,7 +238,9 @@ class ConfigLoader:
         # Commit tunables and stat names only once the whole load succeeded.
         self.tunables.update(new_tunables)
         self.stat_names.update(stat_names)
-        return LoadedConfig(path, pools, routes, dict(self.tunables), dict(self.stat_names))
+        return LoadedConfig(
+            path, pools, routes, dict(self.tunables), dict(self.stat_names), conf
+        )
 
     def _copy_out(
         self,
