@@ -84,7 +84,9 @@ COMMANDS: dict[bytes, int] = {
 NAMES: dict[int, str] = {code: word.decode() for word, code in COMMANDS.items()}
 
 #: Commands that carry a data block after the request line.
-STORAGE_WITH_VALUE = frozenset({CMD_SET, CMD_ADD, CMD_REPLACE, CMD_APPEND, CMD_PREPEND, CMD_CAS, CMD_MS})
+STORAGE_WITH_VALUE = frozenset(
+    {CMD_SET, CMD_ADD, CMD_REPLACE, CMD_APPEND, CMD_PREPEND, CMD_CAS, CMD_MS}
+)
 
 #: Classic retrieval commands that accept several keys.
 MULTIGET = frozenset({CMD_GET, CMD_GETS, CMD_GAT, CMD_GATS})

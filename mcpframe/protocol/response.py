@@ -34,7 +34,9 @@ class Response:
         return self.status == STATUS_OK
 
     def __repr__(self) -> str:
-        return f"Response(type={self.type}, code={self.code}, status={self.status}, raw={self.raw!r})"
+        return (
+            f"Response(type={self.type}, code={self.code}, status={self.status}, raw={self.raw!r})"
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Response):

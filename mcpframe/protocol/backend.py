@@ -1,0 +1,233 @@
+"""Backend side of the memcached text protocol: bytes from a backend in, :class:`Response` out.
+
+Rules (spec 4.1 and 7.5):
+
+* A response line ends at ``\\n`` (normally ``\\r\\n``); its first word (up to the first space)
+  classifies it. ``Response.raw`` is what the client receives, byte for byte.
+* ``VA <n> [flags]``: the line, ``n`` bytes and a CRLF. ``VALUE <key> <flags> <n> [<cas>]``:
+  the line, ``n`` bytes, a CRLF, and then exactly ``END\\r\\n`` (a classic get sent to a
+  backend has one key); ``raw`` holds all three parts. Anything else after the data ->
+  failure ``missingend``. A data block not ending in CRLF -> failure ``parsing``.
+* ``SERVER_ERROR ...`` -> a failed response (code 23) with the line verbatim; the connection
+  stays usable. ``ERROR[ ...]``/``CLIENT_ERROR ...`` -> a failed response with the line
+  verbatim, then failure ``invalidprotocol``: the backend may have lost track of our stream.
+  Deliberate exception (memcached 1.6.20 resets on these too): the ``CLIENT_ERROR`` answers
+  that a well-formed request earns from the data it finds (``IN_SYNC_CLIENT_ERRORS``, e.g.
+  incr on a non-numeric value) keep the connection, so one client's bad incr does not fail
+  every other request pipelined on that backend.
+* An unknown two-byte word -> a failed response (code 1) whose raw is ``SERVER_ERROR backend
+  failure``; the stream goes on. ``VERSION ...`` -> an OK response (type VERSION, code 12),
+  which connection validation looks for. ``STAT`` -> failure ``unhandledres``. Anything else
+  (garbage, one-byte word, ``VA``/``VALUE`` without a usable length, an over-long line) ->
+  failure ``parsing``, with no response.
+* After a failure the reader stops: it parses and keeps nothing more. ``failure`` names the
+  reason (the ``error=`` of the proxy's log line), :meth:`rbuf` shows the unparsed bytes.
+* Partial input, cut anywhere (inside a line, a data block or the ``END\\r\\n``), waits.
+"""
+
+from __future__ import annotations
+
+#: CLIENT_ERROR lines a memcached server sends in reply to one complete, well-formed
+#: request, after which its stream is still in step with ours (no connection reset).
+IN_SYNC_CLIENT_ERRORS = frozenset(
+    {
+        b"CLIENT_ERROR cannot increment or decrement non-numeric value",
+        b"CLIENT_ERROR invalid numeric delta argument",
+        b"CLIENT_ERROR bad token in command line format",
+        b"CLIENT_ERROR opaque token too long",
+        b"CLIENT_ERROR invalid flag",
+        b"CLIENT_ERROR duplicate flag",
+        b"CLIENT_ERROR invalid or duplicate flag",
+        b"CLIENT_ERROR invalid exptime argument",
+    }
+)
+
+from mcpframe.protocol.commands import (
+    MCMC_CODE_CLIENT_ERROR,
+    MCMC_CODE_DELETED,
+    MCMC_CODE_END,
+    MCMC_CODE_ERROR,
+    MCMC_CODE_EXISTS,
+    MCMC_CODE_NOP,
+    MCMC_CODE_NOT_FOUND,
+    MCMC_CODE_NOT_STORED,
+    MCMC_CODE_OK,
+    MCMC_CODE_SERVER_ERROR,
+    MCMC_CODE_STORED,
+    MCMC_CODE_TOUCHED,
+    MCMC_CODE_VERSION,
+    RES_END,
+    RES_ERRMSG,
+    RES_GENERIC,
+    RES_GET,
+    RES_META,
+    RES_NUMERIC,
+    RES_VERSION,
+    STATUS_FAILED,
+    STATUS_OK,
+)
+from mcpframe.protocol.response import BACKEND_FAILURE, Response
+
+__all__ = ["MAX_RESPONSE_LINE", "ResponseReader"]
+
+#: A backend line longer than this without ``\n`` is garbage (memcached's longest replies,
+#: a ``VALUE`` line or a meta line with an opaque, are far shorter).
+MAX_RESPONSE_LINE = 8192
+#: Unknown two-byte meta word.
+_CODE_UNKNOWN_META = 1
+
+_END = b"END\r\n"
+
+# First word -> (type, code) of a complete one-line OK response.
+_SIMPLE: dict[bytes, tuple[int, int]] = {
+    b"HD": (RES_META, MCMC_CODE_OK),
+    b"EN": (RES_META, MCMC_CODE_END),
+    b"NF": (RES_META, MCMC_CODE_NOT_FOUND),
+    b"NS": (RES_META, MCMC_CODE_NOT_STORED),
+    b"EX": (RES_META, MCMC_CODE_EXISTS),
+    b"MN": (RES_META, MCMC_CODE_NOP),
+    b"ME": (RES_META, MCMC_CODE_OK),
+    b"OK": (RES_GENERIC, MCMC_CODE_OK),
+    b"END": (RES_END, MCMC_CODE_END),
+    b"STORED": (RES_GENERIC, MCMC_CODE_STORED),
+    b"EXISTS": (RES_GENERIC, MCMC_CODE_EXISTS),
+    b"DELETED": (RES_GENERIC, MCMC_CODE_DELETED),
+    b"TOUCHED": (RES_GENERIC, MCMC_CODE_TOUCHED),
+    b"NOT_FOUND": (RES_GENERIC, MCMC_CODE_NOT_FOUND),
+    b"NOT_STORED": (RES_GENERIC, MCMC_CODE_NOT_STORED),
+    b"VERSION": (RES_VERSION, MCMC_CODE_VERSION),
+}
+
+
+class ResponseReader:
+    """Incremental, sans-I/O parser of one backend connection's replies.
+
+    >>> reader = ResponseReader()
+    >>> reader.feed(b"HD\\r\\nVA 2\\r\\nhi")
+    [Response(type=101, code=15, status=0, raw=b'HD\\r\\n')]
+    >>> reader.feed(b"\\r\\n")[0].vlen
+    2
+    """
+
+    __slots__ = ("_buf", "_need", "failure")
+
+    def __init__(self) -> None:
+        #: Why the stream can no longer be trusted (``parsing``, ``missingend``,
+        #: ``invalidprotocol``, ``unhandledres``), or None.
+        self.failure: str | None = None
+        self._buf = bytearray()  # unparsed bytes
+        self._need = 0  # bytes needed in _buf before parsing can progress (0: a line end)
+
+    def buffered(self) -> int:
+        """Number of unparsed bytes held."""
+        return len(self._buf)
+
+    def rbuf(self) -> bytes:
+        """Up to 100 unparsed bytes, for the failure log line."""
+        return bytes(self._buf[:100])
+
+    def feed(self, data: bytes) -> list[Response]:
+        """Add bytes from the backend; return the responses now complete, in order."""
+        out: list[Response] = []
+        if self.failure is not None or not data:
+            return out
+        buf = self._buf
+        if buf:
+            buf += data
+            if len(buf) < self._need or (not self._need and 10 not in data):
+                self._check_partial()
+                return out
+            data = bytes(buf)
+            buf.clear()
+        elif type(data) is not bytes:
+            data = bytes(data)
+        pos = self._parse(data, out)
+        if pos < len(data):
+            buf += memoryview(data)[pos:]
+            self._check_partial()
+        return out
+
+    def _check_partial(self) -> None:
+        if self.failure is None and not self._need and len(self._buf) > MAX_RESPONSE_LINE:
+            self.failure = "parsing"
+
+    def _parse(self, data: bytes, out: list[Response]) -> int:
+        """Parse complete responses from ``data``; return the offset of the first unparsed byte."""
+        self._need = 0
+        append = out.append
+        find = data.find
+        simple = _SIMPLE
+        end = len(data)
+        pos = 0
+        while pos < end:
+            nl = find(b"\n", pos)
+            if nl < 0:
+                return pos
+            if nl - pos > MAX_RESPONSE_LINE:
+                self.failure = "parsing"
+                return pos
+            start = pos
+            pos = nl + 1
+            content = data[start : nl - 1] if nl > start and data[nl - 1] == 13 else data[start:nl]
+            sp = content.find(b" ")
+            word = content if sp < 0 else content[:sp]
+            kind = simple.get(word)
+            if kind is not None:
+                append(Response(kind[0], kind[1], STATUS_OK, data[start:pos]))
+                continue
+            if word == b"VA" or word == b"VALUE":
+                tokens = content.split()
+                if word == b"VA":
+                    size = tokens[1] if len(tokens) > 1 else b""
+                else:
+                    size = tokens[3] if len(tokens) > 3 else b""
+                if not size.isdigit():
+                    self.failure = "parsing"
+                    return start
+                vlen = int(size)
+                stop = pos + vlen + 2
+                full = stop if word == b"VA" else stop + 5
+                if stop <= end and data[stop - 2 : stop] != b"\r\n":
+                    self.failure = "parsing"
+                    return start
+                if full > end:
+                    if word == b"VA":
+                        self._need = full - start
+                    elif stop < end:
+                        # Part of what follows the data is here: fail as soon as it cannot
+                        # be END, whatever the chunking; else wait for one more byte.
+                        if not _END.startswith(data[stop:end]):
+                            self.failure = "missingend"
+                            return start
+                        self._need = end + 1 - start
+                    else:
+                        self._need = stop + 1 - start
+                    return start
+                if word == b"VA":
+                    append(Response(RES_META, MCMC_CODE_OK, STATUS_OK, data[start:stop], vlen))
+                elif data[stop:full] == _END:
+                    append(Response(RES_GET, MCMC_CODE_OK, STATUS_OK, data[start:full], vlen))
+                else:
+                    self.failure = "missingend"
+                    return start
+                pos = full
+                continue
+            if content[:1].isdigit():
+                append(Response(RES_NUMERIC, MCMC_CODE_OK, STATUS_OK, data[start:pos]))
+                continue
+            if word == b"SERVER_ERROR":
+                append(Response(RES_ERRMSG, MCMC_CODE_SERVER_ERROR, STATUS_FAILED, data[start:pos]))
+                continue
+            if word == b"ERROR" or word == b"CLIENT_ERROR":
+                code = MCMC_CODE_ERROR if word == b"ERROR" else MCMC_CODE_CLIENT_ERROR
+                append(Response(RES_ERRMSG, code, STATUS_FAILED, data[start:pos]))
+                if content not in IN_SYNC_CLIENT_ERRORS:
+                    self.failure = "invalidprotocol"
+                    return pos
+                continue
+            if len(word) == 2:
+                append(Response(RES_META, _CODE_UNKNOWN_META, STATUS_FAILED, BACKEND_FAILURE))
+                continue
+            self.failure = "unhandledres" if word == b"STAT" else "parsing"
+            return start
+        return pos
