@@ -68,25 +68,29 @@ class Pool:
 def wire_bytes(line: bytes, value: bytes | None, cmd: int, noreply: bool) -> tuple[bytes, int]:
     """The bytes sent to a backend and the reply mode, after the noreply/quiet rewrite.
 
-    Classic noreply: the byte before the line terminator becomes ``Y`` (``noreplY``) so the
-    backend answers and we can tell failures from successes. Meta quiet: every flag token
-    starting with ``q`` has its ``q`` blanked.
+    The backend must answer every request we send it, so replies stay matched FIFO and a
+    failure can be told from a success; the proxy then suppresses the reply on the way out.
+    Classic noreply: memcached 1.6.20 turns ``noreply`` into ``noreplY``; we drop the token
+    instead, because real memcached servers reject ``delete <key> noreplY`` with
+    ``CLIENT_ERROR bad command line format`` (which would also reset the connection).
+    Meta quiet: every flag token starting with ``q`` has its ``q`` blanked, as memcached does.
     """
-    if noreply:
-        if cmd in META:
-            toks = line.split(b" ")
-            first = 3 if cmd == c.CMD_MS else 2
-            for i in range(first, len(toks)):
-                if toks[i][:1] == b"q":
-                    toks[i] = b" " + toks[i][1:]
-            line = b" ".join(toks)
-            mode = MODE_QUIET_MG if cmd == c.CMD_MG else MODE_QUIET
-        else:
-            end = len(line) - (2 if line.endswith(b"\r\n") else 1)
-            line = line[: end - 1] + b"Y" + line[end:]
-            mode = MODE_NOREPLY
+    if not noreply:
+        return (line + value if value is not None else line), MODE_NORMAL
+    if cmd in META:
+        toks = line.split(b" ")
+        first = 3 if cmd == c.CMD_MS else 2
+        for i in range(first, len(toks)):
+            if toks[i][:1] == b"q":
+                toks[i] = b" " + toks[i][1:]
+        line = b" ".join(toks)
+        mode = MODE_QUIET_MG if cmd == c.CMD_MG else MODE_QUIET
     else:
-        mode = MODE_NORMAL
+        body = line.rstrip(b"\r\n")
+        if body.endswith(b"noreply"):
+            body = body[: -len(b"noreply")].rstrip(b" ")
+        line = body + b"\r\n"
+        mode = MODE_NOREPLY
     if value is not None:
         return line + value, mode
     return line, mode
@@ -194,8 +198,18 @@ class Router:
         self._advance(handle, self.start(handle, hook, req.cmd, req.line, req.key))
 
     def _advance(self, handle: int, result: Any) -> None:
-        # The driver answers with a tuple whose first element says what happened.
+        try:
+            self._step(handle, result)
+        except Exception as e:  # a bug of ours must cost one request, not a connection
+            self.events.emit("proxy_error", msg=f"internal error running a route: {e!r}")
+            self._complete(handle, b"SERVER_ERROR internal error\r\n")
+
+    def _step(self, handle: int, result: Any) -> None:
+        # The driver answers with a tuple whose first element says what happened (lupa
+        # hands back a bare value when the driver returned only one).
         while True:
+            if type(result) is not tuple:
+                result = (result,)
             kind = result[0]
             if kind == self.YIELD_POOL:
                 error = self._send_to_pool(handle, result)
@@ -385,7 +399,11 @@ class Router:
         if kind == self.DONE_RES:
             raw, status, code, mode = result[1], result[2], result[3], result[4]
             task = self.tasks.get(handle)
-            if status == 0 and task is not None:
+            if mode == MODE_NOREPLY and code != c.MCMC_CODE_SERVER_ERROR:
+                # A noreply client never reads a reply: like memcached itself, send nothing
+                # but server errors (a backend failure, out of memory).
+                raw = b""
+            elif status == 0 and task is not None:
                 if mode and _suppressed(mode, code):
                     raw = b""
                 elif task.mget:

@@ -141,7 +141,7 @@ class ProxyServer:
             except OSError as e:
                 for s in self.servers:
                     s.close()
-                reason = e.strerror or str(e)
+                reason = os.strerror(e.errno) if e.errno else str(e)
                 raise ServeError(f"cannot listen on {listen}: {reason.lower()}") from None
             for sock in server.sockets:
                 if sock.family in (socket.AF_INET, socket.AF_INET6):
