@@ -92,7 +92,9 @@ def test_quit_closes_after_earlier_replies(mcpframe_factory: Callable[..., Mcpfr
 def test_stats_reports_items_and_connections(mcpframe_factory: Callable[..., Mcpframe]) -> None:
     c = Client(mcpframe_factory().addr)
     c.send(b"set k 0 0 1\r\nx\r\nget k\r\nget nope\r\nstats\r\n")
-    out = c.read_until(b"END\r\nEND\r\n") if False else c.read_until(b"\r\nEND\r\n")
+    assert c.read_until(b"END\r\n") == b"STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n"
+    assert c.read_until(b"END\r\n") == b"END\r\n"
+    out = c.read_until(b"\r\nEND\r\n")
     stats = dict(
         line.split(b" ", 2)[1:] for line in out.split(b"\r\n") if line.startswith(b"STAT ")
     )

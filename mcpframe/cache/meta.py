@@ -1,0 +1,548 @@
+"""The meta commands (mg, ms, md, ma, me) against the store in ``mcpframe.cache.store``.
+
+Behaviour follows memcached 1.6's text protocol handler, checked against a real server:
+
+* Flags are single bytes, each allowed once (``CLIENT_ERROR duplicate flag``; bytes >= 127
+  count as duplicates). An unknown flag stops parsing at once (``CLIENT_ERROR invalid flag``);
+  a bad number only marks the request failed and parsing goes on, so a later unknown or
+  duplicate flag wins, otherwise the *last* numeric error text is sent. A bad ``F`` number
+  keeps whatever text was already chosen (``bad command line format`` by default). md and ma
+  replace every flag error with ``CLIENT_ERROR invalid or duplicate flag``.
+* Returned flags follow the request's flag order; ``T`` is applied where it stands, so
+  ``mg k t T60`` reports the old TTL and ``mg k T60 t`` the new one.
+* ``q`` hides the nominal reply only: mg's ``EN``, and ``HD`` of ms/md/ma (mg's own hits, and
+  NS/EX/NF everywhere, are still sent; an ma that vivified shows ``HD`` even with ``q``).
+  Errors are never hidden.
+* ``b`` decodes the key from base64 (memcached's lenient decoder, see ``keycodec``). An item
+  stored that way remembers it: ``k`` echoes its key re-encoded and followed by `` b``.
+* Win tokens (stampede protection): ``N`` vivifies a miss as an empty item and wins; ``R``
+  wins when the TTL left is below its argument; a stale item (``md k I``) makes the first
+  reader win. The winner gets ``W``, later readers ``Z`` (and ``X`` while stale).
+
+Deliberate differences from 1.6.18/1.6.20, all choosing the intended behaviour:
+* an over-long opaque (``O`` token over 32 bytes) is refused before anything changes (memcached
+  checks it while writing the reply, after ma already counted or mg already touched);
+* ``ms`` echoes ``s<size>`` and, with ``N``, lets append/prepend create the missing item
+  (1.6.20's documented behaviour, absent from 1.6.18);
+* ``T`` on an ma whose result no longer fits in place updates the new item (memcached updates
+  the replaced one, so the TTL was lost);
+* ``me`` reports ``exp=`` as the seconds left (1.6.20 prints it negated);
+* an item rebuilt by append/prepend or by an incr that outgrew it keeps its base64-key mark
+  (memcached's rebuilt item forgets it, so ``k`` would then echo the raw key).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mcpframe.cache.constants import (
+    ADD,
+    APPEND,
+    APPEND_VIVIFY,
+    BAD_CHUNK,
+    BAD_FORMAT,
+    CAS,
+    DELTA_CAS_MISMATCH,
+    DELTA_NOT_FOUND,
+    DELTA_OK,
+    ERROR,
+    EXISTS,
+    KEY_MAX_LENGTH,
+    NON_NUMERIC,
+    NOT_FOUND,
+    OPAQUE_TOO_LONG,
+    PREPEND,
+    PREPEND_VIVIFY,
+    REPLACE,
+    SET,
+    STORED,
+    TOO_LARGE,
+)
+from mcpframe.cache.item import Item
+from mcpframe.cache.keycodec import b64decode_key, b64encode_key
+from mcpframe.protocol.numbers import strtol32, strtoul32, strtoull
+from mcpframe.protocol.request import Request
+
+if TYPE_CHECKING:
+    from mcpframe.cache.store import Cache
+
+#: memcached counts the terminating empty token too: 20 means at most 17 flags after a key
+#: (16 for ms, whose data length is a token as well).
+MAX_TOKENS = 20
+MAX_OPAQUE_LENGTH = 32
+
+DUPLICATE_FLAG = b"CLIENT_ERROR duplicate flag\r\n"
+INVALID_FLAG = b"CLIENT_ERROR invalid flag\r\n"
+BAD_TOKEN = b"CLIENT_ERROR bad token in command line format\r\n"
+DECODE_ERROR = b"CLIENT_ERROR error decoding key\r\n"
+INVALID_OR_DUPLICATE = b"CLIENT_ERROR invalid or duplicate flag\r\n"
+TOO_MANY_FLAGS = b"CLIENT_ERROR options flags too long\r\n"
+
+_b, _c, _f, _h, _k, _l, _q, _s, _t, _u, _v = b"bcfhklqstuv"
+_C, _D, _F, _I, _J, _L, _M, _N, _O, _P, _R, _T = b"CDFIJLMNOPRT"
+
+_CODES = {STORED: b"HD", EXISTS: b"EX", NOT_FOUND: b"NF"}
+
+
+class MetaFlags:
+    """What a meta request's flags ask for (memcached's ``_meta_flags``)."""
+
+    __slots__ = (
+        "autoviv_exptime",
+        "client_flags",
+        "delta",
+        "exptime",
+        "has_cas",
+        "initial",
+        "key",
+        "key_binary",
+        "mode",
+        "new_ttl",
+        "no_reply",
+        "no_update",
+        "recache_time",
+        "req_cas_id",
+        "set_stale",
+        "value",
+        "vivify",
+    )
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        self.key_binary = False
+        self.value = False
+        self.no_update = False
+        self.no_reply = False
+        self.vivify = False
+        self.set_stale = False
+        self.has_cas = False
+        self.new_ttl = False
+        self.mode = 0
+        self.exptime = 0
+        self.autoviv_exptime = 0
+        self.recache_time = 0
+        self.client_flags = 0
+        self.req_cas_id = 0
+        self.delta = 1
+        self.initial = 0
+
+
+def parse_flags(
+    cache: Cache, toks: list[bytes], start: int, now: int
+) -> tuple[MetaFlags, bytes | None]:
+    """Read the flags from ``toks[start:]``; return them and the error line, if any."""
+    f = MetaFlags(toks[1])
+    err = BAD_FORMAT
+    failed = False
+    seen = 0
+    for i in range(start, len(toks)):
+        tok = toks[i]
+        o = tok[0]
+        bit = 1 << o
+        if o >= 127 or seen & bit:
+            return f, DUPLICATE_FLAG
+        seen |= bit
+        if o == _v:
+            f.value = True
+        elif o in (_k, _c, _t, _f, _s, _O, _l, _h, _P, _L):
+            pass  # output-only flags (l and h are read before the LRU bump)
+        elif o == _q:
+            f.no_reply = True
+        elif o in (_T, _N, _R):
+            n = strtol32(tok[1:])
+            if n is None:
+                err = BAD_TOKEN
+                failed = True
+            elif o == _T:
+                f.exptime = cache._realtime(n, now)
+                f.new_ttl = True
+            elif o == _N:
+                f.vivify = True
+                f.autoviv_exptime = cache._realtime(n, now)
+            else:
+                f.recache_time = cache._realtime(n, now)
+        elif o == _b:
+            key = b64decode_key(f.key)
+            f.key_binary = True
+            if key is None:
+                err = DECODE_ERROR
+                failed = True
+            else:
+                f.key = key
+        elif o == _u:
+            f.no_update = True
+        elif o == _F:
+            flags = strtoul32(tok[1:])
+            if flags is None:
+                failed = True  # memcached sets no text of its own for a bad F
+            else:
+                f.client_flags = flags
+        elif o == _C:
+            cas = strtoull(tok[1:])
+            if cas is None:
+                err = BAD_TOKEN
+                failed = True
+            else:
+                f.has_cas = True
+                f.req_cas_id = cas
+        elif o == _M:
+            if len(tok) != 2:
+                err = b"CLIENT_ERROR incorrect length for M token\r\n"
+                failed = True
+            else:
+                f.mode = tok[1]
+        elif o == _I:
+            f.set_stale = True
+        elif o == _D:
+            delta = strtoull(tok[1:])
+            if delta is None:
+                err = b"CLIENT_ERROR invalid numeric delta value\r\n"
+                failed = True
+            else:
+                f.delta = delta
+        elif o == _J:
+            initial = strtoull(tok[1:])
+            if initial is None:
+                err = b"CLIENT_ERROR invalid numeric initial value\r\n"
+                failed = True
+            else:
+                f.initial = initial
+        else:
+            return f, INVALID_FLAG
+    return f, err if failed else None
+
+
+def _opaque_too_long(toks: list[bytes], start: int) -> bool:
+    for i in range(start, len(toks)):
+        tok = toks[i]
+        if tok[0] == _O and len(tok) > MAX_OPAQUE_LENGTH:
+            return True
+    return False
+
+
+def _key_flag(key: bytes, binary: bool) -> bytes:
+    if binary:
+        return b" k" + b64encode_key(key) + b" b"
+    return b" k" + key
+
+
+def _ttl_flag(exptime: int, now: int) -> bytes:
+    if exptime == 0:
+        return b" t-1"
+    return b" t%d" % ((exptime - now) & 0xFFFFFFFF)
+
+
+def _echo(out: list[bytes], toks: list[bytes], start: int, key: bytes, binary: bool) -> bytes:
+    """Finish a reply line that only echoes the opaque and the key."""
+    for i in range(start, len(toks)):
+        tok = toks[i]
+        o = tok[0]
+        if o == _O:
+            out.append(b" " + tok)
+        elif o == _k:
+            out.append(_key_flag(key, binary))
+    out.append(b"\r\n")
+    return b"".join(out)
+
+
+def mg(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
+    """Meta get: ``mg <key> <flags>*``."""
+    if len(toks) < 2:
+        return ERROR
+    if len(toks[1]) > KEY_MAX_LENGTH:
+        return BAD_FORMAT
+    if len(toks) + 1 > MAX_TOKENS:
+        return b"CLIENT_ERROR options flags are too long\r\n"
+    f, err = parse_flags(cache, toks, 2, now)
+    if err is not None:
+        return err
+    key = f.key
+    if _opaque_too_long(toks, 2):
+        # memcached notices this while writing the reply, after counting a miss (but before
+        # counting a hit); keep the counters in step without changing anything else.
+        if key not in cache._items:
+            cache._get_cmds += 1
+            cache._get_misses += 1
+        return OPAQUE_TOO_LONG
+    it = cache._lookup(key, now)
+    created = False
+    if it is None and f.vivify:
+        # An empty placeholder: this client wins the right to fill it, later ones see Z.
+        it = Item(key, b"\r\n", 0, 0)
+        cache._link(it, now)
+        created = True
+    if it is None:
+        cache._get_cmds += 1
+        cache._get_misses += 1
+        if f.no_reply:
+            return b""
+        return _echo([b"EN"], toks, 2, key, f.key_binary)
+
+    won = False
+    ttl_set = False
+    out = [b"VA %d" % (len(it.value) - 2) if f.value else b"HD"]
+    for i in range(2, len(toks)):
+        tok = toks[i]
+        o = tok[0]
+        if o in (_v, _q, _u, _b, _P, _L):
+            continue
+        if o == _k:
+            out.append(_key_flag(it.key, it.binary))
+        elif o == _c:
+            out.append(b" c%d" % it.cas)
+        elif o == _f:
+            out.append(b" f%d" % it.flags)
+        elif o == _t:
+            out.append(_ttl_flag(it.exptime, now))
+        elif o == _s:
+            out.append(b" s%d" % (len(it.value) - 2))
+        elif o == _O:
+            out.append(b" " + tok)
+        elif o == _T:
+            it.exptime = f.exptime
+            ttl_set = True
+        elif o == _N:
+            if created:
+                it.exptime = f.autoviv_exptime
+                won = True
+        elif o == _R:
+            # Recache: the first reader to see the TTL drop below R gets to refresh it.
+            if not it.win and not created and it.exptime != 0 and it.exptime < f.recache_time:
+                won = True
+        elif o == _l:
+            out.append(b" l%d" % ((now - it.time) & 0xFFFFFFFF))
+        elif o == _h:
+            out.append(b" h1" if it.fetched else b" h0")
+    # Z before W so a client never sees both (memcached's order).
+    if it.win:
+        out.append(b" Z")
+    if it.stale:
+        out.append(b" X")
+        if not it.win:
+            won = True
+    if won:
+        out.append(b" W")
+        it.win = True
+    out.append(b"\r\n")
+    if f.value:
+        out.append(it.value)
+    if not f.no_update:
+        cache._bump(it, now)
+    if ttl_set:
+        cache._touch_cmds += 1
+        cache._touch_hits += 1
+    else:
+        cache._get_cmds += 1
+        cache._get_hits += 1
+    return b"".join(out)
+
+
+_MS_MODES = {
+    0: SET,
+    ord("S"): SET,
+    ord("E"): ADD,
+    ord("A"): APPEND,
+    ord("P"): PREPEND,
+    ord("R"): REPLACE,
+}
+
+
+def ms(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
+    """Meta set: ``ms <key> <datalen> <flags>*`` and a data block."""
+    if len(toks) < 2:
+        return ERROR
+    key = toks[1]
+    if len(key) > KEY_MAX_LENGTH or len(toks) == 2:
+        return BAD_FORMAT
+    if len(toks) + 1 > MAX_TOKENS:
+        return TOO_MANY_FLAGS
+    vlen = strtol32(toks[2])
+    if vlen is None or vlen < 0 or vlen > 0x7FFFFFFD:
+        return BAD_FORMAT
+    f, err = parse_flags(cache, toks, 3, now)
+    if err is not None:
+        return err
+    if _opaque_too_long(toks, 3):
+        return OPAQUE_TOO_LONG
+    comm = _MS_MODES.get(f.mode)
+    if comm is None:
+        return b"CLIENT_ERROR invalid mode for ms M token\r\n"
+    exptime = f.exptime
+    if f.vivify and (comm in (APPEND, PREPEND)):
+        comm = APPEND_VIVIFY if comm == APPEND else PREPEND_VIVIFY
+        exptime = f.autoviv_exptime
+    # A CAS turns set and replace into compare-and-swap (replace + CAS is just CAS).
+    if f.has_cas and (comm in (SET, REPLACE)):
+        comm = CAS
+    key = f.key
+    value = req.value
+    # Errors of ms are never hidden by q, and a failed store drops the old item in every mode.
+    if value is None:
+        cache._store_too_large += 1
+        old = cache._lookup(key, now)
+        if old is not None:
+            cache._unlink(old)
+        return TOO_LARGE
+    alloc_err = cache._alloc_error(key, vlen + 2, f.client_flags, now, True)
+    if alloc_err is not None:
+        return alloc_err
+    cache._set_cmds += 1
+    if len(value) != vlen + 2 or not value.endswith(b"\r\n"):
+        return BAD_CHUNK
+    it = Item(key, value, f.client_flags, exptime, f.key_binary)
+    status = cache._store(comm, it, f.req_cas_id, now, f.set_stale and comm == CAS)
+    if status == STORED:
+        if f.no_reply:
+            return b""
+        stored = cache._items.get(key)
+        cas = stored.cas if stored is not None else 0
+        size = len(stored.value) - 2 if stored is not None else vlen
+    else:
+        cas = 0
+        size = vlen
+    out = [_CODES.get(status, b"NS")]
+    for i in range(3, len(toks)):
+        tok = toks[i]
+        o = tok[0]
+        if o == _O:
+            out.append(b" " + tok)
+        elif o == _k:
+            out.append(_key_flag(key, f.key_binary))
+        elif o == _c:
+            out.append(b" c%d" % cas)
+        elif o == _s:
+            out.append(b" s%d" % size)
+    out.append(b"\r\n")
+    return b"".join(out)
+
+
+def md(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
+    """Meta delete: ``md <key> <flags>*``; with ``I`` the item is marked stale instead."""
+    if len(toks) < 2:
+        return ERROR
+    if len(toks[1]) > KEY_MAX_LENGTH:
+        return BAD_FORMAT
+    if len(toks) + 1 > MAX_TOKENS:
+        return TOO_MANY_FLAGS
+    f, err = parse_flags(cache, toks, 2, now)
+    if err is not None:
+        return INVALID_OR_DUPLICATE
+    if _opaque_too_long(toks, 2):
+        return OPAQUE_TOO_LONG
+    key = f.key
+    it = cache._lookup(key, now)
+    if it is None:
+        cache._delete_misses += 1
+        code = b"NF"
+    elif f.has_cas and it.cas != f.req_cas_id:
+        cache._delete_misses += 1
+        code = b"EX"
+    else:
+        if f.set_stale:
+            # Invalidate: keep serving the old value, flagged stale, and let the next
+            # reader win the right to recompute it.
+            if f.new_ttl:
+                it.exptime = f.exptime
+            it.stale = True
+            it.win = False
+            it.cas = cache._next_cas()
+        else:
+            cache._unlink(it)
+            cache._delete_hits += 1
+        if f.no_reply:
+            return b""
+        code = b"HD"
+    return _echo([code], toks, 2, key, f.key_binary)
+
+
+def ma(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
+    """Meta arithmetic: ``ma <key> <flags>*`` (incr by ``D``, default 1; ``MD`` decrements)."""
+    if len(toks) < 2:
+        return ERROR
+    if len(toks[1]) > KEY_MAX_LENGTH:
+        return BAD_FORMAT
+    if len(toks) + 1 > MAX_TOKENS:
+        return TOO_MANY_FLAGS
+    f, err = parse_flags(cache, toks, 2, now)
+    if err is not None:
+        return INVALID_OR_DUPLICATE
+    mode = f.mode
+    if mode == 0 or mode == ord("I") or mode == ord("+"):
+        incr = True
+    elif mode == ord("D") or mode == ord("-"):
+        incr = False
+    else:
+        return b"CLIENT_ERROR invalid mode for ma M token\r\n"
+    if _opaque_too_long(toks, 2):
+        return OPAQUE_TOO_LONG
+    key = f.key
+    status, it, digits = cache._add_delta(key, incr, f.delta, now, f.req_cas_id)
+    created = False
+    if status == DELTA_OK:
+        if f.no_reply:
+            return b""
+    elif status == DELTA_NOT_FOUND:
+        if f.vivify:
+            digits = b"%d" % f.initial
+            it = Item(key, digits + b"\r\n", 0, 0)
+            cache._store(ADD, it, 0, now)
+            created = True
+        else:
+            if incr:
+                cache._incr_misses += 1
+            else:
+                cache._decr_misses += 1
+            return _echo([b"NF"], toks, 2, key, f.key_binary)
+    elif status == DELTA_CAS_MISMATCH:
+        return _echo([b"EX"], toks, 2, key, f.key_binary)
+    else:
+        return NON_NUMERIC
+    assert it is not None
+    out = [b"VA %d" % len(digits) if f.value else b"HD"]
+    for i in range(2, len(toks)):
+        tok = toks[i]
+        o = tok[0]
+        if o == _c:
+            out.append(b" c%d" % it.cas)
+        elif o == _t:
+            out.append(_ttl_flag(it.exptime, now))
+        elif o == _T:
+            it.exptime = f.exptime
+        elif o == _N:
+            if created:
+                it.exptime = f.autoviv_exptime
+        elif o == _O:
+            out.append(b" " + tok)
+        elif o == _k:
+            out.append(_key_flag(key, f.key_binary))
+    if f.value:
+        out.append(b"\r\n")
+        out.append(digits)
+    out.append(b"\r\n")
+    return b"".join(out)
+
+
+def me(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
+    """Meta debug: ``me <key> [b]``, the item's internals as memcached prints them."""
+    if len(toks) < 2 or len(toks[1]) > KEY_MAX_LENGTH:
+        return BAD_FORMAT
+    key = toks[1]
+    if len(toks) >= 3 and toks[2] == b"b":
+        decoded = b64decode_key(key)
+        if decoded is None:
+            return BAD_FORMAT
+        key = decoded
+    it = cache._lookup(key, now)
+    cache._meta_cmds += 1
+    if it is None:
+        return b"EN\r\n"
+    shown = b64encode_key(it.key) if it.binary else it.key
+    return b"ME %b exp=%d la=%d cas=%d fetch=%b cls=%d size=%d\r\n" % (
+        shown,
+        -1 if it.exptime == 0 else it.exptime - now,
+        now - it.time,
+        it.cas,
+        b"yes" if it.fetched else b"no",
+        cache._slab_class(it.size),
+        it.size,
+    )
