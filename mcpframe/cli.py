@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,12 +47,16 @@ def _fail(message: str) -> None:
 def serve(
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="Lua routes file (memcached proxy API).", dir_okay=False),
+        typer.Option(
+            "--config", "-c", help="Lua routes file (memcached proxy API).", dir_okay=False
+        ),
     ] = None,
     listen: Annotated[
         list[str] | None,
         typer.Option(
-            "--listen", "-l", help="HOST:PORT[:TAG] to listen on; repeatable. [default: 127.0.0.1:11211]"
+            "--listen",
+            "-l",
+            help="HOST:PORT[:TAG] to listen on; repeatable. [default: 127.0.0.1:11211]",
         ),
     ] = None,
     memory: Annotated[
@@ -110,6 +115,7 @@ def _events(registry: object, specs: list[str] | None) -> object:
 def _run(options: object, loaded: object, events: object) -> None:
     from mcpframe.proxy.server import ProxyServer
 
+    runner: Callable[[Coroutine[Any, Any, None]], None]
     try:
         import uvloop
 
@@ -131,8 +137,5 @@ def _mount_plugins() -> None:
 
 
 def main() -> None:
-    try:
-        _mount_plugins()
-    except ImportError:  # pragma: no cover
-        pass
+    _mount_plugins()
     app()

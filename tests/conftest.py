@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.helpers import Memcached, Mcpframe
+from tests.helpers import Mcpframe, Memcached
 
 
 @pytest.fixture

@@ -25,7 +25,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 10.0) -> None:
+def wait_port(
+    port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 10.0
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -42,8 +44,19 @@ class Memcached:
     def __init__(self, *args: str) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [MEMCACHED, "-U", "0", "-l", "127.0.0.1", "-p", str(self.port), "-t", "1", *ROOT_ARGS,
-             *args],
+            [
+                MEMCACHED,
+                "-U",
+                "0",
+                "-l",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-t",
+                "1",
+                *ROOT_ARGS,
+                *args,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -66,10 +79,23 @@ class Memcached:
 class Mcpframe:
     """mcpframe started the way users start it: the CLI in a subprocess."""
 
-    def __init__(self, *args: str, port: int | None = None, env: dict[str, str] | None = None,
-                 wait: bool = True) -> None:
+    def __init__(
+        self,
+        *args: str,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        wait: bool = True,
+    ) -> None:
         self.port = port or free_port()
-        self.cmd = [sys.executable, "-m", "mcpframe", "serve", "--listen", f"127.0.0.1:{self.port}", *args]
+        self.cmd = [
+            sys.executable,
+            "-m",
+            "mcpframe",
+            "serve",
+            "--listen",
+            f"127.0.0.1:{self.port}",
+            *args,
+        ]
         self.proc = subprocess.Popen(
             self.cmd,
             stdout=subprocess.PIPE,

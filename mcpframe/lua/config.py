@@ -141,7 +141,8 @@ class _PluginSurface:
         state[b"DIST_TAG"] = dist_tag
         state[b"HASH_TAG"] = hash_tag
         not_callable = lua.execute(
-            b"return function() error('distribution objects are only used as mcp.pool{dist = ...}', 2) end"
+            b"return function() "
+            b"error('distribution objects are only used as mcp.pool{dist = ...}', 2) end"
         )
         hashers: dict[str, Any] = {}
         for name in sorted(self.registry.hashers):
@@ -238,9 +239,7 @@ class ConfigLoader:
         # Commit tunables and stat names only once the whole load succeeded.
         self.tunables.update(new_tunables)
         self.stat_names.update(stat_names)
-        return LoadedConfig(
-            path, pools, routes, dict(self.tunables), dict(self.stat_names), conf
-        )
+        return LoadedConfig(path, pools, routes, dict(self.tunables), dict(self.stat_names), conf)
 
     def _copy_out(
         self,
@@ -422,7 +421,7 @@ def build_selector(registry: Any, spec: PoolSpec) -> Callable[[bytes], int]:
     """
     from mcpframe.types import BackendInfo
 
-    hasher = registry.hashers[spec.hash].hash
+    hasher: Callable[[bytes, int], int] = registry.hashers[spec.hash].hash
     seed = 0
     if spec.seed is not None:
         seed = registry.hashers["xxhash"].hash(spec.seed, 0)
@@ -430,7 +429,7 @@ def build_selector(registry: Any, spec: PoolSpec) -> Callable[[bytes], int]:
         BackendInfo(id=i + 1, host=b.host, port=b.port, label=b.label)
         for i, b in enumerate(spec.backends)
     ]
-    dist = registry.distributions[spec.dist].build(servers, spec.options)
+    dist: Callable[[int], int] = registry.distributions[spec.dist].build(servers, spec.options)
     filt: Callable[[bytes], bytes] | None = None
     if spec.filter is not None:
         filt = registry.key_filters[spec.filter].build(spec.filter_conf or b"")
@@ -454,4 +453,3 @@ def build_selector(registry: Any, spec: PoolSpec) -> Callable[[bytes], int]:
             return i
 
     return select
-

@@ -27,21 +27,6 @@ Rules (spec 4.1 and 7.5):
 
 from __future__ import annotations
 
-#: CLIENT_ERROR lines a memcached server sends in reply to one complete, well-formed
-#: request, after which its stream is still in step with ours (no connection reset).
-IN_SYNC_CLIENT_ERRORS = frozenset(
-    {
-        b"CLIENT_ERROR cannot increment or decrement non-numeric value",
-        b"CLIENT_ERROR invalid numeric delta argument",
-        b"CLIENT_ERROR bad token in command line format",
-        b"CLIENT_ERROR opaque token too long",
-        b"CLIENT_ERROR invalid flag",
-        b"CLIENT_ERROR duplicate flag",
-        b"CLIENT_ERROR invalid or duplicate flag",
-        b"CLIENT_ERROR invalid exptime argument",
-    }
-)
-
 from mcpframe.protocol.commands import (
     MCMC_CODE_CLIENT_ERROR,
     MCMC_CODE_DELETED,
@@ -67,6 +52,21 @@ from mcpframe.protocol.commands import (
     STATUS_OK,
 )
 from mcpframe.protocol.response import BACKEND_FAILURE, Response
+
+#: CLIENT_ERROR lines a memcached server sends in reply to one complete, well-formed
+#: request, after which its stream is still in step with ours (no connection reset).
+IN_SYNC_CLIENT_ERRORS = frozenset(
+    {
+        b"CLIENT_ERROR cannot increment or decrement non-numeric value",
+        b"CLIENT_ERROR invalid numeric delta argument",
+        b"CLIENT_ERROR bad token in command line format",
+        b"CLIENT_ERROR opaque token too long",
+        b"CLIENT_ERROR invalid flag",
+        b"CLIENT_ERROR duplicate flag",
+        b"CLIENT_ERROR invalid or duplicate flag",
+        b"CLIENT_ERROR invalid exptime argument",
+    }
+)
 
 __all__ = ["MAX_RESPONSE_LINE", "ResponseReader"]
 

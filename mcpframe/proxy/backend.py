@@ -111,7 +111,7 @@ class Backend(asyncio.Protocol):
             if not self.flush_scheduled:
                 self.flush_scheduled = True
                 self.loop.call_soon(self._flush)
-        elif state == BAD or state == CLOSED:
+        elif state in (BAD, CLOSED):
             self.loop.call_soon(callback, handle, mode, failure_response(), 0, self.name)
         else:
             self.waiting.append((entry, data))
@@ -150,11 +150,13 @@ class Backend(asyncio.Protocol):
         except (OSError, ValueError):
             self._failed("connecting", connecting=True)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+    def connection_made(self, base: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses; they have its methods.
+        transport: asyncio.Transport = base  # type: ignore[assignment]
         if self.state == CLOSED:
             transport.abort()
             return
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -248,11 +250,7 @@ class Backend(asyncio.Protocol):
 
     def _check_timeout(self) -> None:
         self.timer = None
-        if self.state == VALIDATING:
-            owed = True
-        else:
-            owed = bool(self.pending)
-        if not owed:
+        if self.state != VALIDATING and not self.pending:
             return
         idle = time.monotonic() - self.last_activity
         limit = self.spec.readtimeout

@@ -70,9 +70,7 @@ Watcher = Callable[[Mapping[str, object]], None]
 class EventLog:
     """Fans events out to sinks (logger plugins) and to watchers (``watch`` connections)."""
 
-    def __init__(
-        self, sinks: Iterable[tuple[Sink, frozenset[str]]] | None = None
-    ) -> None:
+    def __init__(self, sinks: Iterable[tuple[Sink, frozenset[str]]] | None = None) -> None:
         self.sinks: list[tuple[Sink, frozenset[str]]] = (
             list(sinks) if sinks is not None else [(StderrSink(), DEFAULT_SINK_STREAMS)]
         )

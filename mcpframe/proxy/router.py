@@ -263,17 +263,13 @@ class Router:
             return str(e).encode()
         except Exception as e:
             # A plugin (hasher, filter, dist) raised: this request fails, nothing else does.
-            self.events.emit(
-                "proxy_error", msg=f"key placement failed in plugin code: {e!r}"
-            )
+            self.events.emit("proxy_error", msg=f"key placement failed in plugin code: {e!r}")
             return f"key placement failed: {e}".encode()
         data, mode = wire_bytes(line, value, cmd, noreply)
         pool.backends[index].send(data, self._on_response, handle, mode)
         return None
 
-    def _on_response(
-        self, handle: int, mode: int, res: Response, elapsed: int, be: bytes
-    ) -> None:
+    def _on_response(self, handle: int, mode: int, res: Response, elapsed: int, be: bytes) -> None:
         if handle not in self.tasks:
             return
         self._advance(

@@ -13,6 +13,7 @@ import resource
 import signal
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ from mcpframe.protocol import commands as c
 from mcpframe.protocol.request import Request
 from mcpframe.proxy.backend import Backend, BackendStats, backend_key
 from mcpframe.proxy.client import ClientConnection
-from mcpframe.proxy.events import EventLog, format_event
+from mcpframe.proxy.events import STREAMS, EventLog, format_event
 from mcpframe.proxy.router import Pool, Router
 
 
@@ -119,10 +120,12 @@ class ProxyServer:
             conn.start()
         self.router = Router(config, pools, self.cache, self.events)
         self.config = config
+        config.routes.set_wants(self.events.wants_by_stream())
         self.reloads += 1
 
     async def start(self) -> None:
         self.stopping = asyncio.Event()
+        self.events.on_wants_change(self._wants_changed)
         if self.config is not None:
             self.events.emit("proxy_conf", status="start")
             self._apply_config(self.config)
@@ -175,6 +178,7 @@ class ProxyServer:
         self.total_connections += 1
 
     def connection_closed(self, conn: ClientConnection) -> None:
+        self.events.unwatch(conn)
         if conn in self.connections:
             self.connections.discard(conn)
             self.curr_connections -= 1
@@ -191,7 +195,9 @@ class ProxyServer:
         elif sub == b"settings":
             lines = self._settings_stats()
         else:
-            return b"ERROR\r\n" if len(toks) > 2 else b"END\r\n" if sub == b"reset" else b"ERROR\r\n"
+            return (
+                b"ERROR\r\n" if len(toks) > 2 else b"END\r\n" if sub == b"reset" else b"ERROR\r\n"
+            )
         out = [f"STAT {k} {v}\r\n" for k, v in lines]
         out.append("END\r\n")
         return "".join(out).encode()
@@ -256,13 +262,19 @@ class ProxyServer:
         ]
 
     def watch(self, conn: ClientConnection, req: Request) -> bytes:
-        streams = {t.decode() for t in req.tokens()[1:]} or {"proxyevents"}
-        for stream in streams:
-            self.events.watchers.setdefault(stream, []).append(
-                lambda ev, conn=conn: conn.write_event(_watch_line(ev))  # type: ignore[misc]
-            )
+        """``watch proxyevents proxyreqs ...``: turn the connection into a log stream.
+
+        memcached's other stream names (fetchers, mutations, ...) are accepted and produce
+        nothing here, since the internal cache does not log item events.
+        """
+        streams = frozenset(t.decode("ascii", "replace") for t in req.tokens()[1:]) & STREAMS
+
+        def write(event: Mapping[str, object]) -> None:
+            conn.write_event((format_event(event) + "\n").encode())
+
+        self.events.watch(conn, streams, write)
         return b"OK\r\n"
 
-
-def _watch_line(event: Any) -> bytes:
-    return (format_event(event) + "\n").encode()
+    def _wants_changed(self, wants: dict[str, bool]) -> None:
+        if self.router is not None:
+            self.router.config.routes.set_wants(wants)

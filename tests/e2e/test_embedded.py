@@ -30,7 +30,8 @@ CASES: dict[str, bytes] = {
     "incr-decr": (
         b"incr n 1\r\nset n 0 0 2\r\n10\r\nincr n 5\r\ndecr n 100\r\ndecr n 1\r\nget n\r\n"
         b"set big 0 0 20\r\n18446744073709551615\r\nincr big 2\r\n"
-        b"set s 0 0 3\r\nabc\r\nincr s 1\r\nincr n abc\r\nset d 0 0 3\r\n100\r\ndecr d 91\r\nget d\r\n"
+        b"set s 0 0 3\r\nabc\r\nincr s 1\r\nincr n abc\r\n"
+        b"set d 0 0 3\r\n100\r\ndecr d 91\r\nget d\r\n"
     ),
     "delete-touch": (
         b"set k 0 0 1\r\nx\r\ntouch k 100\r\ntouch nope 10\r\ndelete k\r\ndelete k\r\n"
@@ -46,7 +47,8 @@ CASES: dict[str, bytes] = {
     "version-verbosity": b"verbosity 1\r\nverbosity\r\n",
     "unknown": b"bogus\r\nGET k\r\nget\r\n\r\n",
     "bad-storage-lines": (
-        b"set k abc 0 1\r\nx\r\nset k 0 0 abc\r\nset k 0 0 -1\r\nset k 0 0\r\nset k 0 abc 1\r\nx\r\n"
+        b"set k abc 0 1\r\nx\r\nset k 0 0 abc\r\nset k 0 0 -1\r\nset k 0 0\r\n"
+        b"set k 0 abc 1\r\nx\r\n"
     ),
     "bad-data-chunk": b"set k 0 0 3\r\nabcdef\r\nget k\r\nset j 0 0 1\r\nxy\r\nget j\r\n",
     # Separate cases: memcached 1.6.18 drops the replies queued before a long-key get's

@@ -257,8 +257,10 @@ def serve_fails(*args: str, env: dict[str, str] | None = None) -> tuple[int, str
     ("source", "needle"),
     [
         ("function mcp_config_pools(\n  return {}\nend\n", "routes.lua:2:"),
-        ("function mcp_config_pools()\n  error('no pools today')\nend\n", "routes.lua:2: no pools today"),
-        ("function mcp_config_pools()\n  return {}\nend\nfunction mcp_config_routes(c)\n\n  c.nope.x = 1\nend\n",
+        ("function mcp_config_pools()\n  error('no pools today')\nend\n",
+         "routes.lua:2: no pools today"),
+        ("function mcp_config_pools()\n  return {}\nend\n"
+         "function mcp_config_routes(c)\n\n  c.nope.x = 1\nend\n",
          "routes.lua:6: attempt to index a nil value"),
         ("function mcp_config_pools()\n  return { p = mcp.pool({ mcp.backend('a') }) }\nend\n",
          "routes.lua:2: bad argument #2 to 'backend'"),

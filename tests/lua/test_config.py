@@ -192,7 +192,8 @@ def test_ring_hash_pools_place_keys_like_memcached(mcpframe_load_config: Load, o
     loaded = pools_of(
         mcpframe_load_config,
         f"""
-        local list = {{ mcp.backend("b1", "127.0.0.1", 11211), mcp.backend("b2", "127.0.0.2", 11211),
+        local list = {{ mcp.backend("b1", "127.0.0.1", 11211),
+                        mcp.backend("b2", "127.0.0.2", 11211),
                         mcp.backend("b3", "127.0.0.3", 11212) }}
         return {{
             md5 = mcp.pool(list, {{ dist = mcp.dist_ring_hash, omode = "{omode}",
@@ -211,7 +212,8 @@ def test_default_seeded_and_filtered_pools(mcpframe_load_config: Load) -> None:
     loaded = pools_of(
         mcpframe_load_config,
         """
-        local list = { mcp.backend("a", "h", 1), mcp.backend("b", "h", 2), mcp.backend("c", "h", 3) }
+        local list = { mcp.backend("a", "h", 1), mcp.backend("b", "h", 2),
+                       mcp.backend("c", "h", 3) }
         return {
             plain = mcp.pool(list),
             seeded = mcp.pool(list, { seed = "z1" }),

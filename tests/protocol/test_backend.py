@@ -354,9 +354,7 @@ def test_in_sync_client_errors_keep_the_stream() -> None:
     from mcpframe.protocol.backend import ResponseReader
 
     reader = ResponseReader()
-    out = reader.feed(
-        b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\nSTORED\r\n"
-    )
+    out = reader.feed(b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\nSTORED\r\n")
     assert [r.code for r in out] == [22, 8]
     assert reader.failure is None
     reader = ResponseReader()
