@@ -160,6 +160,34 @@ class _PluginSurface:
                 t[b"hash"] = hashers[key_hasher]
             mcp[_b("dist_" + name)] = t
 
+        # mcp.dist_<x> / mcp.hash_<x> for a plugin that is not installed (or failed to
+        # load) must not quietly read as nil (a nil dist silently means jump hash): raise,
+        # naming what is available or why the plugin failed.
+        registry = self.registry
+
+        def missing(field: bytes) -> bytes:
+            name = _s(field)
+            kind, _, plugin = name.partition("_")
+            table = registry.distributions if kind == "dist" else registry.hashers
+            try:
+                table[plugin]
+            except Exception as e:
+                return f"mcp.{name}: {e}".encode()
+            return f"mcp.{name}: not available".encode()
+
+        lua.execute(
+            b"""
+            local mcp, missing = ...
+            setmetatable(mcp, { __index = function(_, k)
+                if type(k) == "string" and (k:find("^dist_") or k:find("^hash_")) then
+                    error(missing(k), 2)
+                end
+            end })
+            """,
+            mcp,
+            missing,
+        )
+
 
 def _run_file(lua: LuaRuntime, path: str) -> None:
     """Compile and run the config file in ``lua``; chunk name = the path, for file:line."""

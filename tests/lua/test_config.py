@@ -234,3 +234,14 @@ def test_default_seeded_and_filtered_pools(mcpframe_load_config: Load) -> None:
     assert pools["tags"].select(b"user{1234}:profile") == 2
     with pytest.raises(IndexError, match="key dist hasher tried to use out of bounds index"):
         pools["empty"].select(b"foo")
+
+
+def test_missing_plugin_names_raise_instead_of_nil(mcpframe_load_config: Load) -> None:
+    with pytest.raises(ConfigError) as err:
+        pools_of(
+            mcpframe_load_config,
+            "return { p = mcp.pool({ mcp.backend('a', 'h', 1) }, { dist = mcp.dist_nope }) }",
+        )
+    text = str(err.value)
+    assert "mcp.dist_nope" in text and "jump_hash" in text and "ring_hash" in text
+    assert ".lua:2:" in text
