@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -70,6 +72,21 @@ def serve(
         list[str] | None,
         typer.Option("--logger", help="Logger plugin NAME[:ARG]; repeatable. [default: stderr]"),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", "-t", min=1, help="Worker processes sharing the ports (SO_REUSEPORT)."
+        ),
+    ] = 1,
+    pid_file: Annotated[
+        Path | None, typer.Option("--pid-file", help="Write the process id here (for reload).")
+    ] = None,
+    drain_timeout: Annotated[
+        float,
+        typer.Option(
+            "--drain-timeout", min=0, help="Seconds to finish in-flight requests on stop."
+        ),
+    ] = 5.0,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
 ) -> None:
     """Run the proxy (with no --config: a memcached-compatible cache)."""
@@ -77,9 +94,23 @@ def serve(
 
     try:
         listens = [parse_listen(x) for x in (listen or ["127.0.0.1:11211"])]
+        from mcpframe.proxy.workers import worker_index
+
+        is_worker = worker_index() is not None
         options = ServerOptions(
-            listens=listens, memory_mb=memory, max_item_size=max_item_size, verbose=verbose
+            listens=listens,
+            memory_mb=memory,
+            max_item_size=max_item_size,
+            verbose=verbose,
+            pid_file=None if is_worker or pid_file is None else str(pid_file),
+            drain_timeout=drain_timeout,
+            reuse_port=is_worker,
         )
+        if workers > 1 and config is None:
+            _fail(
+                "--workers needs --config: the embedded cache lives in one process "
+                "(run it with --workers 1)"
+            )
         registry = _registry()
         events = _events(registry, logger)
         loaded = None
@@ -88,8 +119,14 @@ def serve(
 
             if not config.is_file():
                 _fail(f"config file not found: {config}")
-            loaded = ConfigLoader(registry).load(str(config))
-        _run(options, loaded, events)
+            loader = ConfigLoader(registry, events)
+            loaded = loader.load(str(config))
+        else:
+            loader = None
+        if workers > 1 and not is_worker:
+            _supervise(workers, options, str(config), registry)
+            return
+        _run(options, loaded, events, loader)
     except (ConfigError, PluginError, ServeError) as e:
         _fail(str(e))
     except McpframeError as e:  # pragma: no cover - every subclass is handled above
@@ -112,7 +149,58 @@ def _events(registry: object, specs: list[str] | None) -> object:
     return EventLog(sinks)
 
 
-def _run(options: object, loaded: object, events: object) -> None:
+def _supervise(count: int, options: Any, config: str, registry: Any) -> None:
+    from mcpframe.lua.config import ConfigLoader
+    from mcpframe.proxy.workers import Supervisor, probe_listen, worker_argv
+
+    try:
+        probe_listen((x.host, x.port) for x in options.listens)
+    except OSError as e:
+        reason = os.strerror(e.errno) if e.errno else str(e)
+        _fail(f"cannot listen on {options.listens[0]}: {reason.lower()}")
+
+    def validate() -> str | None:
+        try:
+            ConfigLoader(registry).load(config)
+        except (ConfigError, PluginError) as e:
+            return str(e)
+        return None
+
+    def log(message: str) -> None:
+        sys.stderr.write(f"mcpframe: {message}\n")
+        sys.stderr.flush()
+
+    listens = ", ".join(str(x) for x in options.listens)
+    log(f"{__version__} supervising {count} workers on {listens}: config {config}")
+    if options.pid_file:
+        Path(options.pid_file).write_text(f"{os.getpid()}\n")
+    try:
+        code = Supervisor(count, worker_argv(), validate, log, options.drain_timeout).run()
+    finally:
+        if options.pid_file:
+            Path(options.pid_file).unlink(missing_ok=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def reload(
+    pid_file: Annotated[
+        Path, typer.Option("--pid-file", help="The pid file given to `serve --pid-file`.")
+    ],
+) -> None:
+    """Ask a running mcpframe to reload its config (sends SIGHUP)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError) as e:
+        _fail(f"cannot read a pid from {pid_file}: {e}")
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        _fail(f"no process {pid} (from {pid_file}): is mcpframe running?")
+    typer.echo(f"sent SIGHUP to {pid}")
+
+
+def _run(options: object, loaded: object, events: object, loader: object = None) -> None:
     from mcpframe.proxy.server import ProxyServer
 
     runner: Callable[[Coroutine[Any, Any, None]], None]
@@ -122,7 +210,7 @@ def _run(options: object, loaded: object, events: object) -> None:
         runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
         runner = asyncio.run
-    server = ProxyServer(options, loaded, events)  # type: ignore[arg-type]
+    server = ProxyServer(options, loaded, events, loader)  # type: ignore[arg-type]
     listens = ", ".join(str(x) for x in server.options.listens)
     mode = f"config {loaded.path}" if loaded is not None else "embedded cache (no config)"  # type: ignore[attr-defined]
     sys.stderr.write(f"mcpframe {__version__} listening on {listens}: {mode}\n")

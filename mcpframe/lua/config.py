@@ -89,6 +89,12 @@ class RouteVM:
     def user_stats(self) -> dict[int, int]:
         return {int(k): int(v) for k, v in self.state[b"ustats"].items()}
 
+    def carry_user_stats(self, old: RouteVM) -> None:
+        """Keep the counters of the VM this one replaces (a reload keeps user stats)."""
+        ustats = self.state[b"ustats"]
+        for index, value in old.user_stats().items():
+            ustats[index] = value
+
 
 @dataclass
 class LoadedConfig:

@@ -166,6 +166,13 @@ class ClientConnection(asyncio.Protocol):
         else:
             self._update_reading()
 
+    def stop_reading(self) -> None:
+        """Shutdown: take no new requests; replies already owed still go out."""
+        self.closing = True
+        if self.transport is not None and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
+
     def write_event(self, data: bytes) -> None:
         """A watch stream line (outside the request/reply order)."""
         if self.transport is not None and not self.write_paused:
@@ -175,7 +182,7 @@ class ClientConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
-        want_pause = self.write_paused or len(self.slots) > MAX_SLOTS
+        want_pause = self.write_paused or self.closing or len(self.slots) > MAX_SLOTS
         if want_pause and not self.paused:
             self.paused = True
             transport.pause_reading()

@@ -8,6 +8,7 @@ under a config.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import resource
 import signal
@@ -15,18 +16,20 @@ import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mcpframe import MEMCACHED_VERSION
 from mcpframe.cache import Cache
-from mcpframe.errors import ServeError
-from mcpframe.lua.config import LoadedConfig
+from mcpframe.errors import ConfigError, PluginError, ServeError
+from mcpframe.lua.config import ConfigLoader, LoadedConfig
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.request import Request
 from mcpframe.proxy.backend import Backend, BackendStats, backend_key
 from mcpframe.proxy.client import ClientConnection
 from mcpframe.proxy.events import STREAMS, EventLog, format_event
 from mcpframe.proxy.router import Pool, Router
+from mcpframe.proxy.workers import ENV_STATS_DIR, PUBLISH_INTERVAL, StatsBoard, worker_index
 
 
 @dataclass
@@ -67,6 +70,9 @@ class ServerOptions:
     memory_mb: int = 64
     max_item_size: int = 1024 * 1024
     verbose: int = 0
+    pid_file: str | None = None
+    drain_timeout: float = 5.0
+    reuse_port: bool = False
 
 
 class ProxyServer:
@@ -75,6 +81,7 @@ class ProxyServer:
         options: ServerOptions,
         config: LoadedConfig | None,
         events: EventLog,
+        loader: ConfigLoader | None = None,
     ) -> None:
         self.options = options
         self.config = config
@@ -93,11 +100,29 @@ class ProxyServer:
         self.conn_errors = 0
         self.started = time.time()
         self.reloads = 0
+        self.reload_fails = 0
+        self.loader = loader
+        self.config_path = config.path if config is not None else None
+        self.reload_task: asyncio.Task[None] | None = None
+        self.reload_again = False
+        self.retired_routers: list[Router] = []
         self.stopping: asyncio.Event | None = None
+        #: with --workers: where the workers' stats meet (None in a single process).
+        self.board: StatsBoard | None = None
+        index, stats_dir = worker_index(), os.environ.get(ENV_STATS_DIR)
+        if index is not None and stats_dir:
+            self.board = StatsBoard(stats_dir, index)
 
     # -- lifecycle -------------------------------------------------------------------
 
     def _apply_config(self, config: LoadedConfig) -> None:
+        """Swap in a loaded config: new routes, reused or new backend connections.
+
+        A backend whose label, host, port and options did not change keeps its connection
+        (spec 1.7). In-flight requests finish on the routes and connections they started
+        with: the old router stays alive through their callbacks, and a connection that no
+        pool uses any more is closed once nothing is queued on it.
+        """
         keep: dict[Any, Backend] = {}
         pools: list[Pool] = []
         for spec in config.pools:
@@ -114,14 +139,66 @@ class ProxyServer:
             pools.append(Pool(spec.select, conns))
         for key, conn in self.backends.items():
             if key not in keep:
-                conn.close()
+                self._retire(conn)
         self.backends = keep
         for conn in keep.values():
             conn.start()
+        old = self.router
         self.router = Router(config, pools, self.cache, self.events)
+        if old is not None:
+            # User stat counters live on across reloads (spec 2.7).
+            config.routes.carry_user_stats(old.config.routes)
+            if old.active:
+                self.retired_routers.append(old)
         self.config = config
         config.routes.set_wants(self.events.wants_by_stream())
         self.reloads += 1
+
+    def _retire(self, conn: Backend) -> None:
+        if conn.depth == 0:
+            conn.close()
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + conn.spec.readtimeout + conn.spec.connecttimeout + 1
+
+        def check() -> None:
+            if conn.depth == 0 or loop.time() >= deadline:
+                conn.close()
+            else:
+                loop.call_later(0.05, check)
+
+        loop.call_later(0.05, check)
+
+    async def reload(self) -> bool:
+        """Load the config file again; on success swap it in, on failure keep the old one."""
+        if self.loader is None or self.config_path is None:
+            return False
+        self.events.emit("proxy_conf", status="start")
+        try:
+            config = self.loader.load(self.config_path)
+        except (ConfigError, PluginError) as e:
+            self.reloads += 1
+            self.reload_fails += 1
+            self.events.emit("proxy_error", msg=f"reload failed, old config kept: {e}")
+            self.events.emit("proxy_conf", status="failed")
+            return False
+        self._apply_config(config)
+        self.events.emit("proxy_conf", status="done")
+        return True
+
+    def request_reload(self) -> None:
+        """SIGHUP: reload soon; signals arriving during a reload cause one more."""
+        if self.reload_task is not None and not self.reload_task.done():
+            self.reload_again = True
+            return
+        self.reload_task = asyncio.get_running_loop().create_task(self._reload_loop())
+
+    async def _reload_loop(self) -> None:
+        while True:
+            self.reload_again = False
+            await self.reload()
+            if not self.reload_again:
+                return
 
     async def start(self) -> None:
         self.stopping = asyncio.Event()
@@ -135,10 +212,11 @@ class ProxyServer:
             tag = listen.tag
             try:
                 server = await loop.create_server(
-                    lambda tag=tag: ClientConnection(self, tag),  # type: ignore[misc]
+                    lambda tag=tag: ClientConnection(self, tag),
                     listen.host,
                     listen.port,
                     reuse_address=True,
+                    reuse_port=self.options.reuse_port or None,
                     backlog=1024,
                 )
             except OSError as e:
@@ -157,17 +235,46 @@ class ProxyServer:
         assert self.stopping is not None
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
-        await self.stopping.wait()
-        await self.stop()
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        if self.board is not None:
+            self._publish_stats()
+        if self.options.pid_file:
+            Path(self.options.pid_file).write_text(f"{os.getpid()}\n")
+        try:
+            await self.stopping.wait()
+            await self.stop()
+        finally:
+            if self.options.pid_file:
+                with contextlib.suppress(OSError):
+                    Path(self.options.pid_file).unlink()
+
+    def _publish_stats(self) -> None:
+        assert self.board is not None
+        with contextlib.suppress(OSError):
+            self.board.publish({"general": self._general_stats(), "proxy": self._proxy_stats()})
+        if self.stopping is not None and not self.stopping.is_set():
+            asyncio.get_running_loop().call_later(PUBLISH_INTERVAL, self._publish_stats)
+
+    def in_flight(self) -> int:
+        routers = [r for r in (self.router, *self.retired_routers) if r is not None]
+        return sum(r.active for r in routers) + sum(len(c.slots) for c in self.connections)
 
     async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish (up to the drain timeout), close."""
         for s in self.servers:
             s.close()
         for conn in list(self.connections):
+            conn.stop_reading()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.drain_timeout
+        while self.in_flight() and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.close()
-        if self.router is not None:
-            self.router.abort_all()
+        for router in (self.router, *self.retired_routers):
+            if router is not None:
+                router.abort_all()
         for b in self.backends.values():
             b.close()
         self.events.close()
@@ -190,8 +297,12 @@ class ProxyServer:
         sub = toks[1] if len(toks) > 1 else b""
         if sub == b"":
             lines = self._general_stats()
+            if self.board is not None:
+                lines = self.board.total("general", lines)
         elif sub == b"proxy":
             lines = self._proxy_stats()
+            if self.board is not None:
+                lines = self.board.total("proxy", lines)
         elif sub == b"settings":
             lines = self._settings_stats()
         else:
@@ -230,7 +341,7 @@ class ProxyServer:
         if router is not None:
             lines += [
                 ("proxy_config_reloads", self.reloads),
-                ("proxy_config_reload_fails", 0),
+                ("proxy_config_reload_fails", self.reload_fails),
                 ("proxy_backend_total", self.backend_stats.total),
                 ("proxy_backend_marked_bad", self.backend_stats.marked_bad),
                 ("proxy_backend_failed", self.backend_stats.failed),
