@@ -438,6 +438,10 @@ class ConfigLoader:
             )
 
 
+class PluginRuntimeError(Exception):
+    """A plugin's callable raised while placing a key; the message names the plugin."""
+
+
 class _PoolRef:
     """A pool in the copied config value (becomes a pool proxy in the route VM)."""
 
@@ -469,10 +473,40 @@ def build_selector(registry: Any, spec: PoolSpec) -> Callable[[bytes], int]:
         filt = registry.key_filters[spec.filter].build(spec.filter_conf or b"")
     n = len(servers)
 
+    def blame(key: bytes, error: Exception) -> PluginRuntimeError:
+        # The error path only: find which plugin raised, for the operator's log line.
+        stages: list[tuple[str, str, Callable[[Any], Any]]] = []
+        if filt is not None:
+            stages.append(("key filter", spec.filter or "", filt))
+        stages.append(("hasher", spec.hash, lambda k: hasher(k, seed)))
+        stages.append(("distribution", spec.dist, dist))
+        value: Any = key
+        for kind, name, fn in stages:
+            try:
+                value = fn(value)
+            except Exception as e:
+                table = {
+                    "key filter": registry.key_filters,
+                    "hasher": registry.hashers,
+                    "distribution": registry.distributions,
+                }[kind]
+                try:
+                    src = table.source(name)
+                    source = f" (package {src.package} {src.version})"
+                except Exception:
+                    source = ""
+                return PluginRuntimeError(
+                    f"{kind} plugin {name!r}{source} raised {e!r} for pool at {spec.where}"
+                )
+        return PluginRuntimeError(f"pool at {spec.where}: {error!r}")
+
     if filt is None:
 
         def select(key: bytes) -> int:
-            i = dist(hasher(key, seed))
+            try:
+                i = dist(hasher(key, seed))
+            except Exception as e:
+                raise blame(key, e) from e
             if i < 0 or i >= n:
                 raise IndexError("key dist hasher tried to use out of bounds index")
             return i
@@ -481,7 +515,10 @@ def build_selector(registry: Any, spec: PoolSpec) -> Callable[[bytes], int]:
         f = filt
 
         def select(key: bytes) -> int:
-            i = dist(hasher(f(key), seed))
+            try:
+                i = dist(hasher(f(key), seed))
+            except Exception as e:
+                raise blame(key, e) from e
             if i < 0 or i >= n:
                 raise IndexError("key dist hasher tried to use out of bounds index")
             return i
