@@ -22,8 +22,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
-from typing import cast
+from typing import Any, cast
 
 ERROR_PREFIXES = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")
 
@@ -277,12 +278,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.procs > 1:
         stats = run_children(args)
     else:
+        runner: Callable[[Coroutine[Any, Any, Stats]], Stats] = asyncio.run
         try:
-            import uvloop  # type: ignore[import-not-found]
+            import uvloop
 
             runner = uvloop.run
         except ImportError:
-            runner = asyncio.run
+            pass
         stats = runner(run(args, args.seed))
     json.dump(summary(stats), sys.stdout)
     sys.stdout.write("\n")

@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -46,6 +46,8 @@ VALUE_SIZE = 100
 GET_RATIO = 0.9
 ALL_TARGETS = ("memcached", "mcpframe", "twemproxy")
 SAMPLE_INTERVAL = 0.25
+# memcached 1.6.20's proxy (and mcpframe) refuse routed request lines this long or longer.
+ROUTED_LINE_LIMIT = 500
 # The lines mcpframe writes on start-up and on a (re)load; anything else during a run is news.
 MCPFRAME_QUIET = re.compile(rb"^(mcpframe \S+ listening on |ts=\S+ type=proxy_conf )")
 
@@ -260,7 +262,11 @@ class Bench:
     # -- starting things ---------------------------------------------------------------------
 
     def _start_listening(
-        self, make_argv: Any, name: str, cpus: str, stderr: IO[bytes] | int = subprocess.DEVNULL
+        self,
+        make_argv: Callable[[int], list[str]],
+        name: str,
+        cpus: str,
+        stderr: IO[bytes] | int = subprocess.DEVNULL,
     ) -> tuple[int, subprocess.Popen[bytes]]:
         """Start a server on a free port; retry on a new port if another process took it."""
         last: Exception | None = None
@@ -665,6 +671,7 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "foreign_cores": _mean([r.get("foreign_cores") for r in good]),
                 "backend_vs_client": _mean([r.get("backend_vs_client") for r in good]),
                 "client_get_misses": sum(r.get("get_misses", 0) or 0 for r in good),
+                "client_gets": sum(r.get("cmd_get", 0) or 0 for r in good),
                 "client_errors": sum(r.get("errors", 0) or 0 for r in good),
                 "target_stderr_lines": sum(r.get("target_stderr_lines", 0) for r in rs),
                 "failures": [
@@ -674,17 +681,38 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 ],
             }
         )
+    for row in rows:
+        row["check_failures"] = sanity_failures(row)
     by_shape: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
     for row in rows:
         by_shape.setdefault((row["connections"], row["multiget"]), {})[row["target"]] = row
     for shape in by_shape.values():
-        mc, tw = shape.get("memcached"), shape.get("twemproxy")
+        mc = shape.get("memcached", {})
+        tw = shape.get("twemproxy", {})
         for row in shape.values():
-            row["ops_vs_memcached"] = _ratio(row["ops_per_s"], mc and mc["ops_per_s"])
-            row["ops_vs_twemproxy"] = _ratio(row["ops_per_s"], tw and tw["ops_per_s"])
-            row["cpu_vs_twemproxy"] = _ratio(row["cpu_us_per_op"], tw and tw["cpu_us_per_op"])
+            row["ops_vs_memcached"] = _ratio(row["ops_per_s"], mc.get("ops_per_s"))
+            row["ops_vs_twemproxy"] = _ratio(row["ops_per_s"], tw.get("ops_per_s"))
+            row["cpu_vs_twemproxy"] = _ratio(row["cpu_us_per_op"], tw.get("cpu_us_per_op"))
     rows.sort(key=lambda r: (r["multiget"], r["connections"], _target_order(r["target"])))
     return rows
+
+
+def sanity_failures(row: dict[str, Any]) -> list[str]:
+    """Reasons not to trust a row's ops/s: ops the client counted that never reached a backend
+    (error replies, closed connections), or gets that missed although every key was set."""
+    out = []
+    ratio = row["backend_vs_client"]
+    if ratio is not None and not 0.95 <= ratio <= 1.05:
+        out.append(
+            f"backends served {ratio:.0%} of the key ops the client counted: the client was "
+            "answered without a backend (error replies or closed connections)"
+        )
+    gets, misses = row["client_gets"], row["client_get_misses"]
+    if gets and misses > 0.01 * gets:
+        out.append(f"{misses:,} of {gets:,} gets missed (the load sets every key it gets)")
+    if row["client_errors"]:
+        out.append(f"{row['client_errors']} error replies seen by the client")
+    return out
 
 
 def _target_order(name: str) -> tuple[int, str]:
@@ -722,7 +750,7 @@ def print_report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
         out.write(f"\n== {title} ==\n{head}")
         for r in (r for r in rows if r["connections"] == conns and r["multiget"] == mg):
             span = f"{_f(r['ops_per_s_min'], ',.0f')}..{_f(r['ops_per_s_max'], ',.0f')}"
-            errs = r["client_errors"] + r["target_stderr_lines"] + len(r["failures"])
+            errs = r["target_stderr_lines"] + len(r["failures"]) + len(r["check_failures"])
             out.write(
                 f"{r['target']:<12}{_f(r['ops_per_s'], ',.0f'):>10}{span:>17}"
                 f"{_f(r['lat_avg_us'], '.0f'):>9}{_f(r['lat_p99_le_us'], '.0f'):>8}"
@@ -735,12 +763,15 @@ def print_report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
             )
             for failure in r["failures"]:
                 out.write(f"    run failed: {failure}\n")
+            for failure in r["check_failures"]:
+                out.write(f"    CHECK FAILED, ops/s not valid: {failure}\n")
         others = [r["foreign_cores"] for r in rows if r["connections"] == conns]
         worst = max((x for x in others if x is not None), default=0.0)
         if worst > 0.1:
             out.write(
-                f"  note: other processes on this machine used up to {worst:.2f} cores during "
-                "these runs; numbers are noisier than on an idle machine\n"
+                f"  note: processes not started here used {worst:.2f} cores on average during "
+                "one target's runs: numbers are noisier than on an idle machine "
+                "(see --quiet-wait)\n"
             )
     out.write(
         "\ncolumns: ops/s = key operations per second seen by the client (median of rounds; "
@@ -750,7 +781,7 @@ def print_report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
         "cpu0%, cpu1% = machine CPU busy (all processes); other = cores used by processes "
         "not started here; vs mc, vs twem = ops/s ratios; CPU/twem = CPU us/op ratio; be/cl = "
         "backend key ops / client key ops (~1.00 when every op reached a backend); err = "
-        "client errors + unexpected mcpframe stderr lines + failed runs\n"
+        "failed checks + unexpected mcpframe stderr lines + failed runs\n"
     )
     for note in meta["loadgen_checks"]:
         out.write(f"load generator check: {note}\n")
@@ -770,6 +801,9 @@ def loadgen_checks(rows: list[dict[str, Any]]) -> list[str]:
         if not mc or not mc["ops_per_s"] or not proxies:
             continue
         for p in proxies:
+            if p["check_failures"]:
+                notes.append(f"c={conns} mg={mg}: {p['target']} failed its checks: no verdict")
+                continue
             factor = mc["ops_per_s"] / p["ops_per_s"]
             cpu0 = p["cpu0_busy_pct"] or 0.0
             cpu1 = p["cpu1_busy_pct"] or 0.0
@@ -1024,6 +1058,16 @@ def main(argv: list[str] | None = None) -> int:
             meta["log"] = log
 
             mgs = [1] + ([args.multiget] if args.multiget > 1 else [])
+            line_len = 4 + args.multiget * (KEY_SIZE + 1) + 1
+            if args.multiget > 1 and line_len >= ROUTED_LINE_LIMIT:
+                note = (
+                    f"warning: a {args.multiget}-key get is a {line_len}-byte line; mcpframe, "
+                    f"like memcached 1.6.20's proxy, closes the connection on a routed request "
+                    f"line of {ROUTED_LINE_LIMIT} bytes or more (spec 3.4): use --multiget <= "
+                    f"{(ROUTED_LINE_LIMIT - 6) // (KEY_SIZE + 1)} to compare like with like"
+                )
+                print(note, flush=True)
+                log.append(note)
             shapes = [(c, mg) for mg in mgs for c in args.conns_list]
             n_runs = len(shapes) * len(targets) * args.rounds
             per_run = args.seconds + 2.0

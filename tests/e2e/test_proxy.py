@@ -295,3 +295,13 @@ def test_port_in_use_is_one_clear_line(memcached_server: Memcached) -> None:
     assert proc.returncode != 0
     lines = [x for x in proc.stderr.decode().splitlines() if x.startswith("mcpframe:")]
     assert lines == [f"mcpframe: cannot listen on 127.0.0.1:{port}: address already in use"]
+
+
+def test_long_routed_multiget_is_served(proxied: Proxied) -> None:
+    c = Client(proxied.proxy.addr)
+    keys = [b"/many/%03d/" % i + b"k" * 24 for i in range(100)]  # a 3.4 KB request line
+    c.send(b"".join(b"set %s 0 0 1 noreply\r\n%d\r\n" % (k, i % 10) for i, k in enumerate(keys)))
+    c.send(b"get " + b" ".join(keys) + b"\r\n")
+    out = c.read_until(b"\r\nEND\r\n")
+    assert out.count(b"VALUE ") == 100
+    assert out.endswith(b"VALUE %s 0 1\r\n9\r\nEND\r\n" % keys[-1])
