@@ -87,6 +87,14 @@ def serve(
             "--drain-timeout", min=0, help="Seconds to finish in-flight requests on stop."
         ),
     ] = 5.0,
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics",
+            metavar="HOST:PORT",
+            help="Serve Prometheus metrics on http://HOST:PORT/metrics (worker i: PORT+i).",
+        ),
+    ] = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
 ) -> None:
     """Run the proxy (with no --config: a memcached-compatible cache)."""
@@ -126,11 +134,20 @@ def serve(
         if workers > 1 and not is_worker:
             _supervise(workers, options, str(config), registry)
             return
-        _run(options, loaded, events, loader)
+        if metrics is not None:
+            from mcpframe.proxy.metrics import parse_metrics_address
+
+            parse_metrics_address(metrics)  # a bad address fails before anything starts
+        _run(options, loaded, events, loader, metrics)
     except (ConfigError, PluginError, ServeError) as e:
         _fail(str(e))
     except McpframeError as e:  # pragma: no cover - every subclass is handled above
         _fail(str(e))
+
+
+from mcpframe import check_cli  # noqa: E402  (the `check` command, defined in its own module)
+
+app.command(name="check")(check_cli.check)
 
 
 def _registry() -> object:
@@ -200,7 +217,13 @@ def reload(
     typer.echo(f"sent SIGHUP to {pid}")
 
 
-def _run(options: object, loaded: object, events: object, loader: object = None) -> None:
+def _run(
+    options: object,
+    loaded: object,
+    events: object,
+    loader: object = None,
+    metrics: str | None = None,
+) -> None:
     from mcpframe.proxy.server import ProxyServer
 
     runner: Callable[[Coroutine[Any, Any, None]], None]
@@ -215,7 +238,12 @@ def _run(options: object, loaded: object, events: object, loader: object = None)
     mode = f"config {loaded.path}" if loaded is not None else "embedded cache (no config)"  # type: ignore[attr-defined]
     sys.stderr.write(f"mcpframe {__version__} listening on {listens}: {mode}\n")
     sys.stderr.flush()
-    runner(server.serve_forever())
+    if metrics is not None:
+        from mcpframe.proxy.metrics import serve_with_metrics
+
+        runner(serve_with_metrics(server, metrics))
+    else:
+        runner(server.serve_forever())
 
 
 def _mount_plugins() -> None:

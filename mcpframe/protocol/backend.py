@@ -122,6 +122,10 @@ class ResponseReader:
         """Number of unparsed bytes held."""
         return len(self._buf)
 
+    def unparsed(self) -> bytes:
+        """A copy of every unparsed byte held (a partial reply, or what a failure left)."""
+        return bytes(self._buf)
+
     def rbuf(self) -> bytes:
         """Up to 100 unparsed bytes, for the failure log line."""
         return bytes(self._buf[:100])

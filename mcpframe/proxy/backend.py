@@ -1,16 +1,33 @@
 """Backend connections: one persistent, pipelined TCP connection per backend.
 
-Rules (spec section 7):
+Rules (spec section 7, with the fixes later memcached versions made):
+
+- Resolution uses the OS resolver, IPv4 first, IPv6 only when IPv4 finds nothing, and only
+  the first address. A name that does not resolve is failure ``connecting`` (spec 7.1 [R]);
+  resolution counts against the connect timeout and happens again on every reconnect.
 - A connection is validated with ``version`` before any request is written; requests routed
   to it meanwhile wait in order.
 - Requests are written in queue order (coalesced into one write per loop turn) and replies
-  matched FIFO.
-- The read timeout measures inactivity while replies are owed; it fails the connection.
+  matched FIFO. Every callback runs from the event loop, never from inside :meth:`send`.
+- The read timeout measures inactivity while replies are owed (or while ``version`` is owed);
+  it fails the connection.
 - On any failure every queued request completes as failed (``SERVER_ERROR backend failure``
-  for its client), the event is logged, the socket is closed and the failure counter goes
-  up. Only consecutive failed TCP connects accumulate (a successful connect resets it); past
-  the failure limit the backend is marked bad: requests fail at once, without network
-  activity, until a retry ``retrytimeout`` seconds later connects again.
+  for its client), the event is logged (unless the backend is already bad), the socket is
+  closed and the failure counter goes up. Past the failure limit the backend is marked bad:
+  requests fail at once, without network activity, until a retry ``retrytimeout`` seconds
+  later connects **and validates** again.
+- Deviation from 1.6.20, taken from later memcached versions: the failure counter is reset
+  and the bad mark cleared only when a connection passes the ``version`` check, not as soon
+  as the TCP connect succeeds. In 1.6.20 a backend that accepts connections but never
+  validates (a stopped process whose kernel still accepts, a port forwarder with a dead
+  target, a server that closes at once) is never marked bad and costs every request routed
+  to it a full read timeout, forever; here it is marked bad after ``failurelimit + 1``
+  attempts and then fails fast until a retry validates. While a bad backend is being retried
+  it stays bad, so requests never wait behind the probe.
+
+Each TCP connection has its own :class:`_Link` protocol object, so events of a connection
+already given up (a late ``connection_lost``, a read that raced a timeout) can never be
+mistaken for events of its replacement.
 """
 
 from __future__ import annotations
@@ -18,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -33,8 +51,71 @@ Callback = Callable[[int, int, Response, int, bytes], None]
 #: (callback, route handle, reply mode, time queued).
 Entry = tuple[Callback, int, int, float]
 
-DOWN, CONNECTING, VALIDATING, READY, BAD, CLOSED = range(6)
+#: Connection states. ``bad`` is a separate flag: a bad backend is in RETRY_WAIT, or in
+#: CONNECTING/VALIDATING while a retry probes it.
+IDLE, CONNECTING, VALIDATING, READY, RETRY_WAIT, CLOSED = range(6)
+STATE_NAMES = ("idle", "connecting", "validating", "ready", "retry_wait", "closed")
+
+#: Failure reasons (spec 7.5), in the order memcached lists them; ``markedbad`` is not one.
+REASONS = (
+    "timeout",
+    "disconnected",
+    "connecting",
+    "conntimeout",
+    "readvalidate",
+    "badvalidate",
+    "writing",
+    "reading",
+    "parsing",
+    "closedsock",
+    "unhandledres",
+    "outofmemory",
+    "missingend",
+    "trailingdata",
+    "invalidprotocol",
+)
+
+#: Upper bounds (microseconds) of the per-backend latency histogram buckets; the last bucket
+#: (index ``len(LATENCY_BOUNDS_US)``) is +Inf.
+LATENCY_BOUNDS_US = (
+    100,
+    250,
+    500,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+)
+
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def log_rbuf(unparsed: bytes) -> bytes:
+    """What memcached's ``rbuf=`` shows for a connection's unparsed bytes (first 100).
+
+    memcached copies a reply's header and value out of its read buffer as they arrive, so
+    while it waits for the rest of a value its buffer is empty, and once a ``VALUE`` block is
+    complete it holds only the start of the ``END`` that should follow (spec 6.8:
+    ``VALUE /b/a 0 2\\r\\nhi\\r\\nEN`` then a timeout logs ``rbuf=EN``).
+    """
+    if unparsed.startswith((b"VA ", b"VALUE ")):
+        nl = unparsed.find(b"\n")
+        if nl > 0:
+            tokens = unparsed[:nl].split()
+            index = 1 if tokens[0] == b"VA" else 3
+            size = tokens[index] if len(tokens) > index else b""
+            if size.isdigit():
+                data_end = nl + 1 + int(size) + 2
+                return unparsed[data_end : data_end + 100] if len(unparsed) >= data_end else b""
+    return unparsed[:100]
 
 
 def uri_encode(data: bytes) -> str:
@@ -53,8 +134,35 @@ class BackendStats:
         self.failed = 0
 
 
-class Backend(asyncio.Protocol):
+class _Link(asyncio.Protocol):
+    """The protocol of one TCP connection; forwards its events to the backend while current."""
+
+    __slots__ = ("backend", "transport")
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses; they have its methods.
+        self.transport = transport  # type: ignore[assignment]
+        self.backend._link_up(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.backend._data(self, data)
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too: connection_lost(None) -> "disconnected"
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.backend._link_lost(self, exc)
+
+
+class Backend:
     """One backend connection object and its request queue."""
+
+    #: Feed the latency histogram (set by the metrics endpoint before backends are created).
+    record_latency = False
 
     def __init__(
         self,
@@ -67,14 +175,19 @@ class Backend(asyncio.Protocol):
         self.name = f"{spec.host}:{spec.port}".encode()
         self.events = events
         self.stats = stats
-        self.keepalive = tcp_keepalive or spec.tcpkeepalive
+        # spec.tcpkeepalive already holds the global mcp.tcp_keepalive value in force when
+        # mcp.backend was called, unless the table form overrode it (spec 2.3 [R]: honour the
+        # per-backend flag). ``tcp_keepalive`` (the global value at the end of the config)
+        # is accepted for compatibility and also enables it.
+        self.keepalive = bool(spec.tcpkeepalive or tcp_keepalive)
         self.loop = asyncio.get_running_loop()
-        self.state = DOWN
-        self.transport: asyncio.Transport | None = None
+        self.state = IDLE
+        self.bad = False
+        self.link: _Link | None = None
         self.reader = ResponseReader()
-        # Written requests awaiting a reply, oldest first.
+        # Requests written (or about to be, in outbuf) awaiting a reply, oldest first.
         self.pending: deque[Entry] = deque()
-        # Requests routed here before the connection was validated.
+        # Requests routed here while connecting or validating.
         self.waiting: list[tuple[Entry, bytes]] = []
         self.outbuf: list[bytes] = []
         self.flush_scheduled = False
@@ -83,23 +196,31 @@ class Backend(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.connect_task: asyncio.Task[None] | None = None
         self.retry_handle: asyncio.TimerHandle | None = None
+        self.connected_to: tuple[Any, ...] | None = None
+        # Counters read by the metrics endpoint (never on the per-request path, except the
+        # latency histogram when enabled).
+        self.requests = 0
+        self.errors: dict[str, int] = {}
+        self.timeouts = 0
+        self.connects = 0
+        self.latency: list[int] | None = (
+            [0] * (len(LATENCY_BOUNDS_US) + 1) if Backend.record_latency else None
+        )
+        self.latency_sum_us = 0
+        self.closed = False
         stats.total += 1
 
     # -- public ----------------------------------------------------------------------
 
     def start(self) -> None:
-        if self.state == DOWN:
+        """Connect now (at config load) rather than on the first request."""
+        if self.state == IDLE:
             self._connect_soon()
 
-    def send(
-        self,
-        data: bytes,
-        callback: Callback,
-        handle: int,
-        mode: int,
-    ) -> None:
+    def send(self, data: bytes, callback: Callback, handle: int, mode: int) -> None:
         """Queue ``data`` (request line + value) and call back with the reply."""
         entry = (callback, handle, mode, time.monotonic())
+        self.requests += 1
         state = self.state
         if state == READY:
             if not self.pending:
@@ -111,71 +232,115 @@ class Backend(asyncio.Protocol):
             if not self.flush_scheduled:
                 self.flush_scheduled = True
                 self.loop.call_soon(self._flush)
-        elif state in (BAD, CLOSED):
+        elif self.bad or state == CLOSED:
             self.loop.call_soon(callback, handle, mode, failure_response(), 0, self.name)
         else:
             self.waiting.append((entry, data))
-            if state == DOWN:
+            if state == IDLE:
                 self._connect_soon()
 
     def close(self) -> None:
         """Stop for good (the config that used it is gone); queued requests fail."""
-        self._fail_all()
+        if self.closed:
+            return
+        self.closed = True
         self.state = CLOSED
         self._cancel_timers()
-        if self.transport is not None:
-            self.transport.abort()
-            self.transport = None
+        if self.connect_task is not None:
+            self.connect_task.cancel()
+            self.connect_task = None
+        self._drop_link()
+        self._fail_entries(*self._take_queue())
         self.stats.total -= 1
 
     @property
     def depth(self) -> int:
+        """Requests queued on this backend: written and unanswered, or waiting to be."""
         return len(self.pending) + len(self.waiting)
+
+    @property
+    def state_name(self) -> str:
+        return STATE_NAMES[self.state]
 
     # -- connecting ------------------------------------------------------------------
 
     def _connect_soon(self) -> None:
         self.state = CONNECTING
-        self.connect_task = self.loop.create_task(self._connect())
+        link = _Link(self)
+        self.link = link
+        self.connect_task = self.loop.create_task(self._connect(link))
 
-    async def _connect(self) -> None:
+    async def _resolve(self) -> tuple[int, Any]:
+        """(family, sockaddr) of the first address: IPv4 first, then IPv6 (spec 7.1)."""
         spec = self.spec
+        port = int(spec.port)
+        if not 0 <= port <= 65535:
+            raise ValueError(f"bad port {spec.port!r}")
+        loop = self.loop
         try:
-            await asyncio.wait_for(
-                self.loop.create_connection(lambda: self, spec.host, int(spec.port)),
-                timeout=spec.connecttimeout or None,
+            infos = await loop.getaddrinfo(
+                spec.host, port, family=socket.AF_INET, type=socket.SOCK_STREAM
             )
-        except TimeoutError:
-            self._failed("conntimeout", connecting=True)
-        except (OSError, ValueError):
-            self._failed("connecting", connecting=True)
+        except OSError:
+            infos = []
+        if not infos:
+            infos = await loop.getaddrinfo(
+                spec.host, port, family=socket.AF_INET6, type=socket.SOCK_STREAM
+            )
+        if not infos:
+            raise OSError(f"no address for {spec.host}")
+        family, _, _, _, sockaddr = infos[0]
+        return family, sockaddr
 
-    def connection_made(self, base: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses; they have its methods.
-        transport: asyncio.Transport = base  # type: ignore[assignment]
-        if self.state == CLOSED:
-            transport.abort()
+    async def _connect(self, link: _Link) -> None:
+        spec = self.spec
+        sock: socket.socket | None = None
+        try:
+            async with asyncio.timeout(spec.connecttimeout if spec.connecttimeout > 0 else None):
+                family, sockaddr = await self._resolve()
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if self.keepalive:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                await self.loop.sock_connect(sock, sockaddr)
+                self.connected_to = sockaddr
+                await self.loop.create_connection(lambda: link, sock=sock)
+                sock = None  # the transport owns it now
+        except TimeoutError:
+            self.timeouts += 1
+            self._failed("conntimeout", link)
+        except (OSError, ValueError, UnicodeError):
+            self._failed("connecting", link)
+        finally:
+            if sock is not None:
+                sock.close()
+            if self.link is link or self.link is None:
+                self.connect_task = None
+
+    def _link_up(self, link: _Link) -> None:
+        """TCP connected: send the ``version`` check and wait for its answer."""
+        if link is not self.link or self.state == CLOSED:
+            if link.transport is not None:
+                link.transport.abort()
             return
-        self.transport = transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.keepalive:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        # A successful TCP connect clears the failure count, even before validation.
-        self.failures = 0
+        self.connects += 1
         self.state = VALIDATING
         self.reader = ResponseReader()
-        transport.write(b"version\r\n")
+        assert link.transport is not None
+        link.transport.write(b"version\r\n")
         self.last_activity = time.monotonic()
         self._arm_timer(self.spec.readtimeout)
 
     def _validated(self) -> None:
+        # A validated connection clears the bad mark and the failure count.
+        self.bad = False
+        self.failures = 0
         self.state = READY
+        self.reader = ResponseReader()
         waiting, self.waiting = self.waiting, []
         if waiting:
-            now = time.monotonic()
-            self.last_activity = now
+            self.last_activity = time.monotonic()
             for entry, data in waiting:
                 self.pending.append(entry)
                 self.outbuf.append(data)
@@ -187,54 +352,79 @@ class Backend(asyncio.Protocol):
 
     def _flush(self) -> None:
         self.flush_scheduled = False
-        if self.outbuf and self.transport is not None:
+        link = self.link
+        if self.outbuf and self.state == READY and link is not None and link.transport:
             out = self.outbuf
             self.outbuf = []
-            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            link.transport.write(out[0] if len(out) == 1 else b"".join(out))
             if self.timer is None:
                 self._arm_timer(self.spec.readtimeout)
 
-    def data_received(self, data: bytes) -> None:
-        self.last_activity = time.monotonic()
-        reader = self.reader
-        responses = reader.feed(data)
-        if self.state == VALIDATING:
-            if responses:
-                first = responses[0]
-                if first.type == RES_VERSION and first.status == STATUS_OK:
-                    # Bytes after a valid VERSION line in the same read are dropped.
-                    self.reader = ResponseReader()
-                    self._validated()
-                    return
-                reason = "readvalidate" if first.status != STATUS_OK else "badvalidate"
-                self._failed(reason, rbuf=first.raw)
-            elif reader.failure is not None:
-                self._failed("readvalidate")
+    def _data(self, link: _Link, data: bytes) -> None:
+        if link is not self.link:
+            return
+        self.last_activity = now = time.monotonic()
+        state = self.state
+        if state == VALIDATING:
+            self._validation_data(link, data)
+            return
+        if state != READY:
             return
         pending = self.pending
-        now = self.last_activity
+        if not pending:
+            # Nothing is owed: the backend is talking out of turn.
+            self._failed("closedsock", link, rbuf=data)
+            return
+        reader = self.reader
+        responses = reader.feed(data)
+        hist = self.latency
         for res in responses:
             if not pending:
-                self._failed("closedsock" if res is responses[0] else "trailingdata")
+                self._failed("trailingdata", link, rbuf=res.raw + reader.rbuf())
                 return
             callback, handle, mode, t0 = pending.popleft()
-            callback(handle, mode, res, int((now - t0) * 1_000_000), self.name)
-        if reader.failure is not None:
-            self._failed(reader.failure)
+            elapsed = int((now - t0) * 1_000_000)
+            if hist is not None:
+                hist[bisect_left(LATENCY_BOUNDS_US, elapsed)] += 1
+                self.latency_sum_us += elapsed
+            callback(handle, mode, res, elapsed, self.name)
+            if link is not self.link:
+                return  # a callback closed us (config gone)
+        failure = reader.failure
+        if failure is not None and (pending or failure == "invalidprotocol"):
+            self._failed(failure, link)
         elif not pending:
-            if reader.buffered():
-                self._failed("trailingdata")
+            if reader.buffered() or failure is not None:
+                # Whatever follows the last reply owed is trailing data, parseable or not.
+                self._failed("trailingdata", link)
             else:
                 self._cancel_timer()
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.transport is None or self.state in (CLOSED, DOWN, BAD):
-            return
-        self.transport = None
-        self._failed("disconnected" if exc is None else "reading")
+    def _validation_data(self, link: _Link, data: bytes) -> None:
+        reader = self.reader
+        responses = reader.feed(data)
+        if responses:
+            first = responses[0]
+            if first.type == RES_VERSION and first.status == STATUS_OK:
+                # Bytes after a valid VERSION line in the same read are dropped (spec 7.2).
+                self._validated()
+                return
+            reason = "readvalidate" if first.status != STATUS_OK else "badvalidate"
+            self._failed(reason, link, rbuf=first.raw)
+        elif reader.failure is not None:
+            self._failed("readvalidate", link)
 
-    def eof_received(self) -> bool | None:
-        return None
+    def _link_lost(self, link: _Link, exc: Exception | None) -> None:
+        if link is not self.link:
+            return
+        link.transport = None
+        if exc is None:
+            reason = "disconnected"
+        elif isinstance(exc, BrokenPipeError):
+            reason = "writing"
+        else:
+            reason = "reading"
+        self._failed(reason, link)
 
     # -- timers ----------------------------------------------------------------------
 
@@ -250,12 +440,14 @@ class Backend(asyncio.Protocol):
 
     def _check_timeout(self) -> None:
         self.timer = None
-        if self.state != VALIDATING and not self.pending:
+        state = self.state
+        if not (state == VALIDATING or (state == READY and self.pending)):
             return
         idle = time.monotonic() - self.last_activity
         limit = self.spec.readtimeout
         if idle >= limit * 0.999:
-            self._failed("readvalidate" if self.state == VALIDATING else "timeout")
+            self.timeouts += 1
+            self._failed("readvalidate" if state == VALIDATING else "timeout", self.link)
         else:
             self._arm_timer(limit - idle)
 
@@ -267,10 +459,21 @@ class Backend(asyncio.Protocol):
 
     # -- failures --------------------------------------------------------------------
 
-    def _fail_all(self) -> None:
+    def _drop_link(self) -> None:
+        link, self.link = self.link, None
+        if link is not None and link.transport is not None:
+            transport, link.transport = link.transport, None
+            transport.abort()
+
+    def _take_queue(self) -> tuple[deque[Entry], list[tuple[Entry, bytes]]]:
         pending, self.pending = self.pending, deque()
         waiting, self.waiting = self.waiting, []
         self.outbuf = []
+        return pending, waiting
+
+    def _fail_entries(self, pending: deque[Entry], waiting: list[tuple[Entry, bytes]]) -> None:
+        if not pending and not waiting:
+            return
         fail = failure_response()
         name = self.name
         for callback, handle, mode, _ in pending:
@@ -278,66 +481,53 @@ class Backend(asyncio.Protocol):
         for (callback, handle, mode, _), _data in waiting:
             callback(handle, mode, fail, 0, name)
 
-    def _failed(self, reason: str, connecting: bool = False, rbuf: bytes | None = None) -> None:
-        if self.state == CLOSED:
+    def _failed(self, reason: str, link: _Link | None, rbuf: bytes | None = None) -> None:
+        """The current connection failed: fail its queue, log, close, count, reconnect."""
+        if self.state == CLOSED or link is not self.link:
             return
-        was_bad = self.state == BAD
         depth = self.depth
-        buffered = rbuf if rbuf is not None else self.reader.rbuf()
-        transport, self.transport = self.transport, None
-        self.state = DOWN
+        buffered = rbuf if rbuf is not None else log_rbuf(self.reader.unparsed())
         self._cancel_timer()
-        if transport is not None:
-            transport.abort()
-        if not (was_bad and connecting):
+        self._drop_link()
+        self.reader = ResponseReader()
+        self.connected_to = None
+        queue = self._take_queue()
+        self.errors[reason] = self.errors.get(reason, 0) + 1
+        spec = self.spec
+        if not self.bad:
             self.events.emit(
                 "proxy_backend",
                 error=reason,
-                name=self.spec.host,
-                port=self.spec.port,
+                name=spec.host,
+                port=spec.port,
                 depth=depth,
                 rbuf=uri_encode(buffered[:100]),
             )
         self.failures += 1
-        if self.failures > self.spec.failurelimit:
-            if not was_bad:
+        if self.failures > spec.failurelimit:
+            if not self.bad:
+                self.bad = True
                 self.stats.marked_bad += 1
                 self.events.emit(
                     "proxy_backend",
                     error="markedbad",
-                    name=self.spec.host,
-                    port=self.spec.port,
+                    name=spec.host,
+                    port=spec.port,
                     depth=0,
                     rbuf="",
                 )
-            self.state = BAD
-            self._fail_all()
-            self.retry_handle = self.loop.call_later(self.spec.retrytimeout, self._retry)
+            self.state = RETRY_WAIT
+            self.retry_handle = self.loop.call_later(spec.retrytimeout, self._retry)
         else:
             self.stats.failed += 1
-            self._fail_all()
-            if self.state == DOWN:
-                self._connect_soon()
+            self._connect_soon()
+        # Callbacks last: a route resumed here may send again, and must find the new state.
+        self._fail_entries(*queue)
 
     def _retry(self) -> None:
         self.retry_handle = None
-        if self.state == BAD:
-            self._connect_soon_from_bad()
-
-    def _connect_soon_from_bad(self) -> None:
-        # Stay "bad" for callers until the TCP connect succeeds (connection_made clears it).
-        self.connect_task = self.loop.create_task(self._connect_bad())
-
-    async def _connect_bad(self) -> None:
-        spec = self.spec
-        try:
-            await asyncio.wait_for(
-                self.loop.create_connection(lambda: self, spec.host, int(spec.port)),
-                timeout=spec.connecttimeout or None,
-            )
-        except (TimeoutError, OSError, ValueError):
-            if self.state == BAD:
-                self.retry_handle = self.loop.call_later(spec.retrytimeout, self._retry)
+        if self.state == RETRY_WAIT:
+            self._connect_soon()
 
 
 def backend_key(spec: BackendSpec, beprefix: str = "") -> Any:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.reader import RequestReader, split_multiget
-from mcpframe.protocol.request import Request
+from mcpframe.protocol.request import ErrorReply, Request
 from mcpframe.proxy.router import Slot
 
 if TYPE_CHECKING:
@@ -27,13 +27,24 @@ TOO_LARGE = b"SERVER_ERROR object too large for cache\r\n"
 END = b"END\r\n"
 #: Pipelined requests a client may have in flight before we stop reading from it.
 MAX_SLOTS = 4096
+#: Local replies computed in one go before they are written (see ``_dispatch``).
+LOCAL_FLUSH_BYTES = 256 * 1024
+#: Reply bytes a connection may have owed at once: with large replies the number of
+#: requests in flight shrinks to about this divided by the largest reply seen (at least
+#: MIN_INFLIGHT), and a new connection starts at INITIAL_INFLIGHT until it has seen replies.
+INFLIGHT_BYTES = 8 * 1024 * 1024
+INITIAL_INFLIGHT = 32
+MIN_INFLIGHT = 16
 
 
 class ClientConnection(asyncio.Protocol):
     __slots__ = (
+        "backlog",
+        "biggest",
         "closing",
         "flush_scheduled",
         "loop",
+        "max_inflight",
         "paused",
         "reader",
         "server",
@@ -48,6 +59,11 @@ class ClientConnection(asyncio.Protocol):
         self.tag = tag
         self.reader = RequestReader(max_value=server.max_value)
         self.slots: deque[Slot] = deque()
+        #: Parsed requests not handled yet (the client must read its replies first).
+        self.backlog: deque[Request | ErrorReply] = deque()
+        #: Largest reply written so far, and the requests in flight that allows.
+        self.biggest = 0
+        self.max_inflight = INITIAL_INFLIGHT
         self.transport: asyncio.Transport | None = None
         self.flush_scheduled = False
         self.closing = False
@@ -65,6 +81,7 @@ class ClientConnection(asyncio.Protocol):
         self.transport = None
         self.closing = True
         self.slots.clear()
+        self.backlog.clear()
         self.server.connection_closed(self)
 
     def pause_writing(self) -> None:
@@ -73,15 +90,44 @@ class ClientConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        self._update_reading()
+        if self.backlog and not self.closing:
+            self._dispatch()
+        else:
+            self._update_reading()
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
+        self.backlog.extend(self.reader.feed(data))
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Handle parsed requests until none is left or the client must catch up first.
+
+        One read can hold tens of thousands of small requests, each of which may earn a large
+        reply (``get`` of a 1 MB value): requests stay in ``backlog`` (parsed, not yet run)
+        while the client does not read its replies (``write_paused``) or has ``MAX_SLOTS``
+        replies owed, so a client that never reads holds at most that much memory. Reading
+        from the socket is paused meanwhile; it resumes once the backlog is empty.
+        """
         server = self.server
         router = server.router
         slots = self.slots
-        for item in self.reader.feed(data):
+        backlog = self.backlog
+        local_bytes = 0
+        while backlog:
+            if self.write_paused or len(slots) >= self.max_inflight:
+                # Write what is ready; go on only if that made room.
+                self._write()
+                if self.closing or self.write_paused or len(slots) >= self.max_inflight:
+                    break
+            if local_bytes > LOCAL_FLUSH_BYTES:
+                # Large local replies: write them now so a client that does not read is
+                # noticed (pause_writing) before more are computed.
+                local_bytes = 0
+                self._write()
+                continue
+            item = backlog.popleft()
             if type(item) is not Request:
                 slots.append(Slot(item.reply, item.close))  # type: ignore[union-attr]
                 if item.close:  # type: ignore[union-attr]
@@ -91,9 +137,11 @@ class ClientConnection(asyncio.Protocol):
             req: Request = item
             hook = router.hook_for(req.cmd, self.tag) if router is not None else None
             if hook is None:
-                slots.append(self._local(req))
+                slot = self._local(req)
+                slots.append(slot)
                 if self.closing:
                     break
+                local_bytes += len(slot.data or b"")
                 continue
             # Multigets are split into one short request per key, so their line may be long
             # (memcached lets get/gets lines grow for the same reason); refusing a 15-key get
@@ -119,7 +167,9 @@ class ClientConnection(asyncio.Protocol):
             slot = Slot()
             slots.append(slot)
             router.run(hook, req, slot, False, self._deliver)  # type: ignore[union-attr]
-        self._flush()
+        if self.closing:
+            backlog.clear()
+        self._write()
         self._update_reading()
 
     # -- local engine ------------------------------------------------------------------
@@ -144,12 +194,23 @@ class ClientConnection(asyncio.Protocol):
 
     def _flush(self) -> None:
         self.flush_scheduled = False
+        if self._write():
+            return
+        if self.backlog and not self.closing and not self.write_paused:
+            self._dispatch()  # replies went out: run the requests that waited
+        else:
+            self._update_reading()
+
+    def _write(self) -> bool:
+        """Write the filled prefix of the reply slots; True when the connection closed."""
         slots = self.slots
         transport = self.transport
         if transport is None:
-            return
+            return True
         out: list[bytes] = []
         close = False
+        biggest = self.biggest
+        n = len(slots)
         while slots:
             slot = slots[0]
             data = slot.data
@@ -158,16 +219,22 @@ class ClientConnection(asyncio.Protocol):
             slots.popleft()
             if data:
                 out.append(data)
+                if len(data) > biggest:
+                    biggest = len(data)
             if slot.close:
                 close = True
                 break
+        if biggest != self.biggest or (self.max_inflight == INITIAL_INFLIGHT and len(slots) < n):
+            # Replies seen: size the pipeline by the largest one.
+            self.biggest = biggest
+            self.max_inflight = max(MIN_INFLIGHT, min(MAX_SLOTS, INFLIGHT_BYTES // (biggest or 1)))
         if out:
             transport.write(out[0] if len(out) == 1 else b"".join(out))
         if close:
             slots.clear()
+            self.backlog.clear()
             transport.close()
-        else:
-            self._update_reading()
+        return close
 
     def stop_reading(self) -> None:
         """Shutdown: take no new requests; replies already owed still go out."""
@@ -185,7 +252,9 @@ class ClientConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
-        want_pause = self.write_paused or self.closing or len(self.slots) > MAX_SLOTS
+        want_pause = (
+            self.write_paused or self.closing or len(self.slots) > MAX_SLOTS or bool(self.backlog)
+        )
         if want_pause and not self.paused:
             self.paused = True
             transport.pause_reading()

@@ -146,8 +146,10 @@ class ProxyServer:
         old = self.router
         self.router = Router(config, pools, self.cache, self.events)
         if old is not None:
-            # User stat counters live on across reloads (spec 2.7).
+            # Counters live on across reloads: user stats (spec 2.7), cmd_*, requests.
             config.routes.carry_user_stats(old.config.routes)
+            self.router.cmd_counts = old.cmd_counts
+            self.router.requests_started = old.requests_started
             if old.active:
                 self.retired_routers.append(old)
         self.config = config
