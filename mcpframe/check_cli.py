@@ -1,0 +1,269 @@
+"""``mcpframe check CONFIG [--key K ...]``: load a config the way ``serve`` does, without serving.
+
+It prints what the config built: each pool (its backends, dist, hasher, filter and seed), the
+routes attached (by listener tag, which commands, and the Lua function that handles them), and
+for each ``--key`` the backend it lands on in every pool, through the same filter, hasher and
+dist as ``serve``. Any error (a missing file, a Lua error with file and line, an unknown or
+failed plugin, a key that cannot be placed) is printed to stderr and the exit status is 1.
+
+The main CLI registers :func:`check` as its ``check`` command.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from mcpframe.lua.config import LoadedConfig, PoolSpec
+    from mcpframe.registry import Registry
+
+__all__ = ["check", "describe"]
+
+# Shown elsewhere in a pool's description, so left out of its "options" line.
+_POOL_FIELDS = frozenset({"dist", "hash", "seed", "filter", "filter_conf"})
+_MAX_KEY_LENGTH = 250
+
+
+class CheckFailed(Exception):
+    """A problem that makes ``check`` exit with status 1; the message is for the operator."""
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("utf-8", "backslashreplace")
+
+
+def _command_groups() -> tuple[dict[int, str], frozenset[int], frozenset[int]]:
+    from mcpframe.lua import config
+    from mcpframe.protocol import commands as c
+
+    names = {code: word.decode() for word, code in c.COMMANDS.items()}
+    # What mcp.CMD_ANY and mcp.CMD_ANY_STORAGE attach (mn is never attached). The loader may
+    # keep only the hooks of commands that can reach a route (its ROUTABLE set).
+    every = frozenset(range(c.CMD_MG, c.CMD_CACHE_MEMLIMIT + 1)) - {c.CMD_MN}
+    routable = getattr(config, "ROUTABLE", None)
+    if isinstance(routable, frozenset):
+        every &= routable
+    storage = frozenset(range(c.CMD_MG, c.CMD_PREPEND + 1)) - {c.CMD_MN}
+    return names, every, storage
+
+
+def _describe_pool(name: str, pool: PoolSpec, registry: Registry) -> dict[str, Any]:
+    seed = None
+    if pool.seed is not None:
+        seed = {"string": _text(pool.seed), "value": registry.hashers["xxhash"].hash(pool.seed, 0)}
+    return {
+        "name": name,
+        "where": pool.where,
+        "dist": pool.dist,
+        "hash": pool.hash,
+        "filter": pool.filter,
+        "filter_conf": _text(pool.filter_conf),
+        "seed": seed,
+        "options": {k: v for k, v in sorted(pool.options.items()) if k not in _POOL_FIELDS},
+        "backends": [
+            {"index": i, "label": b.label, "host": b.host, "port": b.port}
+            for i, b in enumerate(pool.backends)
+        ],
+    }
+
+
+def _describe_routes(loaded: LoadedConfig) -> list[dict[str, Any]]:
+    names, every, storage = _command_groups()
+    routes = loaded.routes
+    try:
+        # `source` is "@" + the chunk name, the path as given: unlike `short_src`, it is
+        # never shortened with "..." (Lua cuts short_src at 60 bytes).
+        where_fn = routes.lua.execute(
+            b"return function(f) local i = debug.getinfo(f, 'S') "
+            b"local src = i.source:sub(1, 1) == '@' and i.source:sub(2) or i.short_src "
+            b"return src .. ':' .. i.linedefined end"
+        )
+    except Exception:  # a runtime without the debug library: no locations, still a report
+        where_fn = None
+
+    def where(fn: Any) -> str:
+        if where_fn is None:
+            return "?"
+        try:
+            value = where_fn(fn)
+        except Exception:
+            return "?"
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+    described = []
+    for tag in sorted(routes.hooks):
+        by_function: dict[str, list[int]] = {}
+        for code, fn in sorted(routes.hooks[tag].items()):
+            by_function.setdefault(where(fn), []).append(code)
+        for location, codes in by_function.items():
+            attached = frozenset(codes)
+            group = None
+            if attached == every:
+                group = "CMD_ANY"
+            elif attached == storage:
+                group = "CMD_ANY_STORAGE"
+            described.append(
+                {
+                    "tag": tag or None,
+                    "group": group,
+                    "commands": [names.get(code, str(code)) for code in codes],
+                    "function": location,
+                }
+            )
+    return described
+
+
+def _place(key: str, pools: dict[str, PoolSpec]) -> dict[str, Any]:
+    raw = key.encode("utf-8", "surrogateescape")
+    if not raw or len(raw) > _MAX_KEY_LENGTH or any(b <= 32 or b == 127 for b in raw):
+        return {
+            "key": key,
+            "error": f"not a memcached key: 1 to {_MAX_KEY_LENGTH} bytes, no spaces or "
+            f"control characters (got {len(raw)} bytes)",
+        }
+    placed: dict[str, Any] = {}
+    for name, pool in pools.items():
+        try:
+            index = pool.select(raw)
+        except Exception as exc:
+            placed[name] = {"error": f"{pool.where}: {exc}"}
+            continue
+        backend = pool.backends[index]
+        placed[name] = {
+            "index": index,
+            "label": backend.label,
+            "host": backend.host,
+            "port": backend.port,
+        }
+    return {"key": key, "pools": placed}
+
+
+def describe(path: Path, keys: list[str]) -> dict[str, Any]:
+    """Load ``path`` against the installed plugins and describe it (what ``--json`` prints).
+
+    Raises:
+        CheckFailed: the file is missing, a plugin conflicts, or the config does not load.
+    """
+    from mcpframe.errors import McpframeError
+    from mcpframe.lua.config import ConfigLoader
+    from mcpframe.registry import build_registry
+
+    if not path.is_file():
+        raise CheckFailed(f"{path}: config file not found")
+    try:
+        registry = build_registry()
+        loaded = ConfigLoader(registry).load(str(path))
+    except McpframeError as exc:
+        raise CheckFailed(str(exc)) from None
+    except Exception as exc:  # a plugin raising something unexpected while a pool is built
+        raise CheckFailed(f"{path}: {type(exc).__name__}: {exc}") from None
+    pools = loaded.named_pools()
+    return {
+        "config": str(path),
+        "pools": [_describe_pool(name, pool, registry) for name, pool in pools.items()],
+        "routes": _describe_routes(loaded),
+        "keys": [_place(key, pools) for key in keys],
+        "failed_plugins": [str(error) for error in registry.failed],
+    }
+
+
+def _key_errors(report: dict[str, Any]) -> list[str]:
+    errors = []
+    for placed in report["keys"]:
+        if "error" in placed:
+            errors.append(f"key {placed['key']!r}: {placed['error']}")
+            continue
+        for pool, where in placed["pools"].items():
+            if "error" in where:
+                errors.append(f"key {placed['key']!r} in pool {pool}: {where['error']}")
+    return errors
+
+
+def _lua_value(value: object) -> str:
+    """An option value as it was written in Lua: ``true``, ``160``, ``ketama``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _render(report: dict[str, Any]) -> str:
+    lines = [f"config {report['config']}: loaded"]
+    for pool in report["pools"]:
+        seed = "-"
+        if pool["seed"] is not None:
+            seed = f"{pool['seed']['string']!r} ({pool['seed']['value']})"
+        options = " ".join(f"{k}={_lua_value(v)}" for k, v in pool["options"].items())
+        lines += [
+            "",
+            f"pool {pool['name']}  ({pool['where']})",
+            f"  dist      {pool['dist']}",
+            f"  hash      {pool['hash']}",
+            f"  filter    {pool['filter'] or '-'}"
+            + (f" {pool['filter_conf']!r}" if pool["filter"] else ""),
+            f"  seed      {seed}",
+        ]
+        if options:
+            lines.append(f"  options   {options}")
+        lines.append(f"  backends  {len(pool['backends'])}")
+        for b in pool["backends"]:
+            lines.append(f"    {b['index']:>3}  {b['label']}  {b['host']}:{b['port']}")
+    lines += ["", "routes"]
+    if not report["routes"]:
+        lines.append("  (none attached: every command is answered by the internal cache)")
+    for route in report["routes"]:
+        tag = f"tag {route['tag']}" if route["tag"] else "untagged"
+        commands = " ".join(route["commands"])
+        if route["group"]:
+            commands = f"{route['group']} ({len(route['commands'])} commands)"
+        lines.append(f"  {tag}: {commands} -> {route['function']}")
+    if report["keys"]:
+        lines += ["", "keys"]
+    for placed in report["keys"]:
+        lines.append(f"  {placed['key']}")
+        if "error" in placed:
+            lines.append(f"    error: {placed['error']}")
+            continue
+        for pool, where in placed["pools"].items():
+            if "error" in where:
+                lines.append(f"    {pool}: error: {where['error']}")
+            else:
+                lines.append(
+                    f"    {pool}: {where['index']}  {where['label']}  "
+                    f"{where['host']}:{where['port']}"
+                )
+    return "\n".join(lines)
+
+
+def check(
+    config: Annotated[
+        Path, typer.Argument(help="Lua routes file to check.", dir_okay=False, metavar="CONFIG")
+    ],
+    key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--key",
+            "-k",
+            metavar="KEY",
+            help="Show the backend KEY lands on in each pool; repeatable.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Load a config without serving: print pools, routes, and where keys land."""
+    try:
+        report = describe(config, key or [])
+    except CheckFailed as exc:
+        typer.echo(f"mcpframe check: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(report, indent=2) if as_json else _render(report))
+    for failure in report["failed_plugins"]:
+        typer.echo(f"mcpframe check: warning: {failure}", err=True)
+    errors = _key_errors(report)
+    for error in errors:
+        typer.echo(f"mcpframe check: {error}", err=True)
+    if errors:
+        raise typer.Exit(1)
