@@ -162,7 +162,12 @@ def _events(registry: object, specs: list[str] | None) -> object:
     sinks = []
     for spec in specs or ["stderr"]:
         name, _, arg = spec.partition(":")
-        sinks.append((registry.loggers[name].build(arg), DEFAULT_SINK_STREAMS))  # type: ignore[attr-defined]
+        logger = registry.loggers[name]  # type: ignore[attr-defined]
+        try:
+            sink = logger.build(arg)
+        except (ValueError, TypeError, OSError) as e:
+            raise ServeError(f"--logger {spec}: {e}") from None
+        sinks.append((sink, DEFAULT_SINK_STREAMS))
     return EventLog(sinks)
 
 

@@ -305,3 +305,13 @@ def test_long_routed_multiget_is_served(proxied: Proxied) -> None:
     out = c.read_until(b"\r\nEND\r\n")
     assert out.count(b"VALUE ") == 100
     assert out.endswith(b"VALUE %s 0 1\r\n9\r\nEND\r\n" % keys[-1])
+
+
+def test_bad_logger_argument_is_one_clear_line(tmp_path: Path) -> None:
+    code, err = serve_fails("--logger", f"jsonfile:{tmp_path}/missing/dir/log.jsonl")
+    assert code == 1
+    assert "mcpframe: --logger jsonfile:" in err
+    assert "Traceback" not in err
+    code, err = serve_fails("--logger", "nope")
+    assert code == 1
+    assert "unknown logger 'nope'" in err
