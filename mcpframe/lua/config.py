@@ -14,11 +14,20 @@ from typing import Any
 
 from lupa import lua54
 
-from mcpframe.errors import ConfigError, PluginError
+from mcpframe.errors import ConfigError, PluginError, UnknownPluginError
 from mcpframe.lua.runtime import CONSTANTS, LuaRuntime, first_line, lua_source, new_runtime
 from mcpframe.protocol import commands as c
 
 LuaError = lua54.LuaError
+
+#: The commands that can reach a route: those 1.6.20's proxy parser recognises (spec 2.2),
+#: but ``mn``, which is always answered locally.
+ROUTABLE = (frozenset(range(c.CMD_MG, c.CMD_END_STORAGE)) - {c.CMD_MN}) | {
+    c.CMD_QUIT,
+    c.CMD_STATS,
+    c.CMD_WATCH,
+    c.CMD_VERSION,
+}
 _MAX_DEPTH = 100
 
 #: Global tunables and their memcached defaults (spec 2.6). They persist across reloads.
@@ -77,6 +86,8 @@ class RouteVM:
     resume: Any
     fail: Any
     resume_await: Any
+    abandon: Any
+    #: hooks[tag][command code] (tag "" is untagged), routable commands only.
     hooks: dict[str, dict[int, Any]]
     codes: dict[str, int]
     state: Any
@@ -87,7 +98,8 @@ class RouteVM:
         self.state[b"want_reqs"] = wants.get("proxyreqs", False)
 
     def user_stats(self) -> dict[int, int]:
-        return {int(k): int(v) for k, v in self.state[b"ustats"].items()}
+        """The ``mcp.stat`` counters by slot, as memcached's unsigned 64-bit values."""
+        return {int(k): int(v) & 0xFFFFFFFFFFFFFFFF for k, v in self.state[b"ustats"].items()}
 
     def carry_user_stats(self, old: RouteVM) -> None:
         """Keep the counters of the VM this one replaces (a reload keeps user stats)."""
@@ -219,6 +231,7 @@ class ConfigLoader:
         self.tunables: dict[str, Any] = dict(DEFAULT_TUNABLES)
         self.stat_names: dict[int, str] = {}
         self.stat_names_pending: set[int] = set()
+        self._built: dict[bytes, PoolSpec] = {}
 
     # -- config VM -------------------------------------------------------------------
 
@@ -233,6 +246,25 @@ class ConfigLoader:
             tunables[_b(k)] = v
         state[b"tunables"] = tunables
         state[b"stats"] = lua.table()
+        # mcp.pool checks its options when it is called (as memcached's C function does),
+        # even for a pool the config then drops: the pool is built here and kept.
+        built: dict[bytes, PoolSpec] = {}
+        self._built = built
+
+        def build_pool(t: Any, key: bytes) -> bytes | None:
+            try:
+                built[key] = self._pool_spec(t)
+            except UnknownPluginError as e:
+                name = _s(t[b"filter"]) if t[b"filter"] is not None else None
+                if name is not None and name not in self.registry.key_filters:
+                    known = ", ".join(sorted(self.registry.key_filters))
+                    return f"unknown hash filter specified: {name} (available: {known})".encode()
+                return str(e).encode()
+            except (PluginError, ValueError, TypeError) as e:
+                return str(e).encode()
+            return None
+
+        state[b"build_pool"] = build_pool
         self.surface.install(lua, mcp, state)
         lua.execute(lua_source("mcp_config.lua"), mcp, state)
 
@@ -294,7 +326,8 @@ class ConfigLoader:
             key = kind[1]
             if key not in pool_ids:
                 pool_ids[key] = len(pools)
-                pools.append(self._build_pool(value, path))
+                spec = self._built.get(key)
+                pools.append(spec if spec is not None else self._build_pool(value, path))
             return _PoolRef(pool_ids[key])
         if kind == b"backend":
             raise ConfigError(f"{path}: unhandled userdata type in configuration table")
@@ -310,6 +343,16 @@ class ConfigLoader:
         raise ConfigError(f"{path}: unhandled data type in configuration table")
 
     def _build_pool(self, t: Any, path: str) -> PoolSpec:
+        try:
+            return self._pool_spec(t)
+        except (PluginError, ValueError, TypeError) as e:
+            raise ConfigError(
+                f"Failed to execute mcp_config_pools: {_s(t[b'where'])}: {e}"
+            ) from None
+
+    def _pool_spec(self, t: Any) -> PoolSpec:
+        """The pool an ``mcp.pool`` table describes, its selector built (plugin errors
+        propagate)."""
         where = _s(t[b"where"])
         backends = []
         for i in range(1, len(t[b"backends"]) + 1):
@@ -339,10 +382,7 @@ class ConfigLoader:
             beprefix=str(options.get("beprefix", "")),
             where=where,
         )
-        try:
-            spec.select = build_selector(self.registry, spec)
-        except (PluginError, ValueError) as e:
-            raise ConfigError(f"Failed to execute mcp_config_pools: {where}: {e}") from None
+        spec.select = build_selector(self.registry, spec)
         return spec
 
     # -- route VM --------------------------------------------------------------------
@@ -370,7 +410,9 @@ class ConfigLoader:
         state[b"py_log_req"] = self._log_req
         state[b"want_user"] = False
         state[b"want_reqs"] = False
-        start, resume, fail, resume_await = lua.execute(lua_source("mcp_routes.lua"), mcp, state)
+        start, resume, fail, resume_await, abandon = lua.execute(
+            lua_source("mcp_routes.lua"), mcp, state
+        )
         codes = {_s(k): int(v) for k, v in state[b"codes"].items()}
         proxy_mt = state[b"POOL_PROXY_MT"]
         setmt = lua.globals().setmetatable
@@ -402,10 +444,12 @@ class ConfigLoader:
             raise ConfigError(
                 f"Failed to execute mcp_config_routes: {first_line(e.args[0])}"
             ) from None
+        # Only the commands 1.6.20's proxy parser knows reach a hook (spec 2.2, 6.2): a hook
+        # attached to flush_all, slabs, ... (directly or by CMD_ANY) is kept but never used.
         py_hooks: dict[str, dict[int, Any]] = {}
         for tag, table in hooks.items():
-            py_hooks[_s(tag)] = {int(k): fn for k, fn in table.items()}
-        vm = RouteVM(lua, start, resume, fail, resume_await, py_hooks, codes, state)
+            py_hooks[_s(tag)] = {int(k): fn for k, fn in table.items() if int(k) in ROUTABLE}
+        vm = RouteVM(lua, start, resume, fail, resume_await, abandon, py_hooks, codes, state)
         if self.events is not None:
             vm.set_wants(self.events.wants_by_stream())
         return vm

@@ -216,7 +216,12 @@ function mcp.pool(backends, options)
             end
         end
     end
-    return setmetatable(pool, POOL_MT)
+    setmetatable(pool, POOL_MT)
+    -- Build it now (Python: dist, hasher, filter from the plugins), so that a bad option
+    -- fails this call, as it does in memcached, even if the pool is never returned.
+    local err = state.build_pool(pool, tostring(pool))
+    if err ~= nil then error(err, 2) end
+    return pool
 end
 
 function mcp.add_stat(index, name)

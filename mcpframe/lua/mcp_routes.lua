@@ -7,29 +7,170 @@
 -- calls a pool yields to the driver with a private marker; the driver returns the pool id and
 -- the request to Python, which queues the bytes on a backend and later calls `resume`.
 --
+-- Requests from clients arrive parsed by Python (command, line, key, noreply); everything
+-- else about them (tokens, meta flags, data length) is computed here, lazily, the first time
+-- a route asks. Requests built with mcp.request, and requests whose tokens a route edited,
+-- are parsed here by `parse` (spec 3.1), which is then the source of truth: Python receives
+-- their line, key, command and reply mode with the call and parses nothing again.
+--
 -- Called as a chunk with (mcp, state). Returns the driver functions.
 local mcp, state = ...
 
-local co_create, co_resume, co_status, co_yield =
-    coroutine.create, coroutine.resume, coroutine.status, coroutine.yield
+local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
 local traceback = debug.traceback
-local setmetatable, getmetatable, type, rawget = setmetatable, getmetatable, type, rawget
-local sfind, ssub, sbyte = string.find, string.sub, string.byte
+local setmetatable, getmetatable, type, select, tostring = setmetatable, getmetatable, type,
+    select, tostring
+local tointeger = math.tointeger
+local sfind, ssub, sbyte, smatch, sgmatch, srep = string.find, string.sub, string.byte,
+    string.match, string.gmatch, string.rep
 
--- Private yield marker: only our own functions yield it, so a route calling
+-- Raises `msg` at the caller `level` frames up, as error(msg, level) does; but when that
+-- frame is this driver (the route tail-called the raising function, as in `return pool(r)`,
+-- which leaves no frame of the route), with no position rather than a wrong one.
+local SELF_SOURCE = debug.getinfo(1, "S").source
+local error = error
+local function raise(msg, level)
+    local info = debug.getinfo(level + 1, "S")
+    if info == nil or info.source == SELF_SOURCE then
+        error(msg, 0)
+    end
+    error(msg, level + 1)
+end
+
+-- Private yield markers: only our own functions yield them, so a route calling
 -- coroutine.yield() itself is caught and treated as a Lua failure.
-local Y = {}
+local Y, DONE = {}, {}
 
 -- What the driver returns to Python (first value).
 local YIELD_POOL, YIELD_INTERNAL, YIELD_AWAIT = 1, 2, 3
-local DONE_RES, DONE_STR, DONE_BAD, DONE_ERR = 10, 11, 12, 13
+local DONE_RES, DONE_STR, DONE_BAD, DONE_ERR, DONE_SAME = 10, 11, 12, 13, 14
 state.codes = {
     YIELD_POOL = YIELD_POOL, YIELD_INTERNAL = YIELD_INTERNAL, YIELD_AWAIT = YIELD_AWAIT,
     DONE_RES = DONE_RES, DONE_STR = DONE_STR, DONE_BAD = DONE_BAD, DONE_ERR = DONE_ERR,
+    DONE_SAME = DONE_SAME,
 }
 
-local CMD_GAT, CMD_GATS = mcp.CMD_GAT, mcp.CMD_GATS
+-- Reply modes recorded on what is sent (and on the response it earns), spec 4.4. Python
+-- uses the same numbers (router.MODE_*).
+local MODE_NOREPLY, MODE_QUIET, MODE_QUIET_MG = 1, 2, 3
+
+local CMD_MG, CMD_MS, CMD_MD, CMD_MN, CMD_MA, CMD_ME =
+    mcp.CMD_MG, mcp.CMD_MS, mcp.CMD_MD, mcp.CMD_MN, mcp.CMD_MA, mcp.CMD_ME
+local CMD_GET, CMD_GETS, CMD_GAT, CMD_GATS = mcp.CMD_GET, mcp.CMD_GETS, mcp.CMD_GAT, mcp.CMD_GATS
 local MCMC_CODE_END = mcp.MCMC_CODE_END
+local MAX_LINE = 500        -- hooked request lines (and edits) stay under memcached's limit
+local MAX_VLEN = 2147483645 -- 2^31 - 3, the largest data length the parser accepts
+
+---------------------------------------------------------------------------
+-- the request line parser (spec 3.1)
+
+-- Per command: most tokens indexed, key token, fewest tokens, kind.
+local K_META, K_MS, K_GET, K_NOREPLY, K_STORE, K_KEYLESS, K_BARE = 1, 2, 3, 4, 5, 6, 7
+local RULES = {}
+local function rules(cmds, maxtok, keytok, mintok, kind)
+    for _, c in ipairs(cmds) do RULES[c] = { maxtok, keytok, mintok, kind } end
+end
+rules({ CMD_MG, CMD_MD, CMD_MA, CMD_ME }, 24, 2, 2, K_META)
+rules({ CMD_MS }, 24, 2, 3, K_MS)
+-- [R] (1.6.21) get/gets/delete need a key, incr/decr/touch a key and one more token.
+rules({ CMD_GET, CMD_GETS }, 2, 2, 2, K_GET)
+rules({ CMD_GAT, CMD_GATS }, 3, 3, 3, K_GET)
+rules({ mcp.CMD_INCR, mcp.CMD_DECR, mcp.CMD_TOUCH }, 4, 2, 3, K_NOREPLY)
+rules({ mcp.CMD_DELETE }, 4, 2, 2, K_NOREPLY)
+rules({ mcp.CMD_SET, mcp.CMD_ADD, mcp.CMD_CAS, mcp.CMD_REPLACE, mcp.CMD_APPEND,
+    mcp.CMD_PREPEND }, 24, 2, 5, K_STORE)
+rules({ mcp.CMD_STATS, mcp.CMD_WATCH, mcp.CMD_VERSION }, 24, nil, 1, K_KEYLESS)
+rules({ mcp.CMD_QUIT, CMD_MN }, 0, nil, 0, K_BARE)
+
+local command_codes = state.command_codes  -- command word -> CMD_* code
+
+-- The line without its terminator (CRLF, or a bare LF: we accept both, as 1.6.22 does).
+local function content(line)
+    local n = #line
+    if sbyte(line, n) == 10 then n = n - 1 end
+    if n > 0 and sbyte(line, n) == 13 then n = n - 1 end
+    return ssub(line, 1, n)
+end
+
+-- Tokens are maximal runs of non-space bytes; at most `max` are indexed. `stop` is where
+-- indexing ended (1-based, exclusive): the end of the content, or the space after the last
+-- indexed token when more tokens follow (spec 3.3 `e`).
+local function scan(s, max)
+    local toks, starts = {}, {}
+    local n, pos = 0, 1
+    while n < max do
+        local a, b = sfind(s, "[^ ]+", pos)
+        if not a then break end
+        n = n + 1
+        toks[n] = ssub(s, a, b)
+        starts[n] = a
+        pos = b + 1
+    end
+    local stop = #s + 1
+    if n == max and n > 0 and sfind(s, "[^ ]", pos) then stop = pos end
+    return toks, starts, stop
+end
+
+-- C strtol as memcached uses it for data lengths: sign, digits, trailing garbage ignored.
+local function datalen(tok)
+    local sign, digits = smatch(tok or "", "^([+-]?)(%d+)")
+    if digits == nil or #digits > 12 then return nil end
+    local v = tointeger(tonumber(digits))
+    if sign == "-" then v = -v end
+    if v < 0 or v > MAX_VLEN then return nil end
+    return v
+end
+
+-- The meta flags present (first bytes of every token from `first` on, to the end of the
+-- line, indexed or not), as a set of byte values; nil when a flag byte is out of range.
+local function flag_set(s, first, strict)
+    local fl, i = {}, 0
+    for tok in sgmatch(s, "[^ ]+") do
+        i = i + 1
+        if i >= first then
+            local b = sbyte(tok)
+            if b < 65 or b > 122 then
+                if strict then return nil end
+            else
+                fl[b] = true
+            end
+        end
+    end
+    return fl
+end
+
+-- Parses `line` as memcached's proxy parser does and stores the result in request `r`.
+-- Returns false (and leaves `r` untouched) when the line does not parse.
+local function parse(r, line)
+    if #line < 4 then return false end
+    local s = content(line)
+    local word = smatch(s, "^[^ ]*")
+    local cmd = command_codes[word]
+    local rule = cmd and RULES[cmd]
+    if rule == nil then return false end
+    local toks, starts, stop = scan(s, rule[1])
+    local ntok = #toks
+    if ntok < rule[3] then return false end
+    local kind = rule[4]
+    local key, fl, nr = "", nil, false
+    if rule[2] then key = toks[rule[2]] end
+    if kind == K_META or kind == K_MS then
+        if kind == K_MS and datalen(toks[3]) == nil then return false end
+        fl = flag_set(s, kind == K_MS and 4 or 3, true)
+        if fl == nil then return false end
+        nr = fl[113] == true  -- "q"
+    elseif kind == K_STORE then
+        if datalen(toks[5]) == nil then return false end
+        nr = toks[ntok] == "noreply"
+    elseif kind == K_NOREPLY then
+        nr = toks[ntok] == "noreply"
+    end
+    r._cmd, r._line, r._key = cmd, line, key
+    r._toks, r._starts, r._stop, r._fl = toks, starts, stop, fl
+    r._nr, r._mode, r._rw = nr, nil, nil
+    r._edited = true
+    return true
+end
 
 ---------------------------------------------------------------------------
 -- request objects
@@ -39,6 +180,47 @@ Request.__index = Request
 Request.__name = "mcp.request"
 state.REQUEST_MT = Request
 
+-- Fields: _h (handle of the client request that Python holds, 0 for mcp.request), _cmd,
+-- _line (current line, terminator included), _key, _nr (noreply/quiet), _edited (the line
+-- differs from the client's bytes), _value / _vh (data block, or the handle of the request
+-- holding it), _mode/_rw (reply mode, once rewritten for a backend). Lazily: _toks,
+-- _starts, _stop (tokens), _fl (meta flag set).
+
+local function tokenize(self)
+    local toks = self._toks
+    if toks then return toks end
+    local rule = RULES[self._cmd]
+    toks, self._starts, self._stop = scan(content(self._line), rule and rule[1] or 24)
+    self._toks = toks
+    return toks
+end
+
+local function is_meta(cmd)
+    return cmd <= CMD_ME and cmd ~= CMD_MN
+end
+
+local function flags(self)
+    local fl = self._fl
+    if fl then return fl end
+    local c = self._cmd
+    if is_meta(c) then
+        fl = flag_set(content(self._line), c == CMD_MS and 4 or 3, false)
+    else
+        fl = {}
+    end
+    self._fl = fl
+    return fl
+end
+
+local function keypos(self)
+    local rule = RULES[self._cmd]
+    return rule and rule[2]
+end
+
+local function argtype(v)
+    return v == nil and "no value" or type(v)
+end
+
 function Request:command()
     return self._cmd
 end
@@ -47,172 +229,168 @@ function Request:key()
     return self._key
 end
 
--- Token positions are computed lazily, only when a route asks for them.
-local MAX_TOKENS = 24
-
-local function content(self)
-    local line = self._line
-    local n = #line
-    if sbyte(line, n) == 10 then n = n - 1 end
-    if n > 0 and sbyte(line, n) == 13 then n = n - 1 end
-    return ssub(line, 1, n)
-end
-
-local function tokenize(self)
-    local toks = self._toks
-    if toks then return toks end
-    toks = {}
-    local starts = {}
-    local s = content(self)
-    local pos = 1
-    local stop = #s + 1
-    while #toks < MAX_TOKENS do
-        local a, b = sfind(s, "[^ ]+", pos)
-        if not a then break end
-        toks[#toks + 1] = ssub(s, a, b)
-        starts[#starts + 1] = a
-        pos = b + 1
-        stop = b + 1
-    end
-    if not sfind(s, "[^ ]", pos) then stop = #s + 1 end
-    self._toks = toks
-    self._starts = starts
-    self._stop = stop  -- where indexing ended (spec 3.3 `e`), 1-based exclusive
-    return toks
-end
-
-local function keypos(self)
-    local c = self._cmd
-    if c == CMD_GAT or c == CMD_GATS then return 3 end
-    return 2
-end
-
-local function reparse(self, line)
-    self._line = line
-    self._toks = nil
-    self._edited = true
-    local toks = tokenize(self)
-    local kp = keypos(self)
-    if self._cmd <= 20 then
-        self._key = toks[kp] or ""
-    end
-end
-
 function Request:ntokens()
     return #tokenize(self)
 end
 
-local function edit_token(self, n, s)
+-- Replaces indexed token `i` with `s` and re-parses (spec 3.3); on failure the previous
+-- line stays in force ([R]) and the error names token() as memcached's does.
+local function edit_token(self, i, s)
     local toks = tokenize(self)
-    local starts, stop = self._starts, self._stop
-    local body = content(self)
-    if #self._line + #s > 500 then
-        error("token(): request malformed after edit", 3)
+    local line = self._line
+    if #line + #s > MAX_LINE then
+        raise("token(): request malformed after edit", 3)
     end
-    local out = ssub(body, 1, starts[n] - 1) .. s
-    if n < #toks then
+    local body = content(line)
+    local starts = self._starts
+    local out = ssub(body, 1, starts[i] - 1) .. s
+    if i < #toks then
         if s ~= "" then out = out .. " " end
-        out = out .. ssub(body, starts[n + 1], stop - 1)
+        out = out .. ssub(body, starts[i + 1], self._stop - 1)
     end
-    local old = self._line
-    reparse(self, out .. "\r\n")
-    if self._cmd <= 20 and (self._key == nil or self._key == "") and n == keypos(self) then
-        reparse(self, old)
-        error("token(): request malformed after edit", 3)
+    if not parse(self, out .. "\r\n") then
+        raise("token(): request malformed after edit", 3)
     end
 end
 
 function Request:token(n, ...)
+    if n == nil then return nil end
     if type(n) ~= "number" then
-        error("bad argument #1 to 'token' (number expected, got " .. type(n) .. ")", 2)
+        raise("bad argument #1 to 'token' (number expected, got " .. type(n) .. ")", 2)
     end
     local toks = tokenize(self)
-    if n < 1 or n > #toks then return nil end
+    n = tointeger(n)
+    if n == nil or n < 1 or n > #toks then return nil end
     if select("#", ...) == 0 then
         return toks[n]
     end
     local s = ...
-    if type(s) == "number" then s = tostring(s) end
-    if s ~= nil and type(s) ~= "string" then
-        error("bad argument #2 to 'token' (string expected, got " .. type(s) .. ")", 2)
+    if type(s) == "number" then
+        s = tostring(s)
+    elseif type(s) ~= "string" then
+        -- [R] 1.6.20 silently removed the token for nil or any other type.
+        raise("bad argument #2 to 'token' (string expected, got " .. argtype(s) .. ")", 2)
     end
-    edit_token(self, n, s or "")
+    edit_token(self, n, s)
 end
 
 local function trimkey(self, n, left, fname)
-    n = math.tointeger(n)
-    local key = self._key
-    if n == nil or n < 0 or n > #key then
-        error(fname .. " cannot zero out key", 3)
+    if type(n) ~= "number" then
+        raise("bad argument #1 to '" .. fname .. "' (number expected, got " .. argtype(n) .. ")", 3)
     end
-    local toks = tokenize(self)
-    local kp = keypos(self)
-    local a = self._starts[kp]
-    if a == nil then error(fname .. " cannot zero out key", 3) end
-    local line = self._line
-    local pad = string.rep(" ", n)
+    local key = self._key
+    local m = tointeger(n)
+    if m == nil or m < 0 or m > #key then
+        raise(fname .. " cannot zero out key", 3)
+    end
+    if m == 0 then return n end
+    tokenize(self)
+    local a = self._starts[keypos(self) or 2]
+    if a == nil then raise(fname .. " cannot zero out key", 3) end
+    -- Overwrite the bytes with spaces: the line keeps its length, backends see separators.
+    local line, pad = self._line, srep(" ", m)
     if left then
-        line = ssub(line, 1, a - 1) .. pad .. ssub(line, a + n)
-        self._key = ssub(key, n + 1)
+        self._line = ssub(line, 1, a - 1) .. pad .. ssub(line, a + m)
+        self._key = ssub(key, m + 1)
     else
         local e = a + #key
-        line = ssub(line, 1, e - n - 1) .. pad .. ssub(line, e)
-        self._key = ssub(key, 1, #key - n)
+        self._line = ssub(line, 1, e - m - 1) .. pad .. ssub(line, e)
+        self._key = ssub(key, 1, #key - m)
     end
-    local k = self._key
-    self._line = line
     self._toks = nil
     self._edited = true
-    self._key = k
     return n
 end
 
+-- (Not tail calls: error levels count this frame.)
 function Request:ltrimkey(n)
-    return trimkey(self, n, true, "ltrimkey")
+    return (trimkey(self, n, true, "ltrimkey"))
 end
 
 function Request:rtrimkey(n)
-    return trimkey(self, n, false, "rtrimkey")
+    return (trimkey(self, n, false, "rtrimkey"))
 end
 
+-- memcached's texts, which name has_flag() for flag_token() as well.
 local function check_flag(c)
     if type(c) ~= "string" or #c ~= 1 then
-        error("has_flag(): meta flag must be a single character", 3)
+        raise("has_flag(): meta flag must be a single character", 3)
     end
     local b = sbyte(c)
     if b < 65 or b > 122 then
-        error("has_flag(): invalid flag, must be A-Z,a-z", 3)
+        raise("has_flag(): invalid flag, must be A-Z,a-z", 3)
     end
-end
-
-local function is_meta(self)
-    return self._cmd <= 6
+    return b
 end
 
 function Request:has_flag(c)
-    check_flag(c)
-    if not is_meta(self) then return false end
-    local toks = tokenize(self)
-    local first = (self._cmd == mcp.CMD_MS) and 4 or 3
-    for i = first, #toks do
-        if ssub(toks[i], 1, 1) == c then return true end
-    end
-    return false
+    local b = check_flag(c)
+    if not is_meta(self._cmd) then return false end
+    return flags(self)[b] == true
 end
 
-function Request:flag_token(c)
-    check_flag(c)
-    if not is_meta(self) then return false end
+function Request:flag_token(c, ...)
+    local b = check_flag(c)
+    if not is_meta(self._cmd) or not flags(self)[b] then return false end
     local toks = tokenize(self)
-    local first = (self._cmd == mcp.CMD_MS) and 4 or 3
-    for i = first, #toks do
+    for i = 3, #toks do
         local t = toks[i]
-        if ssub(t, 1, 1) == c then
-            if #t > 1 then return true, ssub(t, 2) end
+        if sbyte(t) == b then
+            local rest = #t > 1 and ssub(t, 2) or nil
+            local s = ...
+            if type(s) == "number" then s = tostring(s) end
+            if type(s) == "string" then edit_token(self, i, s) end
+            if rest then return true, rest end
             return true
         end
     end
-    return false
+    -- The flag is set, but its token lies beyond the indexed ones.
+    return true
+end
+
+-- The data block length (CRLF excluded) of a storage request; 0 for other commands.
+function Request:vlen()
+    local v = self._value
+    if v then return #v - 2 end
+    local c = self._cmd
+    if c == CMD_MS then return datalen(tokenize(self)[3]) or 0 end
+    local rule = RULES[c]
+    if rule and rule[4] == K_STORE then return datalen(tokenize(self)[5]) or 0 end
+    return 0
+end
+
+-- The noreply/quiet rewrite applied to a request when it is sent (spec 4.4), on the object
+-- itself. Meta: every indexed flag token from the 3rd on starting with `q` has the `q`
+-- blanked; the backend replies and the reply mode decides what the client sees. Classic
+-- `noreply`: mcpframe drops the token (1.6.20 wrote `noreplY`, which real memcached servers
+-- reject for `delete`); the flag set and the noreply marker stay as they were.
+local function rewrite_noreply(r)
+    r._rw = true
+    flags(r)  -- the flag set stays as it was before the rewrite
+    local cmd = r._cmd
+    local toks = tokenize(r)
+    if is_meta(cmd) then
+        local line, starts = r._line, r._starts
+        for i = 3, #toks do
+            local t = toks[i]
+            if sbyte(t) == 113 then  -- "q"
+                local a = starts[i]
+                line = ssub(line, 1, a - 1) .. " " .. ssub(line, a + 1)
+                toks[i] = " " .. ssub(t, 2)
+            end
+        end
+        r._line = line
+        r._mode = cmd == CMD_MG and MODE_QUIET_MG or MODE_QUIET
+    else
+        local n = #toks
+        if toks[n] == "noreply" then
+            local body = ssub(content(r._line), 1, r._starts[n] - 1)
+            r._line = smatch(body, "^(.-) *$") .. "\r\n"
+            r._toks = nil
+        end
+        r._mode = MODE_NOREPLY
+    end
+    r._edited = true
 end
 
 ---------------------------------------------------------------------------
@@ -243,24 +421,30 @@ function Response:elapsed()
     return self._elapsed
 end
 
+-- [R] The intended meaning (1.6.45): the flags of a meta reply, i.e. the text after the
+-- two-letter code (after `VA <n>` for VA), without the line terminator; nil when there are
+-- none, and for any reply that is not a meta reply.
 function Response:line()
-    -- The flags part of a meta reply: the text after the two-letter code (after `VA <n>`
-    -- for VA), without the line terminator; nil when there is none.
     local raw = self.raw
     local eol = sfind(raw, "\r\n", 1, true)
-    if not eol then return nil end
+    if not eol or self._type ~= 101 then return nil end
     local head = ssub(raw, 1, eol - 1)
-    if ssub(head, 3, 3) ~= " " and #head ~= 2 then return nil end
     local rest
     if ssub(head, 1, 3) == "VA " then
-        local a = sfind(head, " ", 4, true)
-        if not a then return nil end
-        rest = ssub(head, a + 1)
+        rest = smatch(head, "^VA +[^ ]+ +(.*)$")
     else
-        rest = ssub(head, 4)
+        rest = smatch(head, "^.. +(.*)$")
     end
-    if rest == "" then return nil end
+    if rest == nil or rest == "" then return nil end
     return rest
+end
+
+-- The data block of a response (bytes + CRLF), for mcp.request(line, res).
+local function response_value(res)
+    local raw = res.raw
+    local eol = sfind(raw, "\r\n", 1, true)
+    if not eol or not (sfind(raw, "^VA ") or sfind(raw, "^VALUE ")) then return nil end
+    return ssub(raw, eol + 2, eol + 3 + (res._vlen or 0))
 end
 
 ---------------------------------------------------------------------------
@@ -268,21 +452,25 @@ end
 
 local hooks = state.hooks  -- hooks[tag][cmd] = function; tag "" is untagged
 local attachable = state.attachable  -- cmd -> true for every valid single command
-local CMD_ANY, CMD_ANY_STORAGE, CMD_MN = mcp.CMD_ANY, mcp.CMD_ANY_STORAGE, mcp.CMD_MN
+local CMD_ANY, CMD_ANY_STORAGE = mcp.CMD_ANY, mcp.CMD_ANY_STORAGE
 
 function mcp.attach(cmd, fn, tag)
-    cmd = math.tointeger(cmd)
+    if type(cmd) ~= "number" then
+        raise("bad argument #1 to 'attach' (number expected, got " .. argtype(cmd) .. ")", 2)
+    end
+    cmd = tointeger(cmd)
     if type(fn) ~= "function" then
-        error("Must pass a function to mcp.attach", 2)
+        raise("Must pass a function to mcp.attach", 2)
     end
     local t = ""
     if tag ~= nil then
         if type(tag) == "number" then tag = tostring(tag) end
         if type(tag) ~= "string" then
-            error("mcp.attach: tag must be a string", 2)
+            -- [R] 1.6.20 silently attached the hook untagged.
+            raise("bad argument #3 to 'attach' (string expected, got " .. type(tag) .. ")", 2)
         end
         if #tag < 1 or #tag > 8 then
-            error("mcp.attach: tag must be 1 to 8 characters", 2)
+            raise("mcp.attach: tag must be 1 to 8 characters", 2)
         end
         t = tag
     end
@@ -297,131 +485,130 @@ function mcp.attach(cmd, fn, tag)
             if c ~= CMD_MN then slot[c] = fn end
         end
     elseif cmd ~= nil and attachable[cmd] then
+        -- mn is never hooked, so that it keeps working as a pipeline flush marker.
         if cmd ~= CMD_MN then slot[cmd] = fn end
     else
-        error("mcp.attach: invalid command type", 2)
+        -- [R] 1.6.20 does not check, and writes out of bounds.
+        raise("mcp.attach: invalid command type", 2)
     end
 end
 
 local POOL_PROXY = { __name = "mcp.pool_proxy" }
 state.POOL_PROXY_MT = POOL_PROXY
 
-local function check_request(r, fname)
+local function check_request(r, fname, argn)
     if getmetatable(r) ~= Request then
-        error("bad argument to '" .. fname .. "' (mcp.request expected, got " .. type(r) .. ")", 3)
+        raise("bad argument #" .. argn .. " to '" .. fname .. "' (mcp.request expected, got "
+            .. argtype(r) .. ")", 3)
     end
 end
 
+-- Commands that carry a key (1..20 but mn): only those can be sent to a pool.
+local KEYED = {}
+for c = 1, 20 do KEYED[c] = c ~= CMD_MN end
+
 -- Python resumes a waiting route with an error text instead of a response when the call
--- could not be made (a selector that raised, an out-of-bounds index...): raise it here, in
--- the route, as memcached raises it from the C function.
+-- could not be made (an out-of-bounds dist index, a plugin that raised...): raise it here,
+-- in the route, as memcached raises it from the C function. Always tail-called, so level 2
+-- is the route's line.
 local function checked(res)
-    if type(res) == "string" then error(res, 3) end
+    if type(res) == "string" then raise(res, 2) end
     return res
 end
 
 POOL_PROXY.__call = function(pool, ...)
     local n = select("#", ...)
-    local r = (select(n > 0 and n or 1, ...))
-    check_request(r, "pool")
-    if r._cmd > 20 then
-        error("cannot route commands without key", 2)
+    local r = (select(n > 0 and n or 1, ...))  -- memcached checks the last argument
+    if getmetatable(r) ~= Request then
+        raise("bad argument #" .. (n > 0 and n or 1) .. " to 'pool' (mcp.request expected, got "
+            .. argtype(r) .. ")", 2)
     end
+    if not KEYED[r._cmd] then
+        raise("cannot route commands without key", 2)
+    end
+    if r._nr and not r._rw then rewrite_noreply(r) end
     return checked(co_yield(Y, YIELD_POOL, pool._id, r))
 end
 
 function mcp.internal(r)
-    check_request(r, "internal")
+    check_request(r, "internal", 1)
+    if r._nr and not r._rw then rewrite_noreply(r) end
     return checked(co_yield(Y, YIELD_INTERNAL, 0, r))
 end
 
 local AWAIT_GOOD, AWAIT_BACKGROUND = mcp.AWAIT_GOOD, mcp.AWAIT_BACKGROUND
 
-local function await(fname, logerrors, r, pools, wait_for, mode, detail)
-    check_request(r, fname)
-    if type(pools) ~= "table" then
-        error("bad argument #2 to '" .. fname .. "' (table expected, got " .. type(pools) .. ")", 3)
-    end
-    local ids = {}
-    for _, p in pairs(pools) do
-        if getmetatable(p) ~= POOL_PROXY then
-            error("bad argument #2 to '" .. fname .. "' (mcp.pool_proxy expected, got "
-                .. type(p) .. ")", 3)
+local function await_function(fname, logerrors)
+    return function(r, pools, wait_for, mode, detail)
+        check_request(r, fname, 1)
+        if type(pools) ~= "table" then
+            raise("bad argument #2 to '" .. fname .. "' (table expected, got " .. argtype(pools)
+                .. ")", 2)
         end
-        ids[#ids + 1] = p._id
+        local ids, n = {}, 0
+        for _, p in pairs(pools) do
+            if getmetatable(p) ~= POOL_PROXY then
+                raise("bad argument #2 to '" .. fname .. "' (mcp.pool_proxy expected, got "
+                    .. type(p) .. ")", 2)
+            end
+            n = n + 1
+            ids[n] = p._id
+        end
+        if n == 0 then
+            raise("mcp.await arguments must have at least one pool", 2)
+        end
+        -- [R] Arguments are taken by position, nil meaning the default (1.6.20 read them
+        -- from the top of the stack).
+        if wait_for == nil then wait_for = 0 end
+        if type(wait_for) ~= "number" then
+            raise("bad argument #3 to '" .. fname .. "' (number expected, got " .. type(wait_for)
+                .. ")", 2)
+        end
+        if mode == nil then mode = AWAIT_GOOD end
+        mode = type(mode) == "number" and tointeger(mode) or nil
+        if mode == nil or mode < AWAIT_GOOD or mode > AWAIT_BACKGROUND then
+            raise("invalid type argument tp mcp.await", 2)
+        end
+        if not logerrors then
+            detail = nil  -- only mcp.await_logerrors uses it
+        elseif detail ~= nil and type(detail) ~= "string" then
+            raise("bad argument #5 to '" .. fname .. "' (string expected, got " .. type(detail)
+                .. ")", 2)
+        end
+        if not KEYED[r._cmd] then
+            raise("cannot route commands without key", 2)
+        end
+        if r._nr and not r._rw then rewrite_noreply(r) end
+        return checked(co_yield(Y, YIELD_AWAIT, table.concat(ids, ","), r,
+            math.floor(wait_for), mode, detail or "", logerrors))
     end
-    if #ids == 0 then
-        error("mcp.await arguments must have at least one pool", 3)
-    end
-    -- [R] arguments are taken by position; nil means the default.
-    if wait_for == nil then wait_for = 0 end
-    if type(wait_for) ~= "number" then
-        error("bad argument #3 to '" .. fname .. "' (number expected, got " .. type(wait_for) .. ")", 3)
-    end
-    if mode == nil then mode = AWAIT_GOOD end
-    mode = math.tointeger(mode)
-    if mode == nil or mode < AWAIT_GOOD or mode > AWAIT_BACKGROUND then
-        error("invalid type argument tp mcp.await", 3)
-    end
-    if detail ~= nil and type(detail) ~= "string" then
-        error("bad argument #5 to '" .. fname .. "' (string expected, got " .. type(detail) .. ")", 3)
-    end
-    if r._cmd > 20 then
-        error("cannot route commands without key", 3)
-    end
-    return checked(co_yield(Y, YIELD_AWAIT, table.concat(ids, ","), r,
-        math.floor(wait_for), mode, detail or "", logerrors))
 end
 
-function mcp.await(r, pools, wait_for, mode)
-    return await("await", false, r, pools, wait_for, mode, nil)
-end
-
-function mcp.await_logerrors(r, pools, wait_for, mode, detail)
-    return await("await_logerrors", true, r, pools, wait_for, mode, detail)
-end
-
-local command_codes = state.command_codes
-
--- The data block of a response (bytes + CRLF), for mcp.request(line, res).
-local function response_value(res)
-    local vlen = res._vlen or 0
-    if not (sfind(res.raw, "^VA ") or sfind(res.raw, "^VALUE ")) then
-        return nil
-    end
-    local eol = sfind(res.raw, "\r\n", 1, true)
-    if not eol then return nil end
-    return ssub(res.raw, eol + 2, eol + 3 + vlen)
-end
+mcp.await = await_function("await", false)
+mcp.await_logerrors = await_function("await_logerrors", true)
 
 function mcp.request(line, value)
-    if type(line) ~= "string" then
-        error("bad argument #1 to 'request' (string expected, got " .. type(line) .. ")", 2)
+    local tl = type(line)
+    if tl == "number" then
+        line = tostring(line)
+    elseif tl ~= "string" then
+        raise("bad argument #1 to 'request' (string expected, got " .. argtype(line) .. ")", 2)
     end
+    -- [R] A line must end with its own (single) newline and stay under the client line
+    -- limit; 1.6.20 took the last two bytes as the terminator whatever they were.
     local n = #line
-    -- [R] a line must end with its newline and stay under the client line limit.
-    if n < 3 or n > 500 or sbyte(line, n) ~= 10 then
-        error("failed to parse request", 2)
+    if n > MAX_LINE or sfind(line, "\n", 1, true) ~= n then
+        raise("failed to parse request", 2)
     end
-    local word = ssub(line, 1, (sfind(line, "[ \r\n]") or n + 1) - 1)
-    local code = command_codes[word]
-    if code == nil then
-        error("failed to parse request", 2)
-    end
-    local r = setmetatable({ _h = 0, _cmd = code, _line = line, _edited = true, _key = "" }, Request)
-    if code <= 20 then
-        local toks = tokenize(r)
-        local key = toks[keypos(r)]
-        if key == nil or #key > 250 then
-            error("failed to parse request", 2)
-        end
-        r._key = key
+    local r = setmetatable({ _h = 0 }, Request)
+    if not parse(r, line) then
+        raise("failed to parse request", 2)
     end
     if value ~= nil then
         local mt = getmetatable(value)
         if type(value) == "string" then
             if ssub(value, -2) ~= "\r\n" then
-                error("value passed to mcp.request must end with \\r\\n", 2)
+                raise("value passed to mcp.request must end with \\r\\n", 2)
             end
             r._value = value
         elseif mt == Response then
@@ -435,6 +622,7 @@ function mcp.request(line, value)
                 r._vh = value._h
             end
         end
+        -- [R] Anything else (numbers, tables, pool proxies...) is ignored.
     end
     return r
 end
@@ -446,7 +634,7 @@ local py_log, py_log_req = state.py_log, state.py_log_req
 function mcp.log(msg)
     local t = type(msg)
     if t ~= "string" and t ~= "number" then
-        error("bad argument #1 to 'log' (string expected, got " .. t .. ")", 2)
+        raise("bad argument #1 to 'log' (string expected, got " .. argtype(msg) .. ")", 2)
     end
     if state.want_user then
         py_log(tostring(msg))
@@ -454,7 +642,7 @@ function mcp.log(msg)
 end
 
 local function log_req(r, res, detail)
-    local line = ssub(content(r), 1, 300)
+    local line = content(r._line)
     if getmetatable(res) == Response then
         py_log_req(line, res._elapsed or 0, res._type or 0, res._code or 0, res.status,
             res._be or "", detail or "")
@@ -465,26 +653,30 @@ end
 
 function mcp.log_req(r, res, detail)
     if not state.want_reqs then return end
-    check_request(r, "log_req")
+    check_request(r, "log_req", 1)
+    if detail ~= nil and type(detail) ~= "string" then detail = tostring(detail) end
     log_req(r, res, detail)
 end
 
 function mcp.log_reqsample(ms, rate, allerrors, r, res, detail)
     if not state.want_reqs then return end
-    ms = math.tointeger(ms)
-    rate = math.tointeger(rate)
-    if ms == nil or rate == nil then
-        error("bad argument to 'log_reqsample' (integer expected)", 2)
+    local m, n = tointeger(ms), tointeger(rate)
+    if m == nil then
+        raise("bad argument #1 to 'log_reqsample' (number has no integer representation)", 2)
     end
-    check_request(r, "log_reqsample")
+    if n == nil then
+        raise("bad argument #2 to 'log_reqsample' (number has no integer representation)", 2)
+    end
+    check_request(r, "log_reqsample", 4)
+    if detail ~= nil and type(detail) ~= "string" then detail = tostring(detail) end
     local isres = getmetatable(res) == Response
     if allerrors and isres and res.status ~= 0 then
         return log_req(r, res, detail)
     end
-    if ms > 0 and isres and (res._elapsed or 0) > ms * 1000 then
+    if m > 0 and isres and (res._elapsed or 0) > m * 1000 then
         return log_req(r, res, detail)
     end
-    if rate > 0 and math.random(rate) == 1 then
+    if n > 0 and math.random(n) == 1 then
         return log_req(r, res, detail)
     end
 end
@@ -494,56 +686,90 @@ local ustats = state.ustats
 local ustat_slots = state.ustat_slots
 
 function mcp.stat(index, delta)
-    local i = math.tointeger(index)
-    local d = math.tointeger(delta)
-    if i == nil or d == nil then
-        error("bad argument to 'stat' (integer expected)", 2)
+    local i, d = tointeger(index), tointeger(delta)
+    if i == nil then
+        raise("bad argument #1 to 'stat' (number has no integer representation)", 2)
+    end
+    if d == nil then
+        raise("bad argument #2 to 'stat' (number has no integer representation)", 2)
     end
     if ustat_slots == 0 then
-        error("no stats counters initialized", 2)
+        raise("no stats counters initialized", 2)
     end
     if i < 1 or i > ustat_slots then
-        error("stat index out of range", 2)
+        raise("stat index out of range", 2)
     end
-    ustats[i] = (ustats[i] or 0) + d
+    ustats[i] = (ustats[i] or 0) + d  -- wraps like memcached's unsigned 64-bit counters
 end
 
 ---------------------------------------------------------------------------
 -- the driver
 
-local waiting = {}  -- route handle -> suspended coroutine
-
--- Turns what a coroutine did into the driver's answer to Python.
-local function step(handle, co, ok, a, kind, id, r, x1, x2, x3, x4)
-    if not ok then
-        return DONE_ERR, traceback(co, tostring(a))
+-- Routes run in coroutines that are reused: a finished route yields DONE and waits for the
+-- next (hook, request) instead of dying, which saves creating one coroutine per request.
+local function runner(hook, r)
+    while true do
+        local res = hook(r)
+        hook, r = co_yield(DONE, res)
     end
-    if co_status(co) == "dead" then
-        if getmetatable(a) == Response then
-            return DONE_RES, a.raw, a.status, a._code, a._mode
-        elseif type(a) == "string" then
-            return DONE_STR, a
+end
+
+local idle, nidle = {}, 0   -- coroutines ready for another route
+local MAX_IDLE = 256
+local waiting = {}          -- route handle -> suspended coroutine
+
+-- Turns what a coroutine did into the driver's answer to Python. `given` is the response
+-- the route was just resumed with: when the route returns it (`return pool(r)`), Python
+-- already holds its bytes, and DONE_SAME says so instead of copying them back.
+local function step(handle, co, given, ok, a, kind, id, r, x1, x2, x3, x4)
+    if not ok then
+        return DONE_ERR, tostring(a), traceback(co, tostring(a))
+    end
+    if a == DONE then
+        if nidle < MAX_IDLE then
+            nidle = nidle + 1
+            idle[nidle] = co
+        end
+        local res = kind
+        if res == given then
+            return DONE_SAME
+        elseif getmetatable(res) == Response then
+            return DONE_RES, res.raw, res.status, res._code, res._mode
+        elseif type(res) == "string" then
+            return DONE_STR, res
         end
         return DONE_BAD
     end
     if a ~= Y then
-        return DONE_ERR, traceback(co, "route yielded outside of a pool call, mcp.await or mcp.internal")
+        -- [R] 1.6.20 aborts the process. The coroutine is left to the GC, not reused.
+        local msg = "route yielded outside of a pool call, mcp.await or mcp.internal"
+        return DONE_ERR, msg, traceback(co, msg)
     end
     waiting[handle] = co
     -- The request travels as its handle when Python holds its bytes unchanged (the common
-    -- case, three values); otherwise with its current line, and value for requests built
-    -- in Lua (or the handle of the request whose value it borrows).
-    local h, edited = r._h, r._edited
-    if kind == YIELD_POOL and not edited then
-        return kind, id, h
+    -- case: three values for a pool call); otherwise with its current line, value (or the
+    -- handle of the request whose value it borrows), key, reply mode and command.
+    if not r._edited then
+        if kind == YIELD_POOL then return kind, id, r._h end
+        return kind, id, r._h, nil, nil, nil, r._key, 0, r._cmd, x1, x2, x3, x4
     end
-    return kind, id, h, edited and r._line or nil, r._value, r._vh, x1, x2, x3, x4
+    return kind, id, r._h, r._line, r._value, r._vh, r._key, r._mode or 0, r._cmd,
+        x1, x2, x3, x4
 end
 
-local function start(handle, hook, cmd, line, key)
+local function start(handle, hook, cmd, line, key, nr)
+    local co
+    if nidle > 0 then
+        co = idle[nidle]
+        idle[nidle] = nil
+        nidle = nidle - 1
+    else
+        co = co_create(runner)
+    end
+    -- (Four fields fit the table's smallest hash part; _nr is only set when true.)
     local r = setmetatable({ _h = handle, _cmd = cmd, _line = line, _key = key }, Request)
-    local co = co_create(hook)
-    return step(handle, co, co_resume(co, r))
+    if nr then r._nr = true end
+    return step(handle, co, nil, co_resume(co, hook, r))
 end
 
 local function resume(handle, raw, status, code, vlen, mode, elapsed, rtype, be)
@@ -551,7 +777,7 @@ local function resume(handle, raw, status, code, vlen, mode, elapsed, rtype, be)
     waiting[handle] = nil
     local res = setmetatable({ raw = raw, status = status, _code = code, _vlen = vlen,
         _mode = mode, _elapsed = elapsed, _type = rtype, _be = be }, Response)
-    return step(handle, co, co_resume(co, res))
+    return step(handle, co, res, co_resume(co, res))
 end
 
 -- mcp.await's answer: responses flattened, eight values each, in arrival order.
@@ -565,13 +791,19 @@ local function resume_await(handle, ...)
         t[#t + 1] = setmetatable({ raw = raw, status = status, _code = code, _vlen = vlen,
             _mode = mode, _elapsed = elapsed, _type = rtype, _be = be }, Response)
     end
-    return step(handle, co, co_resume(co, t))
+    return step(handle, co, nil, co_resume(co, t))
 end
 
+-- Resume a waiting route with an error raised at its call (see `checked`).
 local function fail(handle, msg)
     local co = waiting[handle]
     waiting[handle] = nil
-    return step(handle, co, co_resume(co, msg))
+    return step(handle, co, nil, co_resume(co, msg))
 end
 
-return start, resume, fail, resume_await
+-- Forget a waiting route without resuming it (mcp.internal on an unsupported command).
+local function abandon(handle)
+    waiting[handle] = nil
+end
+
+return start, resume, fail, resume_await, abandon

@@ -35,6 +35,10 @@ LOCAL_FLUSH_BYTES = 256 * 1024
 INFLIGHT_BYTES = 8 * 1024 * 1024
 INITIAL_INFLIGHT = 32
 MIN_INFLIGHT = 16
+#: With ``active_req_limit`` in force, routed requests one connection may have running at
+#: once: memcached runs a connection's pipeline in batches of ``-R`` (20) requests, so a
+#: deep pipeline never trips the limit by itself (spec 6.7).
+LIMITED_BATCH = 20
 
 
 class ClientConnection(asyncio.Protocol):
@@ -47,6 +51,7 @@ class ClientConnection(asyncio.Protocol):
         "max_inflight",
         "paused",
         "reader",
+        "routed",
         "server",
         "slots",
         "tag",
@@ -64,6 +69,8 @@ class ClientConnection(asyncio.Protocol):
         #: Largest reply written so far, and the requests in flight that allows.
         self.biggest = 0
         self.max_inflight = INITIAL_INFLIGHT
+        #: Routes started for this connection and not completed yet.
+        self.routed = 0
         self.transport: asyncio.Transport | None = None
         self.flush_scheduled = False
         self.closing = False
@@ -115,6 +122,7 @@ class ClientConnection(asyncio.Protocol):
         slots = self.slots
         backlog = self.backlog
         local_bytes = 0
+        limited = router is not None and router.active_req_limit
         while backlog:
             if self.write_paused or len(slots) >= self.max_inflight:
                 # Write what is ready; go on only if that made room.
@@ -127,9 +135,14 @@ class ClientConnection(asyncio.Protocol):
                 local_bytes = 0
                 self._write()
                 continue
+            if limited and self.routed >= LIMITED_BATCH:
+                break  # resumed by _flush once routes complete
             item = backlog.popleft()
             if type(item) is not Request:
-                slots.append(Slot(item.reply, item.close))  # type: ignore[union-attr]
+                reply: bytes = item.reply  # type: ignore[union-attr]
+                if router is not None and reply.startswith((b"CLIENT_ERROR", b"ERROR")):
+                    server.conn_errors += 1  # proxy_conn_errors: client parse errors
+                slots.append(Slot(reply, item.close))  # type: ignore[union-attr]
                 if item.close:  # type: ignore[union-attr]
                     self.closing = True
                     break
@@ -161,11 +174,13 @@ class ClientConnection(asyncio.Protocol):
                     else:
                         slot = Slot()
                         slots.append(slot)
+                        self.routed += 1
                         router.run(hook, part, slot, True, self._deliver)  # type: ignore[union-attr, arg-type]
                 slots.append(Slot(END))
                 continue
             slot = Slot()
             slots.append(slot)
+            self.routed += 1
             router.run(hook, req, slot, False, self._deliver)  # type: ignore[union-attr]
         if self.closing:
             backlog.clear()
@@ -188,6 +203,7 @@ class ClientConnection(asyncio.Protocol):
     # -- replies -----------------------------------------------------------------------
 
     def _deliver(self, slot: Slot) -> None:
+        self.routed -= 1
         if not self.flush_scheduled and self.slots and self.slots[0].data is not None:
             self.flush_scheduled = True
             self.loop.call_soon(self._flush)

@@ -23,6 +23,16 @@ STREAM_OF = {
     "proxy_req": "proxyreqs",
 }
 STREAMS = frozenset(STREAM_OF.values())
+#: Every stream name memcached 1.6.20's ``watch`` accepts.
+WATCH_NAMES = STREAMS | {
+    "rawcmds",
+    "evictions",
+    "fetchers",
+    "mutations",
+    "sysevents",
+    "connevents",
+    "deletions",
+}
 #: What a logger plugin receives unless told otherwise: everything but per-request lines,
 #: which only flow when a route calls mcp.log_req and someone asked for them.
 DEFAULT_SINK_STREAMS = frozenset({"proxyevents", "proxyuser"})
@@ -45,22 +55,37 @@ class StderrSink:
         pass
 
 
-def format_event(event: Mapping[str, object]) -> str:
-    """memcached's log line body: ``ts=<s>.<us> gid=<n> type=... k=v ...``.
+#: The fields memcached prints for each event type, in its order (spec 9.3, 7.4). Other
+#: fields an event carries (a Lua traceback, ...) reach the logger plugins only.
+WATCH_FIELDS: dict[str, tuple[str, ...]] = {
+    "proxy_conf": ("status",),
+    "proxy_error": ("msg",),
+    "proxy_user": ("msg",),
+    "proxy_backend": ("error", "name", "port", "depth", "rbuf"),
+    "proxy_req": ("elapsed", "res_type", "code", "status", "be", "detail", "req"),
+}
 
-    ``res_type`` prints as a second ``type=`` as memcached's proxy_req lines do; the
-    microseconds are not zero-padded (as memcached prints them).
+
+def format_event(event: Mapping[str, object]) -> str:
+    """memcached's log line (without its newline): ``ts=<s>.<us> gid=<n> type=<t> k=v ...``.
+
+    This is what ``watch`` streams carry. The microseconds are printed as a plain integer,
+    without zero padding, as memcached prints them; ``res_type`` prints as the second
+    ``type=`` of ``proxy_req`` lines. Values are written as they are (no quoting).
     """
     ts = event.get("ts")
     if not isinstance(ts, float | int):
         ts = time.time()
     sec = int(ts)
     usec = int((ts - sec) * 1_000_000)
-    parts = [f"ts={sec}.{usec}"]
-    for k, v in event.items():
-        if k == "ts":
-            continue
-        parts.append(f"{'type' if k == 'res_type' else k}={v}")
+    etype = str(event.get("type", ""))
+    parts = [f"ts={sec}.{usec}", f"gid={event.get('gid', 0)}", f"type={etype}"]
+    fields = WATCH_FIELDS.get(etype)
+    if fields is None:
+        fields = tuple(k for k in event if k not in ("ts", "gid", "type"))
+    for k in fields:
+        if k in event:
+            parts.append(f"{'type' if k == 'res_type' else k}={event[k]}")
     return " ".join(parts)
 
 

@@ -1,15 +1,33 @@
-"""The route executor: runs Lua routes for client requests and services their pool calls.
+"""The route executor: runs Lua routes for client requests and services their calls.
 
 One request's life (DESIGN.md "One request, end to end"): ``run`` calls the Lua driver's
-``start``; the route runs until it returns or calls a pool. For a pool call the driver hands
-back (pool id, request handle[, edited line, value]); the pool picks a backend from the key,
-the request bytes are queued there, and the backend's reply comes back through
-``_on_response`` which calls the driver's ``resume``. When the route returns, the reply is
-put in the client's slot, honouring noreply/quiet and multiget rules (spec 4.3, 4.4, 6.4).
+``start``; the route runs until it returns or calls a pool, ``mcp.await`` or
+``mcp.internal``. For a pool call the driver hands back (kind, pool id, request handle) when
+the route sends its client's request unchanged, or the request's current line, value, key,
+reply mode and command when the route built or edited it (the Lua side parsed it, so
+nothing is parsed again here). The pool picks a backend from the key, the bytes are queued
+there, and the backend's reply comes back through ``_on_response``, which calls the driver's
+``resume``. When the route returns, the reply is put in the client's slot, honouring the
+noreply/quiet and multiget rules (spec 4.3, 4.4, 6.4).
+
+Resource limits (spec 6.5, 6.6), per worker process:
+* ``active_req_limit``: a routed request that would make more than the limit active is
+  refused with ``SERVER_ERROR active request limit reached`` (it still counts in ``cmd_*``
+  and ``proxy_conn_requests``). Its slot is released at once, and every started route
+  releases its slot when it completes, however it completes ([R]: including ``mcp.internal``
+  on an unsupported command).
+* ``buffer_memory_limit``: bytes held for routes: client data blocks, and backend replies
+  while the route that asked for them runs; released when the route completes (memcached
+  releases them when Lua collects the objects). Replies are only counted while a limit is
+  set, so that the unlimited default costs nothing per reply. A request with a data block
+  arriving while the bytes in use already exceed the limit is refused with
+  ``SERVER_ERROR out of memory``; a backend reply arriving then fails its backend connection
+  (``error=outofmemory``).
 """
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -18,19 +36,27 @@ from mcpframe.cache import Cache
 from mcpframe.lua.config import LoadedConfig
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.backend import ResponseReader
-from mcpframe.protocol.reader import parse_request_line
+from mcpframe.protocol.reader import RequestReader
 from mcpframe.protocol.request import Request
-from mcpframe.protocol.response import Response
+from mcpframe.protocol.response import Response, failure_response
 from mcpframe.proxy.backend import Backend
 from mcpframe.proxy.events import EventLog
 
 LUA_FAILURE = b"SERVER_ERROR lua failure\r\n"
 BAD_RESPONSE = b"SERVER_ERROR bad response\r\n"
 BAD_REQUEST = b"SERVER_ERROR bad request\r\n"
+ACTIVE_LIMIT = b"SERVER_ERROR active request limit reached\r\n"
+OUT_OF_MEMORY = b"SERVER_ERROR out of memory\r\n"
+BAD_DATA_CHUNK = b"CLIENT_ERROR bad data chunk\r\n"
+#: A limit of 0 means unlimited; this compares greater than any real count.
+UNLIMITED = 1 << 62
+#: Lua error texts in proxy_error log lines are capped like memcached's log entries.
+MAX_LOG_TEXT = 512
 
-# Reply modes, recorded per request sent and carried by its response (spec 4.4).
+# Reply modes, recorded per request sent and carried by its response (spec 4.4). The Lua
+# driver uses the same numbers.
 MODE_NORMAL = 0
-MODE_NOREPLY = 1  # classic noreply: suppress any OK reply
+MODE_NOREPLY = 1  # classic noreply: only SERVER_ERROR lines reach the client
 MODE_QUIET = 2  # meta q: suppress EN and OK codes
 MODE_QUIET_MG = 3  # meta q on mg: suppress EN only
 
@@ -41,8 +67,18 @@ INTERNAL_COMMANDS = frozenset(
         c.CMD_INCR, c.CMD_DECR, c.CMD_DELETE, c.CMD_TOUCH,
     }
 )  # fmt: skip
+#: mcp.internal hands values of any size to the cache, which applies its own item limit.
+_INTERNAL_MAX_VALUE = (1 << 31) - 3
+_INTERNAL_BE = b"internal:0"
 
-META = frozenset({c.CMD_MG, c.CMD_MS, c.CMD_MD, c.CMD_MA, c.CMD_ME})
+AWAIT_GOOD, AWAIT_ANY, AWAIT_OK, AWAIT_FIRST, AWAIT_FASTGOOD, AWAIT_BACKGROUND = range(6)
+
+
+def per_worker(limit: int, workers: int) -> int:
+    """memcached's split of a process-wide limit over T workers (spec 2.6); 0 = unlimited."""
+    if limit <= 0:
+        return 0
+    return limit // workers if limit > 2 * workers else limit
 
 
 class Slot:
@@ -65,46 +101,12 @@ class Pool:
         self.backends = backends
 
 
-def wire_bytes(line: bytes, value: bytes | None, cmd: int, noreply: bool) -> tuple[bytes, int]:
-    """The bytes sent to a backend and the reply mode, after the noreply/quiet rewrite.
-
-    The backend must answer every request we send it, so replies stay matched FIFO and a
-    failure can be told from a success; the proxy then suppresses the reply on the way out.
-    Classic noreply: memcached 1.6.20 turns ``noreply`` into ``noreplY``; we drop the token
-    instead, because real memcached servers reject ``delete <key> noreplY`` with
-    ``CLIENT_ERROR bad command line format`` (which would also reset the connection).
-    Meta quiet: every flag token starting with ``q`` has its ``q`` blanked, as memcached does.
-    """
-    if not noreply:
-        return (line + value if value is not None else line), MODE_NORMAL
-    if cmd in META:
-        toks = line.split(b" ")
-        first = 3 if cmd == c.CMD_MS else 2
-        for i in range(first, len(toks)):
-            if toks[i][:1] == b"q":
-                toks[i] = b" " + toks[i][1:]
-        line = b" ".join(toks)
-        mode = MODE_QUIET_MG if cmd == c.CMD_MG else MODE_QUIET
-    else:
-        body = line.rstrip(b"\r\n")
-        if body.endswith(b"noreply"):
-            body = body[: -len(b"noreply")].rstrip(b" ")
-        line = body + b"\r\n"
-        mode = MODE_NOREPLY
-    if value is not None:
-        return line + value, mode
-    return line, mode
-
-
-AWAIT_GOOD, AWAIT_ANY, AWAIT_OK, AWAIT_FIRST, AWAIT_FASTGOOD, AWAIT_BACKGROUND = range(6)
-
-
 class Await:
     """One pending mcp.await: responses in arrival order until its condition holds."""
 
     __slots__ = (
         "arrived", "detail", "done", "handle", "line", "logerrors", "mode", "n", "remaining",
-        "results", "subs",
+        "results", "t0",
     )  # fmt: skip
 
     def __init__(
@@ -121,21 +123,26 @@ class Await:
         self.arrived = 0
         self.done = False
         self.results: list[tuple[Response, int, int, bytes]] = []
-        self.subs: list[int] = []
+        self.t0 = time.monotonic()
 
 
 class Task:
-    """One running route: where its reply goes and the client request it serves."""
+    """One running route: where its reply goes, the client request it serves, the bytes it
+    holds (buffer memory) and the backend of its pending pool call."""
 
-    __slots__ = ("deliver", "mget", "req", "slot")
+    __slots__ = ("backend", "deliver", "mem", "mget", "req", "slot")
+
+    backend: Backend
 
     def __init__(
-        self, req: Request, slot: Slot, mget: bool, deliver: Callable[[Slot], None]
+        self, req: Request, slot: Slot, mget: bool, deliver: Callable[[Slot], None], mem: int
     ) -> None:
         self.req = req
         self.slot = slot
         self.mget = mget
         self.deliver = deliver
+        self.mem = mem
+        # ``backend`` (the backend of its pending pool call) is set by the pool call.
 
 
 class Router:
@@ -147,35 +154,53 @@ class Router:
         pools: list[Pool],
         cache: Cache,
         events: EventLog,
+        workers: int = 1,
     ) -> None:
         self.config = config
         vm = config.routes
         self.start = vm.start
         self.resume = vm.resume
         self.fail = vm.fail
+        self.resume_await = vm.resume_await
+        self.abandon = vm.abandon
         codes = vm.codes
         self.YIELD_POOL = codes["YIELD_POOL"]
         self.YIELD_INTERNAL = codes["YIELD_INTERNAL"]
         self.YIELD_AWAIT = codes["YIELD_AWAIT"]
-        self.resume_await = vm.resume_await
         self.DONE_RES = codes["DONE_RES"]
         self.DONE_STR = codes["DONE_STR"]
         self.DONE_ERR = codes["DONE_ERR"]
+        self.DONE_SAME = codes["DONE_SAME"]
         self.hooks: dict[int, Any] = vm.hooks.get("", {})
         self.tagged: dict[str, dict[int, Any]] = {t: h for t, h in vm.hooks.items() if t}
         self.pools = pools
         self.cache = cache
         self.events = events
         self.tasks: dict[int, Task] = {}
-        self.awaits: dict[int, Await] = {}
+        #: await sub-request handle -> (its await, pool index, backend).
+        self.awaits: dict[int, tuple[Await, int, Backend]] = {}
         self.await_active = 0
         self.next_handle = 1
         self.active = 0
         self.requests_started = 0
         #: routed requests per command code (``stats proxy`` cmd_*), refusals included.
         self.cmd_counts = [0] * (c.CMD_ANY + 1)
+        tunables = config.tunables
+        self.workers = max(1, workers)
+        #: per-worker limits (spec 2.6); ``stats proxy`` shows them times the workers.
+        self.active_req_limit = per_worker(int(tunables["active_req_limit"]), self.workers)
+        self.buffer_memory_limit = per_worker(
+            int(tunables["buffer_memory_limit"]) * 1024, self.workers
+        )
+        self.active_limit = self.active_req_limit or UNLIMITED
+        self.mem_limit = self.buffer_memory_limit or UNLIMITED
+        #: Backend replies are counted in ``mem_used`` only while a limit is set (counting
+        #: costs on every reply); client data blocks always are.
+        self.count_replies = bool(self.buffer_memory_limit)
+        self.mem_used = 0
 
     def hook_for(self, cmd: int, tag: str | None) -> Any:
+        """The hook for a command on a connection (spec 2.8): tagged first, then untagged."""
         if tag is not None:
             hooks = self.tagged.get(tag)
             if hooks is not None:
@@ -189,113 +214,156 @@ class Router:
     def run(
         self, hook: Any, req: Request, slot: Slot, mget: bool, deliver: Callable[[Slot], None]
     ) -> None:
+        """Start the route ``hook`` for ``req``. ``slot`` gets the reply, and then
+        ``deliver(slot)`` is called exactly once: maybe before this returns (a refusal, or a
+        route that answers without waiting), usually later."""
+        self.cmd_counts[req.cmd] += 1
+        self.requests_started += 1
+        if self.active >= self.active_limit:
+            slot.data = ACTIVE_LIMIT
+            deliver(slot)
+            return
+        value = req.value
+        mem = 0
+        if value is not None:
+            if self.mem_used > self.mem_limit:
+                slot.data = OUT_OF_MEMORY
+                deliver(slot)
+                return
+            mem = len(value)
+            self.mem_used += mem
         handle = self.next_handle
         self.next_handle = handle + 1
-        self.tasks[handle] = Task(req, slot, mget, deliver)
+        self.tasks[handle] = Task(req, slot, mget, deliver, mem)
         self.active += 1
-        self.requests_started += 1
-        self.cmd_counts[req.cmd] += 1
-        self._advance(handle, self.start(handle, hook, req.cmd, req.line, req.key))
+        self._advance(handle, self.start(handle, hook, req.cmd, req.line, req.key, req.noreply))
 
     def _advance(self, handle: int, result: Any) -> None:
+        """Act on what the driver answered, until the route waits or is done."""
         try:
-            self._step(handle, result)
+            # The driver answers with a tuple whose first element says what happened (lupa
+            # hands back a bare value when the driver returned only one).
+            while True:
+                if type(result) is not tuple:
+                    result = (result,)
+                kind = result[0]
+                if kind == self.YIELD_POOL:
+                    error = self._send_to_pool(handle, result)
+                    if error is None:
+                        return
+                    result = self.fail(handle, error)
+                elif kind == self.YIELD_INTERNAL:
+                    result = self._internal(handle, result)
+                    if result is None:
+                        return
+                elif kind == self.YIELD_AWAIT:
+                    result = self._await(handle, result)
+                    if result is None:
+                        return
+                else:
+                    self._finish(handle, result)
+                    return
         except Exception as e:  # a bug of ours must cost one request, not a connection
             self.events.emit("proxy_error", msg=f"internal error running a route: {e!r}")
+            self.abandon(handle)
             self._complete(handle, b"SERVER_ERROR internal error\r\n")
 
-    def _step(self, handle: int, result: Any) -> None:
-        # The driver answers with a tuple whose first element says what happened (lupa
-        # hands back a bare value when the driver returned only one).
-        while True:
-            if type(result) is not tuple:
-                result = (result,)
-            kind = result[0]
-            if kind == self.YIELD_POOL:
-                error = self._send_to_pool(handle, result)
-                if error is None:
-                    return
-                result = self.fail(handle, error)
-                continue
-            if kind == self.YIELD_INTERNAL:
-                result = self._internal(handle, result)
-                if result is None:
-                    return
-                continue
-            if kind == self.YIELD_AWAIT:
-                result = self._await(handle, result)
-                if result is None:
-                    return
-                continue
-            self._finish(handle, result)
-            return
+    def _request(self, result: Any) -> tuple[bytes, bytes | None, bytes, int, int]:
+        """(line, value, key, reply mode, command) of the request a route passed to a call.
 
-    def _request_bytes(self, result: Any) -> tuple[bytes, bytes | None, int, bytes, bool]:
-        """(line, value, cmd, key, noreply) of the request a route passed to a call.
-
-        The driver sends (kind, id, handle) for an unedited client request, whose bytes we
-        hold; otherwise (kind, id, handle, line, value, value-handle, ...).
+        The long form of the driver's answer is (kind, id, handle, line, value, value handle,
+        key, mode, command, ...); ``line`` is nil for a client request sent unchanged.
         """
-        rh = result[2]
-        line = result[3] if len(result) > 3 else None
+        h = result[2]
+        line = result[3]
         if line is None:
-            req = self.tasks[rh].req
-            return req.line, req.value, req.cmd, req.key, req.noreply
-        parsed = parse_request_line(line)
+            req = self.tasks[h].req
+            return req.line, req.value, req.key, MODE_NORMAL, req.cmd
         value = result[4]
-        if rh:
-            # An edited client request keeps its data block.
-            value = self.tasks[rh].req.value
-        elif value is None and result[5]:
-            task = self.tasks.get(result[5])
-            value = task.req.value if task is not None else None
-        return parsed.line, value, parsed.cmd, parsed.key, parsed.noreply
+        if value is None:
+            # A client request keeps its data block through edits; mcp.request(line, r)
+            # borrows r's (spec 2.12). Payload bytes never travel through Lua.
+            vh = result[5] or h
+            if vh:
+                task = self.tasks.get(vh)
+                value = task.req.value if task is not None else None
+        return line, value, result[6], result[7], result[8]
+
+    def _placement_error(self, e: Exception) -> bytes:
+        """The error text a route gets when its key could not be placed on a backend."""
+        if isinstance(e, IndexError):
+            return str(e).encode()
+        # A plugin (hasher, filter, dist) raised: this request fails, nothing else does.
+        self.events.emit("proxy_error", msg=f"key placement failed in plugin code: {e}")
+        return f"key placement failed: {e}".encode()
 
     def _send_to_pool(self, handle: int, result: Any) -> bytes | None:
         pool = self.pools[result[1]]
+        task = self.tasks[handle]
+        if len(result) == 3:
+            # The common case: the route's own client request, unchanged.
+            h = result[2]
+            req = task.req if h == handle else self.tasks[h].req
+            key = req.key
+            value = req.value
+            data = req.line if value is None else req.line + value
+            mode = MODE_NORMAL
+        else:
+            line, value, key, mode, _ = self._request(result)
+            data = line if value is None else line + value
         try:
-            line, value, cmd, key, noreply = self._request_bytes(result)
-        except ValueError as e:
-            return str(e).encode()
-        try:
-            index = pool.select(key)
-        except IndexError as e:
-            return str(e).encode()
+            backend = pool.backends[pool.select(key)]
         except Exception as e:
-            # A plugin (hasher, filter, dist) raised: this request fails, nothing else does.
-            self.events.emit("proxy_error", msg=f"key placement failed in plugin code: {e!r}")
-            return f"key placement failed: {e}".encode()
-        data, mode = wire_bytes(line, value, cmd, noreply)
-        pool.backends[index].send(data, self._on_response, handle, mode)
+            return self._placement_error(e)
+        task.backend = backend
+        backend.send(data, self._on_response, handle, mode)
         return None
 
     def _on_response(self, handle: int, mode: int, res: Response, elapsed: int, be: bytes) -> None:
-        if handle not in self.tasks:
+        task = self.tasks.get(handle)
+        if task is None:
             return
-        self._advance(
-            handle,
-            self.resume(
-                handle, res.raw, res.status, res.code, res.vlen, mode, elapsed, res.type, be
-            ),
+        if self.count_replies:
+            if self.mem_used > self.mem_limit and res.type:
+                res = self._out_of_memory(task.backend)
+            else:
+                n = len(res.raw)
+                task.mem += n
+                self.mem_used += n
+        raw = res.raw
+        result = self.resume(
+            handle, raw, res.status, res.code, res.vlen, mode, elapsed, res.type, be
         )
+        if result == self.DONE_SAME:
+            # The route returned this response (``return pool(r)``): its bytes are here.
+            result = (self.DONE_RES, raw, res.status, res.code, mode)
+        self._advance(handle, result)
+
+    def _out_of_memory(self, backend: Backend | None) -> Response:
+        """A reply arrived while buffer memory is over the limit (spec 6.6): it cannot be
+        held, so its backend connection fails (``outofmemory``), and with it every request
+        queued there; this one gets the failure too. (Only parsed replies get here: the
+        failures that connection then hands out have ``type`` 0 and pass as they are.)"""
+        if backend is not None:
+            # backend.py offers no public way to fail a connection; use its failure path,
+            # which stops delivering replies of the connection it abandons.
+            backend._failed("outofmemory", backend.link)
+        return failure_response()
 
     # -- mcp.await -------------------------------------------------------------------
 
     def _await(self, handle: int, result: Any) -> Any:
         pool_ids = [int(x) for x in result[1].split(b",")]
-        wait_for, mode, detail, logerrors = result[6], result[7], result[8], result[9]
-        try:
-            line, value, cmd, key, noreply = self._request_bytes(result)
-        except ValueError as e:
-            return self.fail(handle, str(e).encode())
-        targets = []
+        wait_for, mode, detail, logerrors = result[9], result[10], result[11], result[12]
+        line, value, key, rmode, _ = self._request(result)
+        targets: list[Backend] = []
         for pid in pool_ids:
             pool = self.pools[pid]
             try:
                 targets.append(pool.backends[pool.select(key)])
             except Exception as e:
-                return self.fail(handle, str(e).encode())
-        data, rmode = wire_bytes(line, value, cmd, noreply)
+                return self.fail(handle, self._placement_error(e))
+        data = line if value is None else line + value
         n = len(targets)
         if mode == AWAIT_FIRST:
             wait_for = 1
@@ -306,10 +374,10 @@ class Router:
         for index, backend in enumerate(targets):
             sub = self.next_handle
             self.next_handle = sub + 1
-            self.awaits[sub] = aw
-            aw.subs.append(sub)
-            backend.send(data, self._on_await_response, sub, rmode | (index << 8))
+            self.awaits[sub] = (aw, index, backend)
+            backend.send(data, self._on_await_response, sub, rmode)
         if mode == AWAIT_BACKGROUND:
+            # The route goes on at once, with an empty table; every reply is discarded.
             aw.done = True
             return self.resume_await(handle)
         return None
@@ -317,15 +385,19 @@ class Router:
     def _on_await_response(
         self, sub: int, mode: int, res: Response, elapsed: int, be: bytes
     ) -> None:
-        aw = self.awaits.pop(sub, None)
-        if aw is None:
+        entry = self.awaits.pop(sub, None)
+        if entry is None:
             return
-        index = mode >> 8
-        mode &= 0xFF
+        aw, index, backend = entry
         aw.arrived += 1
         if aw.arrived == aw.n:
             self.await_active -= 1
+        if res.status != 0 and not elapsed:
+            # Responses collected by an await are stamped on arrival, failures included.
+            elapsed = int((time.monotonic() - aw.t0) * 1_000_000)
         if aw.done:
+            # Late: discarded (its backend IO has completed); mcp.await_logerrors logs the
+            # failed ones.
             if aw.logerrors and res.status != 0:
                 self.events.emit(
                     "proxy_req",
@@ -333,15 +405,20 @@ class Router:
                     res_type=res.type,
                     code=res.code,
                     status=res.status,
-                    be=be.decode(),
-                    detail=aw.detail.decode("utf-8", "replace"),
-                    req=aw.line.rstrip(b"\r\n").decode("utf-8", "replace")[:300],
+                    be=be.decode("utf-8", "replace"),
+                    detail=aw.detail.decode("utf-8", "replace")[:150],
+                    req=_log_line(aw.line),
                 )
             return
-        ok = res.status == 0
-        hit = ok and res.code != c.MCMC_CODE_END
+        task = self.tasks.get(aw.handle)
+        if task is None:
+            aw.done = True
+            return
+        if self.count_replies and self.mem_used > self.mem_limit and res.type:
+            res = self._out_of_memory(backend)
         amode = aw.mode
         if amode == AWAIT_FIRST:
+            # Only the first pool's reply counts, whatever its status; others are dropped.
             if index != 0:
                 return
             aw.results.append((res, mode, elapsed, be))
@@ -349,101 +426,136 @@ class Router:
         else:
             aw.results.append((res, mode, elapsed, be))
             if aw.remaining > 0:
+                ok = res.status == 0
                 if amode == AWAIT_GOOD:
-                    good = hit
+                    good = ok and res.code != c.MCMC_CODE_END
                 elif amode == AWAIT_OK:
                     good = ok
                 elif amode == AWAIT_ANY:
                     good = True
-                else:  # AWAIT_FASTGOOD
-                    if hit:
+                else:  # AWAIT_FASTGOOD: a hit completes at once; an ok miss counts
+                    if ok and res.code != c.MCMC_CODE_END:
                         aw.remaining = 0
                     good = ok
                 if good and aw.remaining > 0:
                     aw.remaining -= 1
+        if self.count_replies:
+            n = len(res.raw)
+            task.mem += n
+            self.mem_used += n
         if aw.remaining <= 0 or aw.arrived == aw.n:
             aw.done = True
-            if aw.handle not in self.tasks:
-                return
             flat: list[Any] = []
             for r, m, el, name in aw.results:
                 flat += (r.raw, r.status, r.code, r.vlen, m, el, r.type, name)
             self._advance(aw.handle, self.resume_await(aw.handle, *flat))
 
+    # -- mcp.internal ----------------------------------------------------------------
+
     def _internal(self, handle: int, result: Any) -> Any:
-        try:
-            line, value, cmd, _key, noreply = self._request_bytes(result)
-        except ValueError as e:
-            return self.fail(handle, str(e).encode())
+        """Run the request against the proxy's own cache (spec 2.10, 8).
+
+        The request arrives without noreply/quiet (the driver rewrote it, as for a backend),
+        so the cache always answers; the reply mode then decides what the client sees
+        ([R]: 1.6.20 ignored classic noreply and ``ma``'s ``q`` here).
+        """
+        line, value, _key, mode, cmd = self._request(result)
         if cmd not in INTERNAL_COMMANDS:
+            # The route is abandoned (not resumed), as in memcached; its slot is released.
+            self.abandon(handle)
             self._complete(handle, BAD_REQUEST)
             return None
-        req = parse_request_line(line)
-        req.value = value
-        _, mode = wire_bytes(line, None, cmd, noreply)
-        # The local engine honours noreply/quiet itself; here the route must see the reply,
-        # so ask without it and let the mode suppress it on the way out.
-        req.noreply = False
-        reply = self.cache.execute(req)
+        if result[3] is None:
+            reply = self.cache.execute(self.tasks[result[2]].req)
+        else:
+            items = RequestReader(max_value=_INTERNAL_MAX_VALUE).feed(
+                line if value is None else line + value
+            )
+            if not items:
+                reply = BAD_DATA_CHUNK  # the data block is shorter than the line says
+            elif type(items[0]) is Request:
+                reply = self.cache.execute(items[0])
+            else:
+                reply = items[0].reply  # type: ignore[union-attr]
         res = classify(reply)
-        return self.resume(
-            handle, reply, res.status, res.code, res.vlen, mode, 0, res.type, b"internal:0"
-        )
+        result = self.resume(handle, reply, 0, res.code, res.vlen, mode, 0, res.type, _INTERNAL_BE)
+        if result == self.DONE_SAME:
+            return (self.DONE_RES, reply, 0, res.code, mode)
+        return result
+
+    # -- replies ---------------------------------------------------------------------
 
     def _finish(self, handle: int, result: Any) -> None:
+        task = self.tasks.pop(handle, None)
+        if task is None:
+            return
         kind = result[0]
         if kind == self.DONE_RES:
             raw, status, code, mode = result[1], result[2], result[3], result[4]
-            task = self.tasks.get(handle)
-            if mode == MODE_NOREPLY and code != c.MCMC_CODE_SERVER_ERROR:
-                # A noreply client never reads a reply: like memcached itself, send nothing
-                # but server errors (a backend failure, out of memory).
-                raw = b""
-            elif status == 0 and task is not None:
-                if mode and _suppressed(mode, code):
+            if mode == MODE_NOREPLY:
+                # A noreply client reads no reply: like memcached itself, send nothing but
+                # server errors (a backend failure, out of memory...).
+                if not raw.startswith(b"SERVER_ERROR"):
+                    raw = b""
+            elif status == 0:
+                if mode and (
+                    code == c.MCMC_CODE_END or (mode == MODE_QUIET and code == c.MCMC_CODE_OK)
+                ):
                     raw = b""
                 elif task.mget:
+                    # A multiget piece: a miss says nothing, a hit comes without its END.
                     if code == c.MCMC_CODE_END:
                         raw = b""
                     elif raw.endswith(b"END\r\n") and raw.startswith(b"VALUE "):
                         raw = raw[:-5]
-            self._complete(handle, raw)
+            self._done(task, raw)
         elif kind == self.DONE_STR:
-            self._complete(handle, result[1])
+            self._done(task, result[1])
         elif kind == self.DONE_ERR:
-            msg = result[1]
-            text = msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
-            self.events.emit("proxy_error", msg=text)
-            self._complete(handle, LUA_FAILURE)
+            msg = _text(result[1])
+            self.events.emit(
+                "proxy_error",
+                msg=msg[:MAX_LOG_TEXT],
+                traceback=_text(result[2]) if len(result) > 2 else msg,
+            )
+            self._done(task, LUA_FAILURE)
         else:
-            self._complete(handle, BAD_RESPONSE)
+            self._done(task, BAD_RESPONSE)
 
     def _complete(self, handle: int, data: bytes) -> None:
         task = self.tasks.pop(handle, None)
-        if task is None:
-            return
+        if task is not None:
+            self._done(task, data)
+
+    def _done(self, task: Task, data: bytes) -> None:
+        """The route of ``task`` completed (its slot is released): ``data`` is the reply."""
         self.active -= 1
-        task.slot.data = data
-        task.deliver(task.slot)
+        if task.mem:
+            self.mem_used -= task.mem
+        slot = task.slot
+        slot.data = data
+        task.deliver(slot)
 
     def abort_all(self) -> None:
         """Fail every running route (shutdown)."""
         for handle in list(self.tasks):
+            self.abandon(handle)
             self._complete(handle, b"SERVER_ERROR shutting down\r\n")
 
 
-def _suppressed(mode: int, code: int) -> bool:
-    if mode == MODE_NOREPLY:
-        return True
-    if code == c.MCMC_CODE_END:
-        return True
-    return mode == MODE_QUIET and code == c.MCMC_CODE_OK
+def _text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _log_line(line: bytes) -> str:
+    """A request line as proxy_req log lines show it: no terminator, at most 300 bytes."""
+    if line.endswith(b"\n"):
+        line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+    return line[:300].decode("utf-8", "replace")
 
 
 def classify(reply: bytes) -> Response:
     """Parse a locally generated reply the way a backend reply is parsed."""
-    if not reply:
-        return Response(0, c.MCMC_CODE_OK, 0, b"")
     responses = ResponseReader().feed(reply)
     if not responses:
         return Response(0, c.MCMC_CODE_SERVER_ERROR, -1, reply)

@@ -27,9 +27,16 @@ from mcpframe.protocol import commands as c
 from mcpframe.protocol.request import Request
 from mcpframe.proxy.backend import Backend, BackendStats, backend_key
 from mcpframe.proxy.client import ClientConnection
-from mcpframe.proxy.events import STREAMS, EventLog, format_event
+from mcpframe.proxy.events import STREAMS, WATCH_NAMES, EventLog, format_event
 from mcpframe.proxy.router import Pool, Router
 from mcpframe.proxy.workers import ENV_STATS_DIR, PUBLISH_INTERVAL, StatsBoard, worker_index
+
+#: The ``cmd_*`` lines of ``stats proxy``, in memcached's order (not quite the codes' order).
+PROXY_CMD_STATS = (
+    c.CMD_MG, c.CMD_MS, c.CMD_MD, c.CMD_MN, c.CMD_MA, c.CMD_ME, c.CMD_GET, c.CMD_GAT,
+    c.CMD_SET, c.CMD_ADD, c.CMD_CAS, c.CMD_GETS, c.CMD_GATS, c.CMD_INCR, c.CMD_DECR,
+    c.CMD_TOUCH, c.CMD_APPEND, c.CMD_PREPEND, c.CMD_DELETE, c.CMD_REPLACE,
+)  # fmt: skip
 
 
 @dataclass
@@ -315,7 +322,14 @@ class ProxyServer:
         out.append("END\r\n")
         return "".join(out).encode()
 
+    def _routers(self) -> list[Router]:
+        """The live router and the retired ones still finishing requests (after a reload)."""
+        return [r for r in (self.router, *self.retired_routers) if r is not None]
+
     def _general_stats(self) -> list[tuple[str, object]]:
+        """``stats``: memcached's lines, in memcached's order, with the proxy lines where
+        1.6.20 prints them (spec 9.1): the request gauges after the connection lines, the
+        config and backend counters after the log watcher lines."""
         ru = resource.getrusage(resource.RUSAGE_SELF)
         now = time.time()
         lines: list[tuple[str, object]] = [
@@ -329,18 +343,32 @@ class ProxyServer:
             ("max_connections", 65536),
             ("curr_connections", self.curr_connections),
             ("total_connections", self.total_connections),
+            ("rejected_connections", 0),
+            ("connection_structures", self.curr_connections),
         ]
-        router = self.router
-        if router is not None:
+        routers = self._routers()
+        if routers:
             lines += [
-                ("proxy_conn_requests", router.requests_started),
+                ("proxy_conn_requests", routers[0].requests_started),
                 ("proxy_conn_errors", self.conn_errors),
                 ("proxy_conn_oom", 0),
-                ("proxy_req_active", router.active),
-                ("proxy_await_active", 0),
+                ("proxy_req_active", sum(r.active for r in routers)),
+                ("proxy_await_active", sum(r.await_active for r in routers)),
             ]
-        lines += list(self.cache.stats().items())
-        if router is not None:
+        cache = self.cache.stats()
+        items = ("bytes", "curr_items", "total_items", "evicted_unfetched", "evictions")
+        tail = ("reclaimed",)
+        lines += [
+            (k, v)
+            for k, v in cache.items()
+            if k not in items and k not in tail and k not in ("limit_maxbytes", "item_size_max")
+        ]
+        lines += [
+            ("limit_maxbytes", cache["limit_maxbytes"]),
+            ("threads", 1),
+            ("log_watchers", len(self.events.watchers)),
+        ]
+        if routers:
             lines += [
                 ("proxy_config_reloads", self.reloads),
                 ("proxy_config_reload_fails", self.reload_fails),
@@ -348,21 +376,27 @@ class ProxyServer:
                 ("proxy_backend_marked_bad", self.backend_stats.marked_bad),
                 ("proxy_backend_failed", self.backend_stats.failed),
             ]
+        lines += [(k, cache[k]) for k in (*items, *tail) if k in cache]
         return lines
 
     def _proxy_stats(self) -> list[tuple[str, object]]:
-        cfg = self.config
+        """``stats proxy`` (spec 9.2): user stats by slot, the limits, buffer memory in use,
+        then the routed request counts per command."""
+        router = self.router
         lines: list[tuple[str, object]] = []
-        if cfg is not None:
+        if router is not None:
+            cfg = router.config
+            counters = cfg.routes.user_stats()
             for i in sorted(cfg.stat_names):
-                lines.append((f"user_{cfg.stat_names[i]}", 0))
-            lines.append(("active_req_limit", cfg.tunables.get("active_req_limit", 0)))
-            lines.append(("buffer_memory_limit", cfg.tunables.get("buffer_memory_limit", 0) * 1024))
+                lines.append((f"user_{cfg.stat_names[i]}", counters.get(i, 0)))
+            lines.append(("active_req_limit", router.active_req_limit * router.workers))
+            lines.append(("buffer_memory_limit", router.buffer_memory_limit * router.workers))
+            lines.append(("buffer_memory_used", sum(r.mem_used for r in self._routers())))
         else:
             lines += [("active_req_limit", 0), ("buffer_memory_limit", 0)]
-        lines.append(("buffer_memory_used", 0))
-        counts = self.router.cmd_counts if self.router is not None else None
-        for code in range(c.CMD_MG, c.CMD_END_STORAGE):
+            lines.append(("buffer_memory_used", 0))
+        counts = router.cmd_counts if router is not None else None
+        for code in PROXY_CMD_STATS:
             lines.append((f"cmd_{c.NAMES[code]}", counts[code] if counts else 0))
         return lines
 
@@ -375,12 +409,16 @@ class ProxyServer:
         ]
 
     def watch(self, conn: ClientConnection, req: Request) -> bytes:
-        """``watch proxyevents proxyreqs ...``: turn the connection into a log stream.
+        """``watch [stream...]``: turn the connection into a log stream (spec 9.3).
 
-        memcached's other stream names (fetchers, mutations, ...) are accepted and produce
-        nothing here, since the internal cache does not log item events.
+        Each line is memcached's ``ts=<s>.<us> gid=<n> type=...`` followed by ``\n``. Any of
+        memcached's stream names is accepted (those about items, fetchers, mutations...,
+        produce nothing here); another name is answered ``ERROR`` as memcached does.
         """
-        streams = frozenset(t.decode("ascii", "replace") for t in req.tokens()[1:]) & STREAMS
+        names = [t.decode("ascii", "replace") for t in req.tokens()[1:]]
+        if any(name not in WATCH_NAMES for name in names):
+            return b"ERROR\r\n"
+        streams = frozenset(names) & STREAMS
 
         def write(event: Mapping[str, object]) -> None:
             conn.write_event((format_event(event) + "\n").encode())

@@ -1,0 +1,78 @@
+"""docs/lua-api.md keeps up with the route API, by test: every ``mcp`` function of both VMs,
+every constant and every request and response method is documented, and the page's Lua
+examples compile (whole configs load)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mcpframe.lua.config import ConfigLoader
+from mcpframe.lua.runtime import CONSTANTS, new_runtime
+from mcpframe.registry import build_registry
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+PAGE = (ROOT / "docs" / "lua-api.md").read_text()
+LUA = ROOT / "mcpframe" / "lua"
+
+
+def defined(source: str, pattern: str) -> list[str]:
+    return sorted(set(re.findall(pattern, (LUA / source).read_text(), re.M)))
+
+
+MCP_FUNCTIONS = defined("mcp_config.lua", r"^function mcp\.(\w+)") + defined(
+    "mcp_routes.lua", r"^(?:function mcp\.(\w+)|mcp\.(\w+) = )"
+)
+REQUEST_METHODS = defined("mcp_routes.lua", r"^function Request:(\w+)")
+RESPONSE_METHODS = defined("mcp_routes.lua", r"^function Response:(\w+)")
+
+
+def names(found: list[str] | list[tuple[str, str]]) -> list[str]:
+    return sorted({n for item in found for n in ([item] if isinstance(item, str) else item) if n})
+
+
+def test_the_lists_are_not_empty() -> None:
+    assert "attach" in names(MCP_FUNCTIONS) and "await_logerrors" in names(MCP_FUNCTIONS)
+    assert "flag_token" in REQUEST_METHODS and "elapsed" in RESPONSE_METHODS
+
+
+@pytest.mark.parametrize("name", names(MCP_FUNCTIONS))
+def test_every_mcp_function_is_documented(name: str) -> None:
+    assert f"`mcp.{name}(" in PAGE
+
+
+@pytest.mark.parametrize("name", REQUEST_METHODS)
+def test_every_request_method_is_documented(name: str) -> None:
+    assert f"`r:{name}(" in PAGE
+
+
+@pytest.mark.parametrize("name", RESPONSE_METHODS)
+def test_every_response_method_is_documented(name: str) -> None:
+    assert f"`res:{name}(" in PAGE
+
+
+@pytest.mark.parametrize("name", sorted(CONSTANTS))
+def test_every_constant_is_documented(name: str) -> None:
+    assert re.search(rf"`{name}` -?\d+", PAGE), name
+
+
+BLOCKS = re.findall(r"```lua\n(.*?)```", PAGE, re.S)
+
+
+def test_lua_examples_compile() -> None:
+    assert BLOCKS
+    lua = new_runtime()
+    check = lua.execute(b"return function(src) local f, err = load(src) return err end")
+    for block in BLOCKS:
+        assert check(block.encode()) is None, block
+
+
+def test_config_examples_load(tmp_path: Path) -> None:
+    configs = [b for b in BLOCKS if "function mcp_config_pools" in b]
+    assert configs
+    for block in configs:
+        path = tmp_path / "example.lua"
+        path.write_text(block)
+        assert ConfigLoader(build_registry()).load(str(path)).named_pools()
