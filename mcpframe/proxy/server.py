@@ -29,7 +29,13 @@ from mcpframe.proxy.backend import Backend, BackendStats, backend_key
 from mcpframe.proxy.client import ClientConnection
 from mcpframe.proxy.events import STREAMS, WATCH_NAMES, EventLog, format_event
 from mcpframe.proxy.router import Pool, Router
-from mcpframe.proxy.workers import ENV_STATS_DIR, PUBLISH_INTERVAL, StatsBoard, worker_index
+from mcpframe.proxy.workers import (
+    ENV_STATS_DIR,
+    PUBLISH_INTERVAL,
+    StatsBoard,
+    worker_count,
+    worker_index,
+)
 
 #: The ``cmd_*`` lines of ``stats proxy``, in memcached's order (not quite the codes' order).
 PROXY_CMD_STATS = (
@@ -151,7 +157,7 @@ class ProxyServer:
         for conn in keep.values():
             conn.start()
         old = self.router
-        self.router = Router(config, pools, self.cache, self.events)
+        self.router = Router(config, pools, self.cache, self.events, workers=worker_count())
         if old is not None:
             # Counters live on across reloads: user stats (spec 2.7), cmd_*, requests.
             config.routes.carry_user_stats(old.config.routes)

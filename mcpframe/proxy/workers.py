@@ -31,15 +31,27 @@ from types import FrameType
 #: Environment a worker runs with.
 ENV_INDEX = "MCPFRAME_WORKER_INDEX"
 ENV_STATS_DIR = "MCPFRAME_STATS_DIR"
+ENV_COUNT = "MCPFRAME_WORKER_COUNT"
 
 #: Stats that describe one process rather than count something: never summed.
-NOT_SUMMED = frozenset({"pid", "uptime", "time", "version", "pointer_size", "max_connections"})
+NOT_SUMMED = frozenset(
+    {
+        "pid", "uptime", "time", "version", "pointer_size", "max_connections",
+        # each worker already reports its per-worker limit times the worker count
+        "active_req_limit", "buffer_memory_limit",
+    }
+)  # fmt: skip
 PUBLISH_INTERVAL = 0.5
 
 
 def worker_index() -> int | None:
     value = os.environ.get(ENV_INDEX)
     return int(value) if value is not None else None
+
+
+def worker_count() -> int:
+    """How many workers share the process-wide limits (1 without --workers)."""
+    return int(os.environ.get(ENV_COUNT, "1"))
 
 
 class StatsBoard:
@@ -119,7 +131,12 @@ class Supervisor:
         self.reload_requested = False
 
     def _spawn(self, index: int) -> None:
-        env = {**os.environ, ENV_INDEX: str(index), ENV_STATS_DIR: self.stats_dir}
+        env = {
+            **os.environ,
+            ENV_INDEX: str(index),
+            ENV_STATS_DIR: self.stats_dir,
+            ENV_COUNT: str(self.count),
+        }
         self.procs[index] = subprocess.Popen(self.argv, env=env)
         self.started_at[index] = time.monotonic()
 
