@@ -58,7 +58,7 @@ from mcpframe.cache.constants import (
     STORED,
     TOO_LARGE,
 )
-from mcpframe.cache.item import Item
+from mcpframe.cache.item import BINARY, BITS, CAS_SHIFT, FETCHED, STALE, WIN, Item
 from mcpframe.cache.keycodec import b64decode_key, b64encode_key
 from mcpframe.protocol.numbers import strtol32, strtoul32, strtoull
 from mcpframe.protocol.request import Request
@@ -287,7 +287,7 @@ def mg(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
         if o in (_v, _q, _u, _b, _P, _L):
             continue
         if o == _k:
-            out.append(_key_flag(it.key, it.binary))
+            out.append(_key_flag(it.key, bool(it.cas_bits & BINARY)))
         elif o == _c:
             out.append(b" c%d" % it.cas)
         elif o == _f:
@@ -307,22 +307,28 @@ def mg(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
                 won = True
         elif o == _R:
             # Recache: the first reader to see the TTL drop below R gets to refresh it.
-            if not it.win and not created and it.exptime != 0 and it.exptime < f.recache_time:
+            if (
+                not it.cas_bits & WIN
+                and not created
+                and it.exptime != 0
+                and it.exptime < f.recache_time
+            ):
                 won = True
         elif o == _l:
             out.append(b" l%d" % ((now - it.time) & 0xFFFFFFFF))
         elif o == _h:
-            out.append(b" h1" if it.fetched else b" h0")
+            out.append(b" h1" if it.cas_bits & FETCHED else b" h0")
     # Z before W so a client never sees both (memcached's order).
-    if it.win:
+    bits = it.cas_bits
+    if bits & WIN:
         out.append(b" Z")
-    if it.stale:
+    if bits & STALE:
         out.append(b" X")
-        if not it.win:
+        if not bits & WIN:
             won = True
     if won:
         out.append(b" W")
-        it.win = True
+        it.cas_bits |= WIN
     out.append(b"\r\n")
     if f.value:
         out.append(it.value)
@@ -389,7 +395,10 @@ def ms(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
     cache._set_cmds += 1
     if len(value) != vlen + 2 or not value.endswith(b"\r\n"):
         return BAD_CHUNK
-    it = Item(key, value, f.client_flags, exptime, f.key_binary)
+    flags = f.client_flags
+    if flags > 256:
+        flags = cache._share_flags(flags)
+    it = Item(key, value, flags, exptime, BINARY if f.key_binary else 0)
     status = cache._store(comm, it, f.req_cas_id, now, f.set_stale and comm == CAS)
     if status == STORED:
         if f.no_reply:
@@ -443,9 +452,8 @@ def md(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
             # reader win the right to recompute it.
             if f.new_ttl:
                 it.exptime = f.exptime
-            it.stale = True
-            it.win = False
-            it.cas = cache._next_cas()
+            bits = (it.cas_bits | STALE) & (BITS ^ WIN)
+            it.cas_bits = cache._next_cas() << CAS_SHIFT | bits
         else:
             cache._unlink(it)
             cache._delete_hits += 1
@@ -536,13 +544,13 @@ def me(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
     cache._meta_cmds += 1
     if it is None:
         return b"EN\r\n"
-    shown = b64encode_key(it.key) if it.binary else it.key
+    shown = b64encode_key(it.key) if it.cas_bits & BINARY else it.key
     return b"ME %b exp=%d la=%d cas=%d fetch=%b cls=%d size=%d\r\n" % (
         shown,
         -1 if it.exptime == 0 else it.exptime - now,
         now - it.time,
         it.cas,
-        b"yes" if it.fetched else b"no",
+        b"yes" if it.cas_bits & FETCHED else b"no",
         cache._slab_class(it.size),
         it.size,
     )

@@ -22,9 +22,25 @@ Rules worth knowing before reading the code (all checked against a real memcache
   for ``ms`` in any mode) the old item under that key is dropped too, so a failed update
   never leaves stale data behind.
 * LRU: an ``OrderedDict`` in least-recently-used order. Reads, touches, ``add`` on an
-  existing key and incr/decr move an item to the young end; stores go there. When the summed
-  item sizes would pass ``memory_limit`` the oldest items are evicted (expired ones count
-  as ``reclaimed``, live ones as ``evictions``).
+  existing key and incr/decr move an item to the young end; stores go there. When the real
+  memory cost (below) would pass ``memory_limit`` the oldest items are evicted (expired ones
+  count as ``reclaimed``, live ones as ``evictions``).
+* Memory is counted twice, on purpose. ``stats bytes`` (and ``me``'s ``size=``, the item
+  size limit, ``SERVER_ERROR out of memory`` for an item larger than the whole limit) use
+  memcached's item size, key + value + 57 bytes (``item.item_size``), so the numbers a
+  client sees match memcached's. Eviction instead bounds what the items cost this process
+  (``Cache.memory_used()``): memcached's size plus ``item.PY_ITEM_OVERHEAD`` per item (the
+  Python objects: 238 bytes beyond key and value, against memcached's 57), plus the key
+  table as ``sys.getsizeof`` last measured it (every ``TABLE_REFRESH`` stores; a table
+  found grown makes room at once). With one accumulator (``_used``, the real cost) both
+  figures stay exact: ``bytes`` is ``_used`` less the overhead per item. So ``--memory 64``
+  holds about 64 MB of items in RSS terms (fewer items than memcached fits in 64 MB: see
+  docs/performance.md, "Memory"), not the ~230 MB that charging memcached's sizes let the
+  process grow to. Under eviction the key table is rebuilt every few hundred thousand
+  stores; ``allocator.map_large_blocks`` makes glibc return each old table to the system.
+* Items are kept small: six slots, the CAS and the four flag bits in one int, and one int
+  object per clock second, per expiry and per large flags value shared by the items stored
+  with it (``item.Item``, ``item.PY_ITEM_OVERHEAD``).
 * ``flush_all`` (no delay, or a delay of at most one second) empties the cache at once;
   with a delay ``d`` the cache is emptied when the clock reaches ``now + d - 1``, which is
   when memcached starts hiding the items stored before that moment.
@@ -45,11 +61,13 @@ Meta commands live in ``mcpframe.cache.meta``; they share the store primitives h
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 
 from mcpframe.cache import meta
+from mcpframe.cache.allocator import map_large_blocks
 from mcpframe.cache.constants import (
     ADD,
     APPEND,
@@ -80,7 +98,20 @@ from mcpframe.cache.constants import (
     STORED,
     TOO_LARGE,
 )
-from mcpframe.cache.item import Item, item_size, slab_chunk_sizes
+from mcpframe.cache.item import (
+    BINARY,
+    CAS_SHIFT,
+    FETCHED,
+    FLAGS_BYTES,
+    ITEM_OVERHEAD,
+    ODICT_NODE,
+    PY_ITEM_OVERHEAD,
+    STALE,
+    WIN,
+    Item,
+    item_size,
+    slab_chunk_sizes,
+)
 from mcpframe.protocol.commands import (
     CMD_ADD,
     CMD_APPEND,
@@ -123,17 +154,30 @@ _STORE_REPLIES = {
 }
 _NOREPLY = b"noreply"
 
+#: The key table's size (``sys.getsizeof`` of the LRU dict) is read again every this many
+#: stores (a power of two); it only changes when the dict resizes, and reading it costs ~0.1 us.
+TABLE_REFRESH = 1024
+TABLE_REFRESH_MASK = TABLE_REFRESH - 1
+#: An item's cost beyond its key and value bytes (and 4 bytes for non-zero flags).
+ITEM_COST = ITEM_OVERHEAD + PY_ITEM_OVERHEAD
+
 Handler = Callable[["Cache", Request, list[bytes], int], bytes]
+
+
+def _table_cost(items: OrderedDict[bytes, Item]) -> int:
+    """The key table's bytes: the dict's slots and the LRU's index (its links are per item)."""
+    return sys.getsizeof(items) - ODICT_NODE * len(items)
 
 
 def _tokens(line: bytes) -> list[bytes]:
     """Split a request line into tokens exactly as memcached's tokenizer does."""
-    if line.endswith(b"\n"):
-        # memcached drops the \r only when something precedes it: "\r\n" alone is a token.
-        line = line[:-2] if len(line) > 2 and line[-2] == 13 else line[:-1]
-    nul = line.find(b"\0")
-    if nul >= 0:
-        line = line[:nul]
+    # memcached drops the \r only when something precedes it: "\r\n" alone is a token.
+    if line[-2:] == b"\r\n" and len(line) > 2:
+        line = line[:-2]
+    elif line[-1:] == b"\n":
+        line = line[:-1]
+    if 0 in line:  # a NUL ends the line (an int test is a plain memchr)
+        line = line[: line.index(0)]
     toks = line.split(b" ")
     if b"" in toks:
         toks = [t for t in toks if t]
@@ -143,18 +187,78 @@ def _tokens(line: bytes) -> list[bytes]:
 class Cache:
     """An in-process memcached: execute parsed requests, get memcached's reply bytes."""
 
+    __slots__ = (
+        "_cas",
+        "_cas_badval",
+        "_cas_hits",
+        "_cas_misses",
+        "_clock",
+        "_decr_hits",
+        "_decr_misses",
+        "_delete_hits",
+        "_delete_misses",
+        "_evicted_unfetched",
+        "_evictions",
+        "_flush_at",
+        "_flush_cmds",
+        "_get_cmds",
+        "_get_expired",
+        "_get_hits",
+        "_get_misses",
+        "_incr_hits",
+        "_incr_misses",
+        "_items",
+        "_last_exptime",
+        "_last_flags",
+        "_meta_cmds",
+        "_now",
+        "_now_end",
+        "_now_start",
+        "_reclaimed",
+        "_set_cmds",
+        "_slab_sizes",
+        "_store_no_memory",
+        "_store_too_large",
+        "_table",
+        "_total_items",
+        "_touch_cmds",
+        "_touch_hits",
+        "_touch_misses",
+        "_used",
+        "item_size_max",
+        "memory_limit",
+    )
+
     def __init__(
         self,
         memory_limit: int = 64 * 1024 * 1024,
         item_size_max: int = 1024 * 1024,
         clock: Callable[[], float] = time.time,
+        release_tables: bool = True,
     ) -> None:
+        """``memory_limit`` bounds what the items really cost (``memory_used``); values
+        over ``item_size_max`` are refused. ``release_tables`` has glibc map large blocks
+        (the key table) on their own, so a resized table's memory goes back to the system
+        (``allocator.map_large_blocks``, process-wide)."""
+        if release_tables:
+            map_large_blocks(512 * 1024)
         self.memory_limit = memory_limit
         self.item_size_max = item_size_max
         self._clock = clock
         self._items: OrderedDict[bytes, Item] = OrderedDict()
         self._cas = 0
-        self._bytes = 0
+        # What the items cost: memcached's size plus PY_ITEM_OVERHEAD each, summed (so
+        # ``stats bytes`` is this less PY_ITEM_OVERHEAD per item).
+        self._used = 0
+        self._table = _table_cost(self._items)  # the LRU dict's table, as last measured
+        # The clock second of the last request, as one int object shared by every item
+        # stored or read in that second (and the float range it covers); likewise one
+        # int per absolute expiry and per large flags value (see ``item.PY_ITEM_OVERHEAD``).
+        self._now = 0
+        self._now_start = 0.0
+        self._now_end = 0.0
+        self._last_exptime = 0
+        self._last_flags = 0
         self._flush_at = 0  # clock second at which a delayed flush_all empties the cache
         self._slab_sizes = slab_chunk_sizes()
         # Counters, named after memcached's stats.
@@ -191,7 +295,13 @@ class Cache:
         handler = _DISPATCH.get(req.cmd)
         if handler is None:
             return ERROR
-        now = int(self._clock())
+        t = self._clock()
+        if self._now_start <= t < self._now_end:
+            now = self._now
+        else:
+            now = self._now = int(t)
+            self._now_start = float(now)
+            self._now_end = now + 1.0
         if self._flush_at and now >= self._flush_at:
             self._flush_at = 0
             self._drop_all()
@@ -223,7 +333,7 @@ class Cache:
             "touch_misses": self._touch_misses,
             "store_too_large": self._store_too_large,
             "store_no_memory": self._store_no_memory,
-            "bytes": self._bytes,
+            "bytes": self._used - len(self._items) * PY_ITEM_OVERHEAD,
             "curr_items": len(self._items),
             "total_items": self._total_items,
             "evictions": self._evictions,
@@ -235,6 +345,14 @@ class Cache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def memory_used(self) -> int:
+        """The bytes charged against ``memory_limit``: what the items really cost in Python.
+
+        ``stats bytes`` plus ``PY_ITEM_OVERHEAD`` per item plus the key table as last
+        measured (refreshed every ``TABLE_REFRESH`` stores and on ``flush_all``).
+        """
+        return self._used + self._table
 
     # ----------------------------------------------------------- store primitives
 
@@ -248,9 +366,21 @@ class Cache:
             return 0
         if exptime < 0:
             return EXPIRED
-        if exptime > REALTIME_MAXDELTA:
-            return exptime  # absolute; in the past means expired on arrival
-        return now + exptime
+        if exptime <= REALTIME_MAXDELTA:
+            exptime += now
+        # else absolute; in the past means expired on arrival
+        if exptime == self._last_exptime:
+            return self._last_exptime  # share the int object with the items stored before
+        self._last_exptime = exptime
+        return exptime
+
+    def _share_flags(self, flags: int) -> int:
+        """Flags over 256 (CPython caches smaller ints) as the int object the previous
+        store used, when equal: one object for a run of stores with the same flags."""
+        if flags == self._last_flags:
+            return self._last_flags
+        self._last_flags = flags
+        return flags
 
     def _lookup(self, key: bytes, now: int) -> Item | None:
         """The live item under ``key``, without touching the LRU; expired items are dropped."""
@@ -263,7 +393,9 @@ class Cache:
 
     def _bump(self, it: Item, now: int) -> None:
         """A read: mark fetched, record the access, move to the young end of the LRU."""
-        it.fetched = True
+        cas_bits = it.cas_bits
+        if not cas_bits & FETCHED:
+            it.cas_bits = cas_bits | FETCHED
         it.time = now
         self._items.move_to_end(it.key)
 
@@ -273,38 +405,62 @@ class Cache:
         self._items.move_to_end(it.key)
 
     def _unlink(self, it: Item) -> None:
-        del self._items[it.key]
-        self._bytes -= it.size
+        key = it.key
+        del self._items[key]
+        self._used -= ITEM_COST + len(key) + len(it.value) + (FLAGS_BYTES if it.flags else 0)
 
     def _link(self, it: Item, now: int) -> None:
-        """Insert ``it`` (replacing whatever holds its key) with a fresh CAS."""
-        old = self._items.pop(it.key, None)
-        if old is not None:
-            self._bytes -= old.size
-        limit = self.memory_limit
-        if self._bytes + it.size > limit:
-            self._evict(it.size, limit, now)
-        it.cas = self._next_cas()
-        it.time = now
-        self._items[it.key] = it
-        self._bytes += it.size
-        self._total_items += 1
+        """Insert ``it`` (replacing whatever holds its key) with a fresh CAS.
 
-    def _evict(self, size: int, limit: int, now: int) -> None:
+        Evicts from the old end of the LRU while the real cost (``memory_used``) with ``it``
+        in would pass ``memory_limit``.
+        """
         items = self._items
-        while items and self._bytes + size > limit:
-            _, victim = items.popitem(last=False)
-            self._bytes -= victim.size
+        key = it.key
+        old = items.pop(key, None)
+        used = self._used
+        if old is not None:
+            used -= ITEM_COST + len(key) + len(old.value) + (FLAGS_BYTES if old.flags else 0)
+        used += ITEM_COST + len(key) + len(it.value) + (FLAGS_BYTES if it.flags else 0)
+        if used + self._table > self.memory_limit:
+            used = self._evict(used, now)
+        self._used = used
+        self._cas += 1
+        it.cas_bits |= self._cas << CAS_SHIFT  # a new item: its CAS part is still 0
+        it.time = now
+        items[key] = it
+        self._total_items += 1
+        if not self._total_items & TABLE_REFRESH_MASK:
+            self._table = _table_cost(items)
+            if used + self._table > self.memory_limit:  # the table grew: make room now
+                self._used = self._evict(used, now)
+
+    def _evict(self, used: int, now: int) -> int:
+        """Drop the oldest items until ``used`` (the items' cost, a new one's included) and
+        the table fit in ``memory_limit``; return what ``used`` is then."""
+        items = self._items
+        popitem = items.popitem
+        room = self.memory_limit - self._table
+        while used > room and items:
+            victim = popitem(False)[1]
+            used -= (
+                ITEM_COST
+                + len(victim.key)
+                + len(victim.value)
+                + (FLAGS_BYTES if victim.flags else 0)
+            )
             if victim.exptime and victim.exptime <= now:
                 self._reclaimed += 1
             else:
                 self._evictions += 1
-                if not victim.fetched:
+                if not victim.cas_bits & FETCHED:
                     self._evicted_unfetched += 1
+        return used
 
     def _drop_all(self) -> None:
         self._items.clear()
-        self._bytes = 0
+        self._used = 0
+        self._table = _table_cost(self._items)
 
     def _alloc_error(
         self, key: bytes, nvalue: int, flags: int, now: int, unlink: bool
@@ -357,8 +513,7 @@ class Cache:
                 # A late writer may replace an invalidated item: it stays stale, keeps its
                 # TTL and any win token already handed out, so clients keep recaching.
                 it.exptime = old.exptime
-                it.stale = True
-                it.win = old.win
+                it.cas_bits |= STALE | (old.cas_bits & WIN)
                 self._cas_hits += 1
                 self._link(it, now)
                 return STORED
@@ -374,7 +529,7 @@ class Cache:
         ):
             return NOT_STORED  # the combined item cannot be allocated
         # The result keeps the old item's flags and exptime; the new data's are ignored.
-        self._link(Item(old.key, value, old.flags, old.exptime, old.binary), now)
+        self._link(Item(old.key, value, old.flags, old.exptime, old.cas_bits & BINARY), now)
         return STORED
 
     def _add_delta(
@@ -406,10 +561,10 @@ class Cache:
             # memcached rewrites the digits in place and pads with spaces ("10" decr 1 is
             # "9 "), so the length, and thus the item size, never changes here.
             it.value = digits + b" " * (len(data) - 2 - len(digits)) + b"\r\n"
-            it.cas = self._next_cas()
+            it.set_cas(self._next_cas())
             self._touch_lru(it, now)
             return DELTA_OK, it, digits
-        new = Item(it.key, digits + b"\r\n", it.flags, it.exptime, it.binary)
+        new = Item(it.key, digits + b"\r\n", it.flags, it.exptime, it.cas_bits & BINARY)
         self._link(new, now)
         return DELTA_OK, new, digits
 
@@ -467,7 +622,10 @@ class Cache:
                 self._get_cmds += 1
                 self._get_hits += 1
             if with_cas:
-                out.append(b"VALUE %b %d %d %d\r\n" % (key, it.flags, len(it.value) - 2, it.cas))
+                out.append(
+                    b"VALUE %b %d %d %d\r\n"
+                    % (key, it.flags, len(it.value) - 2, it.cas_bits >> CAS_SHIFT)
+                )
             else:
                 out.append(b"VALUE %b %d %d\r\n" % (key, it.flags, len(it.value) - 2))
             out.append(it.value)
@@ -501,8 +659,10 @@ class Cache:
         key = toks[1]
         if len(key) > KEY_MAX_LENGTH:
             return BAD_FORMAT
-        flags = strtoul32(toks[2])
-        exp = strtol32(toks[3])
+        tok = toks[2]
+        flags = 0 if tok == b"0" else strtoul32(tok)  # "0" is by far the commonest
+        tok = toks[3]
+        exp = 0 if tok == b"0" else strtol32(tok)
         vlen = strtol32(toks[4])
         if flags is None or exp is None or vlen is None:
             return BAD_FORMAT
@@ -523,12 +683,16 @@ class Cache:
                 if old is not None:
                     self._unlink(old)
             return TOO_LARGE
-        err = self._alloc_error(key, vlen + 2, flags, now, comm == SET)
-        if err is not None:
-            return err
+        size = ITEM_OVERHEAD + len(key) + vlen + 2 + (FLAGS_BYTES if flags else 0)
+        if size > self.item_size_max or size > self.memory_limit:
+            err = self._alloc_error(key, vlen + 2, flags, now, comm == SET)
+            if err is not None:
+                return err
         self._set_cmds += 1
         if len(value) != vlen + 2 or not value.endswith(b"\r\n"):
             return BAD_CHUNK
+        if flags > 256:
+            flags = self._share_flags(flags)
         it = Item(key, value, flags, self._realtime(exp, now))
         return _STORE_REPLIES[self._store(comm, it, cas_in, now)]
 

@@ -6,7 +6,7 @@ import pytest
 
 import mcpframe
 from mcpframe.cache import VERSION, Cache
-from mcpframe.cache.item import item_size
+from mcpframe.cache.item import PY_ITEM_OVERHEAD, item_size
 from mcpframe.protocol.commands import (
     CMD_APPEND,
     CMD_CACHE_MEMLIMIT,
@@ -186,8 +186,14 @@ def test_flush_all_delay_forms(clock: FakeClock) -> None:
 
 
 def small_cache(clock: FakeClock, items: int = 4) -> Cache:
-    """A cache holding exactly ``items`` one-byte items under two-byte keys."""
-    return Cache(memory_limit=items * item_size(2, 3, 0), clock=clock)
+    """A cache holding exactly ``items`` one-byte items under two-byte keys.
+
+    The limit counts what items really cost (memcached's size plus Python's overhead) and
+    the key table, as measured when empty (it is measured again only every 1024 stores).
+    """
+    cache = Cache(clock=clock)
+    cache.memory_limit = cache.memory_used() + items * (item_size(2, 3, 0) + PY_ITEM_OVERHEAD)
+    return cache
 
 
 def test_lru_evicts_the_oldest_untouched(clock: FakeClock) -> None:

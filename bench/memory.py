@@ -1,0 +1,532 @@
+"""Memory benchmark: the internal cache's bytes per item against memcached's, and `--memory`.
+
+Three experiments, each server on a free loopback port, started and stopped here:
+
+1. *Bytes per item.* memcached (``-m`` large enough for everything) and mcpframe with no
+   config (``python -m mcpframe serve --memory MB``, MB large enough) are each filled with
+   ``--items`` items: ``--value-size``-byte values under 19-byte keys, sent as pipelined
+   ``set ... noreply`` in bounded batches (each batch ends with ``mn``, whose ``MN`` reply
+   says the server has read it all). For each: the RSS growth of the server's process tree
+   (VmRSS from /proc/<pid>/status, before the fill and after), that growth per item, and the
+   server's own ``stats`` figures ``bytes``, ``curr_items`` and ``evictions``.
+2. *The limit.* mcpframe with ``--memory M`` (``--memory-mb``, 64 by default), and memcached
+   with ``-m M`` for reference, filled with ``--overfill`` (3) times M of key+value data: the
+   RSS growth against M, and whether it is within 10% of it.
+3. *Cache.execute.* ops/s of the cache called directly in this process (no sockets), the
+   speed every unhooked command is answered at: sets into an empty cache, gets that hit, and
+   sets into a full cache (each one evicts). ``--no-execute`` skips it, ``--execute-only``
+   runs nothing else.
+
+    .venv/bin/python bench/memory.py [--items 1000000] [--value-size 100] [--memory-mb 64]
+
+MB means MiB here, as ``--memory`` does. The whole run is bounded by ``--budget`` seconds
+(an experiment that runs out of time reports what it filled); everything started here is
+stopped on exit, each child in its own process group. Stdlib only; the mcpframe measured is
+the one in this script's repository (its root is the servers' working directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+MIB = 1024 * 1024
+KEY_FORMAT = b"memkey:%012d"  # 19 bytes
+KEY_SIZE = len(KEY_FORMAT % 0)
+BATCH = 1000  # sets per pipelined batch
+IO_TIMEOUT = 60.0
+TOLERANCE = 0.10
+
+
+# --------------------------------------------------------------------------------------------
+# processes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with status {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+class Processes:
+    """The processes this script starts, each in its own session, so stopping one stops its
+    children too and nothing else."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, argv: Sequence[str]) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in reversed(list(self.procs)):
+            with contextlib.suppress(Exception):
+                self.stop(proc)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def cleanup_on_signals() -> Iterator[None]:
+    """Turn SIGTERM/SIGHUP into SystemExit so the ``finally`` that stops the servers runs."""
+    old = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+# --------------------------------------------------------------------------------------------
+# /proc
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and its descendants (by the ppid field of /proc/<pid>/stat)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(raw[raw.rfind(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, ()))
+    return out
+
+
+def status_kib(pid: int, field_name: str) -> int:
+    """A ``kB`` field of /proc/<pid>/status (0 if the process is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and its children."""
+    return sum(status_kib(p, "VmRSS") for p in process_tree(pid)) * 1024
+
+
+def tree_hwm(pid: int) -> int:
+    """Peak resident bytes (VmHWM), summed over the tree."""
+    return sum(status_kib(p, "VmHWM") for p in process_tree(pid)) * 1024
+
+
+# --------------------------------------------------------------------------------------------
+# talking to a server
+
+
+class Conn:
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), IO_TIMEOUT)
+        self.buf = b""
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def read_until(self, end: bytes) -> bytes:
+        while end not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("connection closed by the server")
+            self.buf += chunk
+        i = self.buf.index(end) + len(end)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def stats(self) -> dict[str, int]:
+        self.sock.sendall(b"stats\r\n")
+        out: dict[str, int] = {}
+        for line in self.read_until(b"END\r\n").decode("latin-1").splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "STAT" and parts[2].isdigit():
+                out[parts[1]] = int(parts[2])
+        return out
+
+
+@dataclass
+class Fill:
+    sent: int = 0
+    seconds: float = 0.0
+    unexpected: list[str] = field(default_factory=list)
+    stopped: str = ""
+
+
+def fill(conn: Conn, n: int, value_size: int, deadline: float) -> Fill:
+    """Store keys 0..n-1 with pipelined ``set ... noreply``, one batch in flight ahead of the
+    batch being confirmed (each batch ends with ``mn``; its ``MN`` confirms the batch)."""
+    value = b"x" * value_size + b"\r\n"
+    head = b"set " + KEY_FORMAT + b" 0 0 %d noreply\r\n" % value_size
+    result = Fill()
+    started = time.monotonic()
+    in_flight = 0
+    for first in range(0, n, BATCH):
+        if time.monotonic() > deadline:
+            result.stopped = "time budget exhausted"
+            break
+        last = min(n, first + BATCH)
+        conn.sock.sendall(b"".join([head % i + value for i in range(first, last)] + [b"mn\r\n"]))
+        result.sent = last
+        in_flight += 1
+        if in_flight > 1:
+            _confirm(conn, result)
+            in_flight -= 1
+    while in_flight:
+        _confirm(conn, result)
+        in_flight -= 1
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _confirm(conn: Conn, result: Fill) -> None:
+    reply = conn.read_until(b"MN\r\n")
+    if reply != b"MN\r\n" and len(result.unexpected) < 5:
+        result.unexpected.append(reply[:200].decode("latin-1"))
+
+
+# --------------------------------------------------------------------------------------------
+# servers
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+
+
+def start_server(procs: Processes, name: str, make_argv: Callable[[int], list[str]]) -> Server:
+    """Start on a free port; try a new port if another process took it meanwhile."""
+    last: Exception | None = None
+    for _ in range(5):
+        port = free_port()
+        proc = procs.start(make_argv(port))
+        try:
+            wait_port(port, proc)
+            return Server(name, port, proc)
+        except (RuntimeError, TimeoutError) as e:
+            last = e
+            procs.stop(proc)
+    raise RuntimeError(f"could not start {name}: {last}")
+
+
+def memcached_argv(binary: str, memory_mb: int) -> Callable[[int], list[str]]:
+    root = ["-u", "root"] if os.geteuid() == 0 else []
+
+    def argv(port: int) -> list[str]:
+        return [
+            binary, "-U", "0", "-l", "127.0.0.1", "-p", str(port), "-t", "1",
+            "-m", str(memory_mb), "-c", "64", *root,
+        ]  # fmt: skip
+
+    return argv
+
+
+def mcpframe_argv(python: str, memory_mb: int) -> Callable[[int], list[str]]:
+    def argv(port: int) -> list[str]:
+        return [
+            python, "-m", "mcpframe", "serve", "--listen", f"127.0.0.1:{port}",
+            "--memory", str(memory_mb),
+        ]  # fmt: skip
+
+    return argv
+
+
+def measure(
+    procs: Processes,
+    name: str,
+    make_argv: Callable[[int], list[str]],
+    items: int,
+    value_size: int,
+    deadline: float,
+) -> dict[str, Any]:
+    """Start a server, fill it, report RSS and stats, stop it."""
+    row: dict[str, Any] = {"server": name, "items_sent": 0}
+    server = start_server(procs, name, make_argv)
+    conn = Conn(server.port)
+    try:
+        conn.stats()  # let the connection's own buffers exist before the baseline
+        time.sleep(0.3)
+        before = tree_rss(server.proc.pid)
+        result = fill(conn, items, value_size, deadline)
+        time.sleep(0.5)  # let the server settle (nothing should still be in flight)
+        after = tree_rss(server.proc.pid)
+        stats = conn.stats()
+        row.update(
+            items_sent=result.sent,
+            fill_seconds=round(result.seconds, 2),
+            sets_per_second=round(result.sent / result.seconds) if result.seconds else None,
+            rss_before=before,
+            rss_after=after,
+            rss_growth=after - before,
+            rss_peak=tree_hwm(server.proc.pid),
+            bytes=stats.get("bytes"),
+            curr_items=stats.get("curr_items"),
+            evictions=stats.get("evictions"),
+            limit_maxbytes=stats.get("limit_maxbytes"),
+        )
+        curr = stats.get("curr_items") or 0
+        row["rss_per_item"] = round((after - before) / curr, 1) if curr else None
+        row["stats_bytes_per_item"] = round(stats["bytes"] / curr, 1) if curr else None
+        if result.unexpected:
+            row["unexpected_replies"] = result.unexpected
+        if result.stopped:
+            row["stopped"] = result.stopped
+    finally:
+        conn.close()
+        procs.stop(server.proc)
+    return row
+
+
+# --------------------------------------------------------------------------------------------
+# Cache.execute, in process
+
+
+def execute_bench(keys: int, value_size: int, rounds: int) -> dict[str, float]:
+    """Best-of-``rounds`` ops/s of ``Cache.execute`` for sets (into an empty cache), gets
+    (hits), and sets into a full cache (every set evicts)."""
+    sys.path.insert(0, str(ROOT))
+    from mcpframe.cache import Cache
+    from mcpframe.protocol.reader import RequestReader
+    from mcpframe.protocol.request import Request
+
+    value = b"x" * value_size + b"\r\n"
+
+    def parse(data: bytes) -> list[Request]:
+        return [r for r in RequestReader(max_value=1 << 20).feed(data) if isinstance(r, Request)]
+
+    sets = parse(b"".join(b"set " + KEY_FORMAT % i + b" 0 0 %d\r\n" % value_size + value
+                          for i in range(keys)))  # fmt: skip
+    gets = parse(b"".join(b"get " + KEY_FORMAT % i + b"\r\n" for i in range(keys)))
+    assert len(sets) == len(gets) == keys
+
+    def timed(cache: Cache, reqs: list[Request]) -> float:
+        execute = cache.execute
+        t0 = time.perf_counter()
+        for r in reqs:
+            execute(r)
+        return len(reqs) / (time.perf_counter() - t0)
+
+    best = {"set": 0.0, "get": 0.0, "set_evicting": 0.0}
+    for _ in range(rounds):
+        cache = Cache(memory_limit=1 << 34)
+        best["set"] = max(best["set"], timed(cache, sets))
+        best["get"] = max(best["get"], timed(cache, gets))
+        small = Cache(memory_limit=max(1 << 20, keys * (value_size + KEY_SIZE) // 20))
+        timed(small, sets)  # fill it first
+        best["set_evicting"] = max(best["set_evicting"], timed(small, sets))
+        del cache, small
+        gc.collect()
+    return {k: round(v) for k, v in best.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# report
+
+
+def _mib(n: int | None) -> str:
+    return "-" if n is None else f"{n / MIB:,.1f}"
+
+
+def _n(v: Any) -> str:
+    return "-" if v is None else f"{v:,}"
+
+
+def print_items_table(rows: list[dict[str, Any]], items: int, value_size: int) -> None:
+    print(f"\n1. bytes per item: {items:,} items, {KEY_SIZE}-byte keys, {value_size}-byte values")
+    header = (
+        f"{'server':<22}{'RSS before':>11}{'RSS after':>11}{'growth MB':>11}{'bytes/item':>11}"
+        f"{'stats bytes':>14}{'bytes/item':>11}{'curr_items':>12}{'evictions':>11}{'fill s':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        if "error" in r:
+            print(f"{r['server']:<22}ERROR {r['error']}")
+            continue
+        print(
+            f"{r['server']:<22}{_mib(r['rss_before']):>11}{_mib(r['rss_after']):>11}"
+            f"{_mib(r['rss_growth']):>11}{_n(r['rss_per_item']):>11}{_n(r['bytes']):>14}"
+            f"{_n(r['stats_bytes_per_item']):>11}{_n(r['curr_items']):>12}"
+            f"{_n(r['evictions']):>11}{r['fill_seconds']:>8}"
+        )
+        for note in ("stopped", "unexpected_replies"):
+            if note in r:
+                print(f"    {note}: {r[note]}")
+    ok = [r for r in rows if r.get("rss_per_item")]
+    if len(ok) == 2:
+        ratio = ok[1]["rss_per_item"] / ok[0]["rss_per_item"]
+        print(f"RSS bytes per item, {ok[1]['server']} / {ok[0]['server']}: {ratio:.2f}x")
+
+
+def print_limit_table(rows: list[dict[str, Any]], limit_mb: int, overfill: float) -> None:
+    print(f"\n2. the limit: {limit_mb} MB, filled with {overfill:g}x that much key+value data")
+    header = (
+        f"{'server':<22}{'items sent':>12}{'limit MB':>10}{'growth MB':>11}{'growth/limit':>14}"
+        f"{'within 10%':>12}{'stats bytes':>14}{'curr_items':>12}{'evictions':>11}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        if "error" in r:
+            print(f"{r['server']:<22}ERROR {r['error']}")
+            continue
+        print(
+            f"{r['server']:<22}{_n(r['items_sent']):>12}{limit_mb:>10}{_mib(r['rss_growth']):>11}"
+            f"{r['growth_over_limit']:>14.3f}{'yes' if r['within_tolerance'] else 'NO':>12}"
+            f"{_n(r['bytes']):>14}{_n(r['curr_items']):>12}{_n(r['evictions']):>11}"
+        )
+        for note in ("stopped", "unexpected_replies"):
+            if note in r:
+                print(f"    {note}: {r[note]}")
+
+
+# --------------------------------------------------------------------------------------------
+# main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--items", type=int, default=1_000_000, help="items for experiment 1")
+    p.add_argument("--value-size", type=int, default=100, help="bytes per value")
+    p.add_argument("--memory-mb", type=int, default=64, help="the limit for experiment 2")
+    p.add_argument("--overfill", type=float, default=3.0, help="data sent / limit, in 2")
+    p.add_argument("--python", default=sys.executable, help="interpreter running mcpframe")
+    p.add_argument("--memcached", default=shutil.which("memcached") or "/usr/bin/memcached")
+    p.add_argument("--budget", type=float, default=1200.0, help="seconds for the whole run")
+    p.add_argument("--no-execute", action="store_true", help="skip the Cache.execute bench")
+    p.add_argument("--execute-only", action="store_true", help="only the Cache.execute bench")
+    p.add_argument("--execute-keys", type=int, default=100_000)
+    p.add_argument("--execute-rounds", type=int, default=5)
+    p.add_argument("--json", type=Path, help="also write the results here")
+    args = p.parse_args(argv)
+    if args.items < 1 or args.value_size < 0 or args.memory_mb < 1 or args.overfill <= 0:
+        p.error("--items, --memory-mb and --overfill must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    deadline = started + args.budget
+    procs = Processes()
+    results: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}}
+    # Capacity: memcached needs about key + value + 60 bytes per item, plus slab rounding;
+    # mcpframe charges its real Python cost, a few hundred bytes per item more.
+    data = args.items * (KEY_SIZE + args.value_size + 2)
+    memcached_mb = max(64, math.ceil(data * 2 / MIB) + 64)
+    mcpframe_mb = max(64, math.ceil((data + args.items * 700) * 1.25 / MIB))
+    limit_items = math.ceil(args.overfill * args.memory_mb * MIB / (KEY_SIZE + args.value_size))
+    experiments: list[tuple[str, str, Callable[[int], list[str]], int]] = [
+        ("items", f"memcached -m {memcached_mb}",
+         memcached_argv(args.memcached, memcached_mb), args.items),
+        ("items", f"mcpframe --memory {mcpframe_mb}",
+         mcpframe_argv(args.python, mcpframe_mb), args.items),
+        ("limit", f"memcached -m {args.memory_mb}",
+         memcached_argv(args.memcached, args.memory_mb), limit_items),
+        ("limit", f"mcpframe --memory {args.memory_mb}",
+         mcpframe_argv(args.python, args.memory_mb), limit_items),
+    ]  # fmt: skip
+    rows: dict[str, list[dict[str, Any]]] = {"items": [], "limit": []}
+    with cleanup_on_signals():
+        try:
+            for kind, name, make_argv, n in [] if args.execute_only else experiments:
+                print(f"filling {name} with {n:,} items ...", flush=True)
+                try:
+                    row = measure(procs, name, make_argv, n, args.value_size, deadline)
+                except Exception as e:  # report it and go on with the next experiment
+                    row = {"server": name, "error": f"{type(e).__name__}: {e}"}
+                if kind == "limit" and "rss_growth" in row:
+                    limit = args.memory_mb * MIB
+                    row["growth_over_limit"] = row["rss_growth"] / limit
+                    row["within_tolerance"] = abs(row["rss_growth"] - limit) <= TOLERANCE * limit
+                rows[kind].append(row)
+        finally:
+            procs.stop_all()
+    results.update(rows)
+    if not args.execute_only:
+        print_items_table(rows["items"], args.items, args.value_size)
+        print_limit_table(rows["limit"], args.memory_mb, args.overfill)
+    if not args.no_execute:
+        if time.monotonic() < deadline:
+            ops = execute_bench(args.execute_keys, args.value_size, args.execute_rounds)
+            results["execute"] = ops
+            print(
+                f"\n3. Cache.execute, in process ({args.execute_keys:,} keys, best of "
+                f"{args.execute_rounds}): " + ", ".join(f"{k} {v:,} ops/s" for k, v in ops.items())
+            )
+        else:
+            print("\n3. Cache.execute: skipped (time budget exhausted)")
+    elapsed = time.monotonic() - started
+    results["elapsed_s"] = round(elapsed, 1)
+    print(f"\ntotal time {elapsed:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""The memory limit: what an item really costs in Python, and ``memory_limit`` kept to it.
+
+``stats bytes`` keeps memcached's item-size formula (the differential tests compare it);
+eviction charges the real cost: that size plus ``PY_ITEM_OVERHEAD`` per item plus the key
+table (see ``mcpframe.cache.store``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from mcpframe.cache import Cache, allocator
+from mcpframe.cache.item import ODICT_NODE, PY_ITEM_OVERHEAD, item_size
+from mcpframe.cache.store import TABLE_REFRESH
+from mcpframe.protocol.commands import CMD_SET
+from mcpframe.protocol.request import Request
+from tests.cache.test_cache import run, set_cmd
+from tests.cache.wire import FakeClock
+from tests.helpers import ROOT
+
+
+def set_request(key: bytes, value: bytes, flags: int = 0) -> Request:
+    line = b"set %b %d 0 %d\r\n" % (key, flags, len(value))
+    return Request(CMD_SET, line, key, value + b"\r\n")
+
+
+def block(n: int) -> int:
+    """The bytes pymalloc hands out for an ``n``-byte request (16-byte steps)."""
+    return (n + 15) // 16 * 16
+
+
+@pytest.mark.parametrize(("nkey", "nvalue"), [(1, 1), (19, 100), (40, 400), (250, 2000)])
+def test_py_item_overhead_matches_the_objects(nkey: int, nvalue: int) -> None:
+    """PY_ITEM_OVERHEAD is what the objects of one item take beyond memcached's size, to
+    within the blocks' rounding: if CPython's object sizes change, this says by how much."""
+    cache = Cache(clock=FakeClock())
+    key = b"k" * nkey
+    cache.execute(set_request(key, b"v" * nvalue))
+    it = cache._items[key]
+    objects = (
+        block(sys.getsizeof(it))
+        + block(sys.getsizeof(it.key))
+        + block(sys.getsizeof(it.value))
+        + block(sys.getsizeof(it.cas_bits))
+        + ODICT_NODE
+    )
+    assert sys.getsizeof(it) <= 80  # six slots and the GC header
+    charged = item_size(nkey, nvalue + 2, 0) + PY_ITEM_OVERHEAD
+    assert abs(charged - objects) <= 20, (charged, objects)
+
+
+def test_items_stored_in_one_second_share_their_ints(clock: FakeClock) -> None:
+    cache = Cache(clock=clock)
+    run(cache, b"".join(set_cmd(b"k%d" % i, b"v", exptime=100, flags=1000) for i in range(3)))
+    items = list(cache._items.values())
+    for name in ("time", "exptime", "flags"):
+        assert len({id(getattr(it, name)) for it in items}) == 1, name
+
+
+def test_stats_bytes_stays_memcached_formula_under_eviction(clock: FakeClock) -> None:
+    cache = Cache(memory_limit=64 * 1024, clock=clock)
+    value = b"x" * 100
+    run(cache, b"".join(set_cmd(b"key%05d" % i, value, flags=i % 2) for i in range(3000)))
+    stats = cache.stats()
+    expected = sum(item_size(len(it.key), len(it.value), it.flags) for it in cache._items.values())
+    assert stats["bytes"] == expected
+    assert stats["curr_items"] == len(cache)
+    assert stats["evictions"] == 3000 - len(cache)
+    # The real cost is what is bounded, not memcached's figure.
+    assert stats["bytes"] < cache.memory_used() <= cache.memory_limit
+    assert cache.memory_used() == stats["bytes"] + len(cache) * PY_ITEM_OVERHEAD + cache._table
+
+
+def test_three_times_the_limit_keeps_the_real_cost_under_it_and_evicts_the_oldest() -> None:
+    limit = 4 * 1024 * 1024
+    cache = Cache(memory_limit=limit, clock=FakeClock())
+    value = b"v" * 100
+    key_count = 3 * limit // (20 + len(value))  # three times the limit in keys and values
+    assert key_count > 10 * TABLE_REFRESH  # the table is measured again many times over
+    peak = 0
+    for i in range(key_count):
+        cache.execute(set_request(b"key:%016d" % i, value))
+        peak = max(peak, cache.memory_used())
+    assert peak <= limit
+    n = len(cache)
+    per_item = item_size(20, len(value) + 2, 0) + PY_ITEM_OVERHEAD
+    # Full: less than one item's worth (plus what the table grew since last measured) free.
+    assert limit - cache.memory_used() < per_item + 64 * 1024
+    assert n == (limit - cache._table) // per_item
+    # Exactly the n most recent keys are left, and the rest were evicted, never fetched.
+    keys = list(cache._items)
+    assert keys == [b"key:%016d" % i for i in range(key_count - n, key_count)]
+    stats = cache.stats()
+    assert stats["evictions"] == stats["evicted_unfetched"] == key_count - n
+    # memcached's figure for the same items is far below the limit: Python costs more.
+    assert stats["bytes"] == n * item_size(20, len(value) + 2, 0) < limit // 2
+
+
+def test_reads_keep_items_through_eviction(clock: FakeClock) -> None:
+    cache = Cache(memory_limit=256 * 1024, clock=clock)
+    run(cache, set_cmd(b"hot", b"h" * 100))
+    for i in range(5000):
+        cache.execute(set_request(b"cold%06d" % i, b"c" * 100))
+        if i % 100 == 0:
+            assert run(cache, b"mg hot\r\n") == b"HD\r\n"
+    assert cache.memory_used() <= cache.memory_limit
+    assert cache.stats()["evictions"] > 3000
+    assert run(cache, b"get cold000000\r\n") == b"END\r\n"
+
+
+def test_flush_all_gives_everything_back(clock: FakeClock) -> None:
+    cache = Cache(clock=clock)
+    empty = cache.memory_used()
+    for i in range(3 * TABLE_REFRESH):
+        cache.execute(set_request(b"k%d" % i, b"v"))
+    assert cache.memory_used() > empty
+    run(cache, b"flush_all\r\n")
+    assert cache.memory_used() == empty
+    assert cache.stats()["bytes"] == 0
+
+
+def test_item_of_more_than_the_limit_is_still_out_of_memory(clock: FakeClock) -> None:
+    """The refusal keeps memcached's rule (its item size against the limit)."""
+    size = item_size(1, 502, 0)
+    cache = Cache(memory_limit=size, clock=clock)
+    assert run(cache, set_cmd(b"a", b"x" * 500)) == b"STORED\r\n"
+    assert run(cache, set_cmd(b"a", b"x" * 501)) == b"SERVER_ERROR out of memory storing object\r\n"
+
+
+def test_map_large_blocks_keeps_the_largest_threshold() -> None:
+    if not allocator.map_large_blocks(512 * 1024):
+        pytest.skip("no glibc mallopt here")
+    assert allocator.map_large_blocks(256 * 1024)  # smaller: already covered
+    assert allocator._threshold >= 512 * 1024
+
+
+RSS_SCRIPT = textwrap.dedent(
+    """
+    import gc, sys
+    from mcpframe.cache import Cache
+    from mcpframe.protocol.commands import CMD_SET
+    from mcpframe.protocol.request import Request
+
+    def rss():
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+
+    limit = int(sys.argv[1])
+    cache = Cache(memory_limit=limit)
+    count = 3 * limit // 120
+    gc.collect()
+    before = rss()
+    for start in range(0, count, 1000):
+        # A value object of its own per request, as the protocol reader makes them.
+        batch = [
+            Request(CMD_SET, b"set key:%015d 0 0 100\\r\\n" % i, b"", b"%0100d\\r\\n" % i)
+            for i in range(start, min(count, start + 1000))
+        ]
+        for req in batch:
+            cache.execute(req)
+    del batch
+    gc.collect()
+    print((rss() - before) / limit, cache.memory_used() / limit)
+    """
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_process_memory_follows_the_limit() -> None:
+    """Three times the limit stored: the process grows by about the limit, not 3.5 times it
+    (bench/memory.py measures the server the same way; the tolerance here is looser)."""
+    limit = 48 * 1024 * 1024
+    out = subprocess.run(
+        [sys.executable, "-c", RSS_SCRIPT, str(limit)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=100,
+        check=True,
+    ).stdout.split()
+    growth, used = float(out[0]), float(out[1])
+    assert 0.99 < used <= 1.0
+    assert 0.85 < growth < 1.15, growth
