@@ -46,8 +46,6 @@ VALUE_SIZE = 100
 GET_RATIO = 0.9
 ALL_TARGETS = ("memcached", "mcpframe", "twemproxy")
 SAMPLE_INTERVAL = 0.25
-# memcached 1.6.20's proxy (and mcpframe) refuse routed request lines this long or longer.
-ROUTED_LINE_LIMIT = 500
 # The lines mcpframe writes on start-up and on a (re)load; anything else during a run is news.
 MCPFRAME_QUIET = re.compile(rb"^(mcpframe \S+ listening on |ts=\S+ type=proxy_conf )")
 
@@ -1058,16 +1056,6 @@ def main(argv: list[str] | None = None) -> int:
             meta["log"] = log
 
             mgs = [1] + ([args.multiget] if args.multiget > 1 else [])
-            line_len = 4 + args.multiget * (KEY_SIZE + 1) + 1
-            if args.multiget > 1 and line_len >= ROUTED_LINE_LIMIT:
-                note = (
-                    f"warning: a {args.multiget}-key get is a {line_len}-byte line; mcpframe, "
-                    f"like memcached 1.6.20's proxy, closes the connection on a routed request "
-                    f"line of {ROUTED_LINE_LIMIT} bytes or more (spec 3.4): use --multiget <= "
-                    f"{(ROUTED_LINE_LIMIT - 6) // (KEY_SIZE + 1)} to compare like with like"
-                )
-                print(note, flush=True)
-                log.append(note)
             shapes = [(c, mg) for mg in mgs for c in args.conns_list]
             n_runs = len(shapes) * len(targets) * args.rounds
             per_run = args.seconds + 2.0
