@@ -45,6 +45,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+# The process helpers are bench/run.py's (this directory is on sys.path when run as a script).
+from run import free_port, process_tree, wait_port
+
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
 KEY_FORMAT = b"memkey:%012d"  # 19 bytes
@@ -56,23 +59,6 @@ TOLERANCE = 0.10
 
 # --------------------------------------------------------------------------------------------
 # processes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"exited with status {proc.returncode} before listening on {port}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout:.0f} s")
 
 
 class Processes:
@@ -130,26 +116,6 @@ def cleanup_on_signals() -> Iterator[None]:
 
 # --------------------------------------------------------------------------------------------
 # /proc
-
-
-def process_tree(root: int) -> list[int]:
-    """``root`` and its descendants (by the ppid field of /proc/<pid>/stat)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(raw[raw.rfind(")") + 2 :].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, ()))
-    return out
 
 
 def status_kib(pid: int, field_name: str) -> int:
