@@ -130,11 +130,12 @@ class ResponseReader:
         """Up to 100 unparsed bytes, for the failure log line."""
         return bytes(self._buf[:100])
 
-    def feed(self, data: bytes) -> list[Response]:
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[Response]:
         """Add bytes from the backend; return the responses now complete, in order."""
         out: list[Response] = []
-        if self.failure is not None or not data:
+        if self.failure is not None or not chunk:
             return out
+        data: bytes = chunk if type(chunk) is bytes else bytes(chunk)
         buf = self._buf
         if buf:
             buf += data
@@ -143,8 +144,6 @@ class ResponseReader:
                 return out
             data = bytes(buf)
             buf.clear()
-        elif type(data) is not bytes:
-            data = bytes(data)
         pos = self._parse(data, out)
         if pos < len(data):
             buf += memoryview(data)[pos:]

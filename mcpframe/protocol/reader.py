@@ -451,13 +451,12 @@ class RequestReader:
         """Number of bytes held for an incomplete request."""
         return len(self._buf)
 
-    def feed(self, data: bytes) -> list[Request | ErrorReply]:
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[Request | ErrorReply]:
         """Add bytes from the client; return the requests (or error replies) now complete."""
         out: list[Request | ErrorReply] = []
-        if self.closed or not data:
+        if self.closed or not chunk:
             return out
-        if type(data) is not bytes:
-            data = bytes(data)
+        data: bytes = chunk if type(chunk) is bytes else bytes(chunk)
         if self._discard:
             if len(data) < self._discard:
                 self._discard -= len(data)

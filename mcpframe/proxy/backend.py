@@ -38,7 +38,7 @@ import time
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar, cast
 
 from mcpframe.lua.config import BackendSpec
 from mcpframe.protocol.backend import ResponseReader
@@ -134,8 +134,9 @@ class BackendStats:
         self.failed = 0
 
 
-class _Link(asyncio.Protocol):
-    """The protocol of one TCP connection; forwards its events to the backend while current."""
+class _Link:
+    """The protocol of one TCP connection; forwards its events to the backend while current.
+    (asyncio's ``Protocol`` interface, not its class: see ``ClientConnection``.)"""
 
     __slots__ = ("backend", "transport")
 
@@ -154,6 +155,12 @@ class _Link(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         return None  # close our side too: connection_lost(None) -> "disconnected"
 
+    def pause_writing(self) -> None:
+        pass  # the send queue is bounded by the routes in flight, not by the socket
+
+    def resume_writing(self) -> None:
+        pass
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.backend._link_lost(self, exc)
 
@@ -162,7 +169,7 @@ class Backend:
     """One backend connection object and its request queue."""
 
     #: Feed the latency histogram (set by the metrics endpoint before backends are created).
-    record_latency = False
+    record_latency: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -305,7 +312,9 @@ class Backend:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
                 await self.loop.sock_connect(sock, sockaddr)
                 self.connected_to = sockaddr
-                await self.loop.create_connection(lambda: link, sock=sock)
+                await self.loop.create_connection(
+                    cast("Callable[[], asyncio.Protocol]", lambda: link), sock=sock
+                )
                 sock = None  # the transport owns it now
         except TimeoutError:
             self.timeouts += 1

@@ -41,7 +41,11 @@ MIN_INFLIGHT = 16
 LIMITED_BATCH = 20
 
 
-class ClientConnection(asyncio.Protocol):
+class ClientConnection:
+    """A client connection's protocol (asyncio's ``Protocol`` interface). It does not
+    inherit ``asyncio.Protocol``: a plain class compiles to a native one under mypyc
+    (``mcpframe/native.py``), whose attribute accesses are direct."""
+
     __slots__ = (
         "backlog",
         "biggest",
@@ -90,6 +94,9 @@ class ClientConnection(asyncio.Protocol):
         self.slots.clear()
         self.backlog.clear()
         self.server.connection_closed(self)
+
+    def eof_received(self) -> bool | None:
+        return None  # close the connection (replies still owed are lost, as in memcached)
 
     def pause_writing(self) -> None:
         self.write_paused = True

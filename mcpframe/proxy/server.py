@@ -14,10 +14,10 @@ import resource
 import signal
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mcpframe import MEMCACHED_VERSION
 from mcpframe.cache import Cache
@@ -227,7 +227,10 @@ class ProxyServer:
             tag = listen.tag
             try:
                 server = await loop.create_server(
-                    lambda tag=tag: ClientConnection(self, tag),
+                    cast(
+                        "Callable[[], asyncio.Protocol]",
+                        lambda tag=tag: ClientConnection(self, tag),
+                    ),
                     listen.host,
                     listen.port,
                     reuse_address=True,
