@@ -91,9 +91,9 @@ class NativeBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             f"sources {native.sources_digest(root / 'mcpframe')}\n"
             f"python {sys.version.split()[0]}\nmypyc {mypy.version.__version__}\n"
         )
-        if editable and stamp.exists() and stamp.read_text() == stamp_text:
-            if built_files(root):
-                return
+        fresh = stamp.exists() and stamp.read_text() == stamp_text and built_files(root)
+        if editable and fresh:
+            return
         self._tmp = tmp = Path(tempfile.mkdtemp(prefix="mcpframe-native-"))
         shutil.copytree(
             root / "mcpframe",
