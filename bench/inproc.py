@@ -1,0 +1,193 @@
+"""In-process cost of mcpframe's request path, without the kernel: CPU microseconds per op.
+
+The socket benchmark (bench/run.py) measures what users see, but on a 2-core machine its
+figures move by +-7 % from run to run, too much to judge a change of a few percent. This
+script runs the same code path (client parse, route, Lua, placement, backend queue and
+reply parsing, reply write) with the sockets taken out: mcpframe is started in-process with
+a routes file, real client and backend connections are made (two real memcached backends),
+then every transport is replaced by one that records writes. The loop feeds each of
+``--conns`` clients one request per round (90 % get, 10 % set, 32-byte keys, 100-byte
+values, as bench/run.py), lets the loop turn, answers every request the backends were sent
+(hits for gets, STORED for sets) and lets it turn again. CPU time (time.process_time) per
+op, median of ``--repeat`` runs; the kernel's share (about half of the real cost) is absent.
+
+    .venv/bin/python bench/inproc.py --ops 200000 --conns 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import free_port, wait_port
+
+ROUTES = """
+function mcp_config_pools()
+  local b1 = mcp.backend("b1", "127.0.0.1", %d)
+  local b2 = mcp.backend("b2", "127.0.0.1", %d)
+  return mcp.pool({b1, b2})
+end
+function mcp_config_routes(p)
+  mcp.attach(mcp.CMD_ANY_STORAGE, function(r) return p(r) end)
+end
+"""
+
+
+class Recorder:
+    """A transport that keeps what is written (and says it is not closing)."""
+
+    def __init__(self) -> None:
+        self.out: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.out.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+
+def answer(written: bytes, value: bytes) -> bytes:
+    """A memcached's replies to the requests in ``written``."""
+    out = []
+    for line in written.split(b"\r\n"):
+        if line.startswith(b"get "):
+            key = line[4:]
+            out.append(b"VALUE %s 0 %d\r\n%s\r\nEND\r\n" % (key, len(value), value))
+        elif line.startswith(b"set "):
+            out.append(b"STORED\r\n")
+    return b"".join(out)
+
+
+async def measure(args: argparse.Namespace, ports: list[int]) -> list[float]:
+    from mcpframe.lua.config import ConfigLoader
+    from mcpframe.proxy.events import EventLog
+    from mcpframe.proxy.server import Listen, ProxyServer, ServerOptions
+    from mcpframe.registry import build_registry
+
+    tmp = Path(tempfile.mkdtemp())
+    routes = tmp / "routes.lua"
+    routes.write_text(ROUTES % (ports[0], ports[1]))
+    events = EventLog([])
+    registry = build_registry()
+    loaded = ConfigLoader(registry, events).load(str(routes))
+    port = free_port()
+    server = ProxyServer(ServerOptions(listens=[Listen("127.0.0.1", port)]), loaded, events, None)
+    task = asyncio.create_task(server.serve_forever())
+    socks = []
+    for _ in range(200):
+        await asyncio.sleep(0.02)
+        try:
+            socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(args.conns)]
+            break
+        except OSError:
+            continue
+    # Let the connections arrive and the backends validate.
+    for s in socks:
+        s.sendall(b"version\r\n")
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if len(server.connections) == args.conns and all(
+            b.state_name == "ready" for b in server.backends.values()
+        ):
+            break
+    conns = list(server.connections)
+    backends = list(server.backends.values())
+    assert len(conns) == args.conns and all(b.state_name == "ready" for b in backends)
+    for c in conns:
+        c.transport = Recorder()  # type: ignore[assignment]
+    links = []
+    for b in backends:
+        b.link.transport = Recorder()  # type: ignore[union-attr]
+        links.append(b.link)
+    rng = random.Random(1)
+    value = b"v" * 100
+    keys = [b"k%031d" % i for i in range(10000)]
+    requests = []
+    for _ in range(4096):
+        key = rng.choice(keys)
+        if rng.random() < 0.9:
+            requests.append(b"get " + key + b"\r\n")
+        else:
+            requests.append(b"set " + key + b" 0 0 100\r\n" + value + b"\r\n")
+    rounds = max(1, args.ops // args.conns)
+    results = []
+    for _ in range(args.repeat):
+        t0 = time.process_time()
+        i = 0
+        for _ in range(rounds):
+            for c in conns:
+                c.data_received(requests[i & 4095])
+                i += 1
+            await asyncio.sleep(0)
+            for link in links:
+                tr = link.transport
+                if tr.out:
+                    data = b"".join(tr.out)
+                    tr.out.clear()
+                    link.data_received(answer(data, value))
+            await asyncio.sleep(0)
+        results.append((time.process_time() - t0) / (rounds * args.conns) * 1e6)
+        for c in conns:
+            c.transport.out.clear()
+    task.cancel()
+    for s in socks:
+        s.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--ops", type=int, default=100_000)
+    p.add_argument("--conns", type=int, default=32)
+    p.add_argument("--repeat", type=int, default=5)
+    args = p.parse_args()
+    procs = []
+    ports = []
+    try:
+        for _ in range(2):
+            port = free_port()
+            proc = subprocess.Popen(
+                [shutil.which("memcached") or "/usr/bin/memcached", "-u", "root", "-l",
+                 "127.0.0.1", "-p", str(port), "-t", "1"],
+            )  # fmt: skip
+            procs.append(proc)
+            wait_port(port, proc)
+            ports.append(port)
+        import uvloop
+
+        results = uvloop.run(measure(args, ports))
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait()
+    from mcpframe.native import compiled
+
+    print(
+        f"{statistics.median(results):.2f} us CPU per op (median of {len(results)}; "
+        f"{', '.join(f'{r:.2f}' for r in results)}); compiled={compiled()}"
+    )
+
+
+if __name__ == "__main__":
+    main()
