@@ -26,6 +26,7 @@ NATIVE_MODULES = (
     "protocol/response.py",
     "protocol/reader.py",
     "protocol/backend.py",
+    "proxy/turn.py",
     "proxy/router.py",
     "proxy/client.py",
     "proxy/backend.py",

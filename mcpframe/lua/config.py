@@ -87,6 +87,9 @@ class RouteVM:
     fail: Any
     resume_await: Any
     abandon: Any
+    start_batch: Any
+    resume_batch: Any
+    take: Any
     #: hooks[tag][command code] (tag "" is untagged), routable commands only.
     hooks: dict[str, dict[int, Any]]
     codes: dict[str, int]
@@ -410,7 +413,7 @@ class ConfigLoader:
         state[b"py_log_req"] = self._log_req
         state[b"want_user"] = False
         state[b"want_reqs"] = False
-        start, resume, fail, resume_await, abandon = lua.execute(
+        start, resume, fail, resume_await, abandon, start_batch, resume_batch, take = lua.execute(
             lua_source("mcp_routes.lua"), mcp, state
         )
         codes = {_s(k): int(v) for k, v in state[b"codes"].items()}
@@ -449,7 +452,10 @@ class ConfigLoader:
         py_hooks: dict[str, dict[int, Any]] = {}
         for tag, table in hooks.items():
             py_hooks[_s(tag)] = {int(k): fn for k, fn in table.items() if int(k) in ROUTABLE}
-        vm = RouteVM(lua, start, resume, fail, resume_await, abandon, py_hooks, codes, state)
+        vm = RouteVM(
+            lua, start, resume, fail, resume_await, abandon, start_batch, resume_batch, take,
+            py_hooks, codes, state,
+        )  # fmt: skip
         if self.events is not None:
             vm.set_wants(self.events.wants_by_stream())
         return vm

@@ -806,4 +806,61 @@ local function abandon(handle)
     waiting[handle] = nil
 end
 
-return start, resume, fail, resume_await, abandon
+-- Batches: every route started (or resumed by a backend reply) in one turn of Python's event
+-- loop goes through one call, which costs less than a call each. Each route's answer comes
+-- back as two values: (YIELD_POOL, pool id) for the common pool call, (DONE_SAME, 0) when the
+-- route returned the response it was resumed with, or (HELD, 0) when the answer is anything
+-- else; Python then takes the whole answer with `take(handle)`.
+local HELD = 0
+state.codes.HELD = HELD
+local held = {}
+local pack, unpack = table.pack, table.unpack
+
+local function compact(handle, ...)
+    local kind = ...
+    if kind == YIELD_POOL and select("#", ...) == 3 then
+        local _, id, h = ...
+        if h == handle then return YIELD_POOL, id end
+    elseif kind == DONE_SAME then
+        return DONE_SAME, 0
+    end
+    held[handle] = pack(...)
+    return HELD, 0
+end
+
+-- start_batch(handle, hook, cmd, line, key, nr, handle, hook, ...): six values per route.
+local function start_batch(...)
+    local args, n = { ... }, select("#", ...)
+    local out, j = {}, 0
+    for i = 1, n, 6 do
+        local handle = args[i]
+        local kind, id = compact(handle, start(handle, args[i + 1], args[i + 2], args[i + 3],
+            args[i + 4], args[i + 5]))
+        out[j + 1], out[j + 2] = kind, id
+        j = j + 2
+    end
+    return unpack(out, 1, j)
+end
+
+-- resume_batch(handle, raw, status, code, vlen, mode, elapsed, rtype, be, handle, ...): nine
+-- values per reply (see `resume`).
+local function resume_batch(...)
+    local args, n = { ... }, select("#", ...)
+    local out, j = {}, 0
+    for i = 1, n, 9 do
+        local handle = args[i]
+        local kind, id = compact(handle, resume(handle, args[i + 1], args[i + 2], args[i + 3],
+            args[i + 4], args[i + 5], args[i + 6], args[i + 7], args[i + 8]))
+        out[j + 1], out[j + 2] = kind, id
+        j = j + 2
+    end
+    return unpack(out, 1, j)
+end
+
+local function take(handle)
+    local t = held[handle]
+    held[handle] = nil
+    return unpack(t, 1, t.n)
+end
+
+return start, resume, fail, resume_await, abandon, start_batch, resume_batch, take

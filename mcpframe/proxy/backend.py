@@ -45,6 +45,7 @@ from mcpframe.protocol.backend import ResponseReader
 from mcpframe.protocol.commands import RES_VERSION, STATUS_OK
 from mcpframe.protocol.response import Response, failure_response
 from mcpframe.proxy.events import EventLog
+from mcpframe.proxy.turn import TURN
 
 #: The callback gets (handle, mode, response, elapsed microseconds, backend "host:port").
 Callback = Callable[[int, int, Response, int, bytes], None]
@@ -238,7 +239,7 @@ class Backend:
             self.outbuf.append(data)
             if not self.flush_scheduled:
                 self.flush_scheduled = True
-                self.loop.call_soon(self._flush)
+                TURN.later(self._flush)
         elif self.bad or state == CLOSED:
             self.loop.call_soon(callback, handle, mode, failure_response(), 0, self.name)
         else:

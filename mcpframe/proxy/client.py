@@ -16,6 +16,7 @@ from mcpframe.protocol import commands as c
 from mcpframe.protocol.reader import RequestReader, split_multiget
 from mcpframe.protocol.request import ErrorReply, Request
 from mcpframe.proxy.router import Slot
+from mcpframe.proxy.turn import TURN
 
 if TYPE_CHECKING:
     from mcpframe.proxy.server import ProxyServer
@@ -213,7 +214,7 @@ class ClientConnection:
         self.routed -= 1
         if not self.flush_scheduled and self.slots and self.slots[0].data is not None:
             self.flush_scheduled = True
-            self.loop.call_soon(self._flush)
+            TURN.later(self._flush)
 
     def _flush(self) -> None:
         self.flush_scheduled = False

@@ -27,6 +27,7 @@ Resource limits (spec 6.5, 6.6), per worker process:
 
 from __future__ import annotations
 
+import asyncio
 import time
 import traceback
 from collections.abc import Callable
@@ -41,6 +42,7 @@ from mcpframe.protocol.request import Request
 from mcpframe.protocol.response import Response, failure_response
 from mcpframe.proxy.backend import Backend
 from mcpframe.proxy.events import EventLog
+from mcpframe.proxy.turn import TURN
 
 LUA_FAILURE = b"SERVER_ERROR lua failure\r\n"
 BAD_RESPONSE = b"SERVER_ERROR bad response\r\n"
@@ -72,6 +74,12 @@ _INTERNAL_MAX_VALUE = (1 << 31) - 3
 _INTERNAL_BE = b"internal:0"
 
 AWAIT_GOOD, AWAIT_ANY, AWAIT_OK, AWAIT_FIRST, AWAIT_FASTGOOD, AWAIT_BACKGROUND = range(6)
+
+#: Values per route in the driver's batch calls (``start_batch``, ``resume_batch``).
+START_ARGS = 6
+RESUME_ARGS = 9
+#: Routes per batch call at most (the Lua stack holds every argument of one call).
+MAX_BATCH = 256
 
 
 def per_worker(limit: int, workers: int) -> int:
@@ -158,11 +166,18 @@ class Router:
     ) -> None:
         self.config = config
         vm = config.routes
-        self.start = vm.start
         self.resume = vm.resume
         self.fail = vm.fail
         self.resume_await = vm.resume_await
         self.abandon = vm.abandon
+        self.start_batch = vm.start_batch
+        self.resume_batch = vm.resume_batch
+        self.take = vm.take
+        self.loop = asyncio.get_running_loop()
+        #: Routes to start, and backend replies to resume routes with, at the end of this
+        #: turn of the event loop: one driver call for all (flat argument lists).
+        self.starts: list[Any] = []
+        self.resumes: list[Any] = []
         codes = vm.codes
         self.YIELD_POOL = codes["YIELD_POOL"]
         self.YIELD_INTERNAL = codes["YIELD_INTERNAL"]
@@ -171,6 +186,7 @@ class Router:
         self.DONE_STR = codes["DONE_STR"]
         self.DONE_ERR = codes["DONE_ERR"]
         self.DONE_SAME = codes["DONE_SAME"]
+        self.HELD = codes["HELD"]
         self.hooks: dict[int, Any] = vm.hooks.get("", {})
         self.tagged: dict[str, dict[int, Any]] = {t: h for t, h in vm.hooks.items() if t}
         self.pools = pools
@@ -236,7 +252,103 @@ class Router:
         self.next_handle = handle + 1
         self.tasks[handle] = Task(req, slot, mget, deliver, mem)
         self.active += 1
-        self._advance(handle, self.start(handle, hook, req.cmd, req.line, req.key, req.noreply))
+        starts = self.starts
+        if not starts:
+            self.loop.call_soon(self._run_starts)
+        starts += (handle, hook, req.cmd, req.line, req.key, req.noreply)
+
+    def _run_starts(self) -> None:
+        """Start the routes queued this turn, with one driver call per MAX_BATCH."""
+        batch = self.starts
+        self.starts = []
+        step = START_ARGS * MAX_BATCH
+        TURN.active = True
+        try:
+            self._starts(batch, step)
+        finally:
+            TURN.end_batch()
+
+    def _starts(self, batch: list[Any], step: int) -> None:
+        for first in range(0, len(batch), step):
+            chunk = self._live(batch[first : first + step], START_ARGS)
+            if not chunk:
+                continue
+            try:
+                answers = self.start_batch(*chunk)
+            except Exception as e:
+                self._batch_failed(chunk, START_ARGS, e)
+                continue
+            held = self.HELD
+            for k in range(0, len(answers), 2):
+                handle = chunk[k * 3]
+                kind = answers[k]
+                if kind == self.YIELD_POOL:
+                    self._advance(handle, (kind, answers[k + 1], handle))
+                elif kind == held:
+                    self._advance(handle, self.take(handle))
+                else:
+                    self._advance(handle, (kind,))
+
+    def _run_resumes(self) -> None:
+        """Resume the routes whose backend replies arrived this turn (see _run_starts)."""
+        batch = self.resumes
+        self.resumes = []
+        step = RESUME_ARGS * MAX_BATCH
+        TURN.active = True
+        try:
+            self._resumes(batch, step)
+        finally:
+            TURN.end_batch()
+
+    def _resumes(self, batch: list[Any], step: int) -> None:
+        for first in range(0, len(batch), step):
+            chunk = self._live(batch[first : first + step], RESUME_ARGS)
+            if not chunk:
+                continue
+            try:
+                answers = self.resume_batch(*chunk)
+            except Exception as e:
+                self._batch_failed(chunk, RESUME_ARGS, e)
+                continue
+            held = self.HELD
+            for k in range(0, len(answers), 2):
+                i = (k >> 1) * RESUME_ARGS
+                handle = chunk[i]
+                kind = answers[k]
+                if kind == self.DONE_SAME:
+                    # The route returned this response (``return pool(r)``): its bytes are
+                    # here. (raw, status, code, mode)
+                    self._advance(
+                        handle,
+                        (self.DONE_RES, chunk[i + 1], chunk[i + 2], chunk[i + 3], chunk[i + 5]),
+                    )
+                elif kind == self.YIELD_POOL:
+                    self._advance(handle, (kind, answers[k + 1], handle))
+                elif kind == held:
+                    self._advance(handle, self.take(handle))
+                else:
+                    self._advance(handle, (kind,))
+
+    def _live(self, chunk: list[Any], width: int) -> list[Any]:
+        """``chunk`` without the routes that ended since they were queued (shutdown)."""
+        tasks = self.tasks
+        for i in range(0, len(chunk), width):
+            if chunk[i] not in tasks:
+                return [
+                    v
+                    for j in range(0, len(chunk), width)
+                    if chunk[j] in tasks
+                    for v in chunk[j : j + width]
+                ]
+        return chunk
+
+    def _batch_failed(self, chunk: list[Any], width: int, e: Exception) -> None:
+        """The driver itself raised (a bug of ours): every route of the call fails."""
+        self.events.emit("proxy_error", msg=f"internal error running a route: {e!r}")
+        for i in range(0, len(chunk), width):
+            handle = chunk[i]
+            self.abandon(handle)
+            self._complete(handle, b"SERVER_ERROR internal error\r\n")
 
     def _advance(self, handle: int, result: Any) -> None:
         """Act on what the driver answered, until the route waits or is done."""
@@ -330,14 +442,10 @@ class Router:
                 n = len(res.raw)
                 task.mem += n
                 self.mem_used += n
-        raw = res.raw
-        result = self.resume(
-            handle, raw, res.status, res.code, res.vlen, mode, elapsed, res.type, be
-        )
-        if result == self.DONE_SAME:
-            # The route returned this response (``return pool(r)``): its bytes are here.
-            result = (self.DONE_RES, raw, res.status, res.code, mode)
-        self._advance(handle, result)
+        resumes = self.resumes
+        if not resumes:
+            self.loop.call_soon(self._run_resumes)
+        resumes += (handle, res.raw, res.status, res.code, res.vlen, mode, elapsed, res.type, be)
 
     def _out_of_memory(self, backend: Backend | None) -> Response:
         """A reply arrived while buffer memory is over the limit (spec 6.6): it cannot be
