@@ -229,7 +229,7 @@ def _run(
     loader: object = None,
     metrics: str | None = None,
 ) -> None:
-    from mcpframe.proxy.server import ProxyServer
+    from mcpframe.proxy.server import ProxyServer, tune_gc
 
     runner: Callable[[Coroutine[Any, Any, None]], None]
     try:
@@ -239,6 +239,7 @@ def _run(
     except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
         runner = asyncio.run
     server = ProxyServer(options, loaded, events, loader)  # type: ignore[arg-type]
+    tune_gc()
     listens = ", ".join(str(x) for x in server.options.listens)
     mode = f"config {loaded.path}" if loaded is not None else "embedded cache (no config)"  # type: ignore[attr-defined]
     sys.stderr.write(f"mcpframe {__version__} listening on {listens}: {mode}\n")
