@@ -1,14 +1,16 @@
 """The route executor: runs Lua routes for client requests and services their calls.
 
-One request's life (DESIGN.md "One request, end to end"): ``run`` calls the Lua driver's
-``start``; the route runs until it returns or calls a pool, ``mcp.await`` or
-``mcp.internal``. For a pool call the driver hands back (kind, pool id, request handle) when
-the route sends its client's request unchanged, or the request's current line, value, key,
-reply mode and command when the route built or edited it (the Lua side parsed it, so
-nothing is parsed again here). The pool picks a backend from the key, the bytes are queued
-there, and the backend's reply comes back through ``_on_response``, which calls the driver's
-``resume``. When the route returns, the reply is put in the client's slot, honouring the
-noreply/quiet and multiget rules (spec 4.3, 4.4, 6.4).
+One request's life (DESIGN.md "One request, end to end"): ``run`` queues the route, and at
+the end of the loop turn ``_run_starts`` starts every queued route with one call to the Lua
+driver (``start_batch``); a route runs until it returns or calls a pool, ``mcp.await`` or
+``mcp.internal``. For the common pool call (the route sends its client's request unchanged)
+the batch answers (YIELD_POOL, pool id); any other answer is held in Lua and taken whole
+(``take``): the request's current line, value, key, reply mode and command when the route
+built or edited it (the Lua side parsed it, so nothing is parsed again here), or what the
+route returned. The pool picks a backend from the key, the bytes are queued there, and the
+backend's reply comes back through ``_on_response``, which queues it for ``_run_resumes``
+(one ``resume_batch`` call per turn). When the route returns, the reply is put in the
+client's slot, honouring the noreply/quiet and multiget rules (spec 4.3, 4.4, 6.4).
 
 Resource limits (spec 6.5, 6.6), per worker process:
 * ``active_req_limit``: a routed request that would make more than the limit active is
@@ -178,6 +180,8 @@ class Router:
         #: turn of the event loop: one driver call for all (flat argument lists).
         self.starts: list[Any] = []
         self.resumes: list[Any] = []
+        #: Bound once: every request sent to a backend carries it.
+        self.on_response: Callable[[int, int, Response, int, bytes], None] = self._on_response
         codes = vm.codes
         self.YIELD_POOL = codes["YIELD_POOL"]
         self.YIELD_INTERNAL = codes["YIELD_INTERNAL"]
@@ -283,7 +287,7 @@ class Router:
                 handle = chunk[k * 3]
                 kind = answers[k]
                 if kind == self.YIELD_POOL:
-                    self._advance(handle, (kind, answers[k + 1], handle))
+                    self._pool_call(handle, answers[k + 1])
                 elif kind == held:
                     self._advance(handle, self.take(handle))
                 else:
@@ -323,11 +327,30 @@ class Router:
                         (self.DONE_RES, chunk[i + 1], chunk[i + 2], chunk[i + 3], chunk[i + 5]),
                     )
                 elif kind == self.YIELD_POOL:
-                    self._advance(handle, (kind, answers[k + 1], handle))
+                    self._pool_call(handle, answers[k + 1])
                 elif kind == held:
                     self._advance(handle, self.take(handle))
                 else:
                     self._advance(handle, (kind,))
+
+    def _pool_call(self, handle: int, pool_id: int) -> None:
+        """The common pool call, answered in two values by a batch: the route sends its own
+        client request, unchanged (``_send_to_pool`` handles every form)."""
+        task = self.tasks.get(handle)
+        if task is None:
+            return
+        req = task.req
+        pool = self.pools[pool_id]
+        try:
+            backend = pool.backends[pool.select(req.key)]
+        except Exception as e:
+            self._advance(handle, self.fail(handle, self._placement_error(e)))
+            return
+        task.backend = backend
+        value = req.value
+        backend.send(
+            req.line if value is None else req.line + value, self.on_response, handle, MODE_NORMAL
+        )
 
     def _live(self, chunk: list[Any], width: int) -> list[Any]:
         """``chunk`` without the routes that ended since they were queued (shutdown)."""
@@ -428,7 +451,7 @@ class Router:
         except Exception as e:
             return self._placement_error(e)
         task.backend = backend
-        backend.send(data, self._on_response, handle, mode)
+        backend.send(data, self.on_response, handle, mode)
         return None
 
     def _on_response(self, handle: int, mode: int, res: Response, elapsed: int, be: bytes) -> None:
