@@ -829,29 +829,65 @@ local function compact(handle, ...)
 end
 
 -- start_batch(handle, hook, cmd, line, key, nr, handle, hook, ...): six values per route.
+-- The common case (the route calls a pool with its own request, unedited) is answered
+-- here without going through `step`.
 local function start_batch(...)
     local args, n = { ... }, select("#", ...)
     local out, j = {}, 0
     for i = 1, n, 6 do
         local handle = args[i]
-        local kind, id = compact(handle, start(handle, args[i + 1], args[i + 2], args[i + 3],
-            args[i + 4], args[i + 5]))
-        out[j + 1], out[j + 2] = kind, id
+        local co
+        if nidle > 0 then
+            co = idle[nidle]
+            idle[nidle] = nil
+            nidle = nidle - 1
+        else
+            co = co_create(runner)
+        end
+        local r = setmetatable({ _h = handle, _cmd = args[i + 2], _line = args[i + 3],
+            _key = args[i + 4] }, Request)
+        if args[i + 5] then r._nr = true end
+        local ok, a, kind, id, rr, x1, x2, x3, x4 = co_resume(co, args[i + 1], r)
+        if a == Y and kind == YIELD_POOL and rr == r and ok and not r._edited then
+            waiting[handle] = co
+            out[j + 1], out[j + 2] = YIELD_POOL, id
+        else
+            out[j + 1], out[j + 2] = compact(handle,
+                step(handle, co, nil, ok, a, kind, id, rr, x1, x2, x3, x4))
+        end
         j = j + 2
     end
     return unpack(out, 1, j)
 end
 
 -- resume_batch(handle, raw, status, code, vlen, mode, elapsed, rtype, be, handle, ...): nine
--- values per reply (see `resume`).
+-- values per reply (see `resume`). The common cases (the route returned the response, or
+-- calls a pool again with its own request) are answered here.
 local function resume_batch(...)
     local args, n = { ... }, select("#", ...)
     local out, j = {}, 0
     for i = 1, n, 9 do
         local handle = args[i]
-        local kind, id = compact(handle, resume(handle, args[i + 1], args[i + 2], args[i + 3],
-            args[i + 4], args[i + 5], args[i + 6], args[i + 7], args[i + 8]))
-        out[j + 1], out[j + 2] = kind, id
+        local co = waiting[handle]
+        waiting[handle] = nil
+        local res = setmetatable({ raw = args[i + 1], status = args[i + 2], _code = args[i + 3],
+            _vlen = args[i + 4], _mode = args[i + 5], _elapsed = args[i + 6],
+            _type = args[i + 7], _be = args[i + 8] }, Response)
+        local ok, a, kind, id, rr, x1, x2, x3, x4 = co_resume(co, res)
+        if a == DONE and kind == res and ok then
+            if nidle < MAX_IDLE then
+                nidle = nidle + 1
+                idle[nidle] = co
+            end
+            out[j + 1], out[j + 2] = DONE_SAME, 0
+        elseif a == Y and kind == YIELD_POOL and ok and getmetatable(rr) == Request
+                and rr._h == handle and not rr._edited then
+            waiting[handle] = co
+            out[j + 1], out[j + 2] = YIELD_POOL, id
+        else
+            out[j + 1], out[j + 2] = compact(handle,
+                step(handle, co, res, ok, a, kind, id, rr, x1, x2, x3, x4))
+        end
         j = j + 2
     end
     return unpack(out, 1, j)
