@@ -14,12 +14,13 @@ The division and the multiplication are IEEE doubles, then truncated; Python flo
 same doubles, so ``int((b + 1) * (2147483648.0 / ((h >> 33) + 1)))`` reproduces every bit,
 including the rare cases where rounding the quotient crosses an integer.
 
-This runs once per request, so the selector is a closure over precomputed data, and the last
-step of the loop skips the float arithmetic: with ``x = h >> 33``, the step from bucket ``b``
-leaves the loop (``j >= n``) exactly when ``x < stop[b]``. ``stop[b]`` is found at build time
-with the very same float expression, and the expression never increases as ``x`` grows (a
-correctly rounded division or product is monotonic), so the comparison gives the same answer
-as computing ``j``. It saves about a fifth of the time per key.
+This runs once per request, so the selector (``mcpframe.proxy.placement.JumpHash``, compiled
+with mypyc) works on precomputed data, and the last step of the loop skips the float
+arithmetic: with ``x = h >> 33``, the step from bucket ``b`` leaves the loop (``j >= n``)
+exactly when ``x < stop[b]``. ``stop[b]`` is found at build time with the very same float
+expression, and the expression never increases as ``x`` grows (a correctly rounded division
+or product is monotonic), so the comparison gives the same answer as computing ``j``. It
+saves about a fifth of the time per key.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from mcpframe.hookspecs import hookimpl
+from mcpframe.proxy.placement import JumpHash
 from mcpframe.types import BackendInfo, Distribution, PoolOptions, Selector
 
 _X_LIMIT = 1 << 31  # x = h >> 33 is in [0, 2**31)
@@ -58,18 +60,7 @@ def build_jump_hash(servers: Sequence[BackendInfo], options: PoolOptions) -> Sel
         return lambda h: -1  # the pool call then fails with the out-of-bounds error
     if n == 1:
         return lambda h: 0  # the first step always lands on bucket 0 and then >= 1
-    stop = [_stop_threshold(b, n) for b in range(n)]
-
-    def select_jump_hash(h: int) -> int:
-        b = 0  # the first iteration always sets b = 0
-        while True:
-            h = (h * 2862933555777941757 + 1) & 0xFFFFFFFFFFFFFFFF
-            x = h >> 33
-            if x < stop[b]:
-                return b
-            b = int((b + 1) * (2147483648.0 / (x + 1)))
-
-    return select_jump_hash
+    return JumpHash([_stop_threshold(b, n) for b in range(n)])
 
 
 @hookimpl

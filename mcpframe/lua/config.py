@@ -550,27 +550,6 @@ def build_selector(registry: Any, spec: PoolSpec) -> Callable[[bytes], int]:
                 )
         return PluginRuntimeError(f"pool at {spec.where}: {error!r}")
 
-    if filt is None:
+    from mcpframe.proxy.placement import Selector
 
-        def select(key: bytes) -> int:
-            try:
-                i = dist(hasher(key, seed))
-            except Exception as e:
-                raise blame(key, e) from e
-            if i < 0 or i >= n:
-                raise IndexError("key dist hasher tried to use out of bounds index")
-            return i
-
-    else:
-        f = filt
-
-        def select(key: bytes) -> int:
-            try:
-                i = dist(hasher(f(key), seed))
-            except Exception as e:
-                raise blame(key, e) from e
-            if i < 0 or i >= n:
-                raise IndexError("key dist hasher tried to use out of bounds index")
-            return i
-
-    return select
+    return Selector(hasher, seed, dist, n, filt, blame)
