@@ -27,7 +27,7 @@ NATIVE_MODULES = (
     "protocol/reader.py",
     "protocol/backend.py",
     "proxy/turn.py",
-    "proxy/placement.py",
+    "placement.py",
     "proxy/router.py",
     "proxy/client.py",
     "proxy/backend.py",

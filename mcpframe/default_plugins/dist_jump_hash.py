@@ -14,7 +14,7 @@ The division and the multiplication are IEEE doubles, then truncated; Python flo
 same doubles, so ``int((b + 1) * (2147483648.0 / ((h >> 33) + 1)))`` reproduces every bit,
 including the rare cases where rounding the quotient crosses an integer.
 
-This runs once per request, so the selector (``mcpframe.proxy.placement.JumpHash``, compiled
+This runs once per request, so the selector (``mcpframe.placement.JumpHash``, compiled
 with mypyc) works on precomputed data, and the last step of the loop skips the float
 arithmetic: with ``x = h >> 33``, the step from bucket ``b`` leaves the loop (``j >= n``)
 exactly when ``x < stop[b]``. ``stop[b]`` is found at build time with the very same float
@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from mcpframe.hookspecs import hookimpl
-from mcpframe.proxy.placement import JumpHash
+from mcpframe.placement import JumpHash
 from mcpframe.types import BackendInfo, Distribution, PoolOptions, Selector
 
 _X_LIMIT = 1 << 31  # x = h >> 33 is in [0, 2**31)

@@ -550,6 +550,6 @@ def build_selector(registry: Any, spec: PoolSpec) -> Callable[[bytes], int]:
                 )
         return PluginRuntimeError(f"pool at {spec.where}: {error!r}")
 
-    from mcpframe.proxy.placement import Selector
+    from mcpframe.placement import Selector
 
     return Selector(hasher, seed, dist, n, filt, blame)

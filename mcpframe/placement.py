@@ -1,5 +1,8 @@
 """Key placement on the request path, compiled with mypyc (``mcpframe/native.py``).
 
+It imports nothing from mcpframe: both the config loader (``lua/``) and the built-in jump hash
+plugin use it.
+
 A pool's selector runs once per routed key: the key filter (if any), the hasher, the
 distribution, then a bounds check. ``lua/config.py`` assembles it from the plugins once per
 load; the plugins stay ordinary Python, and the built-in jump hash hands over its loop to
