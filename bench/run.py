@@ -691,6 +691,25 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row["ops_vs_memcached"] = _ratio(row["ops_per_s"], mc.get("ops_per_s"))
             row["ops_vs_twemproxy"] = _ratio(row["ops_per_s"], tw.get("ops_per_s"))
             row["cpu_vs_twemproxy"] = _ratio(row["cpu_us_per_op"], tw.get("cpu_us_per_op"))
+    # Paired ratios: each round's run against twemproxy's run of the same round and shape.
+    # The host's speed can drift between rounds (other tenants); a ratio taken within one
+    # round, minutes apart at most, is steadier than a ratio of medians.
+    by_round: dict[tuple[int, int, int, str], dict[str, Any]] = {}
+    for r in runs:
+        if not r.get("warmup") and "tps" in r and r.get("target_alive"):
+            by_round[(r["connections"], r["multiget"], r["round"], r["target"])] = r
+    for row in rows:
+        ops_ratios, cpu_ratios = [], []
+        for (conns, mg, rnd, target), r in by_round.items():
+            if (conns, mg, target) != (row["connections"], row["multiget"], row["target"]):
+                continue
+            tw = by_round.get((conns, mg, rnd, "twemproxy"))
+            if tw is None:
+                continue
+            ops_ratios.append(_ratio(float(r["tps"]), float(tw["tps"])))
+            cpu_ratios.append(_ratio(r.get("target_cpu_us_per_op"), tw.get("target_cpu_us_per_op")))
+        row["paired_ops_vs_twemproxy"] = _median(ops_ratios)
+        row["paired_cpu_vs_twemproxy"] = _median(cpu_ratios)
     rows.sort(key=lambda r: (r["multiget"], r["connections"], _target_order(r["target"])))
     return rows
 
@@ -759,6 +778,12 @@ def print_report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
                 f"{_f(r['cpu_vs_twemproxy'], '.2f'):>9}{_f(r['backend_vs_client'], '.2f'):>7}"
                 f"{errs:>5}\n"
             )
+            if r["target"] != "twemproxy" and r.get("paired_ops_vs_twemproxy") is not None:
+                out.write(
+                    f"    paired with twemproxy's run of the same round (median over rounds): "
+                    f"ops/s {_f(r['paired_ops_vs_twemproxy'], '.2f')}, "
+                    f"CPU/op {_f(r['paired_cpu_vs_twemproxy'], '.2f')}\n"
+                )
             for failure in r["failures"]:
                 out.write(f"    run failed: {failure}\n")
             for failure in r["check_failures"]:
