@@ -286,12 +286,15 @@ class Router:
             for k in range(0, len(answers), 2):
                 handle = chunk[k * 3]
                 kind = answers[k]
-                if kind == self.YIELD_POOL:
-                    self._pool_call(handle, answers[k + 1])
-                elif kind == held:
-                    self._advance(handle, self.take(handle))
-                else:
-                    self._advance(handle, (kind,))
+                try:
+                    if kind == self.YIELD_POOL:
+                        self._pool_call(handle, answers[k + 1])
+                    elif kind == held:
+                        self._advance(handle, self.take(handle))
+                    else:
+                        self._advance(handle, (kind,))
+                except Exception as e:
+                    self._internal_error(handle, e)
 
     def _run_resumes(self) -> None:
         """Resume the routes whose backend replies arrived this turn (see _run_starts)."""
@@ -319,19 +322,23 @@ class Router:
                 i = (k >> 1) * RESUME_ARGS
                 handle = chunk[i]
                 kind = answers[k]
-                if kind == self.DONE_SAME:
-                    # The route returned this response (``return pool(r)``): its bytes are
-                    # here. (raw, status, code, mode)
-                    self._advance(
-                        handle,
-                        (self.DONE_RES, chunk[i + 1], chunk[i + 2], chunk[i + 3], chunk[i + 5]),
-                    )
-                elif kind == self.YIELD_POOL:
-                    self._pool_call(handle, answers[k + 1])
-                elif kind == held:
-                    self._advance(handle, self.take(handle))
-                else:
-                    self._advance(handle, (kind,))
+                try:
+                    if kind == self.DONE_SAME:
+                        # The route returned this response (``return pool(r)``): its bytes
+                        # are here: (raw, status, code, mode).
+                        task = self.tasks.pop(handle, None)
+                        if task is not None:
+                            self._reply(
+                                task, chunk[i + 1], chunk[i + 2], chunk[i + 3], chunk[i + 5]
+                            )
+                    elif kind == self.YIELD_POOL:
+                        self._pool_call(handle, answers[k + 1])
+                    elif kind == held:
+                        self._advance(handle, self.take(handle))
+                    else:
+                        self._advance(handle, (kind,))
+                except Exception as e:
+                    self._internal_error(handle, e)
 
     def _pool_call(self, handle: int, pool_id: int) -> None:
         """The common pool call, answered in two values by a batch: the route sends its own
@@ -399,9 +406,12 @@ class Router:
                     self._finish(handle, result)
                     return
         except Exception as e:  # a bug of ours must cost one request, not a connection
-            self.events.emit("proxy_error", msg=f"internal error running a route: {e!r}")
-            self.abandon(handle)
-            self._complete(handle, b"SERVER_ERROR internal error\r\n")
+            self._internal_error(handle, e)
+
+    def _internal_error(self, handle: int, e: Exception) -> None:
+        self.events.emit("proxy_error", msg=f"internal error running a route: {e!r}")
+        self.abandon(handle)
+        self._complete(handle, b"SERVER_ERROR internal error\r\n")
 
     def _request(self, result: Any) -> tuple[bytes, bytes | None, bytes, int, int]:
         """(line, value, key, reply mode, command) of the request a route passed to a call.
@@ -622,24 +632,7 @@ class Router:
             return
         kind = result[0]
         if kind == self.DONE_RES:
-            raw, status, code, mode = result[1], result[2], result[3], result[4]
-            if mode == MODE_NOREPLY:
-                # A noreply client reads no reply: like memcached itself, send nothing but
-                # server errors (a backend failure, out of memory...).
-                if not raw.startswith(b"SERVER_ERROR"):
-                    raw = b""
-            elif status == 0:
-                if mode and (
-                    code == c.MCMC_CODE_END or (mode == MODE_QUIET and code == c.MCMC_CODE_OK)
-                ):
-                    raw = b""
-                elif task.mget:
-                    # A multiget piece: a miss says nothing, a hit comes without its END.
-                    if code == c.MCMC_CODE_END:
-                        raw = b""
-                    elif raw.endswith(b"END\r\n") and raw.startswith(b"VALUE "):
-                        raw = raw[:-5]
-            self._done(task, raw)
+            self._reply(task, result[1], result[2], result[3], result[4])
         elif kind == self.DONE_STR:
             self._done(task, result[1])
         elif kind == self.DONE_ERR:
@@ -652,6 +645,26 @@ class Router:
             self._done(task, LUA_FAILURE)
         else:
             self._done(task, BAD_RESPONSE)
+
+    def _reply(self, task: Task, raw: bytes, status: int, code: int, mode: int) -> None:
+        """The route returned a response: its bytes, as the client's reply mode wants them."""
+        if mode == MODE_NOREPLY:
+            # A noreply client reads no reply: like memcached itself, send nothing but
+            # server errors (a backend failure, out of memory...).
+            if not raw.startswith(b"SERVER_ERROR"):
+                raw = b""
+        elif status == 0:
+            if mode and (
+                code == c.MCMC_CODE_END or (mode == MODE_QUIET and code == c.MCMC_CODE_OK)
+            ):
+                raw = b""
+            elif task.mget:
+                # A multiget piece: a miss says nothing, a hit comes without its END.
+                if code == c.MCMC_CODE_END:
+                    raw = b""
+                elif raw.endswith(b"END\r\n") and raw.startswith(b"VALUE "):
+                    raw = raw[:-5]
+        self._done(task, raw)
 
     def _complete(self, handle: int, data: bytes) -> None:
         task = self.tasks.pop(handle, None)
