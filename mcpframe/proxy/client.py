@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mcpframe.protocol import commands as c
@@ -51,6 +52,8 @@ class ClientConnection:
         "backlog",
         "biggest",
         "closing",
+        "deliver",
+        "flush",
         "flush_scheduled",
         "loop",
         "max_inflight",
@@ -82,6 +85,10 @@ class ClientConnection:
         self.paused = False
         self.write_paused = False
         self.loop = asyncio.get_running_loop()
+        # Bound once (each request hands them on): compiled code makes a bound method object
+        # at every ``self._deliver`` otherwise.
+        self.deliver: Callable[[Slot], None] = self._deliver
+        self.flush: Callable[[], None] = self._flush
 
     # -- asyncio callbacks -------------------------------------------------------------
 
@@ -183,13 +190,13 @@ class ClientConnection:
                         slot = Slot()
                         slots.append(slot)
                         self.routed += 1
-                        router.run(hook, part, slot, True, self._deliver)  # type: ignore[union-attr, arg-type]
+                        router.run(hook, part, slot, True, self.deliver)  # type: ignore[union-attr, arg-type]
                 slots.append(Slot(END))
                 continue
             slot = Slot()
             slots.append(slot)
             self.routed += 1
-            router.run(hook, req, slot, False, self._deliver)  # type: ignore[union-attr]
+            router.run(hook, req, slot, False, self.deliver)  # type: ignore[union-attr]
         if self.closing:
             backlog.clear()
         self._write()
@@ -214,7 +221,7 @@ class ClientConnection:
         self.routed -= 1
         if not self.flush_scheduled and self.slots and self.slots[0].data is not None:
             self.flush_scheduled = True
-            TURN.later(self._flush)
+            TURN.later(self.flush)
 
     def _flush(self) -> None:
         self.flush_scheduled = False
