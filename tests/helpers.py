@@ -19,10 +19,38 @@ ROOT = Path(__file__).resolve().parent.parent
 ROOT_ARGS = ("-u", "root") if os.geteuid() == 0 else ()
 
 
+def _port_window() -> range:
+    """Ports to hand out: below (or above) the kernel's ephemeral range, so that neither the
+    outgoing connections of the servers under test nor another ``bind(port 0)`` can take a
+    port between the moment it is chosen and the moment a server binds it."""
+    low, high = 32768, 60999
+    with (
+        contextlib.suppress(OSError, ValueError),
+        open("/proc/sys/net/ipv4/ip_local_port_range") as f,
+    ):
+        low, high = (int(x) for x in f.read().split())
+    if low - 1 >= 12000:
+        return range(10000, low)
+    return range(high + 1, 65536)
+
+
+_WINDOW = _port_window()
+# Start at a place that depends on the process, then go round: a port is never handed out
+# twice by one test process (unless it runs through the whole window).
+_next_port = [_WINDOW.start + (os.getpid() * 7919) % len(_WINDOW)]
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    for _ in range(len(_WINDOW)):
+        port = _next_port[0]
+        _next_port[0] = port + 1 if port + 1 < _WINDOW.stop else _WINDOW.start
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free loopback port")
 
 
 def wait_port(
@@ -31,7 +59,14 @@ def wait_port(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+            err = b""
+            if proc.stderr is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    err = proc.stderr.read()[-600:]
+            raise RuntimeError(
+                f"process exited with {proc.returncode} before listening on {port}"
+                + (f": {err.decode('utf-8', 'replace').strip()}" if err else "")
+            )
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.02)
