@@ -82,7 +82,6 @@ class RouteVM:
     """The route VM of one loaded config and its driver entry points."""
 
     lua: LuaRuntime
-    start: Any
     resume: Any
     fail: Any
     resume_await: Any
@@ -413,7 +412,7 @@ class ConfigLoader:
         state[b"py_log_req"] = self._log_req
         state[b"want_user"] = False
         state[b"want_reqs"] = False
-        start, resume, fail, resume_await, abandon, start_batch, resume_batch, take = lua.execute(
+        resume, fail, resume_await, abandon, start_batch, resume_batch, take = lua.execute(
             lua_source("mcp_routes.lua"), mcp, state
         )
         codes = {_s(k): int(v) for k, v in state[b"codes"].items()}
@@ -453,7 +452,7 @@ class ConfigLoader:
         for tag, table in hooks.items():
             py_hooks[_s(tag)] = {int(k): fn for k, fn in table.items() if int(k) in ROUTABLE}
         vm = RouteVM(
-            lua, start, resume, fail, resume_await, abandon, start_batch, resume_batch, take,
+            lua, resume, fail, resume_await, abandon, start_batch, resume_batch, take,
             py_hooks, codes, state,
         )  # fmt: skip
         if self.events is not None:

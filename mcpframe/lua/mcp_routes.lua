@@ -718,6 +718,28 @@ local idle, nidle = {}, 0   -- coroutines ready for another route
 local MAX_IDLE = 256
 local waiting = {}          -- route handle -> suspended coroutine
 
+local function idle_coroutine()
+    if nidle > 0 then
+        local co = idle[nidle]
+        idle[nidle] = nil
+        nidle = nidle - 1
+        return co
+    end
+    return co_create(runner)
+end
+
+local function park(co)
+    if nidle < MAX_IDLE then
+        nidle = nidle + 1
+        idle[nidle] = co
+    end
+end
+
+local function new_response(raw, status, code, vlen, mode, elapsed, rtype, be)
+    return setmetatable({ raw = raw, status = status, _code = code, _vlen = vlen,
+        _mode = mode, _elapsed = elapsed, _type = rtype, _be = be }, Response)
+end
+
 -- Turns what a coroutine did into the driver's answer to Python. `given` is the response
 -- the route was just resumed with: when the route returns it (`return pool(r)`), Python
 -- already holds its bytes, and DONE_SAME says so instead of copying them back.
@@ -726,12 +748,9 @@ local function step(handle, co, given, ok, a, kind, id, r, x1, x2, x3, x4)
         return DONE_ERR, tostring(a), traceback(co, tostring(a))
     end
     if a == DONE then
-        if nidle < MAX_IDLE then
-            nidle = nidle + 1
-            idle[nidle] = co
-        end
+        park(co)
         local res = kind
-        if res == given then
+        if res == given and given ~= nil then
             return DONE_SAME
         elseif getmetatable(res) == Response then
             return DONE_RES, res.raw, res.status, res._code, res._mode
@@ -757,26 +776,10 @@ local function step(handle, co, given, ok, a, kind, id, r, x1, x2, x3, x4)
         x1, x2, x3, x4
 end
 
-local function start(handle, hook, cmd, line, key, nr)
-    local co
-    if nidle > 0 then
-        co = idle[nidle]
-        idle[nidle] = nil
-        nidle = nidle - 1
-    else
-        co = co_create(runner)
-    end
-    -- (Four fields fit the table's smallest hash part; _nr is only set when true.)
-    local r = setmetatable({ _h = handle, _cmd = cmd, _line = line, _key = key }, Request)
-    if nr then r._nr = true end
-    return step(handle, co, nil, co_resume(co, hook, r))
-end
-
 local function resume(handle, raw, status, code, vlen, mode, elapsed, rtype, be)
     local co = waiting[handle]
     waiting[handle] = nil
-    local res = setmetatable({ raw = raw, status = status, _code = code, _vlen = vlen,
-        _mode = mode, _elapsed = elapsed, _type = rtype, _be = be }, Response)
+    local res = new_response(raw, status, code, vlen, mode, elapsed, rtype, be)
     return step(handle, co, res, co_resume(co, res))
 end
 
@@ -787,9 +790,7 @@ local function resume_await(handle, ...)
     local t = {}
     local n = select("#", ...)
     for i = 1, n, 8 do
-        local raw, status, code, vlen, mode, elapsed, rtype, be = select(i, ...)
-        t[#t + 1] = setmetatable({ raw = raw, status = status, _code = code, _vlen = vlen,
-            _mode = mode, _elapsed = elapsed, _type = rtype, _be = be }, Response)
+        t[#t + 1] = new_response(select(i, ...))
     end
     return step(handle, co, nil, co_resume(co, t))
 end
@@ -836,14 +837,8 @@ local function start_batch(...)
     local out, j = {}, 0
     for i = 1, n, 6 do
         local handle = args[i]
-        local co
-        if nidle > 0 then
-            co = idle[nidle]
-            idle[nidle] = nil
-            nidle = nidle - 1
-        else
-            co = co_create(runner)
-        end
+        local co = idle_coroutine()
+        -- (Four fields fit the table's smallest hash part; _nr is only set when true.)
         local r = setmetatable({ _h = handle, _cmd = args[i + 2], _line = args[i + 3],
             _key = args[i + 4] }, Request)
         if args[i + 5] then r._nr = true end
@@ -870,15 +865,11 @@ local function resume_batch(...)
         local handle = args[i]
         local co = waiting[handle]
         waiting[handle] = nil
-        local res = setmetatable({ raw = args[i + 1], status = args[i + 2], _code = args[i + 3],
-            _vlen = args[i + 4], _mode = args[i + 5], _elapsed = args[i + 6],
-            _type = args[i + 7], _be = args[i + 8] }, Response)
+        local res = new_response(args[i + 1], args[i + 2], args[i + 3], args[i + 4],
+            args[i + 5], args[i + 6], args[i + 7], args[i + 8])
         local ok, a, kind, id, rr, x1, x2, x3, x4 = co_resume(co, res)
         if a == DONE and kind == res and ok then
-            if nidle < MAX_IDLE then
-                nidle = nidle + 1
-                idle[nidle] = co
-            end
+            park(co)
             out[j + 1], out[j + 2] = DONE_SAME, 0
         elseif a == Y and kind == YIELD_POOL and ok and getmetatable(rr) == Request
                 and rr._h == handle and not rr._edited then
@@ -899,4 +890,4 @@ local function take(handle)
     return unpack(t, 1, t.n)
 end
 
-return start, resume, fail, resume_await, abandon, start_batch, resume_batch, take
+return resume, fail, resume_await, abandon, start_batch, resume_batch, take

@@ -262,83 +262,53 @@ class Router:
         starts += (handle, hook, req.cmd, req.line, req.key, req.noreply)
 
     def _run_starts(self) -> None:
-        """Start the routes queued this turn, with one driver call per MAX_BATCH."""
-        batch = self.starts
-        self.starts = []
-        step = START_ARGS * MAX_BATCH
-        TURN.active = True
-        try:
-            self._starts(batch, step)
-        finally:
-            TURN.end_batch()
-
-    def _starts(self, batch: list[Any], step: int) -> None:
-        for first in range(0, len(batch), step):
-            chunk = self._live(batch[first : first + step], START_ARGS)
-            if not chunk:
-                continue
-            try:
-                answers = self.start_batch(*chunk)
-            except Exception as e:
-                self._batch_failed(chunk, START_ARGS, e)
-                continue
-            held = self.HELD
-            for k in range(0, len(answers), 2):
-                handle = chunk[k * 3]
-                kind = answers[k]
-                try:
-                    if kind == self.YIELD_POOL:
-                        self._pool_call(handle, answers[k + 1])
-                    elif kind == held:
-                        self._advance(handle, self.take(handle))
-                    else:
-                        self._advance(handle, (kind,))
-                except Exception as e:
-                    self._internal_error(handle, e)
+        """Start the routes queued this turn (``start_batch``)."""
+        batch, self.starts = self.starts, []
+        self._run_batch(batch, START_ARGS, self.start_batch)
 
     def _run_resumes(self) -> None:
-        """Resume the routes whose backend replies arrived this turn (see _run_starts)."""
-        batch = self.resumes
-        self.resumes = []
-        step = RESUME_ARGS * MAX_BATCH
+        """Resume the routes whose backend replies arrived this turn (``resume_batch``)."""
+        batch, self.resumes = self.resumes, []
+        self._run_batch(batch, RESUME_ARGS, self.resume_batch)
+
+    def _run_batch(self, batch: list[Any], width: int, call: Any) -> None:
+        """One driver call per MAX_BATCH routes (``width`` values each), then act on the two
+        values answered per route. Flushes the routes schedule run when the batch ends."""
         TURN.active = True
         try:
-            self._resumes(batch, step)
+            step = width * MAX_BATCH
+            for first in range(0, len(batch), step):
+                chunk = self._live(batch[first : first + step], width)
+                if not chunk:
+                    continue
+                try:
+                    answers = call(*chunk)
+                except Exception as e:
+                    self._batch_failed(chunk, width, e)
+                    continue
+                for k in range(0, len(answers), 2):
+                    i = (k >> 1) * width
+                    handle = chunk[i]
+                    try:
+                        self._answered(handle, answers[k], answers[k + 1], chunk, i)
+                    except Exception as e:
+                        self._internal_error(handle, e)
         finally:
             TURN.end_batch()
 
-    def _resumes(self, batch: list[Any], step: int) -> None:
-        for first in range(0, len(batch), step):
-            chunk = self._live(batch[first : first + step], RESUME_ARGS)
-            if not chunk:
-                continue
-            try:
-                answers = self.resume_batch(*chunk)
-            except Exception as e:
-                self._batch_failed(chunk, RESUME_ARGS, e)
-                continue
-            held = self.HELD
-            for k in range(0, len(answers), 2):
-                i = (k >> 1) * RESUME_ARGS
-                handle = chunk[i]
-                kind = answers[k]
-                try:
-                    if kind == self.DONE_SAME:
-                        # The route returned this response (``return pool(r)``): its bytes
-                        # are here: (raw, status, code, mode).
-                        task = self.tasks.pop(handle, None)
-                        if task is not None:
-                            self._reply(
-                                task, chunk[i + 1], chunk[i + 2], chunk[i + 3], chunk[i + 5]
-                            )
-                    elif kind == self.YIELD_POOL:
-                        self._pool_call(handle, answers[k + 1])
-                    elif kind == held:
-                        self._advance(handle, self.take(handle))
-                    else:
-                        self._advance(handle, (kind,))
-                except Exception as e:
-                    self._internal_error(handle, e)
+    def _answered(self, handle: int, kind: int, pool_id: int, chunk: list[Any], i: int) -> None:
+        if kind == self.YIELD_POOL:
+            self._pool_call(handle, pool_id)
+        elif kind == self.DONE_SAME:
+            # Only a resume answers this: the route returned the response it was resumed
+            # with (``return pool(r)``), whose (raw, status, code, mode) are in its chunk.
+            task = self.tasks.pop(handle, None)
+            if task is not None:
+                self._reply(task, chunk[i + 1], chunk[i + 2], chunk[i + 3], chunk[i + 5])
+        elif kind == self.HELD:
+            self._advance(handle, self.take(handle))
+        else:
+            self._advance(handle, (kind,))
 
     def _pool_call(self, handle: int, pool_id: int) -> None:
         """The common pool call, answered in two values by a batch: the route sends its own
