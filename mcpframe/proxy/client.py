@@ -43,6 +43,14 @@ MIN_INFLIGHT = 16
 LIMITED_BATCH = 20
 
 
+def _ignore_slot(slot: Slot) -> None:
+    pass
+
+
+def _ignore() -> None:
+    pass
+
+
 class ClientConnection:
     """A client connection's protocol (asyncio's ``Protocol`` interface). It does not
     inherit ``asyncio.Protocol``: a plain class compiles to a native one under mypyc
@@ -101,6 +109,12 @@ class ClientConnection:
         self.closing = True
         self.slots.clear()
         self.backlog.clear()
+        # The bound callbacks refer back to this object: drop them so that a closed
+        # connection is freed by its reference count, not left to a full GC pass (a
+        # long-lived connection sits in the oldest generation). Routes still running keep
+        # their own reference and finish harmlessly.
+        self.deliver = _ignore_slot
+        self.flush = _ignore
         self.server.connection_closed(self)
 
     def eof_received(self) -> bool | None:
