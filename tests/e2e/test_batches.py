@@ -38,8 +38,9 @@ def test_mixed_routes_in_shared_batches(
     a, b = memcached_factory(), memcached_factory()
     env = {"MCP_TEST_PORT_A": str(a.port), "MCP_TEST_PORT_B": str(b.port)}
     proxy = mcpframe_factory("--config", str(CONFIGS / "mixed_routes.lua"), env=env)
-    # Values stored through the proxy: plain keys, keys the edit route rewrites to, keys
-    # for the two-call and await routes (stored on backend a, which both pools reach).
+    # Values stored through the proxy (pools.main): plain keys, keys the edit route rewrites
+    # to, keys for the two-call route and for the await route (AWAIT_FIRST answers with
+    # pools.main's reply).
     setup = socket.create_connection(proxy.addr, timeout=10)
     stored: dict[bytes, bytes] = {}
     for i in range(40):
@@ -53,7 +54,6 @@ def test_mixed_routes_in_shared_batches(
         got += setup.recv(65536)
     assert got == want
     setup.close()
-    # await/ keys are stored through pools.main; AWAIT_FIRST takes pools.main's reply.
 
     errors: list[str] = []
     barrier = threading.Barrier(CLIENTS)
