@@ -317,17 +317,11 @@ class Router:
         if task is None:
             return
         req = task.req
-        pool = self.pools[pool_id]
-        try:
-            backend = pool.backends[pool.select(req.key)]
-        except Exception as e:
-            self._advance(handle, self.fail(handle, self._placement_error(e)))
-            return
-        task.backend = backend
         value = req.value
-        backend.send(
-            req.line if value is None else req.line + value, self.on_response, handle, MODE_NORMAL
-        )
+        data = req.line if value is None else req.line + value
+        error = self._send(task, handle, pool_id, req.key, data, MODE_NORMAL)
+        if error is not None:
+            self._advance(handle, self.fail(handle, error))
 
     def _live(self, chunk: list[Any], width: int) -> list[Any]:
         """``chunk`` without the routes that ended since they were queued (shutdown)."""
@@ -413,7 +407,6 @@ class Router:
         return f"key placement failed: {e}".encode()
 
     def _send_to_pool(self, handle: int, result: Any) -> bytes | None:
-        pool = self.pools[result[1]]
         task = self.tasks[handle]
         if len(result) == 3:
             # The common case: the route's own client request, unchanged.
@@ -426,6 +419,14 @@ class Router:
         else:
             line, value, key, mode, _ = self._request(result)
             data = line if value is None else line + value
+        return self._send(task, handle, result[1], key, data, mode)
+
+    def _send(
+        self, task: Task, handle: int, pool_id: int, key: bytes, data: bytes, mode: int
+    ) -> bytes | None:
+        """Place ``key`` in the pool and queue ``data`` on that backend; the error text for
+        the route when the key could not be placed."""
+        pool = self.pools[pool_id]
         try:
             backend = pool.backends[pool.select(key)]
         except Exception as e:
