@@ -94,11 +94,22 @@ def _describe_routes(loaded: LoadedConfig) -> list[dict[str, Any]]:
             return "?"
         return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
+    # Pass-through routes (`return pool(r)`) run without Lua per request: say to which pool.
+    pool_names = {id(spec): name for name, spec in loaded.named_pools().items()}
+
+    def passthrough(fn: Any) -> str | None:
+        index = routes.passthrough_pools(fn)
+        if not isinstance(index, int) or not 0 <= index < len(loaded.pools):
+            return None
+        return pool_names.get(id(loaded.pools[index]), f"#{index}")
+
     described = []
     for tag in sorted(routes.hooks):
         by_function: dict[str, list[int]] = {}
+        functions: dict[str, Any] = {}
         for code, fn in sorted(routes.hooks[tag].items()):
             by_function.setdefault(where(fn), []).append(code)
+            functions.setdefault(where(fn), fn)
         for location, codes in by_function.items():
             attached = frozenset(codes)
             group = None
@@ -112,6 +123,7 @@ def _describe_routes(loaded: LoadedConfig) -> list[dict[str, Any]]:
                     "group": group,
                     "commands": [names.get(code, str(code)) for code in codes],
                     "function": location,
+                    "passthrough": passthrough(functions[location]),
                 }
             )
     return described
@@ -219,7 +231,10 @@ def _render(report: dict[str, Any]) -> str:
         commands = " ".join(route["commands"])
         if route["group"]:
             commands = f"{route['group']} ({len(route['commands'])} commands)"
-        lines.append(f"  {tag}: {commands} -> {route['function']}")
+        target = route["function"]
+        if route["passthrough"] is not None:
+            target += f" (pass-through: pool {route['passthrough']})"
+        lines.append(f"  {tag}: {commands} -> {target}")
     if report["keys"]:
         lines += ["", "keys"]
     for placed in report["keys"]:

@@ -89,6 +89,9 @@ class RouteVM:
     start_batch: Any
     resume_batch: Any
     take: Any
+    #: passthrough_pools(fn, ...): per route function, the pool it only passes requests to
+    #: (its index), or -1 (see the Lua driver).
+    passthrough_pools: Any
     #: hooks[tag][command code] (tag "" is untagged), routable commands only.
     hooks: dict[str, dict[int, Any]]
     codes: dict[str, int]
@@ -412,9 +415,10 @@ class ConfigLoader:
         state[b"py_log_req"] = self._log_req
         state[b"want_user"] = False
         state[b"want_reqs"] = False
-        resume, fail, resume_await, abandon, start_batch, resume_batch, take = lua.execute(
-            lua_source("mcp_routes.lua"), mcp, state
-        )
+        (
+            resume, fail, resume_await, abandon, start_batch, resume_batch, take,
+            passthrough_pools,
+        ) = lua.execute(lua_source("mcp_routes.lua"), mcp, state)  # fmt: skip
         codes = {_s(k): int(v) for k, v in state[b"codes"].items()}
         proxy_mt = state[b"POOL_PROXY_MT"]
         setmt = lua.globals().setmetatable
@@ -453,7 +457,7 @@ class ConfigLoader:
             py_hooks[_s(tag)] = {int(k): fn for k, fn in table.items() if int(k) in ROUTABLE}
         vm = RouteVM(
             lua, resume, fail, resume_await, abandon, start_batch, resume_batch, take,
-            py_hooks, codes, state,
+            passthrough_pools, py_hooks, codes, state,
         )  # fmt: skip
         if self.events is not None:
             vm.set_wants(self.events.wants_by_stream())

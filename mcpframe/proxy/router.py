@@ -82,6 +82,16 @@ START_ARGS = 6
 RESUME_ARGS = 9
 #: Routes per batch call at most (the Lua stack holds every argument of one call).
 MAX_BATCH = 256
+#: What ``passthrough_pools`` answers for a route that is not a pass-through route.
+NOT_PASSTHROUGH = -2
+#: Commands a pool call accepts (the others make the route raise): 1..20 but ``mn``.
+KEYED = frozenset(range(c.CMD_MG, c.CMD_PREPEND + 1)) - {c.CMD_MN}
+
+
+def data_of(req: Request) -> bytes:
+    """The bytes a client request is sent to a backend as."""
+    value = req.value
+    return req.line if value is None else req.line + value
 
 
 def per_worker(limit: int, workers: int) -> int:
@@ -140,7 +150,7 @@ class Task:
     """One running route: where its reply goes, the client request it serves, the bytes it
     holds (buffer memory) and the backend of its pending pool call."""
 
-    __slots__ = ("backend", "deliver", "mem", "mget", "req", "slot")
+    __slots__ = ("backend", "deliver", "mem", "mget", "pass_error", "req", "slot")
 
     backend: Backend
 
@@ -152,6 +162,9 @@ class Task:
         self.mget = mget
         self.deliver = deliver
         self.mem = mem
+        #: (pool, error text) of a pass-through call that could not be placed: the route
+        #: then runs in Lua, and raises this at its pool call (see ``Router.run``).
+        self.pass_error: tuple[int, bytes] | None = None
         # ``backend`` (the backend of its pending pool call) is set by the pool call.
 
 
@@ -175,6 +188,7 @@ class Router:
         self.start_batch = vm.start_batch
         self.resume_batch = vm.resume_batch
         self.take = vm.take
+        self.passthrough_pools = vm.passthrough_pools
         self.loop = asyncio.get_running_loop()
         #: Routes to start, and backend replies to resume routes with, at the end of this
         #: turn of the event loop: one driver call for all (flat argument lists).
@@ -182,6 +196,9 @@ class Router:
         self.resumes: list[Any] = []
         #: Bound once: every request sent to a backend carries it.
         self.on_response: Callable[[int, int, Response, int, bytes], None] = self._on_response
+        self.on_pass_response: Callable[[int, int, Response, int, bytes], None] = (
+            self._on_pass_response
+        )
         codes = vm.codes
         self.YIELD_POOL = codes["YIELD_POOL"]
         self.YIELD_INTERNAL = codes["YIELD_INTERNAL"]
@@ -218,6 +235,36 @@ class Router:
         #: costs on every reply); client data blocks always are.
         self.count_replies = bool(self.buffer_memory_limit)
         self.mem_used = 0
+        #: Pass-through routes (``return pool(r)``): hook -> pool index, run without Lua.
+        #: ``lua_ran`` says Lua code ran since the pools were read: a route may have
+        #: reassigned what a pass-through route names, so they are read again before use.
+        self.pass_hooks: list[Any] = []
+        self.passthrough: dict[Any, int] = {}
+        self.lua_ran = False
+        self._find_passthrough()
+
+    def _find_passthrough(self) -> None:
+        hooks = [fn for table in (self.hooks, *self.tagged.values()) for fn in table.values()]
+        if not hooks:
+            return
+        pools = self._as_tuple(self.passthrough_pools(*hooks))
+        found = zip(hooks, pools, strict=True)
+        self.pass_hooks = [fn for fn, pool in found if pool != NOT_PASSTHROUGH]
+        self._read_passthrough()
+
+    def _read_passthrough(self) -> None:
+        """(Re)read the pool of every pass-through route."""
+        self.lua_ran = False
+        hooks = self.pass_hooks
+        if not hooks:
+            return
+        pools = self._as_tuple(self.passthrough_pools(*hooks))
+        self.passthrough = {fn: pool for fn, pool in zip(hooks, pools, strict=True) if pool >= 0}
+
+    @staticmethod
+    def _as_tuple(values: Any) -> tuple[Any, ...]:
+        # lupa hands back a bare value when Lua returned only one.
+        return values if type(values) is tuple else (values,)
 
     def hook_for(self, cmd: int, tag: str | None) -> Any:
         """The hook for a command on a connection (spec 2.8): tagged first, then untagged."""
@@ -254,9 +301,23 @@ class Router:
             self.mem_used += mem
         handle = self.next_handle
         self.next_handle = handle + 1
-        self.tasks[handle] = Task(req, slot, mget, deliver, mem)
+        task = Task(req, slot, mget, deliver, mem)
+        self.tasks[handle] = task
         self.active += 1
+        if self.lua_ran:
+            self._read_passthrough()
         starts = self.starts
+        pool_id = self.passthrough.get(hook, -1)
+        if pool_id >= 0 and not starts and not req.noreply and req.cmd in KEYED:
+            # A pass-through route: what it would do, done here (the reply comes back to
+            # _on_pass_response). Noreply requests, which the route rewrites, go through it,
+            # and so does every request after one queued for Lua this turn (requests reach
+            # their backends in the order they came).
+            error = self._send(task, handle, pool_id, req.key, data_of(req), self.on_pass_response)
+            if error is None:
+                return
+            # Not placed: the route runs after all, and its pool call raises this error.
+            task.pass_error = (pool_id, error)
         if not starts:
             self.loop.call_soon(self._run_starts)
         starts += (handle, hook, req.cmd, req.line, req.key, req.noreply)
@@ -275,6 +336,7 @@ class Router:
         """One driver call per MAX_BATCH routes (``width`` values each), then act on the two
         values answered per route. Flushes the routes schedule run when the batch ends."""
         TURN.active = True
+        self.lua_ran = True
         try:
             step = width * MAX_BATCH
             for first in range(0, len(batch), step):
@@ -317,9 +379,14 @@ class Router:
         if task is None:
             return
         req = task.req
-        value = req.value
-        data = req.line if value is None else req.line + value
-        error = self._send(task, handle, pool_id, req.key, data, MODE_NORMAL)
+        error = None
+        failed = task.pass_error
+        if failed is not None:
+            task.pass_error = None
+            if failed[0] == pool_id:
+                error = failed[1]
+        if error is None:
+            error = self._send(task, handle, pool_id, req.key, data_of(req), self.on_response)
         if error is not None:
             self._advance(handle, self.fail(handle, error))
 
@@ -346,6 +413,7 @@ class Router:
 
     def _advance(self, handle: int, result: Any) -> None:
         """Act on what the driver answered, until the route waits or is done."""
+        self.lua_ran = True
         try:
             # The driver answers with a tuple whose first element says what happened (lupa
             # hands back a bare value when the driver returned only one).
@@ -413,16 +481,22 @@ class Router:
             h = result[2]
             req = task.req if h == handle else self.tasks[h].req
             key = req.key
-            value = req.value
-            data = req.line if value is None else req.line + value
+            data = data_of(req)
             mode = MODE_NORMAL
         else:
             line, value, key, mode, _ = self._request(result)
             data = line if value is None else line + value
-        return self._send(task, handle, result[1], key, data, mode)
+        return self._send(task, handle, result[1], key, data, self.on_response, mode)
 
     def _send(
-        self, task: Task, handle: int, pool_id: int, key: bytes, data: bytes, mode: int
+        self,
+        task: Task,
+        handle: int,
+        pool_id: int,
+        key: bytes,
+        data: bytes,
+        callback: Callable[[int, int, Response, int, bytes], None],
+        mode: int = MODE_NORMAL,
     ) -> bytes | None:
         """Place ``key`` in the pool and queue ``data`` on that backend; the error text for
         the route when the key could not be placed."""
@@ -432,8 +506,20 @@ class Router:
         except Exception as e:
             return self._placement_error(e)
         task.backend = backend
-        backend.send(data, self.on_response, handle, mode)
+        backend.send(data, callback, handle, mode)
         return None
+
+    def _on_pass_response(
+        self, handle: int, mode: int, res: Response, elapsed: int, be: bytes
+    ) -> None:
+        """A pass-through route's reply: the route would return it as it is. (Its bytes would
+        be held only until then, so buffer memory only decides whether it is taken.)"""
+        task = self.tasks.pop(handle, None)
+        if task is None:
+            return
+        if self.count_replies and self.mem_used > self.mem_limit and res.type:
+            res = self._out_of_memory(task.backend)
+        self._reply(task, res.raw, res.status, res.code, mode)
 
     def _on_response(self, handle: int, mode: int, res: Response, elapsed: int, be: bytes) -> None:
         task = self.tasks.get(handle)

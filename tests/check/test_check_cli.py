@@ -84,10 +84,15 @@ def test_describes_pools_routes_and_placements(tmp_path: Path) -> None:
     assert "  filter    stop '|#|'\n" in out
     assert "  options   omode=ketama\n" in out
     assert "      2  b3  127.0.0.1:11513\n" in out
-    assert f"  untagged: CMD_ANY_STORAGE (19 commands) -> {config}:18\n" in out
+    # Routes that only pass requests to a pool are said to run without Lua.
+    passthrough = "(pass-through: pool {})"
+    assert (
+        f"  untagged: CMD_ANY_STORAGE (19 commands) -> {config}:18 {passthrough.format('main')}\n"
+        in out
+    )
     assert "  tag ro: CMD_ANY (" in out and f" commands) -> {config}:23\n" in out
-    assert f"  tag seeded: mg -> {config}:21\n" in out
-    assert f"  tag seeded: get -> {config}:22\n" in out
+    assert f"  tag seeded: mg -> {config}:21\n" in out  # pools.z[1]: not a pass-through shape
+    assert f"  tag seeded: get -> {config}:22 {passthrough.format('tagged')}\n" in out
     assert "  /test/0\n    main: 1  b2  127.0.0.1:11512\n" in out
 
 
@@ -111,10 +116,11 @@ def test_json_report(tmp_path: Path) -> None:
     z1 = next(p for p in report["pools"] if p["name"] == "z.1")
     assert z1["seed"] == {"string": "z1", "value": 7273408066088704005}
     assert z1["backends"][0] == {"index": 0, "label": "b1", "host": "127.0.0.1", "port": "11511"}
-    assert {(r["tag"], r["group"]) for r in report["routes"]} == {
-        (None, "CMD_ANY_STORAGE"),
-        ("ro", "CMD_ANY"),
-        ("seeded", None),
+    assert {(r["tag"], r["group"], r["passthrough"]) for r in report["routes"]} == {
+        (None, "CMD_ANY_STORAGE", "main"),
+        ("ro", "CMD_ANY", None),
+        ("seeded", None, None),
+        ("seeded", None, "tagged"),
     }
     assert report["keys"][0]["pools"]["main"]["label"] == "b3"  # foo, 3 backends: index 2
     assert report["failed_plugins"] == []

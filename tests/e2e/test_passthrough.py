@@ -1,0 +1,137 @@
+"""Pass-through routes (``return pool(r)``) answer exactly as their Lua says.
+
+mcpframe runs a route that only sends its request to one pool without entering Lua
+(docs/performance.md). These tests hold it to the Lua's meaning: the pool is the one the
+route names *now* (another route may reassign the variable, table field or global), requests
+reach backends in the order they came even when some of a pipeline go through Lua, noreply
+requests are rewritten as the route would, and errors surface from the route's line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, Client, Mcpframe, Memcached
+
+CONFIG = ROOT / "tests" / "configs" / "passthrough.lua"
+
+
+def value(key: bytes, data: bytes) -> bytes:
+    return b"VALUE %s 0 %d\r\n%s\r\nEND\r\n" % (key, len(data), data)
+
+
+def start(
+    memcached_factory: Callable[..., Memcached],
+    mcpframe_factory: Callable[..., Mcpframe],
+    env: dict[str, str] | None = None,
+) -> tuple[Mcpframe, Client, Client]:
+    """The proxy, and a client on each backend holding key ``k`` = from-a / from-b."""
+    a, b = memcached_factory(), memcached_factory()
+    direct = []
+    for server, data in ((a, b"from-a"), (b, b"from-b")):
+        c = Client(server.addr)
+        c.send(b"set k 0 0 %d\r\n%s\r\n" % (len(data), data))
+        assert c.readline() == b"STORED\r\n"
+        direct.append(c)
+    ports = {"MCP_TEST_PORT_A": str(a.port), "MCP_TEST_PORT_B": str(b.port)}
+    proxy = mcpframe_factory("--config", str(CONFIG), env={**ports, **(env or {})})
+    return proxy, direct[0], direct[1]
+
+
+def reads(c: Client) -> list[bytes]:
+    """get, gets and mg of ``k`` (one route each: upvalue, table field, global)."""
+    c.send(b"get k\r\ngets k\r\nmg k v\r\n")
+    got = [c.read_until(b"END\r\n")]
+    gets = c.read_until(b"END\r\n")
+    got.append(gets.split(b"\r\n", 1)[1] if gets.startswith(b"VALUE") else gets)  # no cas
+    mg = c.readline()
+    got.append(c.readline() if mg.startswith(b"VA") else mg)
+    return got
+
+
+def test_reassigned_pools_are_followed(
+    memcached_factory: Callable[..., Memcached], mcpframe_factory: Callable[..., Mcpframe]
+) -> None:
+    proxy, _, _ = start(memcached_factory, mcpframe_factory)
+    c = Client(proxy.addr)
+    from_a = [value(b"k", b"from-a"), b"from-a\r\nEND\r\n", b"from-a\r\n"]
+    from_b = [value(b"k", b"from-b"), b"from-b\r\nEND\r\n", b"from-b\r\n"]
+    assert reads(c) == from_a
+    c.send(b"md to-b\r\n")
+    assert c.readline() == b"HD\r\n"
+    assert reads(c) == from_b
+    assert reads(Client(proxy.addr)) == from_b  # every connection, not only this one
+    c.send(b"md to-a\r\n")
+    assert c.readline() == b"HD\r\n"
+    assert reads(c) == from_a
+    # In one pipeline: the switch runs in Lua first, the reads after it see pool b.
+    c.send(b"md to-b\r\nget k\r\nmd to-a\r\nget k\r\n")
+    assert c.readline() == b"HD\r\n"
+    assert c.read_until(b"END\r\n") == value(b"k", b"from-b")
+    assert c.readline() == b"HD\r\n"
+    assert c.read_until(b"END\r\n") == value(b"k", b"from-a")
+    # Named value no longer a pool: the route fails in Lua, as it says.
+    c.send(b"md to-nothing\r\nget k\r\nmd to-a\r\nget k\r\n")
+    assert c.readline() == b"HD\r\n"
+    assert c.readline() == b"SERVER_ERROR lua failure\r\n"
+    assert c.readline() == b"HD\r\n"
+    assert c.read_until(b"END\r\n") == value(b"k", b"from-a")
+
+
+def test_order_noreply_and_multiget(
+    memcached_factory: Callable[..., Memcached], mcpframe_factory: Callable[..., Mcpframe]
+) -> None:
+    proxy, direct_a, _ = start(memcached_factory, mcpframe_factory)
+    c = Client(proxy.addr)
+    # noreply sets go through the route's rewrite; the gets after them, pass-through or not,
+    # must find what they stored (the backend sees them in order).
+    pipeline = b"".join(b"set n%d 0 0 2 noreply\r\nv%d\r\n" % (i, i % 10) for i in range(50))
+    pipeline += b"".join(b"get n%d\r\n" % i for i in range(50))
+    c.send(pipeline)
+    for i in range(50):
+        assert c.read_until(b"END\r\n") == value(b"n%d" % i, b"v%d" % (i % 10))
+    c.send(b"get n1 k missing n2\r\n")
+    assert c.read_until(b"END\r\n") == (
+        b"VALUE n1 0 2\r\nv1\r\nVALUE k 0 6\r\nfrom-a\r\nVALUE n2 0 2\r\nv2\r\nEND\r\n"
+    )
+    direct_a.send(b"get n49\r\n")
+    assert direct_a.read_until(b"END\r\n") == value(b"n49", b"v9")
+
+
+@pytest.fixture
+def fragile_hasher(tmp_path: Path) -> dict[str, str]:
+    """An installed plugin (a dist-info on PYTHONPATH) whose hasher raises on keys starting
+    with ``boom`` (tests/plugins/fakes/raising.py)."""
+    info = tmp_path / "mcpframe_fragile-0.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mcpframe-fragile\nVersion: 0.3\n")
+    (info / "entry_points.txt").write_text(
+        "[mcpframe]\nhash_fragile = tests.plugins.fakes.raising\n"
+    )
+    path = os.pathsep.join(p for p in (str(tmp_path), str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    return {"PYTHONPATH": path, "MCP_TEST_FRAGILE": "1"}
+
+
+def test_placement_error_is_raised_by_the_route(
+    memcached_factory: Callable[..., Memcached],
+    mcpframe_factory: Callable[..., Mcpframe],
+    fragile_hasher: dict[str, str],
+) -> None:
+    proxy, _, _ = start(memcached_factory, mcpframe_factory, env=fragile_hasher)
+    w = Client(proxy.addr)
+    w.send(b"watch proxyevents\r\n")
+    assert w.readline() == b"OK\r\n"
+    c = Client(proxy.addr)
+    c.send(b"touch k 0\r\ntouch boom 0\r\ntouch k 0\r\n")
+    assert c.readline() == b"TOUCHED\r\n"
+    assert c.readline() == b"SERVER_ERROR lua failure\r\n"
+    assert c.readline() == b"TOUCHED\r\n"
+    events = [w.readline().decode() for _ in range(2)]
+    # Once from the plugin call, once from the route: `return pool(r)` is a tail call, so the
+    # error has no line of the route to name (as when the route runs in Lua).
+    assert "msg=key placement failed in plugin code: hasher plugin 'fragile'" in events[0]
+    assert "msg=key placement failed: hasher plugin 'fragile'" in events[1], events
