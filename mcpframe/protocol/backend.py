@@ -5,9 +5,11 @@ Rules (spec 4.1 and 7.5):
 * A response line ends at ``\\n`` (normally ``\\r\\n``); its first word (up to the first space)
   classifies it. ``Response.raw`` is what the client receives, byte for byte.
 * ``VA <n> [flags]``: the line, ``n`` bytes and a CRLF. ``VALUE <key> <flags> <n> [<cas>]``:
-  the line, ``n`` bytes, a CRLF, and then exactly ``END\\r\\n`` (a classic get sent to a
-  backend has one key); ``raw`` holds all three parts. Anything else after the data ->
-  failure ``missingend``. A data block not ending in CRLF -> failure ``parsing``.
+  the line, ``n`` bytes, a CRLF, and then exactly ``END\\r\\n``; ``raw`` holds all three
+  parts. More ``VALUE`` blocks before the ``END`` make one response of type
+  ``RES_MULTI_GET`` (the reply to a multi-key get; the backend connection refuses it as
+  ``missingend`` for any other request). Anything else after the data -> failure
+  ``missingend``. A data block not ending in CRLF -> failure ``parsing``.
 * ``SERVER_ERROR ...`` -> a failed response (code 23) with the line verbatim; the connection
   stays usable. ``ERROR[ ...]``/``CLIENT_ERROR ...`` -> a failed response with the line
   verbatim, then failure ``invalidprotocol``: the backend may have lost track of our stream.
@@ -46,6 +48,7 @@ from mcpframe.protocol.commands import (
     RES_GENERIC,
     RES_GET,
     RES_META,
+    RES_MULTI_GET,
     RES_NUMERIC,
     RES_VERSION,
     STATUS_FAILED,
@@ -77,6 +80,7 @@ MAX_RESPONSE_LINE = 8192
 _CODE_UNKNOWN_META = 1
 
 _END = b"END\r\n"
+_VALUE = b"VALUE "
 
 # First word -> (type, code) of a complete one-line OK response.
 _SIMPLE: dict[bytes, tuple[int, int]] = {
@@ -193,26 +197,24 @@ class ResponseReader:
                 if stop <= end and data[stop - 2 : stop] != b"\r\n":
                     self.failure = "parsing"
                     return start
-                if full > end:
-                    if word == b"VA":
-                        self._need = full - start
-                    elif stop < end:
-                        # Part of what follows the data is here: fail as soon as it cannot
-                        # be END, whatever the chunking; else wait for one more byte.
-                        if not _END.startswith(data[stop:end]):
-                            self.failure = "missingend"
-                            return start
-                        self._need = end + 1 - start
-                    else:
-                        self._need = stop + 1 - start
-                    return start
                 if word == b"VA":
+                    if full > end:
+                        self._need = full - start
+                        return start
                     append(Response(RES_META, MCMC_CODE_OK, STATUS_OK, data[start:stop], vlen))
-                elif data[stop:full] == _END:
-                    append(Response(RES_GET, MCMC_CODE_OK, STATUS_OK, data[start:full], vlen))
-                else:
-                    self.failure = "missingend"
+                    pos = full
+                    continue
+                if stop >= end:
+                    self._need = stop + 1 - start  # the data block and one byte after it
                     return start
+                if full <= end and data[stop:full] == _END:
+                    append(Response(RES_GET, MCMC_CODE_OK, STATUS_OK, data[start:full], vlen))
+                    pos = full
+                    continue
+                full = self._more_values(data, start, stop)
+                if full <= 0:
+                    return start
+                append(Response(RES_MULTI_GET, MCMC_CODE_OK, STATUS_OK, data[start:full], vlen))
                 pos = full
                 continue
             if content[:1].isdigit():
@@ -234,3 +236,41 @@ class ResponseReader:
             self.failure = "unhandledres" if word == b"STAT" else "parsing"
             return start
         return pos
+
+    def _more_values(self, data: bytes, start: int, pos: int) -> int:
+        """After the first block of a ``VALUE`` reply (``data[start:pos]``): the end of the
+        reply when more blocks and the ``END`` follow; else 0 with ``_need`` set (cut short)
+        or ``failure`` set (anything but a ``VALUE`` block or the ``END`` follows)."""
+        end = len(data)
+        while True:
+            rest = data[pos : pos + 6]
+            if rest[:5] == _END:
+                return pos + 5  # (a first block followed by END is the caller's case)
+            if rest == _VALUE:
+                nl = data.find(b"\n", pos)
+                if nl < 0:
+                    if end - pos > MAX_RESPONSE_LINE:
+                        self.failure = "parsing"
+                        return 0
+                    self._need = end + 1 - start
+                    return 0
+                tokens = data[pos:nl].split()
+                size = tokens[3] if len(tokens) > 3 else b""
+                if not size.isdigit():
+                    self.failure = "parsing"
+                    return 0
+                stop = nl + 1 + int(size) + 2
+                if stop > end:
+                    self._need = stop + 1 - start
+                    return 0
+                if data[stop - 2 : stop] != b"\r\n":
+                    self.failure = "parsing"
+                    return 0
+                pos = stop
+                continue
+            if len(rest) < 6 and (_END.startswith(rest) or _VALUE.startswith(rest)):
+                self._need = end + 1 - start  # cut short: wait for one more byte
+                return 0
+            break
+        self.failure = "missingend"
+        return 0

@@ -107,6 +107,9 @@ RES_VERSION = 106
 RES_NUMERIC = 107
 RES_ERRMSG = 108
 RES_FAIL = 109
+#: mcpframe's own: several ``VALUE`` blocks then ``END``, the reply to a multi-key get that
+#: the proxy sent a backend itself (never handed to Lua: see ``Router.multiget``).
+RES_MULTI_GET = 110
 
 #: Response codes (``mcp.MCMC_CODE_*``).
 MCMC_CODE_STORED = 8

@@ -108,6 +108,7 @@ __all__ = [
     "KEY_MAX_LENGTH",
     "TOO_LARGE",
     "RequestReader",
+    "multiget_keys",
     "parse_request_line",
     "split_multiget",
 ]
@@ -595,6 +596,20 @@ def split_multiget(req: Request) -> list[Request | bytes]:
     """
     if not req.multiget:
         return [req]
+    prefix, keys = multiget_keys(req)
+    cmd = req.cmd
+    out: list[Request | bytes] = []
+    for key in keys:
+        if len(key) > KEY_MAX_LENGTH:
+            out.append(KEY_TOO_LONG)
+        else:
+            out.append(Request(cmd, prefix + key + b"\r\n", key))
+    return out
+
+
+def multiget_keys(req: Request) -> tuple[bytes, list[bytes]]:
+    """(prefix, keys) of a multiget: the bytes up to its first key (see ``split_multiget``),
+    and its keys in order, over-long ones included."""
     content = _content(req.line)
     # Find where the first key starts: skip the command word (and gat's exptime) with the
     # spaces around them.
@@ -603,14 +618,4 @@ def split_multiget(req: Request) -> list[Request | bytes]:
         pos = content.index(b" ", pos)
         while content[pos] == 0x20:
             pos += 1
-    prefix = content[:pos]
-    cmd = req.cmd
-    out: list[Request | bytes] = []
-    for key in content[pos:].split(b" "):
-        if not key:
-            continue
-        if len(key) > KEY_MAX_LENGTH:
-            out.append(KEY_TOO_LONG)
-        else:
-            out.append(Request(cmd, prefix + key + b"\r\n", key))
-    return out
+    return content[:pos], [key for key in content[pos:].split(b" ") if key]

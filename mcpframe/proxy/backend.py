@@ -42,7 +42,7 @@ from typing import Any, ClassVar, cast
 
 from mcpframe.lua.config import BackendSpec
 from mcpframe.protocol.backend import ResponseReader
-from mcpframe.protocol.commands import RES_VERSION, STATUS_OK
+from mcpframe.protocol.commands import RES_MULTI_GET, RES_VERSION, STATUS_OK
 from mcpframe.protocol.response import Response, failure_response
 from mcpframe.proxy.events import EventLog
 from mcpframe.proxy.turn import TURN
@@ -55,6 +55,10 @@ Entry = tuple[Callback, int, int, float]
 #: Connection states. ``bad`` is a separate flag: a bad backend is in RETRY_WAIT, or in
 #: CONNECTING/VALIDATING while a retry probes it.
 IDLE, CONNECTING, VALIDATING, READY, RETRY_WAIT, CLOSED = range(6)
+#: The reply mode of a multi-key get the router sends itself (``Router.multiget``): only
+#: such a request may be answered by several VALUE blocks (the router's other modes are 0-3).
+MODE_MULTIGET = 4
+
 STATE_NAMES = ("idle", "connecting", "validating", "ready", "retry_wait", "closed")
 
 #: Failure reasons (spec 7.5), in the order memcached lists them; ``markedbad`` is not one.
@@ -393,6 +397,11 @@ class Backend:
                 self._failed("trailingdata", link, rbuf=res.raw + reader.rbuf())
                 return
             callback, handle, mode, t0 = pending.popleft()
+            if res.type == RES_MULTI_GET and mode != MODE_MULTIGET:
+                # Several values for a one-key request: the backend is out of step.
+                pending.appendleft((callback, handle, mode, t0))
+                self._failed("missingend", link, rbuf=res.raw)
+                return
             elapsed = int((now - t0) * 1_000_000)
             if hist is not None:
                 hist[bisect_left(LATENCY_BOUNDS_US, elapsed)] += 1

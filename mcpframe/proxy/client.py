@@ -197,6 +197,11 @@ class ClientConnection:
                 slots.append(Slot(TOO_LARGE))
                 continue
             if req.multiget:
+                slot = Slot()
+                if router.multiget(hook, req, slot, self.deliver):  # type: ignore[union-attr]
+                    slots.append(slot)
+                    self.routed += 1
+                    continue
                 for part in split_multiget(req):
                     if type(part) is bytes:
                         slots.append(Slot(part))

@@ -39,10 +39,10 @@ from mcpframe.cache import Cache
 from mcpframe.lua.config import LoadedConfig
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.backend import ResponseReader
-from mcpframe.protocol.reader import RequestReader
+from mcpframe.protocol.reader import KEY_MAX_LENGTH, RequestReader, multiget_keys
 from mcpframe.protocol.request import Request
 from mcpframe.protocol.response import Response, failure_response
-from mcpframe.proxy.backend import Backend
+from mcpframe.proxy.backend import MODE_MULTIGET, Backend
 from mcpframe.proxy.events import EventLog
 from mcpframe.proxy.turn import TURN
 
@@ -84,8 +84,11 @@ RESUME_ARGS = 9
 MAX_BATCH = 256
 #: What ``passthrough_pools`` answers for a route that is not a pass-through route.
 NOT_PASSTHROUGH = -2
-#: Commands a pool call accepts (the others make the route raise): 1..20 but ``mn``.
-KEYED = frozenset(range(c.CMD_MG, c.CMD_PREPEND + 1)) - {c.CMD_MN}
+#: A multiget sent one get per backend (``Router.multiget``) puts at most this many bytes
+#: of keys on one line (memcached reads get lines this long in one go); more make two.
+MULTIGET_LINE = 2048
+SHUTTING_DOWN = b"SERVER_ERROR shutting down\r\n"
+END = b"END\r\n"
 
 
 def data_of(req: Request) -> bytes:
@@ -168,6 +171,21 @@ class Task:
         # ``backend`` (the backend of its pending pool call) is set by the pool call.
 
 
+class MultiGet:
+    """A multi-key get whose route is a pass-through route, sent as one get per backend:
+    each key's piece of the reply (a hit without its END, nothing for a miss, the error line
+    of a failed backend), filled as the backends answer."""
+
+    __slots__ = ("deliver", "keys", "pieces", "remaining", "slot")
+
+    def __init__(self, slot: Slot, deliver: Callable[[Slot], None], keys: list[bytes]) -> None:
+        self.slot = slot
+        self.deliver = deliver
+        self.keys = keys
+        self.pieces = [b""] * len(keys)
+        self.remaining = 0  # backend requests not answered yet
+
+
 class Router:
     """Runs the routes of one loaded config."""
 
@@ -241,6 +259,11 @@ class Router:
         self.pass_hooks: list[Any] = []
         self.passthrough: dict[Any, int] = {}
         self.lua_ran = False
+        #: backend request handle -> (its multiget, the key positions it asked for).
+        self.multigets: dict[int, tuple[MultiGet, list[int]]] = {}
+        self.on_multiget_response: Callable[[int, int, Response, int, bytes], None] = (
+            self._on_multiget_response
+        )
         self._find_passthrough()
 
     def _find_passthrough(self) -> None:
@@ -308,7 +331,7 @@ class Router:
             self._read_passthrough()
         starts = self.starts
         pool_id = self.passthrough.get(hook, -1)
-        if pool_id >= 0 and not starts and not req.noreply and req.cmd in KEYED:
+        if pool_id >= 0 and not starts and not req.noreply and req.cmd in c.KEYED:
             # A pass-through route: what it would do, done here (the reply comes back to
             # _on_pass_response). Noreply requests, which the route rewrites, go through it,
             # and so does every request after one queued for Lua this turn (requests reach
@@ -321,6 +344,107 @@ class Router:
         if not starts:
             self.loop.call_soon(self._run_starts)
         starts += (handle, hook, req.cmd, req.line, req.key, req.noreply)
+
+    def multiget(
+        self, hook: Any, req: Request, slot: Slot, deliver: Callable[[Slot], None]
+    ) -> bool:
+        """Serve a multi-key get or gets whose route is a pass-through route with one get per
+        backend instead of one routed request per key. The client reads the same bytes: each
+        key's route would send ``get <key>`` to the backend its key maps to and return the
+        answer (spec 6.4); a backend answers a multi-key get with the same values, in key
+        order. The keys still count one by one (``cmd_get``, active requests).
+
+        False, with nothing done, when the per-key way must be taken: another route, a
+        request limit or buffer memory limit in force (they count per key), a route queued
+        for Lua this turn (backend order), a key too long or not placeable.
+        """
+        cmd = req.cmd
+        if (
+            (cmd != c.CMD_GET and cmd != c.CMD_GETS)
+            or self.starts
+            or self.active_limit != UNLIMITED
+            or self.count_replies
+        ):
+            return False
+        if self.lua_ran:
+            self._read_passthrough()
+        pool_id = self.passthrough.get(hook, -1)
+        if pool_id < 0:
+            return False
+        prefix, keys = multiget_keys(req)
+        pool = self.pools[pool_id]
+        select = pool.select
+        backends = pool.backends
+        groups: dict[int, list[int]] = {}
+        try:
+            for i, key in enumerate(keys):
+                if len(key) > KEY_MAX_LENGTH:
+                    return False
+                index = select(key)
+                if not 0 <= index < len(backends):
+                    return False
+                group = groups.get(index)
+                if group is None:
+                    groups[index] = [i]
+                else:
+                    group.append(i)
+        except Exception:
+            return False  # the per-key routes raise it, each where memcached would
+        n = len(keys)
+        self.cmd_counts[cmd] += n
+        self.requests_started += n
+        self.active += n
+        mg = MultiGet(slot, deliver, keys)
+        for index, positions in groups.items():
+            backend = backends[index]
+            first = 0
+            size = 0
+            for j, p in enumerate(positions):
+                size += len(keys[p]) + 1
+                if size > MULTIGET_LINE and j > first:
+                    self._send_multiget(mg, backend, prefix, positions[first:j])
+                    first = j
+                    size = len(keys[p]) + 1
+            self._send_multiget(mg, backend, prefix, positions[first:] if first else positions)
+        return True
+
+    def _send_multiget(
+        self, mg: MultiGet, backend: Backend, prefix: bytes, positions: list[int]
+    ) -> None:
+        keys = mg.keys
+        line = prefix + b" ".join([keys[p] for p in positions]) + b"\r\n"
+        handle = self.next_handle
+        self.next_handle = handle + 1
+        self.multigets[handle] = (mg, positions)
+        mg.remaining += 1
+        backend.send(line, self.on_multiget_response, handle, MODE_MULTIGET)
+
+    def _on_multiget_response(
+        self, handle: int, mode: int, res: Response, elapsed: int, be: bytes
+    ) -> None:
+        entry = self.multigets.pop(handle, None)
+        if entry is None:
+            return
+        mg, positions = entry
+        rtype = res.type
+        if res.status == 0 and (rtype == c.RES_GET or rtype == c.RES_MULTI_GET):
+            split_values(res.raw, mg.keys, positions, mg.pieces)
+        elif rtype != c.RES_END:
+            # A failed backend (or an answer a get cannot have): what each key's route
+            # would have returned, the same line for every key it held.
+            raw = res.raw
+            pieces = mg.pieces
+            for p in positions:
+                pieces[p] = raw
+        mg.remaining -= 1
+        if mg.remaining == 0:
+            self._multiget_done(mg)
+
+    def _multiget_done(self, mg: MultiGet) -> None:
+        self.active -= len(mg.keys)
+        slot = mg.slot
+        slot.data = b"".join(mg.pieces) + END
+        mg.deliver(slot)
 
     def _run_starts(self) -> None:
         """Start the routes queued this turn (``start_batch``)."""
@@ -741,7 +865,35 @@ class Router:
         """Fail every running route (shutdown)."""
         for handle in list(self.tasks):
             self.abandon(handle)
-            self._complete(handle, b"SERVER_ERROR shutting down\r\n")
+            self._complete(handle, SHUTTING_DOWN)
+        for handle in list(self.multigets):
+            mg, positions = self.multigets.pop(handle)
+            for p in positions:
+                mg.pieces[p] = SHUTTING_DOWN
+            mg.remaining -= 1
+            if mg.remaining == 0:
+                self._multiget_done(mg)
+
+
+def split_values(raw: bytes, keys: list[bytes], positions: list[int], pieces: list[bytes]) -> None:
+    """Hand the VALUE blocks of a backend's reply to a multi-key get to the keys asked for
+    (``keys[p]`` for ``p`` in ``positions``, in the order asked): a backend answers hits in
+    that order and skips misses, so a block belongs to the first key from there that it
+    names. Each piece is the block without END, as a one-key route's hit is sent in a
+    multiget."""
+    pos = 0
+    end = len(raw) - 5  # the END
+    for p in positions:
+        if pos >= end:
+            break
+        key = keys[p]
+        after = pos + 6 + len(key)  # b"VALUE " + key
+        if raw[after : after + 1] != b" " or raw[pos + 6 : after] != key:
+            continue  # a miss
+        nl = raw.index(b"\n", after)
+        stop = nl + 1 + int(raw[after:nl].split()[1]) + 2
+        pieces[p] = raw[pos:stop]
+        pos = stop
 
 
 def _text(value: object) -> str:

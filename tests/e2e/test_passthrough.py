@@ -10,12 +10,13 @@ requests are rewritten as the route would, and errors surface from the route's l
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, Client, Mcpframe, Memcached
+from tests.helpers import ROOT, Client, Mcpframe, Memcached, free_port
 
 CONFIG = ROOT / "tests" / "configs" / "passthrough.lua"
 
@@ -135,3 +136,64 @@ def test_placement_error_is_raised_by_the_route(
     # error has no line of the route to name (as when the route runs in Lua).
     assert "msg=key placement failed in plugin code: hasher plugin 'fragile'" in events[0]
     assert "msg=key placement failed: hasher plugin 'fragile'" in events[1], events
+
+
+MULTIGET_CONFIG = ROOT / "tests" / "configs" / "multiget.lua"
+
+
+def exchange(c: Client, request: bytes, replies: int = 1) -> bytes:
+    c.send(request)
+    return b"".join(c.read_until(b"END\r\n") for _ in range(replies))
+
+
+def test_multigets_match_one_route_per_key(
+    memcached_factory: Callable[..., Memcached], mcpframe_factory: Callable[..., Mcpframe]
+) -> None:
+    """Multigets on a pass-through route go one get per backend; the client reads exactly
+    what the one-route-per-key way gives (the "lua" listener): hits, misses, repeated and
+    over-long keys, cas values, hundreds of keys, and a backend that is down."""
+
+    a, b = memcached_factory(), memcached_factory()
+    env = {"MCP_TEST_PORT_A": str(a.port), "MCP_TEST_PORT_B": str(b.port)}
+    lua_port = free_port()
+    proxy = mcpframe_factory(
+        "--config", str(MULTIGET_CONFIG), "--listen", f"127.0.0.1:{lua_port}:lua", env=env
+    )
+    fast, slow = Client(proxy.addr), Client(("127.0.0.1", lua_port))
+    rng = random.Random(7)
+    keys = [b"key/%d/%s" % (i, b"x" * rng.randrange(0, 40)) for i in range(300)]
+    stored = keys[::2]
+    setup = b"".join(
+        b"set %s %d 0 %d\r\n%s\r\n" % (k, i, len(v), v)
+        for i, k in enumerate(stored)
+        for v in [bytes(rng.choice(b"abcdefgh") for _ in range(rng.randrange(0, 300)))]
+    )
+    fast.send(setup)
+    for _ in stored:
+        assert fast.readline() == b"STORED\r\n"
+
+    def check(request: bytes, replies: int = 1) -> bytes:
+        got = exchange(fast, request, replies)
+        assert got == exchange(slow, request, replies), request
+        return got
+
+    assert check(b"get %s %s\r\n" % (stored[0], stored[1])).count(b"VALUE ") == 2
+    for _ in range(30):
+        picked = [rng.choice(keys) for _ in range(rng.randrange(2, 120))]
+        if rng.random() < 0.2:
+            picked.insert(rng.randrange(len(picked)), b"k" * 251)  # CLIENT_ERROR piece
+        for cmd in (b"get", b"gets"):
+            check(cmd + b" " + b" ".join(picked) + b"\r\n")
+    # Pipelined, and mixed with single-key requests.
+    pipeline = b"get %s %s\r\nget %s\r\ngets %s %s %s\r\n" % (*keys[:3], *keys[3:6])
+    assert check(pipeline, 3).count(b"END\r\n") == 3
+    # Every stored key in one request: lines of more than 2 KB of keys are split.
+    everything = check(b"get " + b" ".join(keys) + b"\r\n")
+    assert everything.count(b"VALUE ") == len(stored)
+
+    # A backend down: its keys get the error line each, the others their values.
+    b.stop()
+    request = b"get " + b" ".join(keys[:40]) + b"\r\n"
+    exchange(fast, request)  # the first one finds out that the backend went away
+    got = check(request)
+    assert b"SERVER_ERROR" in got and b"VALUE " in got

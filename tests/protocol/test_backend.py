@@ -22,6 +22,7 @@ def generic(raw: bytes, code: int) -> Response:
 
 
 HIT = b"VALUE /b/a 0 2\r\nhi\r\nEND\r\n"
+MULTI = b"VALUE a 0 2\r\nhi\r\nVALUE b 1 3 7\r\nabc\r\nEND\r\n"
 
 # (id, input, expected responses, failure reason, rbuf after a whole feed)
 CASES: list[tuple[str, bytes, list[Response], str | None, bytes]] = [
@@ -52,6 +53,49 @@ CASES: list[tuple[str, bytes, list[Response], str | None, bytes]] = [
         [Response(c.RES_GET, c.MCMC_CODE_OK, OK, b"VALUE k 5 3 99\r\nabc\r\nEND\r\n", 3)],
         None,
         b"",
+    ),
+    (
+        "VALUE several",  # a multi-key get the proxy sent itself
+        MULTI,
+        [Response(c.RES_MULTI_GET, c.MCMC_CODE_OK, OK, MULTI, 2)],
+        None,
+        b"",
+    ),
+    (
+        "VALUE several holding VALUE and END",
+        b"VALUE a 0 6\r\nVALUE \r\nVALUE b 0 5\r\nEND\r\n\r\nEND\r\n",
+        [
+            Response(
+                c.RES_MULTI_GET,
+                c.MCMC_CODE_OK,
+                OK,
+                b"VALUE a 0 6\r\nVALUE \r\nVALUE b 0 5\r\nEND\r\n\r\nEND\r\n",
+                6,
+            )
+        ],
+        None,
+        b"",
+    ),
+    (
+        "VALUE several then X",
+        b"VALUE a 0 2\r\nhi\r\nVALUE b 0 1\r\nx\r\nX",
+        [],
+        "missingend",
+        b"VALUE a 0 2\r\nhi\r\nVALUE b 0 1\r\nx\r\nX",
+    ),
+    (
+        "VALUE several bad length",
+        b"VALUE a 0 2\r\nhi\r\nVALUE b 0 zz\r\n",
+        [],
+        "parsing",
+        b"VALUE a 0 2\r\nhi\r\nVALUE b 0 zz\r\n",
+    ),
+    (
+        "VALUE several bad data end",
+        b"VALUE a 0 2\r\nhi\r\nVALUE b 0 1\r\nxYZEND\r\n",
+        [],
+        "parsing",
+        b"VALUE a 0 2\r\nhi\r\nVALUE b 0 1\r\nxYZEND\r\n",
     ),
     (
         "VALUE holding END",
