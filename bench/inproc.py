@@ -40,9 +40,13 @@ function mcp_config_pools()
   return mcp.pool({b1, b2})
 end
 function mcp_config_routes(p)
-  mcp.attach(mcp.CMD_ANY_STORAGE, function(r) return p(r) end)
+  mcp.attach(mcp.CMD_ANY_STORAGE, %s)
 end
 """
+#: The route: a pass-through route (run without Lua, multigets one get per backend), or with
+#: ``--lua`` the same work written so that it runs in Lua for every request and key.
+PASSTHROUGH = "function(r) return p(r) end"
+IN_LUA = "function(r) local res = p(r) return res end"
 
 
 class Recorder:
@@ -72,8 +76,9 @@ def answer(written: bytes, value: bytes) -> bytes:
     out = []
     for line in written.split(b"\r\n"):
         if line.startswith(b"get "):
-            key = line[4:]
-            out.append(b"VALUE %s 0 %d\r\n%s\r\nEND\r\n" % (key, len(value), value))
+            for key in line[4:].split():
+                out.append(b"VALUE %s 0 %d\r\n%s\r\n" % (key, len(value), value))
+            out.append(b"END\r\n")
         elif line.startswith(b"set "):
             out.append(b"STORED\r\n")
     return b"".join(out)
@@ -95,7 +100,7 @@ async def measure(args: argparse.Namespace, ports: list[int]) -> list[float]:
 
     tmp = Path(tempfile.mkdtemp())
     routes = tmp / "routes.lua"
-    routes.write_text(ROUTES % (ports[0], ports[1]))
+    routes.write_text(ROUTES % (ports[0], ports[1], IN_LUA if args.lua else PASSTHROUGH))
     events = EventLog([])
     registry = build_registry()
     loaded = ConfigLoader(registry, events).load(str(routes))
@@ -178,6 +183,7 @@ def main() -> None:
     p.add_argument("--conns", type=int, default=32)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--multiget", type=int, default=1, help="keys per get")
+    p.add_argument("--lua", action="store_true", help="a route that runs in Lua")
     args = p.parse_args()
     procs = []
     ports = []

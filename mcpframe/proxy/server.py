@@ -30,6 +30,7 @@ from mcpframe.proxy.backend import Backend, BackendStats, backend_key
 from mcpframe.proxy.client import ClientConnection
 from mcpframe.proxy.events import STREAMS, WATCH_NAMES, EventLog, format_event
 from mcpframe.proxy.router import Pool, Router
+from mcpframe.proxy.turn import TURN
 from mcpframe.proxy.workers import (
     ENV_STATS_DIR,
     PUBLISH_INTERVAL,
@@ -235,6 +236,7 @@ class ProxyServer:
                 return
 
     async def start(self) -> None:
+        TURN.attach(asyncio.get_running_loop())
         self.stopping = asyncio.Event()
         self.events.on_wants_change(self._wants_changed)
         if self.config is not None:
