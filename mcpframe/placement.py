@@ -12,9 +12,10 @@ load; the plugins stay ordinary Python, and the built-in jump hash hands over it
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
-_MASK64 = 0xFFFFFFFFFFFFFFFF
-_LCG = 2862933555777941757
+_MASK64: Final = 0xFFFFFFFFFFFFFFFF
+_LCG: Final = 2862933555777941757
 
 
 class JumpHash:

@@ -29,6 +29,8 @@ Rules (spec 4.1 and 7.5):
 
 from __future__ import annotations
 
+from typing import Final
+
 from mcpframe.protocol.commands import (
     MCMC_CODE_CLIENT_ERROR,
     MCMC_CODE_DELETED,
@@ -54,11 +56,11 @@ from mcpframe.protocol.commands import (
     STATUS_FAILED,
     STATUS_OK,
 )
-from mcpframe.protocol.response import BACKEND_FAILURE, Response
+from mcpframe.protocol.response import BACKEND_FAILURE, MultiGetResponse, Response
 
 #: CLIENT_ERROR lines a memcached server sends in reply to one complete, well-formed
 #: request, after which its stream is still in step with ours (no connection reset).
-IN_SYNC_CLIENT_ERRORS = frozenset(
+IN_SYNC_CLIENT_ERRORS: Final = frozenset(
     {
         b"CLIENT_ERROR cannot increment or decrement non-numeric value",
         b"CLIENT_ERROR invalid numeric delta argument",
@@ -75,15 +77,15 @@ __all__ = ["MAX_RESPONSE_LINE", "ResponseReader"]
 
 #: A backend line longer than this without ``\n`` is garbage (memcached's longest replies,
 #: a ``VALUE`` line or a meta line with an opaque, are far shorter).
-MAX_RESPONSE_LINE = 8192
+MAX_RESPONSE_LINE: Final = 8192
 #: Unknown two-byte meta word.
-_CODE_UNKNOWN_META = 1
+_CODE_UNKNOWN_META: Final = 1
 
-_END = b"END\r\n"
-_VALUE = b"VALUE "
+_END: Final = b"END\r\n"
+_VALUE: Final = b"VALUE "
 
 # First word -> (type, code) of a complete one-line OK response.
-_SIMPLE: dict[bytes, tuple[int, int]] = {
+_SIMPLE: Final[dict[bytes, tuple[int, int]]] = {
     b"HD": (RES_META, MCMC_CODE_OK),
     b"EN": (RES_META, MCMC_CODE_END),
     b"NF": (RES_META, MCMC_CODE_NOT_FOUND),
@@ -211,10 +213,12 @@ class ResponseReader:
                     append(Response(RES_GET, MCMC_CODE_OK, STATUS_OK, data[start:full], vlen))
                     pos = full
                     continue
-                full = self._more_values(data, start, stop)
+                ends = [stop - start]
+                full = self._more_values(data, start, stop, ends)
                 if full <= 0:
                     return start
-                append(Response(RES_MULTI_GET, MCMC_CODE_OK, STATUS_OK, data[start:full], vlen))
+                raw = data[start:full]
+                append(MultiGetResponse(RES_MULTI_GET, MCMC_CODE_OK, STATUS_OK, raw, vlen, ends))
                 pos = full
                 continue
             if content[:1].isdigit():
@@ -237,10 +241,11 @@ class ResponseReader:
             return start
         return pos
 
-    def _more_values(self, data: bytes, start: int, pos: int) -> int:
+    def _more_values(self, data: bytes, start: int, pos: int, ends: list[int]) -> int:
         """After the first block of a ``VALUE`` reply (``data[start:pos]``): the end of the
-        reply when more blocks and the ``END`` follow; else 0 with ``_need`` set (cut short)
-        or ``failure`` set (anything but a ``VALUE`` block or the ``END`` follows)."""
+        reply when more blocks and the ``END`` follow, each block's end (from ``start``)
+        added to ``ends``; else 0 with ``_need`` set (cut short) or ``failure`` set (anything
+        but a ``VALUE`` block or the ``END`` follows)."""
         end = len(data)
         while True:
             rest = data[pos : pos + 6]
@@ -254,12 +259,11 @@ class ResponseReader:
                         return 0
                     self._need = end + 1 - start
                     return 0
-                tokens = data[pos:nl].split()
-                size = tokens[3] if len(tokens) > 3 else b""
-                if not size.isdigit():
+                size = _value_size(data, pos, nl)
+                if size < 0:
                     self.failure = "parsing"
                     return 0
-                stop = nl + 1 + int(size) + 2
+                stop = nl + 1 + size + 2
                 if stop > end:
                     self._need = stop + 1 - start
                     return 0
@@ -267,6 +271,7 @@ class ResponseReader:
                     self.failure = "parsing"
                     return 0
                 pos = stop
+                ends.append(stop - start)
                 continue
             if len(rest) < 6 and (_END.startswith(rest) or _VALUE.startswith(rest)):
                 self._need = end + 1 - start  # cut short: wait for one more byte
@@ -274,3 +279,20 @@ class ResponseReader:
             break
         self.failure = "missingend"
         return 0
+
+
+def _value_size(data: bytes, pos: int, nl: int) -> int:
+    """The byte count of the ``VALUE <key> <flags> <bytes> [<cas>]`` line at ``data[pos:nl]``,
+    or -1. memcached separates the tokens by one space; anything else is split the slow way."""
+    k = data.find(b" ", pos + 6, nl)  # after the key
+    f = data.find(b" ", k + 1, nl) if k > 0 else -1  # after the flags
+    if f > 0:
+        e = data.find(b" ", f + 1, nl)  # after the byte count, when a cas follows
+        if e < 0:
+            e = nl - 1 if data[nl - 1] == 13 else nl
+        size = data[f + 1 : e]
+        if size.isdigit():
+            return int(size)
+    tokens = data[pos:nl].split()
+    size = tokens[3] if len(tokens) > 3 else b""
+    return int(size) if size.isdigit() else -1

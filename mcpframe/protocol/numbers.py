@@ -21,12 +21,14 @@ The fast path (plain ASCII digits, short) costs one ``isdigit`` and one ``int``.
 
 from __future__ import annotations
 
-#: The bytes C ``isspace`` accepts in the "C" locale.
-C_SPACE = b" \t\n\v\f\r"
-_DIGITS = b"0123456789"
+from typing import Final
 
-_LONG_MAX = (1 << 63) - 1
-_ULONG_MAX = (1 << 64) - 1
+#: The bytes C ``isspace`` accepts in the "C" locale.
+C_SPACE: Final = b" \t\n\v\f\r"
+_DIGITS: Final = b"0123456789"
+
+_LONG_MAX: Final = (1 << 63) - 1
+_ULONG_MAX: Final = (1 << 64) - 1
 
 
 def _scan(token: bytes) -> tuple[bool, int] | None:

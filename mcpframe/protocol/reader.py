@@ -74,6 +74,7 @@ Data blocks (set add replace append prepend cas ms)
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 from mcpframe.protocol.commands import (
     CMD_ADD,
@@ -113,24 +114,24 @@ __all__ = [
     "split_multiget",
 ]
 
-KEY_MAX_LENGTH = 250
+KEY_MAX_LENGTH: Final = 250
 #: Largest byte count memcached accepts on a storage line (``INT_MAX - 2``).
-VALUE_LENGTH_MAX = (1 << 31) - 3
+VALUE_LENGTH_MAX: Final = (1 << 31) - 3
 #: Meta commands with this many tokens (command word included) or more are refused.
-META_TOKENS_MAX = 20
+META_TOKENS_MAX: Final = 20
 
-ERROR = b"ERROR\r\n"
-BAD_FORMAT = b"CLIENT_ERROR bad command line format\r\n"
-BAD_DATA_CHUNK = b"CLIENT_ERROR bad data chunk\r\n"
-BAD_EXPTIME = b"CLIENT_ERROR invalid exptime argument\r\n"
-BAD_DELTA = b"CLIENT_ERROR invalid numeric delta argument\r\n"
-DELETE_USAGE = b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"
-MG_TOO_LONG = b"CLIENT_ERROR options flags are too long\r\n"
-META_TOO_LONG = b"CLIENT_ERROR options flags too long\r\n"
-KEY_TOO_LONG = b"CLIENT_ERROR key too long\r\n"
+ERROR: Final = b"ERROR\r\n"
+BAD_FORMAT: Final = b"CLIENT_ERROR bad command line format\r\n"
+BAD_DATA_CHUNK: Final = b"CLIENT_ERROR bad data chunk\r\n"
+BAD_EXPTIME: Final = b"CLIENT_ERROR invalid exptime argument\r\n"
+BAD_DELTA: Final = b"CLIENT_ERROR invalid numeric delta argument\r\n"
+DELETE_USAGE: Final = b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"
+MG_TOO_LONG: Final = b"CLIENT_ERROR options flags are too long\r\n"
+META_TOO_LONG: Final = b"CLIENT_ERROR options flags too long\r\n"
+KEY_TOO_LONG: Final = b"CLIENT_ERROR key too long\r\n"
 #: The reply to a storage request emitted with ``value=None`` (its value was over max_value).
-TOO_LARGE = b"SERVER_ERROR object too large for cache\r\n"
-END = b"END\r\n"
+TOO_LARGE: Final = b"SERVER_ERROR object too large for cache\r\n"
+END: Final = b"END\r\n"
 
 #: What a per-command parser returns: a complete request, a reply in its place, or a request
 #: whose data block (of the given length, CRLF excluded) must be read next.
@@ -324,7 +325,7 @@ def _p_local(cmd: int, line: bytes, tokens: list[bytes]) -> Parsed:
     return Request(cmd, line)
 
 
-_SPECIAL: dict[int, Parser] = {
+_SPECIAL: Final[dict[int, Parser]] = {
     CMD_GET: _p_get,
     CMD_GETS: _p_get,
     CMD_GAT: _p_gat,
@@ -350,7 +351,7 @@ _SPECIAL: dict[int, Parser] = {
 }
 
 #: Command word -> (command code, parser). Every word of ``COMMANDS`` is here.
-TABLE: dict[bytes, tuple[int, Parser]] = {
+TABLE: Final[dict[bytes, tuple[int, Parser]]] = {
     word: (code, _SPECIAL.get(code, _p_local)) for word, code in COMMANDS.items()
 }
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from mcpframe.protocol.commands import STATUS_FAILED, STATUS_OK
 
-BACKEND_FAILURE = b"SERVER_ERROR backend failure\r\n"
+BACKEND_FAILURE: Final = b"SERVER_ERROR backend failure\r\n"
 
 
 class Response:
@@ -50,6 +52,17 @@ class Response:
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+
+class MultiGetResponse(Response):
+    """A ``RES_MULTI_GET`` response: several VALUE blocks and the END. ``ends`` holds where
+    each block ends in ``raw`` (the next one, or the END, starts there)."""
+
+    __slots__ = ("ends",)
+
+    def __init__(self, type: int, code: int, status: int, raw: bytes, vlen: int, ends: list[int]):
+        super().__init__(type, code, status, raw, vlen)
+        self.ends = ends
 
 
 def failure_response(code: int = 23) -> Response:

@@ -38,7 +38,7 @@ import time
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Final, cast
 
 from mcpframe.lua.config import BackendSpec
 from mcpframe.protocol.backend import ResponseReader
@@ -54,15 +54,20 @@ Entry = tuple[Callback, int, int, float]
 
 #: Connection states. ``bad`` is a separate flag: a bad backend is in RETRY_WAIT, or in
 #: CONNECTING/VALIDATING while a retry probes it.
-IDLE, CONNECTING, VALIDATING, READY, RETRY_WAIT, CLOSED = range(6)
+IDLE: Final = 0
+CONNECTING: Final = 1
+VALIDATING: Final = 2
+READY: Final = 3
+RETRY_WAIT: Final = 4
+CLOSED: Final = 5
 #: The reply mode of a multi-key get the router sends itself (``Router.multiget``): only
 #: such a request may be answered by several VALUE blocks (the router's other modes are 0-3).
-MODE_MULTIGET = 4
+MODE_MULTIGET: Final = 4
 
-STATE_NAMES = ("idle", "connecting", "validating", "ready", "retry_wait", "closed")
+STATE_NAMES: Final = ("idle", "connecting", "validating", "ready", "retry_wait", "closed")
 
 #: Failure reasons (spec 7.5), in the order memcached lists them; ``markedbad`` is not one.
-REASONS = (
+REASONS: Final = (
     "timeout",
     "disconnected",
     "connecting",
@@ -82,7 +87,7 @@ REASONS = (
 
 #: Upper bounds (microseconds) of the per-backend latency histogram buckets; the last bucket
 #: (index ``len(LATENCY_BOUNDS_US)``) is +Inf.
-LATENCY_BOUNDS_US = (
+LATENCY_BOUNDS_US: Final = (
     100,
     250,
     500,
@@ -100,7 +105,7 @@ LATENCY_BOUNDS_US = (
     5_000_000,
 )
 
-_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_SAFE: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
 def log_rbuf(unparsed: bytes) -> bytes:

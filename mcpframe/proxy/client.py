@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.reader import RequestReader, split_multiget
@@ -23,24 +23,24 @@ if TYPE_CHECKING:
     from mcpframe.proxy.server import ProxyServer
 
 #: memcached proxy limit: hooked request lines must be shorter than this (spec 3.4).
-MAX_ROUTED_LINE = 500
-TOO_LONG = b"CLIENT_ERROR request too long\r\n"
-TOO_LARGE = b"SERVER_ERROR object too large for cache\r\n"
-END = b"END\r\n"
+MAX_ROUTED_LINE: Final = 500
+TOO_LONG: Final = b"CLIENT_ERROR request too long\r\n"
+TOO_LARGE: Final = b"SERVER_ERROR object too large for cache\r\n"
+END: Final = b"END\r\n"
 #: Pipelined requests a client may have in flight before we stop reading from it.
-MAX_SLOTS = 4096
+MAX_SLOTS: Final = 4096
 #: Local replies computed in one go before they are written (see ``_dispatch``).
-LOCAL_FLUSH_BYTES = 256 * 1024
+LOCAL_FLUSH_BYTES: Final = 256 * 1024
 #: Reply bytes a connection may have owed at once: with large replies the number of
 #: requests in flight shrinks to about this divided by the largest reply seen (at least
 #: MIN_INFLIGHT), and a new connection starts at INITIAL_INFLIGHT until it has seen replies.
-INFLIGHT_BYTES = 8 * 1024 * 1024
-INITIAL_INFLIGHT = 32
-MIN_INFLIGHT = 16
+INFLIGHT_BYTES: Final = 8 * 1024 * 1024
+INITIAL_INFLIGHT: Final = 32
+MIN_INFLIGHT: Final = 16
 #: With ``active_req_limit`` in force, routed requests one connection may have running at
 #: once: memcached runs a connection's pipeline in batches of ``-R`` (20) requests, so a
 #: deep pipeline never trips the limit by itself (spec 6.7).
-LIMITED_BATCH = 20
+LIMITED_BATCH: Final = 20
 
 
 def _ignore_slot(slot: Slot) -> None:

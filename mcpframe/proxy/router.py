@@ -33,7 +33,7 @@ import asyncio
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from mcpframe.cache import Cache
 from mcpframe.lua.config import LoadedConfig
@@ -41,30 +41,30 @@ from mcpframe.protocol import commands as c
 from mcpframe.protocol.backend import ResponseReader
 from mcpframe.protocol.reader import KEY_MAX_LENGTH, RequestReader, multiget_keys
 from mcpframe.protocol.request import Request
-from mcpframe.protocol.response import Response, failure_response
+from mcpframe.protocol.response import MultiGetResponse, Response, failure_response
 from mcpframe.proxy.backend import MODE_MULTIGET, Backend
 from mcpframe.proxy.events import EventLog
 from mcpframe.proxy.turn import TURN
 
-LUA_FAILURE = b"SERVER_ERROR lua failure\r\n"
-BAD_RESPONSE = b"SERVER_ERROR bad response\r\n"
-BAD_REQUEST = b"SERVER_ERROR bad request\r\n"
-ACTIVE_LIMIT = b"SERVER_ERROR active request limit reached\r\n"
-OUT_OF_MEMORY = b"SERVER_ERROR out of memory\r\n"
-BAD_DATA_CHUNK = b"CLIENT_ERROR bad data chunk\r\n"
+LUA_FAILURE: Final = b"SERVER_ERROR lua failure\r\n"
+BAD_RESPONSE: Final = b"SERVER_ERROR bad response\r\n"
+BAD_REQUEST: Final = b"SERVER_ERROR bad request\r\n"
+ACTIVE_LIMIT: Final = b"SERVER_ERROR active request limit reached\r\n"
+OUT_OF_MEMORY: Final = b"SERVER_ERROR out of memory\r\n"
+BAD_DATA_CHUNK: Final = b"CLIENT_ERROR bad data chunk\r\n"
 #: A limit of 0 means unlimited; this compares greater than any real count.
-UNLIMITED = 1 << 62
+UNLIMITED: Final = 1 << 62
 #: Lua error texts in proxy_error log lines are capped like memcached's log entries.
-MAX_LOG_TEXT = 512
+MAX_LOG_TEXT: Final = 512
 
 # Reply modes, recorded per request sent and carried by its response (spec 4.4). The Lua
 # driver uses the same numbers.
-MODE_NORMAL = 0
-MODE_NOREPLY = 1  # classic noreply: only SERVER_ERROR lines reach the client
-MODE_QUIET = 2  # meta q: suppress EN and OK codes
-MODE_QUIET_MG = 3  # meta q on mg: suppress EN only
+MODE_NORMAL: Final = 0
+MODE_NOREPLY: Final = 1  # classic noreply: only SERVER_ERROR lines reach the client
+MODE_QUIET: Final = 2  # meta q: suppress EN and OK codes
+MODE_QUIET_MG: Final = 3  # meta q on mg: suppress EN only
 
-INTERNAL_COMMANDS = frozenset(
+INTERNAL_COMMANDS: Final = frozenset(
     {
         c.CMD_MG, c.CMD_MS, c.CMD_MD, c.CMD_MA, c.CMD_GET, c.CMD_GETS, c.CMD_GAT, c.CMD_GATS,
         c.CMD_SET, c.CMD_ADD, c.CMD_APPEND, c.CMD_PREPEND, c.CMD_CAS, c.CMD_REPLACE,
@@ -72,23 +72,28 @@ INTERNAL_COMMANDS = frozenset(
     }
 )  # fmt: skip
 #: mcp.internal hands values of any size to the cache, which applies its own item limit.
-_INTERNAL_MAX_VALUE = (1 << 31) - 3
-_INTERNAL_BE = b"internal:0"
+_INTERNAL_MAX_VALUE: Final = (1 << 31) - 3
+_INTERNAL_BE: Final = b"internal:0"
 
-AWAIT_GOOD, AWAIT_ANY, AWAIT_OK, AWAIT_FIRST, AWAIT_FASTGOOD, AWAIT_BACKGROUND = range(6)
+AWAIT_GOOD: Final = 0
+AWAIT_ANY: Final = 1
+AWAIT_OK: Final = 2
+AWAIT_FIRST: Final = 3
+AWAIT_FASTGOOD: Final = 4
+AWAIT_BACKGROUND: Final = 5
 
 #: Values per route in the driver's batch calls (``start_batch``, ``resume_batch``).
-START_ARGS = 6
-RESUME_ARGS = 9
+START_ARGS: Final = 6
+RESUME_ARGS: Final = 9
 #: Routes per batch call at most (the Lua stack holds every argument of one call).
-MAX_BATCH = 256
+MAX_BATCH: Final = 256
 #: What ``passthrough_pools`` answers for a route that is not a pass-through route.
-NOT_PASSTHROUGH = -2
+NOT_PASSTHROUGH: Final = -2
 #: A multiget sent one get per backend (``Router.multiget``) puts at most this many bytes
 #: of keys on one line (memcached reads get lines this long in one go); more make two.
-MULTIGET_LINE = 2048
-SHUTTING_DOWN = b"SERVER_ERROR shutting down\r\n"
-END = b"END\r\n"
+MULTIGET_LINE: Final = 2048
+SHUTTING_DOWN: Final = b"SERVER_ERROR shutting down\r\n"
+END: Final = b"END\r\n"
 
 
 def data_of(req: Request) -> bytes:
@@ -427,8 +432,10 @@ class Router:
             return
         mg, positions = entry
         rtype = res.type
-        if res.status == 0 and (rtype == c.RES_GET or rtype == c.RES_MULTI_GET):
-            split_values(res.raw, mg.keys, positions, mg.pieces)
+        if res.status == 0 and type(res) is MultiGetResponse:
+            split_values(res.raw, res.ends, mg.keys, positions, mg.pieces)
+        elif res.status == 0 and rtype == c.RES_GET:
+            split_values(res.raw, [len(res.raw) - 5], mg.keys, positions, mg.pieces)
         elif rtype != c.RES_END:
             # A failed backend (or an answer a get cannot have): what each key's route
             # would have returned, the same line for every key it held.
@@ -875,25 +882,28 @@ class Router:
                 self._multiget_done(mg)
 
 
-def split_values(raw: bytes, keys: list[bytes], positions: list[int], pieces: list[bytes]) -> None:
-    """Hand the VALUE blocks of a backend's reply to a multi-key get to the keys asked for
-    (``keys[p]`` for ``p`` in ``positions``, in the order asked): a backend answers hits in
-    that order and skips misses, so a block belongs to the first key from there that it
-    names. Each piece is the block without END, as a one-key route's hit is sent in a
-    multiget."""
-    pos = 0
-    end = len(raw) - 5  # the END
+def split_values(
+    raw: bytes, ends: list[int], keys: list[bytes], positions: list[int], pieces: list[bytes]
+) -> None:
+    """Hand the VALUE blocks of a backend's reply to a multi-key get (``ends``: where each
+    ends in ``raw``) to the keys asked for (``keys[p]`` for ``p`` in ``positions``, in the
+    order asked): a backend answers hits in that order and skips misses, so a block belongs
+    to the first key from there that it names. Each piece is the block without END, as a
+    one-key route's hit is sent in a multiget."""
+    start = 0
+    i = 0
+    n = len(ends)
     for p in positions:
-        if pos >= end:
+        if i >= n:
             break
         key = keys[p]
-        after = pos + 6 + len(key)  # b"VALUE " + key
-        if raw[after : after + 1] != b" " or raw[pos + 6 : after] != key:
+        stop = ends[i]
+        after = start + 6 + len(key)  # b"VALUE " + key
+        if after >= stop or raw[after] != 32 or not raw.startswith(key, start + 6):
             continue  # a miss
-        nl = raw.index(b"\n", after)
-        stop = nl + 1 + int(raw[after:nl].split()[1]) + 2
-        pieces[p] = raw[pos:stop]
-        pos = stop
+        pieces[p] = raw[start:stop]
+        start = stop
+        i += 1
 
 
 def _text(value: object) -> str:

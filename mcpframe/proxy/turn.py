@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Final
 
 
 class Turn:
@@ -70,4 +71,4 @@ class Turn:
 
 
 #: One per process: batches never nest, and everything runs on the event loop's thread.
-TURN = Turn()
+TURN: Final = Turn()
