@@ -44,7 +44,9 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 KEY_SIZE = 32
 VALUE_SIZE = 100
 GET_RATIO = 0.9
-ALL_TARGETS = ("memcached", "mcpframe", "twemproxy")
+#: ``mcpframe`` runs a pass-through route (``return p.main(r)``, no Lua per request);
+#: ``mcpframe-lua`` the same work written so that it runs in Lua for every request and key.
+ALL_TARGETS = ("memcached", "mcpframe", "mcpframe-lua", "twemproxy")
 SAMPLE_INTERVAL = 0.25
 # The lines mcpframe writes on start-up and on a (re)load; anything else during a run is news.
 MCPFRAME_QUIET = re.compile(rb"^(mcpframe \S+ listening on |ts=\S+ type=proxy_conf )")
@@ -310,15 +312,18 @@ class Bench:
         return target
 
     def _start_mcpframe(self, name: str) -> Target:
-        routes = self.tmp / "routes.lua"
         b = ", ".join(
             f'mcp.backend("b{i + 1}", "127.0.0.1", {p})' for i, p in enumerate(self.backend_ports)
         )
+        route = "return p.main(r)"
+        if name == "mcpframe-lua":
+            route = "local res = p.main(r) return res"
+        routes = self.tmp / f"{name}.lua"
         routes.write_text(
             "-- written by bench/run.py\n"
             f"function mcp_config_pools() return {{ main = mcp.pool({{ {b} }}) }} end\n"
             "function mcp_config_routes(p)\n"
-            "    mcp.attach(mcp.CMD_ANY_STORAGE, function(r) return p.main(r) end)\n"
+            f"    mcp.attach(mcp.CMD_ANY_STORAGE, function(r) {route} end)\n"
             "end\n"
         )
         workers = name.partition("-w")[2]
