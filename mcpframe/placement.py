@@ -14,8 +14,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
+from mypy_extensions import i64
+
 _MASK64: Final = 0xFFFFFFFFFFFFFFFF
 _LCG: Final = 2862933555777941757
+_TWO63: Final = 1 << 63
+_TWO64: Final = 1 << 64
+
+
+def _i64_wraps() -> bool:
+    """True when ``i64`` arithmetic wraps around at 64 bits, as it does compiled by mypyc
+    (machine integers); interpreted, ``i64`` is a plain ``int``."""
+    x: i64 = 1 << 62
+    return x * 4 == 0
+
+
+#: Compiled, the generator runs on machine integers: Python's arbitrary-precision ones cost
+#: about 200 ns per key here.
+_NATIVE: Final = _i64_wraps()
 
 
 class JumpHash:
@@ -29,6 +45,16 @@ class JumpHash:
     def __call__(self, h: int) -> int:
         stop = self.stop
         b = 0  # the first iteration always sets b = 0
+        if _NATIVE:
+            # The same steps on the two's complement view of h; wrapping multiplication
+            # is the "mod 2**64", and the mask keeps the top 31 bits of the unsigned value.
+            s: i64 = i64(h - _TWO64 if h >= _TWO63 else h)
+            while True:
+                s = s * _LCG + 1
+                y: i64 = (s >> 33) & 0x7FFFFFFF
+                if y < stop[b]:
+                    return b
+                b = int((b + 1) * (2147483648.0 / float(y + 1)))
         while True:
             h = (h * _LCG + 1) & _MASK64
             x = h >> 33
