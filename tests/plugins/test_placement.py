@@ -10,11 +10,14 @@ import random
 import re
 import struct
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import mmh3
 import pytest
 import xxhash
 
+from mcpframe.default_plugins.dist_jump_hash import _stop_threshold
 from mcpframe.registry import Registry
 from mcpframe.types import BackendInfo
 
@@ -214,3 +217,22 @@ def test_jump_hash_matches_reference_on_wide_range(mcpframe_registry: Registry) 
     for n in [*range(0, 40), 64, 100, 127, 128, 129, 255, 1000, 1024, 2000]:
         select = dist.build([BackendInfo(i + 1, "h", "1") for i in range(n)], {})
         assert [select(h) for h in hashes] == [ref_jump(h, n) for h in hashes], n
+
+
+def test_jump_hash_interpreted_and_compiled_agree() -> None:
+    # Compiled, the jump hash runs on machine integers (mypy_extensions.i64); interpreted (a
+    # plain-Python install), on Python ints. Run mcpframe/placement.py's source interpreted
+    # next to the installed module and check both against the reference.
+    import mcpframe.placement as installed
+
+    interpreted: dict[str, Any] = {"__name__": "placement_interpreted"}
+    source = Path(installed.__file__).parent / "placement.py"  # next to the .so, if compiled
+    exec(compile(source.read_text(), str(source), "exec"), interpreted)
+    assert interpreted["_NATIVE"] is False
+    rng = random.Random(12)
+    hashes = [0, 1, M64 - 1, 2**63 - 1, 2**63, 2**32] + [rng.getrandbits(64) for _ in range(2000)]
+    for n in (1, 2, 3, 7, 100, 1000):
+        stop = [_stop_threshold(b, n) for b in range(n)]
+        expected = [ref_jump(h, n) for h in hashes]
+        assert [installed.JumpHash(stop)(h) for h in hashes] == expected, n
+        assert [interpreted["JumpHash"](stop)(h) for h in hashes] == expected, n
