@@ -417,12 +417,11 @@ class Backend:
         failure = reader.failure
         if failure is not None and (pending or failure == "invalidprotocol"):
             self._failed(failure, link)
-        elif not pending:
-            if reader.buffered() or failure is not None:
-                # Whatever follows the last reply owed is trailing data, parseable or not.
-                self._failed("trailingdata", link)
-            else:
-                self._cancel_timer()
+        elif not pending and (reader.buffered() or failure is not None):
+            # Whatever follows the last reply owed is trailing data, parseable or not.
+            self._failed("trailingdata", link)
+        # Nothing owed: the read timer stays armed (it finds nothing pending when it fires),
+        # rather than being cancelled here and made again by the next turn's first request.
 
     def _validation_data(self, link: _Link, data: bytes) -> None:
         reader = self.reader
