@@ -63,6 +63,7 @@ class ClientConnection:
         "deliver",
         "flush",
         "flush_scheduled",
+        "head",
         "loop",
         "max_inflight",
         "paused",
@@ -81,7 +82,10 @@ class ClientConnection:
         self.reader = RequestReader(max_value=server.max_value)
         self.slots: deque[Slot] = deque()
         #: Parsed requests not handled yet (the client must read its replies first).
-        self.backlog: deque[Request | ErrorReply] = deque()
+        #: ``backlog[head:]``. A list and an index rather than a deque: compiled code indexes
+        #: a list directly, where every deque method is a generic call.
+        self.backlog: list[Request | ErrorReply] = []
+        self.head = 0
         #: Largest reply written so far, and the requests in flight that allows.
         self.biggest = 0
         self.max_inflight = INITIAL_INFLIGHT
@@ -108,7 +112,7 @@ class ClientConnection:
         self.transport = None
         self.closing = True
         self.slots.clear()
-        self.backlog.clear()
+        self._drop_backlog()
         # The bound callbacks refer back to this object: drop them so that a closed
         # connection is freed by its reference count, not left to a full GC pass (a
         # long-lived connection sits in the oldest generation). Routes still running keep
@@ -126,7 +130,7 @@ class ClientConnection:
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        if self.backlog and not self.closing:
+        if self.head < len(self.backlog) and not self.closing:
             self._dispatch()
         else:
             self._update_reading()
@@ -134,7 +138,12 @@ class ClientConnection:
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
-        self.backlog.extend(self.reader.feed(data))
+        items = self.reader.feed(data)
+        if self.head < len(self.backlog):
+            self.backlog.extend(items)
+        else:
+            self.backlog = items  # (the usual case: nothing was waiting)
+            self.head = 0
         self._dispatch()
 
     def _dispatch(self) -> None:
@@ -150,9 +159,10 @@ class ClientConnection:
         router = server.router
         slots = self.slots
         backlog = self.backlog
+        head = self.head
         local_bytes = 0
         limited = router is not None and router.active_req_limit
-        while backlog:
+        while head < len(backlog):
             if self.write_paused or len(slots) >= self.max_inflight:
                 # Write what is ready; go on only if that made room.
                 self._write()
@@ -166,7 +176,8 @@ class ClientConnection:
                 continue
             if limited and self.routed >= LIMITED_BATCH:
                 break  # resumed by _flush once routes complete
-            item = backlog.popleft()
+            item = backlog[head]
+            head += 1
             if type(item) is not Request:
                 reply: bytes = item.reply  # type: ignore[union-attr]
                 if router is not None and reply.startswith((b"CLIENT_ERROR", b"ERROR")):
@@ -216,8 +227,10 @@ class ClientConnection:
             slots.append(slot)
             self.routed += 1
             router.run(hook, req, slot, False, self.deliver)  # type: ignore[union-attr]
-        if self.closing:
-            backlog.clear()
+        if self.closing or head >= len(backlog):
+            self._drop_backlog()
+        else:
+            self.head = head
         self._write()
         self._update_reading()
 
@@ -246,7 +259,7 @@ class ClientConnection:
         self.flush_scheduled = False
         if self._write():
             return
-        if self.backlog and not self.closing and not self.write_paused:
+        if self.head < len(self.backlog) and not self.closing and not self.write_paused:
             self._dispatch()  # replies went out: run the requests that waited
         else:
             self._update_reading()
@@ -282,9 +295,14 @@ class ClientConnection:
             transport.write(out[0] if len(out) == 1 else b"".join(out))
         if close:
             slots.clear()
-            self.backlog.clear()
+            self._drop_backlog()
             transport.close()
         return close
+
+    def _drop_backlog(self) -> None:
+        # In place: a _dispatch running (which called _write, which closed) sees it.
+        self.backlog.clear()
+        self.head = 0
 
     def stop_reading(self) -> None:
         """Shutdown: take no new requests; replies already owed still go out."""
@@ -303,7 +321,10 @@ class ClientConnection:
         if transport is None:
             return
         want_pause = (
-            self.write_paused or self.closing or len(self.slots) > MAX_SLOTS or bool(self.backlog)
+            self.write_paused
+            or self.closing
+            or len(self.slots) > MAX_SLOTS
+            or self.head < len(self.backlog)
         )
         if want_pause and not self.paused:
             self.paused = True
