@@ -9,7 +9,6 @@ memcached error line in its slot; it never raises into the event loop.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
@@ -29,6 +28,8 @@ TOO_LARGE: Final = b"SERVER_ERROR object too large for cache\r\n"
 END: Final = b"END\r\n"
 #: Pipelined requests a client may have in flight before we stop reading from it.
 MAX_SLOTS: Final = 4096
+#: Written slots kept at the front of the slot list at most, when some are still owed.
+SLOTS_COMPACT: Final = 1024
 #: Local replies computed in one go before they are written (see ``_dispatch``).
 LOCAL_FLUSH_BYTES: Final = 256 * 1024
 #: Reply bytes a connection may have owed at once: with large replies the number of
@@ -70,6 +71,7 @@ class ClientConnection:
         "reader",
         "routed",
         "server",
+        "shead",
         "slots",
         "tag",
         "transport",
@@ -80,7 +82,10 @@ class ClientConnection:
         self.server = server
         self.tag = tag
         self.reader = RequestReader(max_value=server.max_value)
-        self.slots: deque[Slot] = deque()
+        #: Reply slots owed: ``slots[shead:]`` (a list and an index, as ``backlog``; the
+        #: written prefix is dropped when it is all written or grows past SLOTS_COMPACT).
+        self.slots: list[Slot] = []
+        self.shead = 0
         #: Parsed requests not handled yet (the client must read its replies first).
         #: ``backlog[head:]``. A list and an index rather than a deque: compiled code indexes
         #: a list directly, where every deque method is a generic call.
@@ -111,7 +116,7 @@ class ClientConnection:
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self.closing = True
-        self.slots.clear()
+        self._drop_slots()
         self._drop_backlog()
         # The bound callbacks refer back to this object: drop them so that a closed
         # connection is freed by its reference count, not left to a full GC pass (a
@@ -163,10 +168,14 @@ class ClientConnection:
         local_bytes = 0
         limited = router is not None and router.active_req_limit
         while head < len(backlog):
-            if self.write_paused or len(slots) >= self.max_inflight:
+            if self.write_paused or len(slots) - self.shead >= self.max_inflight:
                 # Write what is ready; go on only if that made room.
                 self._write()
-                if self.closing or self.write_paused or len(slots) >= self.max_inflight:
+                if (
+                    self.closing
+                    or self.write_paused
+                    or len(slots) - self.shead >= self.max_inflight
+                ):
                     break
             if local_bytes > LOCAL_FLUSH_BYTES:
                 # Large local replies: write them now so a client that does not read is
@@ -251,7 +260,9 @@ class ClientConnection:
 
     def _deliver(self, slot: Slot) -> None:
         self.routed -= 1
-        if not self.flush_scheduled and self.slots and self.slots[0].data is not None:
+        slots = self.slots
+        shead = self.shead
+        if not self.flush_scheduled and shead < len(slots) and slots[shead].data is not None:
             self.flush_scheduled = True
             TURN.later(self.flush)
 
@@ -273,13 +284,14 @@ class ClientConnection:
         out: list[bytes] = []
         close = False
         biggest = self.biggest
+        first = i = self.shead
         n = len(slots)
-        while slots:
-            slot = slots[0]
+        while i < n:
+            slot = slots[i]
             data = slot.data
             if data is None:
                 break
-            slots.popleft()
+            i += 1
             if data:
                 out.append(data)
                 if len(data) > biggest:
@@ -287,17 +299,33 @@ class ClientConnection:
             if slot.close:
                 close = True
                 break
-        if biggest != self.biggest or (self.max_inflight == INITIAL_INFLIGHT and len(slots) < n):
+        if i >= n:
+            slots.clear()
+            self.shead = 0
+        elif i > SLOTS_COMPACT:
+            del slots[:i]
+            self.shead = 0
+        else:
+            self.shead = i
+        if biggest != self.biggest or (self.max_inflight == INITIAL_INFLIGHT and i > first):
             # Replies seen: size the pipeline by the largest one.
             self.biggest = biggest
             self.max_inflight = max(MIN_INFLIGHT, min(MAX_SLOTS, INFLIGHT_BYTES // (biggest or 1)))
         if out:
             transport.write(out[0] if len(out) == 1 else b"".join(out))
         if close:
-            slots.clear()
+            self._drop_slots()
             self._drop_backlog()
             transport.close()
         return close
+
+    def owed(self) -> int:
+        """Replies owed to this client (slots not written yet)."""
+        return len(self.slots) - self.shead
+
+    def _drop_slots(self) -> None:
+        self.slots.clear()
+        self.shead = 0
 
     def _drop_backlog(self) -> None:
         # In place: a _dispatch running (which called _write, which closed) sees it.
@@ -323,7 +351,7 @@ class ClientConnection:
         want_pause = (
             self.write_paused
             or self.closing
-            or len(self.slots) > MAX_SLOTS
+            or len(self.slots) - self.shead > MAX_SLOTS
             or self.head < len(self.backlog)
         )
         if want_pause and not self.paused:

@@ -296,7 +296,7 @@ class ProxyServer:
 
     def in_flight(self) -> int:
         routers = [r for r in (self.router, *self.retired_routers) if r is not None]
-        return sum(r.active for r in routers) + sum(len(c.slots) for c in self.connections)
+        return sum(r.active for r in routers) + sum(c.owed() for c in self.connections)
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to the drain timeout), close."""
