@@ -219,42 +219,23 @@ class ResponseReader:
             if kind is not None:
                 append(Response(kind[0], kind[1], STATUS_OK, data[start:pos]))
                 continue
-            if word == b"VA" or word == b"VALUE":
+            # (A VALUE line is "VALUE " and read above; a bare "VALUE" fails as "parsing".)
+            if word == b"VA":
                 tokens = content.split()
-                if word == b"VA":
-                    size = tokens[1] if len(tokens) > 1 else b""
-                else:
-                    size = tokens[3] if len(tokens) > 3 else b""
+                size = tokens[1] if len(tokens) > 1 else b""
                 if not size.isdigit():
                     self.failure = "parsing"
                     return start
                 vlen = int(size)
                 stop = pos + vlen + 2
-                full = stop if word == b"VA" else stop + 5
-                if stop <= end and data[stop - 2 : stop] != b"\r\n":
+                if stop > end:
+                    self._need = stop - start
+                    return start
+                if data[stop - 2 : stop] != b"\r\n":
                     self.failure = "parsing"
                     return start
-                if word == b"VA":
-                    if full > end:
-                        self._need = full - start
-                        return start
-                    append(Response(RES_META, MCMC_CODE_OK, STATUS_OK, data[start:stop], vlen))
-                    pos = full
-                    continue
-                if stop >= end:
-                    self._need = stop + 1 - start  # the data block and one byte after it
-                    return start
-                if full <= end and data[stop:full] == _END:
-                    append(Response(RES_GET, MCMC_CODE_OK, STATUS_OK, data[start:full], vlen))
-                    pos = full
-                    continue
-                ends = [stop - start]
-                full = self._more_values(data, start, stop, ends)
-                if full <= 0:
-                    return start
-                raw = data[start:full]
-                append(MultiGetResponse(RES_MULTI_GET, MCMC_CODE_OK, STATUS_OK, raw, vlen, ends))
-                pos = full
+                append(Response(RES_META, MCMC_CODE_OK, STATUS_OK, data[start:stop], vlen))
+                pos = stop
                 continue
             if content[:1].isdigit():
                 append(Response(RES_NUMERIC, MCMC_CODE_OK, STATUS_OK, data[start:pos]))

@@ -39,7 +39,13 @@ from mcpframe.cache import Cache
 from mcpframe.lua.config import LoadedConfig
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.backend import ResponseReader
-from mcpframe.protocol.reader import KEY_MAX_LENGTH, RequestReader, multiget_keys
+from mcpframe.protocol.reader import (
+    BAD_DATA_CHUNK,
+    END,
+    KEY_MAX_LENGTH,
+    RequestReader,
+    multiget_keys,
+)
 from mcpframe.protocol.request import Request
 from mcpframe.protocol.response import MultiGetResponse, Response, failure_response
 from mcpframe.proxy.backend import MODE_MULTIGET, Backend
@@ -51,7 +57,6 @@ BAD_RESPONSE: Final = b"SERVER_ERROR bad response\r\n"
 BAD_REQUEST: Final = b"SERVER_ERROR bad request\r\n"
 ACTIVE_LIMIT: Final = b"SERVER_ERROR active request limit reached\r\n"
 OUT_OF_MEMORY: Final = b"SERVER_ERROR out of memory\r\n"
-BAD_DATA_CHUNK: Final = b"CLIENT_ERROR bad data chunk\r\n"
 #: A limit of 0 means unlimited; this compares greater than any real count.
 UNLIMITED: Final = 1 << 62
 #: Lua error texts in proxy_error log lines are capped like memcached's log entries.
@@ -93,7 +98,6 @@ NOT_PASSTHROUGH: Final = -2
 #: of keys on one line (memcached reads get lines this long in one go); more make two.
 MULTIGET_LINE: Final = 2048
 SHUTTING_DOWN: Final = b"SERVER_ERROR shutting down\r\n"
-END: Final = b"END\r\n"
 
 
 def data_of(req: Request) -> bytes:
@@ -289,6 +293,13 @@ class Router:
         pools = self._as_tuple(self.passthrough_pools(*hooks))
         self.passthrough = {fn: pool for fn, pool in zip(hooks, pools, strict=True) if pool >= 0}
 
+    def _passthrough_pool(self, hook: Any) -> int:
+        """The pool ``hook`` passes its requests to, or -1 when it is not a pass-through
+        route (now)."""
+        if self.lua_ran:
+            self._read_passthrough()
+        return self.passthrough.get(hook, -1)
+
     @staticmethod
     def _as_tuple(values: Any) -> tuple[Any, ...]:
         # lupa hands back a bare value when Lua returned only one.
@@ -332,10 +343,8 @@ class Router:
         task = Task(req, slot, mget, deliver, mem)
         self.tasks[handle] = task
         self.active += 1
-        if self.lua_ran:
-            self._read_passthrough()
         starts = self.starts
-        pool_id = self.passthrough.get(hook, -1)
+        pool_id = self._passthrough_pool(hook)
         if pool_id >= 0 and not starts and not req.noreply and req.cmd in c.KEYED:
             # A pass-through route: what it would do, done here (the reply comes back to
             # _on_pass_response). Noreply requests, which the route rewrites, go through it,
@@ -371,9 +380,7 @@ class Router:
             or self.count_replies
         ):
             return False
-        if self.lua_ran:
-            self._read_passthrough()
-        pool_id = self.passthrough.get(hook, -1)
+        pool_id = self._passthrough_pool(hook)
         if pool_id < 0:
             return False
         prefix, keys = multiget_keys(req)
@@ -873,13 +880,9 @@ class Router:
         for handle in list(self.tasks):
             self.abandon(handle)
             self._complete(handle, SHUTTING_DOWN)
+        shutdown = Response(0, c.MCMC_CODE_SERVER_ERROR, c.STATUS_FAILED, SHUTTING_DOWN)
         for handle in list(self.multigets):
-            mg, positions = self.multigets.pop(handle)
-            for p in positions:
-                mg.pieces[p] = SHUTTING_DOWN
-            mg.remaining -= 1
-            if mg.remaining == 0:
-                self._multiget_done(mg)
+            self._on_multiget_response(handle, MODE_MULTIGET, shutdown, 0, b"")
 
 
 def split_values(

@@ -138,7 +138,7 @@ def test_placement_error_is_raised_by_the_route(
     assert "msg=key placement failed: hasher plugin 'fragile'" in events[1], events
 
 
-MULTIGET_CONFIG = ROOT / "tests" / "configs" / "multiget.lua"
+MULTIGET_CONFIG = ROOT / "tests" / "configs" / "two_backends.lua"
 
 
 def exchange(c: Client, request: bytes, replies: int = 1) -> bytes:
