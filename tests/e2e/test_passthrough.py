@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import ROOT, Client, Mcpframe, Memcached, free_port
+from tests.operations.test_metrics import scrape
 
 CONFIG = ROOT / "tests" / "configs" / "passthrough.lua"
 
@@ -197,3 +198,31 @@ def test_multigets_match_one_route_per_key(
     exchange(fast, request)  # the first one finds out that the backend went away
     got = check(request)
     assert b"SERVER_ERROR" in got and b"VALUE " in got
+
+
+def test_multiget_reaches_each_backend_once(
+    memcached_factory: Callable[..., Memcached], mcpframe_factory: Callable[..., Mcpframe]
+) -> None:
+    """Through the metrics endpoint: a 10-key get on a pass-through route is one backend
+    request per backend it touches; with the route in Lua it is one per key."""
+    a, b = memcached_factory(), memcached_factory()
+    env = {"MCP_TEST_PORT_A": str(a.port), "MCP_TEST_PORT_B": str(b.port)}
+    lua_port, metrics_port = free_port(), free_port()
+    proxy = mcpframe_factory(
+        "--config", str(MULTIGET_CONFIG), "--listen", f"127.0.0.1:{lua_port}:lua",
+        "--metrics", f"127.0.0.1:{metrics_port}", env=env,
+    )  # fmt: skip
+
+    def backend_requests() -> float:
+        samples, _ = scrape(metrics_port)
+        return sum(v for (n, _), v in samples.items() if n == "mcpframe_backend_requests_total")
+
+    request = b"get " + b" ".join(b"key/%d" % i for i in range(10)) + b"\r\n"
+    fast, slow = Client(proxy.addr), Client(("127.0.0.1", lua_port))
+    before = backend_requests()
+    assert exchange(fast, request) == b"END\r\n"
+    after_fast = backend_requests()
+    assert exchange(slow, request) == b"END\r\n"
+    after_slow = backend_requests()
+    assert 1 <= after_fast - before <= 2  # the keys land on one or both backends
+    assert after_slow - after_fast == 10
