@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from mcpframe.protocol.replies import KEY_MAX_LENGTH
+
 if TYPE_CHECKING:
     from mcpframe.lua.config import LoadedConfig, PoolSpec
     from mcpframe.registry import Registry
@@ -25,7 +27,6 @@ __all__ = ["check", "describe"]
 
 # Shown elsewhere in a pool's description, so left out of its "options" line.
 _POOL_FIELDS = frozenset({"dist", "hash", "seed", "filter", "filter_conf"})
-_MAX_KEY_LENGTH = 250
 
 
 class CheckFailed(Exception):
@@ -131,10 +132,10 @@ def _describe_routes(loaded: LoadedConfig) -> list[dict[str, Any]]:
 
 def _place(key: str, pools: dict[str, PoolSpec]) -> dict[str, Any]:
     raw = key.encode("utf-8", "surrogateescape")
-    if not raw or len(raw) > _MAX_KEY_LENGTH or any(b <= 32 or b == 127 for b in raw):
+    if not raw or len(raw) > KEY_MAX_LENGTH or any(b <= 32 or b == 127 for b in raw):
         return {
             "key": key,
-            "error": f"not a memcached key: 1 to {_MAX_KEY_LENGTH} bytes, no spaces or "
+            "error": f"not a memcached key: 1 to {KEY_MAX_LENGTH} bytes, no spaces or "
             f"control characters (got {len(raw)} bytes)",
         }
     placed: dict[str, Any] = {}

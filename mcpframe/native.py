@@ -22,6 +22,8 @@ from pathlib import Path
 NATIVE_MODULES = (
     "protocol/commands.py",
     "protocol/numbers.py",
+    "protocol/replies.py",
+    "protocol/tokens.py",
     "protocol/request.py",
     "protocol/response.py",
     "protocol/reader.py",

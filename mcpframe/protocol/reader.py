@@ -8,10 +8,9 @@ Lines
     terminator; a bare ``\\n`` terminator is accepted like plain memcached does (we take the
     1.6.22 behaviour, not 1.6.20's proxy, which always cut two bytes). ``Request.line`` keeps
     the exact bytes, terminator included, so the proxy forwards what the client sent.
-  * The content stops at the first NUL byte (memcached parses the line as a C string):
-    ``get k\\0junk`` asks for ``k``.
-  * Tokens are separated by runs of the space byte only; a tab is part of a token. Leading
-    spaces are ignored (``"   get k"`` works). Command words are case-sensitive.
+  * Tokens as :mod:`mcpframe.protocol.tokens` splits them: the content stops at the first
+    NUL (``get k\\0junk`` asks for ``k``), only spaces separate tokens (a tab is part of
+    one), leading spaces are ignored. Command words are case-sensitive.
   * Unknown command words, and lines with no token (empty line, only spaces) -> ``ERROR``.
     Nothing is swallowed: the next line is parsed as a command.
 
@@ -102,36 +101,31 @@ from mcpframe.protocol.commands import (
     COMMANDS,
 )
 from mcpframe.protocol.numbers import strtol32, strtoul32, strtoull
+from mcpframe.protocol.replies import (
+    BAD_DATA_CHUNK,
+    BAD_DELTA,
+    BAD_EXPTIME,
+    BAD_FORMAT,
+    DELETE_USAGE,
+    END,
+    ERROR,
+    KEY_MAX_LENGTH,
+    KEY_TOO_LONG,
+    LINE_MAX,
+    META_TOKENS_MAX,
+    META_TOO_LONG,
+    MG_TOO_LONG,
+    VALUE_LENGTH_MAX,
+)
 from mcpframe.protocol.request import ErrorReply, Request
+from mcpframe.protocol.tokens import content, split
 
 __all__ = [
-    "BAD_DATA_CHUNK",
-    "KEY_MAX_LENGTH",
-    "TOO_LARGE",
     "RequestReader",
     "multiget_keys",
     "parse_request_line",
     "split_multiget",
 ]
-
-KEY_MAX_LENGTH: Final = 250
-#: Largest byte count memcached accepts on a storage line (``INT_MAX - 2``).
-VALUE_LENGTH_MAX: Final = (1 << 31) - 3
-#: Meta commands with this many tokens (command word included) or more are refused.
-META_TOKENS_MAX: Final = 20
-
-ERROR: Final = b"ERROR\r\n"
-BAD_FORMAT: Final = b"CLIENT_ERROR bad command line format\r\n"
-BAD_DATA_CHUNK: Final = b"CLIENT_ERROR bad data chunk\r\n"
-BAD_EXPTIME: Final = b"CLIENT_ERROR invalid exptime argument\r\n"
-BAD_DELTA: Final = b"CLIENT_ERROR invalid numeric delta argument\r\n"
-DELETE_USAGE: Final = b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"
-MG_TOO_LONG: Final = b"CLIENT_ERROR options flags are too long\r\n"
-META_TOO_LONG: Final = b"CLIENT_ERROR options flags too long\r\n"
-KEY_TOO_LONG: Final = b"CLIENT_ERROR key too long\r\n"
-#: The reply to a storage request emitted with ``value=None`` (its value was over max_value).
-TOO_LARGE: Final = b"SERVER_ERROR object too large for cache\r\n"
-END: Final = b"END\r\n"
 
 #: What a per-command parser returns: a complete request, a reply in its place, or a request
 #: whose data block (of the given length, CRLF excluded) must be read next.
@@ -356,24 +350,9 @@ TABLE: Final[dict[bytes, tuple[int, Parser]]] = {
 }
 
 
-def _content(line: bytes) -> bytes:
-    """The line without its terminator (``\\r\\n`` or ``\\n``), cut at the first NUL."""
-    content = line[:-2] if line[-2:] == b"\r\n" else line[:-1]
-    if 0 in content:  # b"\0" (an int test is a plain memchr)
-        content = content[: content.index(b"\0")]
-    return content
-
-
-def _tokens(content: bytes) -> list[bytes]:
-    tokens = content.split(b" ")
-    if b"" in tokens:  # leading, trailing or repeated spaces
-        tokens = [t for t in tokens if t]
-    return tokens
-
-
 def _parse_line(line: bytes) -> Parsed:
     """Parse one complete request line (terminator included)."""
-    tokens = _tokens(_content(line))
+    tokens = split(content(line))
     if not tokens:
         return ErrorReply(ERROR)
     entry = TABLE.get(tokens[0])
@@ -428,7 +407,7 @@ class RequestReader:
     def __init__(
         self,
         max_value: int = 1024 * 1024,
-        max_line: int = 2048,
+        max_line: int = LINE_MAX,
         *,
         max_multiget_line: int = 1024 * 1024,
     ) -> None:
@@ -519,15 +498,10 @@ class RequestReader:
                 self._close(out)
                 return
             line = data[start:pos]
-            content = data[start:cend]
-            if 0 in content:  # b"\0" (an int test is a plain memchr)
-                content = content[: content.index(b"\0")]
-            tokens = content.split(b" ")
-            if b"" in tokens:
-                tokens = [t for t in tokens if t]
-                if not tokens:
-                    append(ErrorReply(ERROR))
-                    continue
+            tokens = split(data[start:cend])
+            if not tokens:
+                append(ErrorReply(ERROR))
+                continue
             entry = table.get(tokens[0])
             if entry is None:
                 append(ErrorReply(ERROR))
@@ -564,7 +538,7 @@ class RequestReader:
                 self._check_partial(out)
 
 
-def parse_request_line(line: bytes, *, max_line: int = 2048) -> Request:
+def parse_request_line(line: bytes, *, max_line: int = LINE_MAX) -> Request:
     """Parse one complete request line, as ``mcp.request(line)`` does.
 
     The line must end with ``\\n`` (``\\r\\n`` normally), hold no other ``\\n``, and have
@@ -611,12 +585,12 @@ def split_multiget(req: Request) -> list[Request | bytes]:
 def multiget_keys(req: Request) -> tuple[bytes, list[bytes]]:
     """(prefix, keys) of a multiget: the bytes up to its first key (see ``split_multiget``),
     and its keys in order, over-long ones included."""
-    content = _content(req.line)
+    text = content(req.line)
     # Find where the first key starts: skip the command word (and gat's exptime) with the
     # spaces around them.
-    pos = len(content) - len(content.lstrip(b" "))
+    pos = len(text) - len(text.lstrip(b" "))
     for _ in range(2 if req.cmd in (CMD_GAT, CMD_GATS) else 1):
-        pos = content.index(b" ", pos)
-        while content[pos] == 0x20:
+        pos = text.index(b" ", pos)
+        while text[pos] == 0x20:
             pos += 1
-    return content[:pos], [key for key in content[pos:].split(b" ") if key]
+    return text[:pos], split(text[pos:])

@@ -6,6 +6,8 @@ them untouched; the other fields are what routing needs, computed once by the pa
 
 from __future__ import annotations
 
+from mcpframe.protocol.tokens import MAX_TOKENS, tokenize
+
 
 class Request:
     """One parsed client request.
@@ -42,8 +44,9 @@ class Request:
         self.multiget = multiget
 
     def tokens(self) -> list[bytes]:
-        """The line's tokens (space separated, terminator stripped), command word first."""
-        return self.line.rstrip(b"\r\n").split()
+        """The line's tokens as memcached's tokeniser sees them, command word first: at most
+        23, split at spaces only, the line cut at a NUL (``mcpframe.protocol.tokens``)."""
+        return tokenize(self.line, MAX_TOKENS)
 
     def __repr__(self) -> str:
         extra = f", value={len(self.value)}B" if self.value is not None else ""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.reader import RequestReader, split_multiget
+from mcpframe.protocol.replies import END, REQUEST_TOO_LONG, ROUTED_LINE_MAX, TOO_LARGE
 from mcpframe.protocol.request import ErrorReply, Request
 from mcpframe.proxy.router import Slot
 from mcpframe.proxy.turn import TURN
@@ -21,11 +22,6 @@ from mcpframe.proxy.turn import TURN
 if TYPE_CHECKING:
     from mcpframe.proxy.server import ProxyServer
 
-#: memcached proxy limit: hooked request lines must be shorter than this (spec 3.4).
-MAX_ROUTED_LINE: Final = 500
-TOO_LONG: Final = b"CLIENT_ERROR request too long\r\n"
-TOO_LARGE: Final = b"SERVER_ERROR object too large for cache\r\n"
-END: Final = b"END\r\n"
 #: Pipelined requests a client may have in flight before we stop reading from it.
 MAX_SLOTS: Final = 4096
 #: Written slots kept at the front of the slot list at most, when some are still owed.
@@ -208,9 +204,9 @@ class ClientConnection:
             # Multigets are split into one short request per key, so their line may be long
             # (memcached lets get/gets lines grow for the same reason); refusing a 15-key get
             # of 32-byte keys would break every client that batches.
-            if len(req.line) >= MAX_ROUTED_LINE and not req.multiget:
+            if len(req.line) >= ROUTED_LINE_MAX and not req.multiget:
                 server.conn_errors += 1
-                slots.append(Slot(TOO_LONG, close=True))
+                slots.append(Slot(REQUEST_TOO_LONG, close=True))
                 self.closing = True
                 break
             if req.value is None and req.cmd in c.STORAGE_WITH_VALUE:

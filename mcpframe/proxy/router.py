@@ -39,13 +39,8 @@ from mcpframe.cache import Cache
 from mcpframe.lua.config import LoadedConfig
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.backend import ResponseReader
-from mcpframe.protocol.reader import (
-    BAD_DATA_CHUNK,
-    END,
-    KEY_MAX_LENGTH,
-    RequestReader,
-    multiget_keys,
-)
+from mcpframe.protocol.reader import RequestReader, multiget_keys
+from mcpframe.protocol.replies import BAD_DATA_CHUNK, END, KEY_MAX_LENGTH
 from mcpframe.protocol.request import Request
 from mcpframe.protocol.response import MultiGetResponse, Response, failure_response
 from mcpframe.proxy.backend import MODE_MULTIGET, Backend
