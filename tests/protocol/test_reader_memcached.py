@@ -23,6 +23,7 @@ import pytest
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.reader import RequestReader
 from mcpframe.protocol.request import ErrorReply, Request
+from mcpframe.protocol.tokens import tokenize
 from tests.protocol.helpers import feed_chunks
 
 K251 = b"k" * 251
@@ -458,7 +459,7 @@ def _reply(req: Request) -> bytes:
     assert req.key not in STORED_KEYS, req
     if cmd in c.MULTIGET:
         # The local engine's job for a multiget: a key over 250 bytes ends it with an error.
-        keys = req.tokens()[2 if cmd in (c.CMD_GAT, c.CMD_GATS) else 1 :]
+        keys = tokenize(req.line)[2 if cmd in (c.CMD_GAT, c.CMD_GATS) else 1 :]
         if req.multiget and any(len(k) > 250 for k in keys):
             return b"CLIENT_ERROR bad command line format\r\n"
         return b"END\r\n"
