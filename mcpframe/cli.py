@@ -229,6 +229,7 @@ def _run(
     loader: object = None,
     metrics: str | None = None,
 ) -> None:
+    from mcpframe.proxy.allocator import LARGE_BLOCK, map_large_blocks
     from mcpframe.proxy.server import ProxyServer, tune_gc
 
     runner: Callable[[Coroutine[Any, Any, None]], None]
@@ -240,6 +241,7 @@ def _run(
         runner = asyncio.run
     server = ProxyServer(options, loaded, events, loader)  # type: ignore[arg-type]
     tune_gc()
+    map_large_blocks(LARGE_BLOCK)  # the cache's freed key tables go back to the system
     listens = ", ".join(str(x) for x in server.options.listens)
     mode = f"config {loaded.path}" if loaded is not None else "embedded cache (no config)"  # type: ignore[attr-defined]
     sys.stderr.write(f"mcpframe {__version__} listening on {listens}: {mode}\n")

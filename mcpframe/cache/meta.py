@@ -1,4 +1,4 @@
-"""The meta commands (mg, ms, md, ma, me) against the store in ``mcpframe.cache.store``.
+"""The meta commands (mg, ms, md, ma, me) on top of the ``Store`` (``mcpframe.cache.store``).
 
 Behaviour follows memcached 1.6's text protocol handler, checked against a real server:
 
@@ -33,50 +33,51 @@ Deliberate differences from 1.6.18/1.6.20, all choosing the intended behaviour:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from mcpframe.cache.constants import (
+from mcpframe.cache.item import BINARY, BITS, CAS_SHIFT, FETCHED, STALE, WIN, Item
+from mcpframe.cache.keycodec import b64decode_key, b64encode_key
+from mcpframe.cache.store import (
     ADD,
     APPEND,
     APPEND_VIVIFY,
-    BAD_CHUNK,
-    BAD_FORMAT,
     CAS,
     DELTA_CAS_MISMATCH,
     DELTA_NOT_FOUND,
     DELTA_OK,
-    ERROR,
     EXISTS,
-    KEY_MAX_LENGTH,
-    NON_NUMERIC,
     NOT_FOUND,
-    OPAQUE_TOO_LONG,
     PREPEND,
     PREPEND_VIVIFY,
     REPLACE,
     SET,
     STORED,
-    TOO_LARGE,
+    Store,
 )
-from mcpframe.cache.item import BINARY, BITS, CAS_SHIFT, FETCHED, STALE, WIN, Item
-from mcpframe.cache.keycodec import b64decode_key, b64encode_key
 from mcpframe.protocol.numbers import strtol32, strtoul32, strtoull
+from mcpframe.protocol.replies import (
+    BAD_DATA_CHUNK,
+    BAD_DELTA_VALUE,
+    BAD_FORMAT,
+    BAD_INITIAL_VALUE,
+    BAD_M_TOKEN,
+    BAD_TOKEN,
+    DECODE_ERROR,
+    DUPLICATE_FLAG,
+    ERROR,
+    INVALID_FLAG,
+    INVALID_OR_DUPLICATE,
+    KEY_MAX_LENGTH,
+    MA_BAD_MODE,
+    META_TOKENS_MAX,
+    META_TOO_LONG,
+    MG_TOO_LONG,
+    MS_BAD_MODE,
+    NON_NUMERIC,
+    OPAQUE_MAX_LENGTH,
+    OPAQUE_TOO_LONG,
+    TOO_LARGE,
+    VALUE_LENGTH_MAX,
+)
 from mcpframe.protocol.request import Request
-
-if TYPE_CHECKING:
-    from mcpframe.cache.store import Cache
-
-#: memcached counts the terminating empty token too: 20 means at most 17 flags after a key
-#: (16 for ms, whose data length is a token as well).
-MAX_TOKENS = 20
-MAX_OPAQUE_LENGTH = 32
-
-DUPLICATE_FLAG = b"CLIENT_ERROR duplicate flag\r\n"
-INVALID_FLAG = b"CLIENT_ERROR invalid flag\r\n"
-BAD_TOKEN = b"CLIENT_ERROR bad token in command line format\r\n"
-DECODE_ERROR = b"CLIENT_ERROR error decoding key\r\n"
-INVALID_OR_DUPLICATE = b"CLIENT_ERROR invalid or duplicate flag\r\n"
-TOO_MANY_FLAGS = b"CLIENT_ERROR options flags too long\r\n"
 
 _b, _c, _f, _h, _k, _l, _q, _s, _t, _u, _v = b"bcfhklqstuv"
 _C, _D, _F, _I, _J, _L, _M, _N, _O, _P, _R, _T = b"CDFIJLMNOPRT"
@@ -128,7 +129,7 @@ class MetaFlags:
 
 
 def parse_flags(
-    cache: Cache, toks: list[bytes], start: int, now: int
+    store: Store, toks: list[bytes], start: int, now: int
 ) -> tuple[MetaFlags, bytes | None]:
     """Read the flags from ``toks[start:]``; return them and the error line, if any."""
     f = MetaFlags(toks[1])
@@ -154,13 +155,13 @@ def parse_flags(
                 err = BAD_TOKEN
                 failed = True
             elif o == _T:
-                f.exptime = cache._realtime(n, now)
+                f.exptime = store.realtime(n, now)
                 f.new_ttl = True
             elif o == _N:
                 f.vivify = True
-                f.autoviv_exptime = cache._realtime(n, now)
+                f.autoviv_exptime = store.realtime(n, now)
             else:
-                f.recache_time = cache._realtime(n, now)
+                f.recache_time = store.realtime(n, now)
         elif o == _b:
             key = b64decode_key(f.key)
             f.key_binary = True
@@ -187,7 +188,7 @@ def parse_flags(
                 f.req_cas_id = cas
         elif o == _M:
             if len(tok) != 2:
-                err = b"CLIENT_ERROR incorrect length for M token\r\n"
+                err = BAD_M_TOKEN
                 failed = True
             else:
                 f.mode = tok[1]
@@ -196,14 +197,14 @@ def parse_flags(
         elif o == _D:
             delta = strtoull(tok[1:])
             if delta is None:
-                err = b"CLIENT_ERROR invalid numeric delta value\r\n"
+                err = BAD_DELTA_VALUE
                 failed = True
             else:
                 f.delta = delta
         elif o == _J:
             initial = strtoull(tok[1:])
             if initial is None:
-                err = b"CLIENT_ERROR invalid numeric initial value\r\n"
+                err = BAD_INITIAL_VALUE
                 failed = True
             else:
                 f.initial = initial
@@ -215,7 +216,7 @@ def parse_flags(
 def _opaque_too_long(toks: list[bytes], start: int) -> bool:
     for i in range(start, len(toks)):
         tok = toks[i]
-        if tok[0] == _O and len(tok) > MAX_OPAQUE_LENGTH:
+        if tok[0] == _O and len(tok) > OPAQUE_MAX_LENGTH:
             return True
     return False
 
@@ -245,35 +246,35 @@ def _echo(out: list[bytes], toks: list[bytes], start: int, key: bytes, binary: b
     return b"".join(out)
 
 
-def mg(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
+def mg(store: Store, req: Request, toks: list[bytes], now: int) -> bytes:
     """Meta get: ``mg <key> <flags>*``."""
     if len(toks) < 2:
         return ERROR
     if len(toks[1]) > KEY_MAX_LENGTH:
         return BAD_FORMAT
-    if len(toks) + 1 > MAX_TOKENS:
-        return b"CLIENT_ERROR options flags are too long\r\n"
-    f, err = parse_flags(cache, toks, 2, now)
+    if len(toks) + 1 > META_TOKENS_MAX:
+        return MG_TOO_LONG
+    f, err = parse_flags(store, toks, 2, now)
     if err is not None:
         return err
     key = f.key
     if _opaque_too_long(toks, 2):
         # memcached notices this while writing the reply, after counting a miss (but before
         # counting a hit); keep the counters in step without changing anything else.
-        if key not in cache._items:
-            cache._get_cmds += 1
-            cache._get_misses += 1
+        if store.peek(key) is None:
+            store.get_cmds += 1
+            store.get_misses += 1
         return OPAQUE_TOO_LONG
-    it = cache._lookup(key, now)
+    it = store.lookup(key, now)
     created = False
     if it is None and f.vivify:
         # An empty placeholder: this client wins the right to fill it, later ones see Z.
         it = Item(key, b"\r\n", 0, 0)
-        cache._link(it, now)
+        store.link(it, now)
         created = True
     if it is None:
-        cache._get_cmds += 1
-        cache._get_misses += 1
+        store.get_cmds += 1
+        store.get_misses += 1
         if f.no_reply:
             return b""
         return _echo([b"EN"], toks, 2, key, f.key_binary)
@@ -333,13 +334,13 @@ def mg(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
     if f.value:
         out.append(it.value)
     if not f.no_update:
-        cache._bump(it, now)
+        store.bump(it, now)
     if ttl_set:
-        cache._touch_cmds += 1
-        cache._touch_hits += 1
+        store.touch_cmds += 1
+        store.touch_hits += 1
     else:
-        cache._get_cmds += 1
-        cache._get_hits += 1
+        store.get_cmds += 1
+        store.get_hits += 1
     return b"".join(out)
 
 
@@ -353,26 +354,26 @@ _MS_MODES = {
 }
 
 
-def ms(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
+def ms(store: Store, req: Request, toks: list[bytes], now: int) -> bytes:
     """Meta set: ``ms <key> <datalen> <flags>*`` and a data block."""
     if len(toks) < 2:
         return ERROR
     key = toks[1]
     if len(key) > KEY_MAX_LENGTH or len(toks) == 2:
         return BAD_FORMAT
-    if len(toks) + 1 > MAX_TOKENS:
-        return TOO_MANY_FLAGS
+    if len(toks) + 1 > META_TOKENS_MAX:
+        return META_TOO_LONG
     vlen = strtol32(toks[2])
-    if vlen is None or vlen < 0 or vlen > 0x7FFFFFFD:
+    if vlen is None or vlen < 0 or vlen > VALUE_LENGTH_MAX:
         return BAD_FORMAT
-    f, err = parse_flags(cache, toks, 3, now)
+    f, err = parse_flags(store, toks, 3, now)
     if err is not None:
         return err
     if _opaque_too_long(toks, 3):
         return OPAQUE_TOO_LONG
     comm = _MS_MODES.get(f.mode)
     if comm is None:
-        return b"CLIENT_ERROR invalid mode for ms M token\r\n"
+        return MS_BAD_MODE
     exptime = f.exptime
     if f.vivify and (comm in (APPEND, PREPEND)):
         comm = APPEND_VIVIFY if comm == APPEND else PREPEND_VIVIFY
@@ -384,26 +385,26 @@ def ms(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
     value = req.value
     # Errors of ms are never hidden by q, and a failed store drops the old item in every mode.
     if value is None:
-        cache._store_too_large += 1
-        old = cache._lookup(key, now)
+        store.store_too_large += 1
+        old = store.lookup(key, now)
         if old is not None:
-            cache._unlink(old)
+            store.unlink(old)
         return TOO_LARGE
-    alloc_err = cache._alloc_error(key, vlen + 2, f.client_flags, now, True)
+    alloc_err = store.alloc_error(key, vlen + 2, f.client_flags, now, True)
     if alloc_err is not None:
         return alloc_err
-    cache._set_cmds += 1
+    store.set_cmds += 1
     if len(value) != vlen + 2 or not value.endswith(b"\r\n"):
-        return BAD_CHUNK
+        return BAD_DATA_CHUNK
     flags = f.client_flags
     if flags > 256:
-        flags = cache._share_flags(flags)
+        flags = store.share_flags(flags)
     it = Item(key, value, flags, exptime, BINARY if f.key_binary else 0)
-    status = cache._store(comm, it, f.req_cas_id, now, f.set_stale and comm == CAS)
+    status = store.store_item(comm, it, f.req_cas_id, now, f.set_stale and comm == CAS)
     if status == STORED:
         if f.no_reply:
             return b""
-        stored = cache._items.get(key)
+        stored = store.peek(key)
         cas = stored.cas if stored is not None else 0
         size = len(stored.value) - 2 if stored is not None else vlen
     else:
@@ -425,26 +426,26 @@ def ms(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
     return b"".join(out)
 
 
-def md(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
+def md(store: Store, req: Request, toks: list[bytes], now: int) -> bytes:
     """Meta delete: ``md <key> <flags>*``; with ``I`` the item is marked stale instead."""
     if len(toks) < 2:
         return ERROR
     if len(toks[1]) > KEY_MAX_LENGTH:
         return BAD_FORMAT
-    if len(toks) + 1 > MAX_TOKENS:
-        return TOO_MANY_FLAGS
-    f, err = parse_flags(cache, toks, 2, now)
+    if len(toks) + 1 > META_TOKENS_MAX:
+        return META_TOO_LONG
+    f, err = parse_flags(store, toks, 2, now)
     if err is not None:
         return INVALID_OR_DUPLICATE
     if _opaque_too_long(toks, 2):
         return OPAQUE_TOO_LONG
     key = f.key
-    it = cache._lookup(key, now)
+    it = store.lookup(key, now)
     if it is None:
-        cache._delete_misses += 1
+        store.delete_misses += 1
         code = b"NF"
     elif f.has_cas and it.cas != f.req_cas_id:
-        cache._delete_misses += 1
+        store.delete_misses += 1
         code = b"EX"
     else:
         if f.set_stale:
@@ -453,25 +454,25 @@ def md(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
             if f.new_ttl:
                 it.exptime = f.exptime
             bits = (it.cas_bits | STALE) & (BITS ^ WIN)
-            it.cas_bits = cache._next_cas() << CAS_SHIFT | bits
+            it.cas_bits = store.next_cas() << CAS_SHIFT | bits
         else:
-            cache._unlink(it)
-            cache._delete_hits += 1
+            store.unlink(it)
+            store.delete_hits += 1
         if f.no_reply:
             return b""
         code = b"HD"
     return _echo([code], toks, 2, key, f.key_binary)
 
 
-def ma(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
+def ma(store: Store, req: Request, toks: list[bytes], now: int) -> bytes:
     """Meta arithmetic: ``ma <key> <flags>*`` (incr by ``D``, default 1; ``MD`` decrements)."""
     if len(toks) < 2:
         return ERROR
     if len(toks[1]) > KEY_MAX_LENGTH:
         return BAD_FORMAT
-    if len(toks) + 1 > MAX_TOKENS:
-        return TOO_MANY_FLAGS
-    f, err = parse_flags(cache, toks, 2, now)
+    if len(toks) + 1 > META_TOKENS_MAX:
+        return META_TOO_LONG
+    f, err = parse_flags(store, toks, 2, now)
     if err is not None:
         return INVALID_OR_DUPLICATE
     mode = f.mode
@@ -480,11 +481,11 @@ def ma(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
     elif mode == ord("D") or mode == ord("-"):
         incr = False
     else:
-        return b"CLIENT_ERROR invalid mode for ma M token\r\n"
+        return MA_BAD_MODE
     if _opaque_too_long(toks, 2):
         return OPAQUE_TOO_LONG
     key = f.key
-    status, it, digits = cache._add_delta(key, incr, f.delta, now, f.req_cas_id)
+    status, it, digits = store.add_delta(key, incr, f.delta, now, f.req_cas_id)
     created = False
     if status == DELTA_OK:
         if f.no_reply:
@@ -493,13 +494,13 @@ def ma(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
         if f.vivify:
             digits = b"%d" % f.initial
             it = Item(key, digits + b"\r\n", 0, 0)
-            cache._store(ADD, it, 0, now)
+            store.store_item(ADD, it, 0, now)
             created = True
         else:
             if incr:
-                cache._incr_misses += 1
+                store.incr_misses += 1
             else:
-                cache._decr_misses += 1
+                store.decr_misses += 1
             return _echo([b"NF"], toks, 2, key, f.key_binary)
     elif status == DELTA_CAS_MISMATCH:
         return _echo([b"EX"], toks, 2, key, f.key_binary)
@@ -530,7 +531,7 @@ def ma(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
     return b"".join(out)
 
 
-def me(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
+def me(store: Store, req: Request, toks: list[bytes], now: int) -> bytes:
     """Meta debug: ``me <key> [b]``, the item's internals as memcached prints them."""
     if len(toks) < 2 or len(toks[1]) > KEY_MAX_LENGTH:
         return BAD_FORMAT
@@ -540,8 +541,8 @@ def me(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
         if decoded is None:
             return BAD_FORMAT
         key = decoded
-    it = cache._lookup(key, now)
-    cache._meta_cmds += 1
+    it = store.lookup(key, now)
+    store.meta_cmds += 1
     if it is None:
         return b"EN\r\n"
     shown = b64encode_key(it.key) if it.cas_bits & BINARY else it.key
@@ -551,6 +552,6 @@ def me(cache: Cache, req: Request, toks: list[bytes], now: int) -> bytes:
         now - it.time,
         it.cas,
         b"yes" if it.cas_bits & FETCHED else b"no",
-        cache._slab_class(it.size),
+        store.slab_class(it.size),
         it.size,
     )

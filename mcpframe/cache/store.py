@@ -1,26 +1,16 @@
-"""The internal memcached-compatible store: items, LRU, CAS, and the classic text commands.
+"""The item store behind the internal cache: items, LRU, CAS numbering, memory, counters.
 
-``Cache.execute(request)`` runs one parsed request and returns the exact bytes memcached
-1.6 would send for it (``b""`` when ``noreply``/``q`` suppresses the reply). It does no I/O.
+Sans-I/O and command-free: ``classic`` and ``meta`` execute requests on top of this public
+API (``engine.Cache`` dispatches them). Rules worth knowing before reading the code (all
+checked against a real memcached):
 
-Rules worth knowing before reading the code (all checked against a real memcached):
-
-* Tokens are separated by the space byte only; a tab belongs to its token. The line ends at
-  its ``\\n`` (one preceding ``\\r`` is dropped) and, as in C, at a NUL byte.
-* Wrong token counts answer plain ``ERROR``, before anything else is looked at. ``noreply``
-  is the *last* token spelled exactly ``noreply``, and once seen it silences every reply of a
-  classic command, errors included (``set k abc 0 1 noreply`` answers nothing).
-* Numbers are read like C ``strto*`` (``mcpframe.protocol.numbers``): ``+5`` and ``-0``
-  are fine, ``5x`` is not, and 32-bit fields wrap instead of failing.
-* Time is whole seconds of ``clock()``. exptime 0 never expires; a negative one is already
-  expired (the item is stored anyway and replaces the old one); up to 30 days is relative;
-  larger is an absolute Unix time. An item is gone once ``now >= exptime``.
+* Time is whole seconds of ``clock()`` (:meth:`Store.tick`). exptime 0 never expires; a
+  negative one is already expired (the item is stored anyway and replaces the old one); up to
+  30 days is relative; larger is an absolute Unix time. An item is gone once ``now >=
+  exptime``.
 * Every store, append, incr/decr and ``md ... I`` takes the next value of one global CAS
   counter, starting at 1, as does an immediate ``flush_all``; CAS numbers therefore match a
   fresh memcached fed the same commands.
-* A too-large value answers ``SERVER_ERROR object too large for cache``; for ``set`` (and
-  for ``ms`` in any mode) the old item under that key is dropped too, so a failed update
-  never leaves stale data behind.
 * LRU: an ``OrderedDict`` in least-recently-used order. Reads, touches, ``add`` on an
   existing key and incr/decr move an item to the young end; stores go there. When the real
   memory cost (below) would pass ``memory_limit`` the oldest items are evicted (expired ones
@@ -29,7 +19,7 @@ Rules worth knowing before reading the code (all checked against a real memcache
   size limit, ``SERVER_ERROR out of memory`` for an item larger than the whole limit) use
   memcached's item size, key + value + 57 bytes (``item.item_size``), so the numbers a
   client sees match memcached's. Eviction instead bounds what the items cost this process
-  (``Cache.memory_used()``): memcached's size plus ``item.PY_ITEM_OVERHEAD`` per item (the
+  (``Store.memory_used()``): memcached's size plus ``item.PY_ITEM_OVERHEAD`` per item (the
   Python objects: 238 bytes beyond key and value, against memcached's 57), plus the key
   table as ``sys.getsizeof`` last measured it (every ``TABLE_REFRESH`` stores; a table
   found grown makes room at once). With one accumulator (``_used``, the real cost) both
@@ -37,26 +27,15 @@ Rules worth knowing before reading the code (all checked against a real memcache
   holds about 64 MB of items in RSS terms (fewer items than memcached fits in 64 MB: see
   docs/performance.md, "Memory"), not the ~230 MB that charging memcached's sizes let the
   process grow to. Under eviction the key table is rebuilt every few hundred thousand
-  stores; ``allocator.map_large_blocks`` makes glibc return each old table to the system.
+  stores; the server has glibc return each old table to the system
+  (``mcpframe.proxy.allocator``: a process-wide setting, so not the store's to make).
 * Items are kept small: six slots, the CAS and the four flag bits in one int, and one int
   object per clock second, per expiry and per large flags value shared by the items stored
   with it (``item.Item``, ``item.PY_ITEM_OVERHEAD``).
-* ``flush_all`` (no delay, or a delay of at most one second) empties the cache at once;
-  with a delay ``d`` the cache is emptied when the clock reaches ``now + d - 1``, which is
-  when memcached starts hiding the items stored before that moment.
-* The cache reads ``noreply`` and the meta ``q`` from the line itself (same rule as the
-  reader), so ``Request.noreply`` is not consulted; requests the reader already refused
-  (bad numbers, long keys, wrong counts) are still answered here exactly as memcached would.
-
-Deliberate differences from memcached (tests/cache/test_cache.py pins each one):
-* An incr/decr result that fits is always written in place, space padded (the documented
-  rule). memcached does that only while no unsent reply still references the item; after a
-  pipelined get of the same key it builds a new item of exact length instead.
-* A multiget that fails on an over-long key drops its own hits only; memcached also discards
-  the unsent replies of commands pipelined before it.
-* Flushed items are dropped at once rather than found stale later, so ``get_flushed`` stays 0.
-
-Meta commands live in ``mcpframe.cache.meta``; they share the store primitives here.
+* ``flush_all`` (no delay, or a delay of at most one second) empties the store at once;
+  with a delay ``d`` it is emptied when the clock reaches ``now + d - 1``, which is when
+  memcached starts hiding the items stored before that moment. Flushed items are dropped at
+  once rather than found stale later, so ``get_flushed`` stays 0 (a deliberate difference).
 """
 
 from __future__ import annotations
@@ -66,38 +45,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from mcpframe.cache import meta
-from mcpframe.cache.allocator import map_large_blocks
-from mcpframe.cache.constants import (
-    ADD,
-    APPEND,
-    APPEND_VIVIFY,
-    BAD_CHUNK,
-    BAD_DELTA,
-    BAD_EXPTIME,
-    BAD_FORMAT,
-    CAS,
-    DELETE_USAGE,
-    DELTA_CAS_MISMATCH,
-    DELTA_NON_NUMERIC,
-    DELTA_NOT_FOUND,
-    DELTA_OK,
-    ERROR,
-    EXISTS,
-    EXPIRED,
-    KEY_MAX_LENGTH,
-    NO_MEMORY,
-    NON_NUMERIC,
-    NOT_FOUND,
-    NOT_STORED,
-    PREPEND,
-    PREPEND_VIVIFY,
-    REALTIME_MAXDELTA,
-    REPLACE,
-    SET,
-    STORED,
-    TOO_LARGE,
-)
 from mcpframe.cache.item import (
     BINARY,
     CAS_SHIFT,
@@ -112,47 +59,38 @@ from mcpframe.cache.item import (
     item_size,
     slab_chunk_sizes,
 )
-from mcpframe.protocol.commands import (
-    CMD_ADD,
-    CMD_APPEND,
-    CMD_CAS,
-    CMD_DECR,
-    CMD_DELETE,
-    CMD_FLUSH_ALL,
-    CMD_GAT,
-    CMD_GATS,
-    CMD_GET,
-    CMD_GETS,
-    CMD_INCR,
-    CMD_MA,
-    CMD_MD,
-    CMD_ME,
-    CMD_MG,
-    CMD_MN,
-    CMD_MS,
-    CMD_PREPEND,
-    CMD_REPLACE,
-    CMD_SET,
-    CMD_TOUCH,
-    CMD_VERBOSITY,
-    CMD_VERSION,
-)
-from mcpframe.protocol.numbers import strtol32, strtoul32, strtoull
-from mcpframe.protocol.request import Request
+from mcpframe.protocol.numbers import strtoull
+from mcpframe.protocol.replies import NO_MEMORY, TOO_LARGE
 
-#: The version this cache reports; the same string as ``mcpframe.MEMCACHED_VERSION``
-#: (not imported: ``cache`` depends on nothing but ``protocol``; a test keeps them equal).
-VERSION = b"1.6.20"
+#: Largest relative exptime (30 days); larger values are absolute Unix times.
+REALTIME_MAXDELTA = 60 * 60 * 24 * 30
+#: exptime of an item that arrived already expired (any value <= every clock reading).
+EXPIRED = -1
+
+# Store modes of :meth:`Store.store_item` (memcached's NREAD_* values, plus the meta
+# append/prepend that vivify).
+SET = 1
+ADD = 2
+REPLACE = 3
+APPEND = 4
+PREPEND = 5
+CAS = 6
+APPEND_VIVIFY = 7
+PREPEND_VIVIFY = 8
+
+# Store outcomes.
+STORED = 0
+EXISTS = 1
+NOT_FOUND = 2
+NOT_STORED = 3
+
+# incr/decr outcomes (:meth:`Store.add_delta`).
+DELTA_OK = 0
+DELTA_NON_NUMERIC = 1
+DELTA_NOT_FOUND = 2
+DELTA_CAS_MISMATCH = 3
 
 U64_MAX = (1 << 64) - 1
-
-_STORE_REPLIES = {
-    STORED: b"STORED\r\n",
-    EXISTS: b"EXISTS\r\n",
-    NOT_FOUND: b"NOT_FOUND\r\n",
-    NOT_STORED: b"NOT_STORED\r\n",
-}
-_NOREPLY = b"noreply"
 
 #: The key table's size (``sys.getsizeof`` of the LRU dict) is read again every this many
 #: stores (a power of two); it only changes when the dict resizes, and reading it costs ~0.1 us.
@@ -161,72 +99,57 @@ TABLE_REFRESH_MASK = TABLE_REFRESH - 1
 #: An item's cost beyond its key and value bytes (and 4 bytes for non-zero flags).
 ITEM_COST = ITEM_OVERHEAD + PY_ITEM_OVERHEAD
 
-Handler = Callable[["Cache", Request, list[bytes], int], bytes]
-
 
 def _table_cost(items: OrderedDict[bytes, Item]) -> int:
     """The key table's bytes: the dict's slots and the LRU's index (its links are per item)."""
     return sys.getsizeof(items) - ODICT_NODE * len(items)
 
 
-def _tokens(line: bytes) -> list[bytes]:
-    """Split a request line into tokens exactly as memcached's tokenizer does."""
-    # memcached drops the \r only when something precedes it: "\r\n" alone is a token.
-    if line[-2:] == b"\r\n" and len(line) > 2:
-        line = line[:-2]
-    elif line[-1:] == b"\n":
-        line = line[:-1]
-    if 0 in line:  # a NUL ends the line (an int test is a plain memchr)
-        line = line[: line.index(0)]
-    toks = line.split(b" ")
-    if b"" in toks:
-        toks = [t for t in toks if t]
-    return toks
-
-
-class Cache:
-    """An in-process memcached: execute parsed requests, get memcached's reply bytes."""
+class Store:
+    """memcached's item storage, in process: the commands in ``classic`` and ``meta`` use
+    the public methods and count what they execute in the public counters (named after
+    memcached's ``stats``)."""
 
     __slots__ = (
         "_cas",
-        "_cas_badval",
-        "_cas_hits",
-        "_cas_misses",
         "_clock",
-        "_decr_hits",
-        "_decr_misses",
-        "_delete_hits",
-        "_delete_misses",
-        "_evicted_unfetched",
-        "_evictions",
         "_flush_at",
-        "_flush_cmds",
-        "_get_cmds",
-        "_get_expired",
-        "_get_hits",
-        "_get_misses",
-        "_incr_hits",
-        "_incr_misses",
         "_items",
         "_last_exptime",
         "_last_flags",
-        "_meta_cmds",
         "_now",
         "_now_end",
         "_now_start",
-        "_reclaimed",
-        "_set_cmds",
         "_slab_sizes",
-        "_store_no_memory",
-        "_store_too_large",
         "_table",
-        "_total_items",
-        "_touch_cmds",
-        "_touch_hits",
-        "_touch_misses",
         "_used",
+        "cas_badval",
+        "cas_hits",
+        "cas_misses",
+        "decr_hits",
+        "decr_misses",
+        "delete_hits",
+        "delete_misses",
+        "evicted_unfetched",
+        "evictions",
+        "flush_cmds",
+        "get_cmds",
+        "get_expired",
+        "get_hits",
+        "get_misses",
+        "incr_hits",
+        "incr_misses",
         "item_size_max",
         "memory_limit",
+        "meta_cmds",
+        "reclaimed",
+        "set_cmds",
+        "store_no_memory",
+        "store_too_large",
+        "total_items",
+        "touch_cmds",
+        "touch_hits",
+        "touch_misses",
     )
 
     def __init__(
@@ -234,14 +157,9 @@ class Cache:
         memory_limit: int = 64 * 1024 * 1024,
         item_size_max: int = 1024 * 1024,
         clock: Callable[[], float] = time.time,
-        release_tables: bool = True,
     ) -> None:
         """``memory_limit`` bounds what the items really cost (``memory_used``); values
-        over ``item_size_max`` are refused. ``release_tables`` has glibc map large blocks
-        (the key table) on their own, so a resized table's memory goes back to the system
-        (``allocator.map_large_blocks``, process-wide)."""
-        if release_tables:
-            map_large_blocks(512 * 1024)
+        over ``item_size_max`` are refused."""
         self.memory_limit = memory_limit
         self.item_size_max = item_size_max
         self._clock = clock
@@ -262,39 +180,37 @@ class Cache:
         self._flush_at = 0  # clock second at which a delayed flush_all empties the cache
         self._slab_sizes = slab_chunk_sizes()
         # Counters, named after memcached's stats.
-        self._total_items = 0
-        self._get_cmds = 0
-        self._get_hits = 0
-        self._get_misses = 0
-        self._get_expired = 0
-        self._set_cmds = 0
-        self._flush_cmds = 0
-        self._touch_cmds = 0
-        self._touch_hits = 0
-        self._touch_misses = 0
-        self._meta_cmds = 0
-        self._delete_hits = 0
-        self._delete_misses = 0
-        self._incr_hits = 0
-        self._incr_misses = 0
-        self._decr_hits = 0
-        self._decr_misses = 0
-        self._cas_hits = 0
-        self._cas_misses = 0
-        self._cas_badval = 0
-        self._store_too_large = 0
-        self._store_no_memory = 0
-        self._evictions = 0
-        self._evicted_unfetched = 0
-        self._reclaimed = 0
+        self.total_items = 0
+        self.get_cmds = 0
+        self.get_hits = 0
+        self.get_misses = 0
+        self.get_expired = 0
+        self.set_cmds = 0
+        self.flush_cmds = 0
+        self.touch_cmds = 0
+        self.touch_hits = 0
+        self.touch_misses = 0
+        self.meta_cmds = 0
+        self.delete_hits = 0
+        self.delete_misses = 0
+        self.incr_hits = 0
+        self.incr_misses = 0
+        self.decr_hits = 0
+        self.decr_misses = 0
+        self.cas_hits = 0
+        self.cas_misses = 0
+        self.cas_badval = 0
+        self.store_too_large = 0
+        self.store_no_memory = 0
+        self.evictions = 0
+        self.evicted_unfetched = 0
+        self.reclaimed = 0
 
     # ----------------------------------------------------------------- public API
 
-    def execute(self, req: Request) -> bytes:
-        """Run one request; return the reply bytes (``b""`` when noreply/quiet hides it)."""
-        handler = _DISPATCH.get(req.cmd)
-        if handler is None:
-            return ERROR
+    def tick(self) -> int:
+        """The clock second a request runs at; a delayed ``flush_all`` due by then empties
+        the store first."""
         t = self._clock()
         if self._now_start <= t < self._now_end:
             now = self._now
@@ -305,40 +221,40 @@ class Cache:
         if self._flush_at and now >= self._flush_at:
             self._flush_at = 0
             self._drop_all()
-        return handler(self, req, _tokens(req.line), now)
+        return now
 
     def stats(self) -> dict[str, int]:
         """Counters under memcached's ``stats`` names."""
         return {
-            "cmd_get": self._get_cmds,
-            "cmd_set": self._set_cmds,
-            "cmd_flush": self._flush_cmds,
-            "cmd_touch": self._touch_cmds,
-            "cmd_meta": self._meta_cmds,
-            "get_hits": self._get_hits,
-            "get_misses": self._get_misses,
-            "get_expired": self._get_expired,
+            "cmd_get": self.get_cmds,
+            "cmd_set": self.set_cmds,
+            "cmd_flush": self.flush_cmds,
+            "cmd_touch": self.touch_cmds,
+            "cmd_meta": self.meta_cmds,
+            "get_hits": self.get_hits,
+            "get_misses": self.get_misses,
+            "get_expired": self.get_expired,
             # Flushed items are dropped eagerly, so none is ever found "flushed" later.
             "get_flushed": 0,
-            "delete_misses": self._delete_misses,
-            "delete_hits": self._delete_hits,
-            "incr_misses": self._incr_misses,
-            "incr_hits": self._incr_hits,
-            "decr_misses": self._decr_misses,
-            "decr_hits": self._decr_hits,
-            "cas_misses": self._cas_misses,
-            "cas_hits": self._cas_hits,
-            "cas_badval": self._cas_badval,
-            "touch_hits": self._touch_hits,
-            "touch_misses": self._touch_misses,
-            "store_too_large": self._store_too_large,
-            "store_no_memory": self._store_no_memory,
+            "delete_misses": self.delete_misses,
+            "delete_hits": self.delete_hits,
+            "incr_misses": self.incr_misses,
+            "incr_hits": self.incr_hits,
+            "decr_misses": self.decr_misses,
+            "decr_hits": self.decr_hits,
+            "cas_misses": self.cas_misses,
+            "cas_hits": self.cas_hits,
+            "cas_badval": self.cas_badval,
+            "touch_hits": self.touch_hits,
+            "touch_misses": self.touch_misses,
+            "store_too_large": self.store_too_large,
+            "store_no_memory": self.store_no_memory,
             "bytes": self._used - len(self._items) * PY_ITEM_OVERHEAD,
             "curr_items": len(self._items),
-            "total_items": self._total_items,
-            "evictions": self._evictions,
-            "evicted_unfetched": self._evicted_unfetched,
-            "reclaimed": self._reclaimed,
+            "total_items": self.total_items,
+            "evictions": self.evictions,
+            "evicted_unfetched": self.evicted_unfetched,
+            "reclaimed": self.reclaimed,
             "limit_maxbytes": self.memory_limit,
             "item_size_max": self.item_size_max,
         }
@@ -354,13 +270,12 @@ class Cache:
         """
         return self._used + self._table
 
-    # ----------------------------------------------------------- store primitives
-
-    def _next_cas(self) -> int:
+    def next_cas(self) -> int:
+        """Take the next value of the global CAS counter."""
         self._cas += 1
         return self._cas
 
-    def _realtime(self, exptime: int, now: int) -> int:
+    def realtime(self, exptime: int, now: int) -> int:
         """A client exptime as the absolute second the item dies at (0 = never)."""
         if exptime == 0:
             return 0
@@ -374,7 +289,7 @@ class Cache:
         self._last_exptime = exptime
         return exptime
 
-    def _share_flags(self, flags: int) -> int:
+    def share_flags(self, flags: int) -> int:
         """Flags over 256 (CPython caches smaller ints) as the int object the previous
         store used, when equal: one object for a run of stores with the same flags."""
         if flags == self._last_flags:
@@ -382,16 +297,20 @@ class Cache:
         self._last_flags = flags
         return flags
 
-    def _lookup(self, key: bytes, now: int) -> Item | None:
+    def lookup(self, key: bytes, now: int) -> Item | None:
         """The live item under ``key``, without touching the LRU; expired items are dropped."""
         it = self._items.get(key)
         if it is not None and it.exptime and it.exptime <= now:
-            self._unlink(it)
-            self._get_expired += 1
+            self.unlink(it)
+            self.get_expired += 1
             return None
         return it
 
-    def _bump(self, it: Item, now: int) -> None:
+    def peek(self, key: bytes) -> Item | None:
+        """The item under ``key`` as stored, expired or not; nothing is touched or counted."""
+        return self._items.get(key)
+
+    def bump(self, it: Item, now: int) -> None:
         """A read: mark fetched, record the access, move to the young end of the LRU."""
         cas_bits = it.cas_bits
         if not cas_bits & FETCHED:
@@ -399,17 +318,18 @@ class Cache:
         it.time = now
         self._items.move_to_end(it.key)
 
-    def _touch_lru(self, it: Item, now: int) -> None:
+    def touch_lru(self, it: Item, now: int) -> None:
         """An update that keeps the item warm without counting as a fetch."""
         it.time = now
         self._items.move_to_end(it.key)
 
-    def _unlink(self, it: Item) -> None:
+    def unlink(self, it: Item) -> None:
+        """Remove ``it`` (a linked item) from the store."""
         key = it.key
         del self._items[key]
         self._used -= ITEM_COST + len(key) + len(it.value) + (FLAGS_BYTES if it.flags else 0)
 
-    def _link(self, it: Item, now: int) -> None:
+    def link(self, it: Item, now: int) -> None:
         """Insert ``it`` (replacing whatever holds its key) with a fresh CAS.
 
         Evicts from the old end of the LRU while the real cost (``memory_used``) with ``it``
@@ -429,8 +349,8 @@ class Cache:
         it.cas_bits |= self._cas << CAS_SHIFT  # a new item: its CAS part is still 0
         it.time = now
         items[key] = it
-        self._total_items += 1
-        if not self._total_items & TABLE_REFRESH_MASK:
+        self.total_items += 1
+        if not self.total_items & TABLE_REFRESH_MASK:
             self._table = _table_cost(items)
             if used + self._table > self.memory_limit:  # the table grew: make room now
                 self._used = self._evict(used, now)
@@ -450,11 +370,11 @@ class Cache:
                 + (FLAGS_BYTES if victim.flags else 0)
             )
             if victim.exptime and victim.exptime <= now:
-                self._reclaimed += 1
+                self.reclaimed += 1
             else:
-                self._evictions += 1
+                self.evictions += 1
                 if not victim.cas_bits & FETCHED:
-                    self._evicted_unfetched += 1
+                    self.evicted_unfetched += 1
         return used
 
     def _drop_all(self) -> None:
@@ -462,7 +382,7 @@ class Cache:
         self._used = 0
         self._table = _table_cost(self._items)
 
-    def _alloc_error(
+    def alloc_error(
         self, key: bytes, nvalue: int, flags: int, now: int, unlink: bool
     ) -> bytes | None:
         """memcached's allocation check; on failure the error line (old item dropped if asked)."""
@@ -470,54 +390,54 @@ class Cache:
         if size <= self.item_size_max and size <= self.memory_limit:
             return None
         if size > self.item_size_max:
-            self._store_too_large += 1
+            self.store_too_large += 1
             reply = TOO_LARGE
         else:
-            self._store_no_memory += 1
+            self.store_no_memory += 1
             reply = NO_MEMORY
         if unlink:
-            old = self._lookup(key, now)
+            old = self.lookup(key, now)
             if old is not None:
-                self._unlink(old)
+                self.unlink(old)
         return reply
 
-    def _store(self, comm: int, it: Item, cas_in: int, now: int, stale_ok: bool = False) -> int:
+    def store_item(self, comm: int, it: Item, cas_in: int, now: int, stale_ok: bool = False) -> int:
         """memcached's ``do_store_item``: apply ``it`` under mode ``comm``; return the outcome.
 
         ``cas_in`` 0 means "no CAS given". ``stale_ok`` (meta ``I`` with ``C``) lets a CAS
         older than the item's replace it, keeping its TTL and marking the result stale.
         """
-        old = self._lookup(it.key, now)
+        old = self.lookup(it.key, now)
         if old is None:
             if comm in (SET, ADD, APPEND_VIVIFY, PREPEND_VIVIFY):
-                self._link(it, now)
+                self.link(it, now)
                 return STORED
             if comm == CAS:
-                self._cas_misses += 1
+                self.cas_misses += 1
                 return NOT_FOUND
             return NOT_STORED  # replace/append/prepend need an existing item
 
         if comm in (SET, REPLACE):
-            self._link(it, now)
+            self.link(it, now)
             return STORED
         if comm == ADD:
             # add never overwrites, but it does count as a use of the existing item.
-            self._touch_lru(old, now)
+            self.touch_lru(old, now)
             return NOT_STORED
         if comm == CAS:
             if cas_in == old.cas:
-                self._cas_hits += 1
-                self._link(it, now)
+                self.cas_hits += 1
+                self.link(it, now)
                 return STORED
             if stale_ok and 0 < cas_in < old.cas:
                 # A late writer may replace an invalidated item: it stays stale, keeps its
                 # TTL and any win token already handed out, so clients keep recaching.
                 it.exptime = old.exptime
                 it.cas_bits |= STALE | (old.cas_bits & WIN)
-                self._cas_hits += 1
-                self._link(it, now)
+                self.cas_hits += 1
+                self.link(it, now)
                 return STORED
-            self._cas_badval += 1
+            self.cas_badval += 1
             return EXISTS
         # append / prepend (also the vivifying variants, which found an item here)
         if cas_in and cas_in != old.cas:
@@ -529,14 +449,14 @@ class Cache:
         ):
             return NOT_STORED  # the combined item cannot be allocated
         # The result keeps the old item's flags and exptime; the new data's are ignored.
-        self._link(Item(old.key, value, old.flags, old.exptime, old.cas_bits & BINARY), now)
+        self.link(Item(old.key, value, old.flags, old.exptime, old.cas_bits & BINARY), now)
         return STORED
 
-    def _add_delta(
+    def add_delta(
         self, key: bytes, incr: bool, delta: int, now: int, cas_in: int = 0
     ) -> tuple[int, Item | None, bytes]:
         """memcached's ``do_add_delta``: (outcome, item, new value digits)."""
-        it = self._lookup(key, now)
+        it = self.lookup(key, now)
         if it is None:
             return DELTA_NOT_FOUND, None, b""
         data = it.value
@@ -552,301 +472,37 @@ class Cache:
             return DELTA_NON_NUMERIC, it, b""
         if incr:
             value = (value + delta) & U64_MAX  # wraps at 2**64
-            self._incr_hits += 1
+            self.incr_hits += 1
         else:
             value = value - delta if delta <= value else 0  # stops at 0
-            self._decr_hits += 1
+            self.decr_hits += 1
         digits = b"%d" % value
         if len(digits) + 2 <= len(data):
             # memcached rewrites the digits in place and pads with spaces ("10" decr 1 is
             # "9 "), so the length, and thus the item size, never changes here.
             it.value = digits + b" " * (len(data) - 2 - len(digits)) + b"\r\n"
-            it.set_cas(self._next_cas())
-            self._touch_lru(it, now)
+            it.set_cas(self.next_cas())
+            self.touch_lru(it, now)
             return DELTA_OK, it, digits
         new = Item(it.key, digits + b"\r\n", it.flags, it.exptime, it.cas_bits & BINARY)
-        self._link(new, now)
+        self.link(new, now)
         return DELTA_OK, new, digits
 
-    def _flush(self, exptime: int, now: int) -> None:
+    def flush(self, exptime: int, now: int) -> None:
+        """``flush_all [exptime]``: empty the store now, or when the delay has passed."""
         if exptime > 0:
             # memcached hides items stored up to (flush time - 1), from that second on.
-            at = self._realtime(exptime, now) - 1
+            at = self.realtime(exptime, now) - 1
             if at > now:
                 self._flush_at = at
                 return
         self._flush_at = 0
         self._drop_all()
-        self._next_cas()  # memcached takes a CAS id as its flush watermark
+        self.next_cas()  # memcached takes a CAS id as its flush watermark
 
-    def _slab_class(self, size: int) -> int:
+    def slab_class(self, size: int) -> int:
+        """The memcached slab class (1-based) an item of ``size`` bytes would live in."""
         for i, chunk in enumerate(self._slab_sizes):
             if size <= chunk:
                 return i + 1
         return len(self._slab_sizes)
-
-    # ----------------------------------------------------------- classic commands
-
-    def _retrieve(self, toks: list[bytes], now: int, with_cas: bool, touch: bool) -> bytes:
-        if len(toks) < 2:
-            return ERROR
-        exptime = 0
-        first = 1
-        if touch:
-            exp = strtol32(toks[1])
-            if exp is None:
-                return BAD_EXPTIME
-            exptime = self._realtime(exp, now)
-            first = 2
-        out: list[bytes] = []
-        for i in range(first, len(toks)):
-            key = toks[i]
-            if len(key) > KEY_MAX_LENGTH:
-                # memcached abandons the whole reply, hits already collected included.
-                return BAD_FORMAT
-            it = self._lookup(key, now)
-            if it is None:
-                if touch:
-                    self._touch_cmds += 1
-                    self._touch_misses += 1
-                else:
-                    self._get_cmds += 1
-                    self._get_misses += 1
-                continue
-            self._bump(it, now)
-            if touch:
-                it.exptime = exptime
-                self._touch_cmds += 1
-                self._touch_hits += 1
-            else:
-                self._get_cmds += 1
-                self._get_hits += 1
-            if with_cas:
-                out.append(
-                    b"VALUE %b %d %d %d\r\n"
-                    % (key, it.flags, len(it.value) - 2, it.cas_bits >> CAS_SHIFT)
-                )
-            else:
-                out.append(b"VALUE %b %d %d\r\n" % (key, it.flags, len(it.value) - 2))
-            out.append(it.value)
-        out.append(b"END\r\n")
-        return b"".join(out)
-
-    def _cmd_get(self, req: Request, toks: list[bytes], now: int) -> bytes:
-        return self._retrieve(toks, now, False, False)
-
-    def _cmd_gets(self, req: Request, toks: list[bytes], now: int) -> bytes:
-        return self._retrieve(toks, now, True, False)
-
-    def _cmd_gat(self, req: Request, toks: list[bytes], now: int) -> bytes:
-        return self._retrieve(toks, now, False, True)
-
-    def _cmd_gats(self, req: Request, toks: list[bytes], now: int) -> bytes:
-        return self._retrieve(toks, now, True, True)
-
-    def _update(self, req: Request, toks: list[bytes], now: int, comm: int) -> bytes:
-        ntok = len(toks)
-        if comm == CAS:
-            if ntok != 6 and ntok != 7:
-                return ERROR
-        elif ntok != 5 and ntok != 6:
-            return ERROR
-        noreply = toks[-1] == _NOREPLY
-        reply = self._update_reply(req, toks, now, comm)
-        return b"" if noreply else reply
-
-    def _update_reply(self, req: Request, toks: list[bytes], now: int, comm: int) -> bytes:
-        key = toks[1]
-        if len(key) > KEY_MAX_LENGTH:
-            return BAD_FORMAT
-        tok = toks[2]
-        flags = 0 if tok == b"0" else strtoul32(tok)  # "0" is by far the commonest
-        tok = toks[3]
-        exp = 0 if tok == b"0" else strtol32(tok)
-        vlen = strtol32(toks[4])
-        if flags is None or exp is None or vlen is None:
-            return BAD_FORMAT
-        cas_in = 0
-        if comm == CAS:
-            c = strtoull(toks[5])
-            if c is None:
-                return BAD_FORMAT
-            cas_in = c
-        if vlen < 0 or vlen > 0x7FFFFFFD:
-            return BAD_FORMAT
-        value = req.value
-        # Only `set` drops the old item when the new one cannot be allocated.
-        if value is None:  # the reader swallowed a value larger than it accepts
-            self._store_too_large += 1
-            if comm == SET:
-                old = self._lookup(key, now)
-                if old is not None:
-                    self._unlink(old)
-            return TOO_LARGE
-        size = ITEM_OVERHEAD + len(key) + vlen + 2 + (FLAGS_BYTES if flags else 0)
-        if size > self.item_size_max or size > self.memory_limit:
-            err = self._alloc_error(key, vlen + 2, flags, now, comm == SET)
-            if err is not None:
-                return err
-        self._set_cmds += 1
-        if len(value) != vlen + 2 or not value.endswith(b"\r\n"):
-            return BAD_CHUNK
-        if flags > 256:
-            flags = self._share_flags(flags)
-        it = Item(key, value, flags, self._realtime(exp, now))
-        return _STORE_REPLIES[self._store(comm, it, cas_in, now)]
-
-    def _cmd_set(self, req: Request, toks: list[bytes], now: int) -> bytes:
-        return self._update(req, toks, now, SET)
-
-    def _cmd_add(self, req: Request, toks: list[bytes], now: int) -> bytes:
-        return self._update(req, toks, now, ADD)
-
-    def _cmd_replace(self, req: Request, toks: list[bytes], now: int) -> bytes:
-        return self._update(req, toks, now, REPLACE)
-
-    def _cmd_append(self, req: Request, toks: list[bytes], now: int) -> bytes:
-        return self._update(req, toks, now, APPEND)
-
-    def _cmd_prepend(self, req: Request, toks: list[bytes], now: int) -> bytes:
-        return self._update(req, toks, now, PREPEND)
-
-    def _cmd_cas(self, req: Request, toks: list[bytes], now: int) -> bytes:
-        return self._update(req, toks, now, CAS)
-
-    def _arith(self, toks: list[bytes], now: int, incr: bool) -> bytes:
-        if len(toks) != 3 and len(toks) != 4:
-            return ERROR
-        noreply = toks[-1] == _NOREPLY
-        key = toks[1]
-        if len(key) > KEY_MAX_LENGTH:
-            reply = BAD_FORMAT
-        else:
-            delta = strtoull(toks[2])
-            if delta is None:
-                reply = BAD_DELTA
-            else:
-                status, _, digits = self._add_delta(key, incr, delta, now)
-                if status == DELTA_OK:
-                    reply = digits + b"\r\n"
-                elif status == DELTA_NOT_FOUND:
-                    if incr:
-                        self._incr_misses += 1
-                    else:
-                        self._decr_misses += 1
-                    reply = b"NOT_FOUND\r\n"
-                else:
-                    reply = NON_NUMERIC
-        return b"" if noreply else reply
-
-    def _cmd_incr(self, req: Request, toks: list[bytes], now: int) -> bytes:
-        return self._arith(toks, now, True)
-
-    def _cmd_decr(self, req: Request, toks: list[bytes], now: int) -> bytes:
-        return self._arith(toks, now, False)
-
-    def _cmd_touch(self, req: Request, toks: list[bytes], now: int) -> bytes:
-        if len(toks) != 3 and len(toks) != 4:
-            return ERROR
-        noreply = toks[-1] == _NOREPLY
-        key = toks[1]
-        exp = strtol32(toks[2])
-        if len(key) > KEY_MAX_LENGTH:
-            reply = BAD_FORMAT
-        elif exp is None:
-            reply = BAD_EXPTIME
-        else:
-            self._touch_cmds += 1
-            it = self._lookup(key, now)
-            if it is None:
-                self._touch_misses += 1
-                reply = b"NOT_FOUND\r\n"
-            else:
-                self._bump(it, now)
-                it.exptime = self._realtime(exp, now)
-                self._touch_hits += 1
-                reply = b"TOUCHED\r\n"
-        return b"" if noreply else reply
-
-    def _cmd_delete(self, req: Request, toks: list[bytes], now: int) -> bytes:
-        ntok = len(toks)
-        if ntok < 2 or ntok > 4:
-            return ERROR
-        noreply = False
-        if ntok > 2:
-            # Only the historical "delete <key> 0" hold time and "noreply" may follow the key.
-            hold_is_zero = toks[2] == b"0"
-            noreply = toks[-1] == _NOREPLY
-            if not (
-                (ntok == 3 and (hold_is_zero or noreply))
-                or (ntok == 4 and hold_is_zero and noreply)
-            ):
-                return b"" if noreply else DELETE_USAGE
-        key = toks[1]
-        if len(key) > KEY_MAX_LENGTH:
-            reply = BAD_FORMAT
-        else:
-            it = self._lookup(key, now)
-            if it is None:
-                self._delete_misses += 1
-                reply = b"NOT_FOUND\r\n"
-            else:
-                self._unlink(it)
-                self._delete_hits += 1
-                reply = b"DELETED\r\n"
-        return b"" if noreply else reply
-
-    def _cmd_flush_all(self, req: Request, toks: list[bytes], now: int) -> bytes:
-        ntok = len(toks)
-        if ntok < 1 or ntok > 3:
-            return ERROR
-        noreply = toks[-1] == _NOREPLY
-        self._flush_cmds += 1
-        exptime = 0
-        if ntok != (2 if noreply else 1):
-            exp = strtol32(toks[1])
-            if exp is None:
-                return b"" if noreply else BAD_EXPTIME
-            exptime = exp
-        self._flush(exptime, now)
-        return b"" if noreply else b"OK\r\n"
-
-    def _cmd_verbosity(self, req: Request, toks: list[bytes], now: int) -> bytes:
-        if len(toks) != 2 and len(toks) != 3:
-            return ERROR
-        noreply = toks[-1] == _NOREPLY
-        reply = b"OK\r\n" if strtoul32(toks[1]) is not None else BAD_FORMAT
-        return b"" if noreply else reply
-
-    def _cmd_version(self, req: Request, toks: list[bytes], now: int) -> bytes:
-        return b"VERSION " + VERSION + b"\r\n"
-
-    def _cmd_mn(self, req: Request, toks: list[bytes], now: int) -> bytes:
-        return b"MN\r\n"
-
-
-_DISPATCH: dict[int, Handler] = {
-    CMD_GET: Cache._cmd_get,
-    CMD_GETS: Cache._cmd_gets,
-    CMD_GAT: Cache._cmd_gat,
-    CMD_GATS: Cache._cmd_gats,
-    CMD_SET: Cache._cmd_set,
-    CMD_ADD: Cache._cmd_add,
-    CMD_REPLACE: Cache._cmd_replace,
-    CMD_APPEND: Cache._cmd_append,
-    CMD_PREPEND: Cache._cmd_prepend,
-    CMD_CAS: Cache._cmd_cas,
-    CMD_INCR: Cache._cmd_incr,
-    CMD_DECR: Cache._cmd_decr,
-    CMD_TOUCH: Cache._cmd_touch,
-    CMD_DELETE: Cache._cmd_delete,
-    CMD_FLUSH_ALL: Cache._cmd_flush_all,
-    CMD_VERBOSITY: Cache._cmd_verbosity,
-    CMD_VERSION: Cache._cmd_version,
-    CMD_MN: Cache._cmd_mn,
-    CMD_MG: meta.mg,
-    CMD_MS: meta.ms,
-    CMD_MD: meta.md,
-    CMD_MA: meta.ma,
-    CMD_ME: meta.me,
-}

@@ -9,7 +9,9 @@ top of the live data, for good.
 
 ``map_large_blocks(n)`` fixes glibc's mmap threshold at ``n`` bytes (``mallopt``), which also
 stops its dynamic growth: every allocation of ``n`` bytes or more gets a mapping of its own,
-returned to the system the moment it is freed. The cache asks for 512 KiB: key tables of a
+returned to the system the moment it is freed. The server sets :data:`LARGE_BLOCK`, 512 KiB,
+at start-up (``mcpframe serve``; a process-wide setting is not the sans-I/O store's to make,
+so ``Cache()`` alone leaves the allocator as it is). Key tables of a
 cache of more than ~20,000 items are larger, while the proxy's socket reads (256 KiB at most)
 and ordinary values stay below it. A value over 512 KiB then costs one ``mmap`` when stored
 and one ``munmap`` when dropped, small next to copying it (and the kernel's default limit of
@@ -30,6 +32,9 @@ import sys
 M_MMAP_THRESHOLD = -3
 THRESHOLD_MIN = 128 * 1024
 THRESHOLD_MAX = 32 * 1024 * 1024
+
+#: The threshold the server sets at start-up.
+LARGE_BLOCK = 512 * 1024
 
 _threshold = 0  # what this process set, 0 = not set
 

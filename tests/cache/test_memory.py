@@ -13,11 +13,12 @@ import textwrap
 
 import pytest
 
-from mcpframe.cache import Cache, allocator
+from mcpframe.cache import Cache
 from mcpframe.cache.item import ODICT_NODE, PY_ITEM_OVERHEAD, item_size
 from mcpframe.cache.store import TABLE_REFRESH
 from mcpframe.protocol.commands import CMD_SET
 from mcpframe.protocol.request import Request
+from mcpframe.proxy import allocator
 from tests.cache.test_cache import run, set_cmd
 from tests.cache.wire import FakeClock
 from tests.helpers import ROOT
@@ -144,6 +145,9 @@ RSS_SCRIPT = textwrap.dedent(
     from mcpframe.cache import Cache
     from mcpframe.protocol.commands import CMD_SET
     from mcpframe.protocol.request import Request
+    from mcpframe.proxy.allocator import LARGE_BLOCK, map_large_blocks
+
+    map_large_blocks(LARGE_BLOCK)  # as `mcpframe serve` does at start-up
 
     def rss():
         with open("/proc/self/status") as f:
