@@ -17,6 +17,7 @@ from lupa import lua54
 from mcpframe.errors import ConfigError, PluginError, UnknownPluginError
 from mcpframe.lua.runtime import CONSTANTS, LuaRuntime, first_line, lua_source, new_runtime
 from mcpframe.protocol import commands as c
+from mcpframe.protocol.replies import ROUTED_LINE_MAX, VALUE_LENGTH_MAX
 
 LuaError = lua54.LuaError
 
@@ -409,6 +410,7 @@ class ConfigLoader:
         for word, code in c.COMMANDS.items():
             codes_by_name[word] = code
         state[b"command_codes"] = codes_by_name
+        state[b"max_line"], state[b"max_vlen"] = ROUTED_LINE_MAX, VALUE_LENGTH_MAX
         state[b"ustats"] = lua.table()
         state[b"ustat_slots"] = max(self.stat_names_pending, default=0)
         state[b"py_log"] = self._log_user

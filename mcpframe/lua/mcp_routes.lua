@@ -58,8 +58,9 @@ local CMD_MG, CMD_MS, CMD_MD, CMD_MN, CMD_MA, CMD_ME =
     mcp.CMD_MG, mcp.CMD_MS, mcp.CMD_MD, mcp.CMD_MN, mcp.CMD_MA, mcp.CMD_ME
 local CMD_GET, CMD_GETS, CMD_GAT, CMD_GATS = mcp.CMD_GET, mcp.CMD_GETS, mcp.CMD_GAT, mcp.CMD_GATS
 local MCMC_CODE_END = mcp.MCMC_CODE_END
-local MAX_LINE = 500        -- hooked request lines (and edits) stay under memcached's limit
-local MAX_VLEN = 2147483645 -- 2^31 - 3, the largest data length the parser accepts
+-- Limits from mcpframe/protocol/replies.py: routed request lines (and edits) stay under
+-- MAX_LINE; MAX_VLEN is the largest data length the parser accepts (2^31 - 3).
+local MAX_LINE, MAX_VLEN = state.max_line, state.max_vlen
 
 ---------------------------------------------------------------------------
 -- the request line parser (spec 3.1)
@@ -84,11 +85,16 @@ rules({ mcp.CMD_QUIT, CMD_MN }, 0, nil, 0, K_BARE)
 
 local command_codes = state.command_codes  -- command word -> CMD_* code
 
--- The line without its terminator (CRLF, or a bare LF: we accept both, as 1.6.22 does).
+-- The line without its terminator (CRLF, or a bare LF: we accept both, as 1.6.22 does), cut
+-- at its first NUL as memcached reads it (a C string). The rules are those of the Python
+-- tokeniser (mcpframe/protocol/tokens.py); tests/lua/test_request_parser.py holds the two
+-- to the same tokens, keys and verdicts.
 local function content(line)
     local n = #line
     if sbyte(line, n) == 10 then n = n - 1 end
     if n > 0 and sbyte(line, n) == 13 then n = n - 1 end
+    local z = sfind(line, "\0", 1, true)
+    if z and z <= n then n = z - 1 end
     return ssub(line, 1, n)
 end
 
@@ -163,7 +169,8 @@ local function parse(r, line)
         if datalen(toks[5]) == nil then return false end
         nr = toks[ntok] == "noreply"
     elseif kind == K_NOREPLY then
-        nr = toks[ntok] == "noreply"
+        -- Only after the key: "delete noreply" deletes the key "noreply" (as memcached does).
+        nr = ntok > rule[2] and toks[ntok] == "noreply"
     end
     r._cmd, r._line, r._key = cmd, line, key
     r._toks, r._starts, r._stop, r._fl = toks, starts, stop, fl
