@@ -56,21 +56,33 @@ from mcpframe.protocol.commands import (
     STATUS_FAILED,
     STATUS_OK,
 )
+from mcpframe.protocol.replies import (
+    BAD_DELTA,
+    BAD_EXPTIME,
+    BAD_TOKEN,
+    DUPLICATE_FLAG,
+    END,
+    INVALID_FLAG,
+    INVALID_OR_DUPLICATE,
+    NON_NUMERIC,
+    OPAQUE_TOO_LONG,
+)
 from mcpframe.protocol.response import BACKEND_FAILURE, MultiGetResponse, Response
 
 #: CLIENT_ERROR lines a memcached server sends in reply to one complete, well-formed
 #: request, after which its stream is still in step with ours (no connection reset).
 IN_SYNC_CLIENT_ERRORS: Final = frozenset(
-    {
-        b"CLIENT_ERROR cannot increment or decrement non-numeric value",
-        b"CLIENT_ERROR invalid numeric delta argument",
-        b"CLIENT_ERROR bad token in command line format",
-        b"CLIENT_ERROR opaque token too long",
-        b"CLIENT_ERROR invalid flag",
-        b"CLIENT_ERROR duplicate flag",
-        b"CLIENT_ERROR invalid or duplicate flag",
-        b"CLIENT_ERROR invalid exptime argument",
-    }
+    line[:-2]  # compared without the CRLF
+    for line in (
+        NON_NUMERIC,
+        BAD_DELTA,
+        BAD_TOKEN,
+        OPAQUE_TOO_LONG,
+        INVALID_FLAG,
+        DUPLICATE_FLAG,
+        INVALID_OR_DUPLICATE,
+        BAD_EXPTIME,
+    )
 )
 
 __all__ = ["MAX_RESPONSE_LINE", "ResponseReader"]
@@ -81,7 +93,6 @@ MAX_RESPONSE_LINE: Final = 8192
 #: Unknown two-byte meta word.
 _CODE_UNKNOWN_META: Final = 1
 
-_END: Final = b"END\r\n"
 _VALUE: Final = b"VALUE "
 
 # First word -> (type, code) of a complete one-line OK response.
@@ -289,7 +300,7 @@ class ResponseReader:
                 pos = stop
                 ends.append(stop - start)
                 continue
-            if len(rest) < 6 and (_END.startswith(rest) or _VALUE.startswith(rest)):
+            if len(rest) < 6 and (END.startswith(rest) or _VALUE.startswith(rest)):
                 self._need = end + 1 - start  # cut short: wait for one more byte
                 return 0
             break
