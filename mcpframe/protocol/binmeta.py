@@ -49,7 +49,9 @@ Replies
     stats ``ERROR``/``CLIENT_ERROR`` -> Not found. Other ``ERROR`` -> Unknown command, other
     ``CLIENT_ERROR`` -> Invalid arguments, other ``SERVER_ERROR <text>`` (a proxy's backend
     failure, which memcached itself never has) -> status 0x86 (temporary failure), body
-    ``<text>``.
+    ``<text>``. A reply that cannot be read as the answer to the request (a Lua route may
+    return anything) gets the same status with the body ``backend failure``; ``to_binary``
+    never raises.
   * Quiet forms: getq getkq gatq gatkq drop misses (Not found); setq addq replaceq appendq
     prependq deleteq incrementq decrementq flushq drop successes; errors are always answered;
     quitq closes without a word. A batch of quiet requests ends with a noop, whose reply
@@ -119,6 +121,7 @@ KEY_MAX_LENGTH: Final = 250
 EXPTIME_MAX: Final = (1 << 31) - 1
 NO_CREATE: Final = 0xFFFFFFFF
 CRLF: Final = b"\r\n"
+BACKEND_FAILURE: Final = b"backend failure"
 
 #: Quiet reads: their misses are dropped (the other quiet opcodes drop successes).
 QUIET_READS: Final = frozenset({OP_GETQ, OP_GETKQ, OP_GATQ, OP_GATKQ})
@@ -322,6 +325,8 @@ def _meta_flags(tokens: list[bytes], first: int) -> tuple[int, int]:
             flags = int(t[1:])
         elif t[:1] == b"c":
             cas = int(t[1:])
+            if not 0 <= cas < 1 << 64:
+                raise ValueError("CAS out of range")
     return flags, cas
 
 
@@ -461,4 +466,9 @@ def to_binary(req: BinaryRequest, reply: bytes) -> bytes:
     one or (stat) several packets."""
     if not reply and req.opcode not in (OP_QUIT, OP_QUITQ, OP_STAT):
         return _error(req, b"")
-    return TABLE[req.opcode][1](req, reply)
+    try:
+        return TABLE[req.opcode][1](req, reply)
+    except (ValueError, IndexError, OverflowError):
+        # A reply that is not what the request asks for (a Lua route may return any string):
+        # answered like the text proxy's own "SERVER_ERROR backend failure".
+        return _answer(req, STATUS_TEMPORARY_FAILURE, 0, b"", BACKEND_FAILURE)
