@@ -695,3 +695,55 @@ def test_memcached_still_agrees(two_memcached: tuple[Client, Client]) -> None:
     got = BinaryResponseReader().feed(to_binary(req, text_exchange(text, to_text(req))))
     assert [(r.opcode, r.opaque, r.key) for r in got] == [(r.opcode, r.opaque, r.key) for r in want]
     assert len(got) > 50 and got[-1].key == b""
+
+
+#: A quiet batch sent to memcached 1.6.18 in one write: the binary requests, the text replies
+#: memcached gave their translations, and its binary reply to the whole batch.
+BATCH: list[tuple[BinaryRequest, bytes]] = [
+    (R(b.OP_SETQ, b"a", b"1", 1), b"HD c1\r\n"),
+    (R(b.OP_ADDQ, b"b", b"2", 2), b"HD c2\r\n"),
+    (R(b.OP_REPLACEQ, b"zz", b"3", 3), b"NS c0\r\n"),
+    (R(b.OP_DELETEQ, b"zz", opaque=4), b"NF\r\n"),
+    (R(b.OP_INCREMENTQ, b"a", opaque=5, delta=1), b"VA 1 c3\r\n2\r\n"),
+    (R(b.OP_DECREMENTQ, b"b", opaque=6, delta=1), b"VA 1 c4\r\n1\r\n"),
+    (R(b.OP_APPENDQ, b"a", b"x", 7), b"HD c5\r\n"),
+    (R(b.OP_PREPENDQ, b"nope", b"x", 8), b"NS c0\r\n"),
+    (R(b.OP_GETQ, b"a", opaque=9), b"VA 2 f0 c5\r\n2x\r\n"),
+    (R(b.OP_GETKQ, b"b", opaque=10), b"VA 1 f0 c4\r\n1\r\n"),
+    (R(b.OP_GETQ, b"nope", opaque=11), b"EN\r\n"),
+    (R(b.OP_SETQ, b"a", b"1", 12, cas=777), b"EX c0\r\n"),
+    (R(b.OP_NOOP, opaque=13), b"MN\r\n"),
+]
+BATCH_REPLY = H(
+    # replaceq miss, deleteq miss, prependq not stored: answered; the successes: silent
+    "8113000000000001000000090000000300000000000000004e6f7420666f756e64"
+    "8114000000000001000000090000000400000000000000004e6f7420666f756e64"
+    "811a0000000000050000000b0000000800000000000000004e6f742073746f7265642e"
+    # getq and getkq hits; the getq miss: silent
+    "810900000400000000000006000000090000000000000005000000003278"
+    "810d000104000000000000060000000a0000000000000004000000006231"
+    # setq with a wrong CAS: answered; then the noop
+    "8111000000000002000000140000000c0000000000000000446174612065786973747320666f72206b65792e"
+    "810a000000000000000000000000000d0000000000000000"
+)
+
+
+def test_quiet_batch_as_memcached_answers_it() -> None:
+    assert b"".join(to_binary(req, reply) for req, reply in BATCH) == BATCH_REPLY
+
+
+def test_memcached_still_answers_the_batch_so() -> None:
+    if not os.path.exists(MEMCACHED):
+        pytest.skip("memcached binary not available")
+    m1, m2 = Memcached(), Memcached()
+    binary, text = Client(m1.addr), Client(m2.addr)
+    try:
+        binary.send(b"".join(encode_request(req) for req, _ in BATCH))
+        assert binary.read_until(BATCH_REPLY[-24:]) == BATCH_REPLY
+        for req, reply in BATCH:
+            assert text_exchange(text, to_text(req)) == reply
+    finally:
+        binary.close()
+        text.close()
+        m1.stop()
+        m2.stop()
