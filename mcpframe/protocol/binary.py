@@ -10,10 +10,11 @@ Framing
   * A packet is handled once its header is complete. A magic byte other than 0x80 closes the
     connection without a word (memcached ``conn_closing``); choosing binary or text for a
     connection from its first byte is the caller's job, as in memcached.
-  * ``extlen + keylen > bodylen`` -> ``Unknown command`` (0x81) and close. memcached first
-    waits for ``extlen + keylen`` bytes to arrive; we answer at once (no hang on a header that
-    promises more than it sends).
+  * ``extlen + keylen > bodylen`` -> ``Unknown command`` (0x81) and close.
   * ``keylen > 250`` -> ``Invalid arguments`` (0x04) and close.
+  * memcached makes these checks (and the per-opcode ones below) once the extras and the key
+    have arrived; we make them on the header alone, so a header that promises more than the
+    client sends is answered instead of waited for.
   * The data type and vbucket fields are ignored.
 
 Per opcode (a table, ``RULES``): the lengths each opcode requires, else ``Invalid
@@ -43,11 +44,12 @@ Opcodes memcached does not serve
     step: no extras, a key); so do we.
 
 Values and the item limit
-  * A value longer than ``max_value`` (set add replace append prepend, quiet or not) is
-    swallowed as it streams in, never buffered, then answered ``Too large.`` (E2BIG, 0x03),
-    as memcached does (its limit is the item size, header and key included: with the default
-    ``-I 1m`` a 1 MiB value is already too large). The connection is kept. Quiet forms do not
-    silence it: errors are always answered.
+  * A value longer than ``max_value`` (set add replace append prepend, quiet or not; 1 MiB
+    by default, as in the text reader) is swallowed as it streams in, never buffered, then
+    answered ``Too large.`` (E2BIG, 0x03), as memcached does. memcached's limit is the item
+    size, header and key included: with its default ``-I 1m`` a value of exactly 1 MiB is
+    already too large; whoever stores the item has the last word. The connection is kept.
+    Quiet forms do not silence it: errors are always answered.
 
 Replies the reader produces itself are :class:`~mcpframe.protocol.request.ErrorReply` objects
 holding the complete response packet (opcode and opaque echoed, CAS 0) and ``close`` when the
