@@ -85,8 +85,8 @@ def answer(written: bytes, value: bytes) -> bytes:
 
 
 async def measure(args: argparse.Namespace, ports: list[int]) -> list[float]:
+    from mcpframe.events import EventLog
     from mcpframe.lua.config import ConfigLoader
-    from mcpframe.proxy.events import EventLog
     from mcpframe.proxy.server import Listen, ProxyServer, ServerOptions
 
     try:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from mcpframe.lua.config import LoadedConfig, PoolSpec
+    from mcpframe.config import LoadedConfig, PoolSpec
     from mcpframe.registry import Registry
 
 __all__ = ["check", "describe"]

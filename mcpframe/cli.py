@@ -8,12 +8,16 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mcpframe import __version__
 from mcpframe.errors import ConfigError, McpframeError, PluginError, ServeError
+
+if TYPE_CHECKING:
+    from mcpframe.events import EventLog
+    from mcpframe.registry import Registry
 
 app = typer.Typer(
     name="mcpframe",
@@ -150,19 +154,19 @@ from mcpframe import check_cli  # noqa: E402  (the `check` command, defined in i
 app.command(name="check")(check_cli.check)
 
 
-def _registry() -> object:
+def _registry() -> Registry:
     from mcpframe.registry import build_registry
 
     return build_registry()
 
 
-def _events(registry: object, specs: list[str] | None) -> object:
-    from mcpframe.proxy.events import DEFAULT_SINK_STREAMS, EventLog
+def _events(registry: Registry, specs: list[str] | None) -> EventLog:
+    from mcpframe.events import DEFAULT_SINK_STREAMS, EventLog
 
     sinks = []
     for spec in specs or ["stderr"]:
         name, _, arg = spec.partition(":")
-        logger = registry.loggers[name]  # type: ignore[attr-defined]
+        logger = registry.loggers[name]
         try:
             sink = logger.build(arg)
         except (ValueError, TypeError, OSError) as e:

@@ -37,7 +37,7 @@ from mcpframe.registry import Registry, build_registry
 from mcpframe.types import BackendInfo, Distribution, Hasher, KeyFilter
 
 if TYPE_CHECKING:
-    from mcpframe.lua.config import LoadedConfig
+    from mcpframe.config import LoadedConfig
 
 __all__ = [
     "check_distribution",

@@ -22,13 +22,14 @@ from typing import Any, cast
 
 from mcpframe import MEMCACHED_VERSION
 from mcpframe.cache import Cache
+from mcpframe.config import LoadedConfig
 from mcpframe.errors import ConfigError, PluginError, ServeError
-from mcpframe.lua.config import ConfigLoader, LoadedConfig
+from mcpframe.events import STREAMS, WATCH_NAMES, EventLog, format_event
+from mcpframe.lua.config import ConfigLoader
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.request import Request
 from mcpframe.proxy.backend import Backend, BackendStats, backend_key
 from mcpframe.proxy.client import ClientConnection
-from mcpframe.proxy.events import STREAMS, WATCH_NAMES, EventLog, format_event
 from mcpframe.proxy.router import Pool, Router
 from mcpframe.proxy.turn import TURN
 from mcpframe.proxy.workers import (

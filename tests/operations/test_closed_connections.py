@@ -13,8 +13,8 @@ import gc
 
 import uvloop
 
+from mcpframe.events import EventLog
 from mcpframe.proxy.client import ClientConnection
-from mcpframe.proxy.events import EventLog
 from mcpframe.proxy.server import Listen, ProxyServer, ServerOptions
 from tests.helpers import free_port
 
