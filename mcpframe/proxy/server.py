@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import resource
 import signal
@@ -89,24 +88,6 @@ class ServerOptions:
     pid_file: str | None = None
     drain_timeout: float = 5.0
     reuse_port: bool = False
-
-
-#: Allocations (less frees) between two young-generation garbage collections. CPython's
-#: default, 700, makes the collector run every few dozen requests (each request allocates a
-#: handful of tracked objects: request, reply slot, route task, response); it then took about
-#: 7 % of the request path's CPU (bench/inproc.py). The objects a collection must look at are
-#: the requests in flight, about the same number at either threshold, so running it less
-#: often costs less in all.
-GC_YOUNG_THRESHOLD = 10_000
-
-
-def tune_gc() -> None:
-    """Once the config is loaded: move what exists to the permanent generation (never
-    scanned again) and collect the young generation less often."""
-    gc.collect()
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 class ProxyServer:
