@@ -28,6 +28,7 @@ from mcpframe.lua.config import ConfigLoader
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.request import Request
 from mcpframe.proxy.backend import Backend, BackendStats, backend_key
+from mcpframe.proxy.broadcast import targets as broadcast_targets
 from mcpframe.proxy.client import ClientConnection
 from mcpframe.proxy.router import Pool, Router
 from mcpframe.proxy.turn import TURN
@@ -108,6 +109,8 @@ class ProxyServer:
         self.backend_stats = BackendStats()
         self.backends: dict[Any, Backend] = {}
         self.router: Router | None = None
+        #: under a config: the backends each keyless command is sent to (mcp.broadcast).
+        self.broadcasts: dict[int, list[Backend]] = {}
         self.servers: list[asyncio.base_events.Server] = []
         self.connections: set[ClientConnection] = set()
         self.curr_connections = 0
@@ -158,6 +161,7 @@ class ProxyServer:
         self.backends = keep
         for conn in keep.values():
             conn.start()
+        self.broadcasts = broadcast_targets(config, pools)
         old = self.router
         self.router = Router(config, pools, self.cache, self.events, workers=worker_count())
         if old is not None:
