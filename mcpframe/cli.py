@@ -139,6 +139,9 @@ def serve(
         _fail(str(e))
 
 
+app.command(name="check")(check_cli.check)
+
+
 def _supervise(count: int, options: ServerOptions, config: Path, registry: Registry) -> None:
     from mcpframe.proxy.app import load_config
     from mcpframe.proxy.workers import Supervisor, probe_listen, worker_argv
@@ -190,7 +193,6 @@ def reload(
     typer.echo(f"sent SIGHUP to {pid}")
 
 
-app.command(name="check")(check_cli.check)
 app.add_typer(plugins_cli.app, name="plugins")
 
 
