@@ -15,13 +15,18 @@ from mcpframe.protocol import commands as c
 
 #: The commands that can reach a route: those 1.6.20's proxy parser recognises (spec 2.2),
 #: but ``mn``, which is always answered locally.
-ROUTABLE = c.KEYED | {c.CMD_QUIT, c.CMD_STATS, c.CMD_WATCH, c.CMD_VERSION}
+ROUTABLE: frozenset[int] = (frozenset(range(c.CMD_MG, c.CMD_END_STORAGE)) - {c.CMD_MN}) | {
+    c.CMD_QUIT,
+    c.CMD_STATS,
+    c.CMD_WATCH,
+    c.CMD_VERSION,
+}
 
 #: The keyless commands that change data on a server and that mcpframe would otherwise answer
 #: from its internal cache alone: with a config loaded they are refused, unless the config
 #: sends them to its pools with ``mcp.broadcast``. (The other administrative commands,
 #: ``cache_memlimit``, ``slabs``, ``lru``, ``shutdown``..., are answered ``ERROR`` anyway.)
-BROADCAST = frozenset({c.CMD_FLUSH_ALL})
+BROADCAST: frozenset[int] = frozenset({c.CMD_FLUSH_ALL})
 
 #: A tunable's value: a number of seconds or kilobytes, a count, or a switch.
 Tunable: TypeAlias = float | int | bool
