@@ -3,7 +3,8 @@
 The sequence follows memcached 1.6.20 (spec section 1): the file runs in a config VM that
 calls ``mcp_config_pools(nil)``; its return value is deep-copied into a route VM, where the
 same file runs again and ``mcp_config_routes(copy)`` attaches hooks. Each failure becomes a
-``ConfigError`` naming the file and line Lua reports.
+``ConfigError`` naming the file and line Lua reports. What a load produces are the records of
+:mod:`mcpframe.config`, which the proxy consumes without knowing Lua.
 """
 
 from __future__ import annotations
