@@ -85,28 +85,18 @@ def answer(written: bytes, value: bytes) -> bytes:
 
 
 async def measure(args: argparse.Namespace, ports: list[int]) -> list[float]:
-    from mcpframe.lua.config import ConfigLoader
-    from mcpframe.proxy.events import EventLog
-    from mcpframe.proxy.server import Listen, ProxyServer, ServerOptions
-
-    try:
-        from mcpframe.proxy.server import tune_gc
-    except ImportError:  # an older mcpframe, compared with this one
-
-        def tune_gc() -> None:
-            pass
-
+    from mcpframe.events import EventLog
+    from mcpframe.proxy.app import build_server, tune_process
+    from mcpframe.proxy.server import Listen, ServerOptions
     from mcpframe.registry import build_registry
 
     tmp = Path(tempfile.mkdtemp())
     routes = tmp / "routes.lua"
     routes.write_text(ROUTES % (ports[0], ports[1], IN_LUA if args.lua else PASSTHROUGH))
-    events = EventLog([])
-    registry = build_registry()
-    loaded = ConfigLoader(registry, events).load(str(routes))
     port = free_port()
-    server = ProxyServer(ServerOptions(listens=[Listen("127.0.0.1", port)]), loaded, events, None)
-    tune_gc()  # as `mcpframe serve` does
+    options = ServerOptions(listens=[Listen("127.0.0.1", port)])
+    server = build_server(options, routes, build_registry(), EventLog([]))
+    tune_process()  # as `mcpframe serve` does
     task = asyncio.create_task(server.serve_forever())
     socks = []
     for _ in range(200):
@@ -204,12 +194,13 @@ def main() -> None:
         for proc in procs:
             proc.terminate()
             proc.wait()
+    import mcpframe.proxy.router
     from mcpframe.native import compiled
 
     print(
         f"{statistics.median(results):.2f} us CPU per op (median of {len(results)}, "
         f"min {min(results):.2f}; {', '.join(f'{r:.2f}' for r in results)}); "
-        f"compiled={compiled()}"
+        f"compiled={compiled(mcpframe.proxy.router)}"
     )
 
 

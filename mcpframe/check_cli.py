@@ -20,7 +20,7 @@ import typer
 from mcpframe.protocol.replies import KEY_MAX_LENGTH
 
 if TYPE_CHECKING:
-    from mcpframe.lua.config import LoadedConfig, PoolSpec
+    from mcpframe.config import LoadedConfig, LuaObject, PoolSpec
     from mcpframe.registry import Registry
 
 __all__ = ["check", "describe"]
@@ -38,18 +38,12 @@ def _text(value: bytes | None) -> str | None:
 
 
 def _command_groups() -> tuple[dict[int, str], frozenset[int], frozenset[int]]:
-    from mcpframe.lua import config
+    from mcpframe.config import ROUTABLE
     from mcpframe.protocol import commands as c
 
-    names = {code: word.decode() for word, code in c.COMMANDS.items()}
-    # What mcp.CMD_ANY and mcp.CMD_ANY_STORAGE attach (mn is never attached). The loader may
-    # keep only the hooks of commands that can reach a route (its ROUTABLE set).
-    every = frozenset(range(c.CMD_MG, c.CMD_CACHE_MEMLIMIT + 1)) - {c.CMD_MN}
-    routable = getattr(config, "ROUTABLE", None)
-    if isinstance(routable, frozenset):
-        every &= routable
-    storage = frozenset(range(c.CMD_MG, c.CMD_PREPEND + 1)) - {c.CMD_MN}
-    return names, every, storage
+    # What mcp.CMD_ANY and mcp.CMD_ANY_STORAGE attach (mn is never attached), as the loader
+    # keeps them: the hooks of the commands that can reach a route.
+    return c.NAMES, ROUTABLE, c.KEYED
 
 
 def _describe_pool(name: str, pool: PoolSpec, registry: Registry) -> dict[str, Any]:
@@ -86,7 +80,7 @@ def _describe_routes(loaded: LoadedConfig) -> list[dict[str, Any]]:
     except Exception:  # a runtime without the debug library: no locations, still a report
         where_fn = None
 
-    def where(fn: Any) -> str:
+    def where(fn: LuaObject) -> str:
         if where_fn is None:
             return "?"
         try:
@@ -98,7 +92,7 @@ def _describe_routes(loaded: LoadedConfig) -> list[dict[str, Any]]:
     # Pass-through routes (`return pool(r)`) run without Lua per request: say to which pool.
     pool_names = {id(spec): name for name, spec in loaded.named_pools().items()}
 
-    def passthrough(fn: Any) -> str | None:
+    def passthrough(fn: LuaObject) -> str | None:
         index = routes.passthrough_pools(fn)
         if not isinstance(index, int) or not 0 <= index < len(loaded.pools):
             return None
@@ -107,7 +101,7 @@ def _describe_routes(loaded: LoadedConfig) -> list[dict[str, Any]]:
     described = []
     for tag in sorted(routes.hooks):
         by_function: dict[str, list[int]] = {}
-        functions: dict[str, Any] = {}
+        functions: dict[str, LuaObject] = {}
         for code, fn in sorted(routes.hooks[tag].items()):
             by_function.setdefault(where(fn), []).append(code)
             functions.setdefault(where(fn), fn)
@@ -162,14 +156,14 @@ def describe(path: Path, keys: list[str]) -> dict[str, Any]:
         CheckFailed: the file is missing, a plugin conflicts, or the config does not load.
     """
     from mcpframe.errors import McpframeError
-    from mcpframe.lua.config import ConfigLoader
+    from mcpframe.proxy.app import load_config
     from mcpframe.registry import build_registry
 
     if not path.is_file():
         raise CheckFailed(f"{path}: config file not found")
     try:
         registry = build_registry()
-        loaded = ConfigLoader(registry).load(str(path))
+        loaded = load_config(path, registry)
     except McpframeError as exc:
         raise CheckFailed(str(exc)) from None
     except Exception as exc:  # a plugin raising something unexpected while a pool is built

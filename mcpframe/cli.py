@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mcpframe import __version__
-from mcpframe.errors import ConfigError, McpframeError, PluginError, ServeError
+from mcpframe import __version__, check_cli, plugins_cli
+from mcpframe.errors import ConfigError, PluginError, ServeError
+
+if TYPE_CHECKING:
+    from mcpframe.proxy.server import ServerOptions
+    from mcpframe.registry import Registry
 
 app = typer.Typer(
     name="mcpframe",
@@ -98,12 +100,13 @@ def serve(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
 ) -> None:
     """Run the proxy (with no --config: a memcached-compatible cache)."""
+    from mcpframe.proxy import app as assembly
     from mcpframe.proxy.server import ServerOptions, parse_listen
+    from mcpframe.proxy.workers import worker_index
+    from mcpframe.registry import build_registry
 
     try:
         listens = [parse_listen(x) for x in (listen or ["127.0.0.1:11211"])]
-        from mcpframe.proxy.workers import worker_index
-
         is_worker = worker_index() is not None
         options = ServerOptions(
             listens=listens,
@@ -119,60 +122,28 @@ def serve(
                 "--workers needs --config: the embedded cache lives in one process "
                 "(run it with --workers 1)"
             )
-        registry = _registry()
-        events = _events(registry, logger)
-        loaded = None
-        if config is not None:
-            from mcpframe.lua.config import ConfigLoader
-
-            if not config.is_file():
-                _fail(f"config file not found: {config}")
-            loader = ConfigLoader(registry, events)
-            loaded = loader.load(str(config))
-        else:
-            loader = None
-        if workers > 1 and not is_worker:
-            _supervise(workers, options, str(config), registry)
+        registry = build_registry()
+        events = assembly.event_log(registry, logger)
+        if config is not None and not config.is_file():
+            _fail(f"config file not found: {config}")
+        server = assembly.build_server(options, config, registry, events)
+        if config is not None and workers > 1 and not is_worker:
+            _supervise(workers, options, config, registry)
             return
         if metrics is not None:
             from mcpframe.proxy.metrics import parse_metrics_address
 
             parse_metrics_address(metrics)  # a bad address fails before anything starts
-        _run(options, loaded, events, loader, metrics)
+        assembly.run(server, metrics)
     except (ConfigError, PluginError, ServeError) as e:
         _fail(str(e))
-    except McpframeError as e:  # pragma: no cover - every subclass is handled above
-        _fail(str(e))
 
-
-from mcpframe import check_cli  # noqa: E402  (the `check` command, defined in its own module)
 
 app.command(name="check")(check_cli.check)
 
 
-def _registry() -> object:
-    from mcpframe.registry import build_registry
-
-    return build_registry()
-
-
-def _events(registry: object, specs: list[str] | None) -> object:
-    from mcpframe.proxy.events import DEFAULT_SINK_STREAMS, EventLog
-
-    sinks = []
-    for spec in specs or ["stderr"]:
-        name, _, arg = spec.partition(":")
-        logger = registry.loggers[name]  # type: ignore[attr-defined]
-        try:
-            sink = logger.build(arg)
-        except (ValueError, TypeError, OSError) as e:
-            raise ServeError(f"--logger {spec}: {e}") from None
-        sinks.append((sink, DEFAULT_SINK_STREAMS))
-    return EventLog(sinks)
-
-
-def _supervise(count: int, options: Any, config: str, registry: Any) -> None:
-    from mcpframe.lua.config import ConfigLoader
+def _supervise(count: int, options: ServerOptions, config: Path, registry: Registry) -> None:
+    from mcpframe.proxy.app import load_config
     from mcpframe.proxy.workers import Supervisor, probe_listen, worker_argv
 
     try:
@@ -183,7 +154,7 @@ def _supervise(count: int, options: Any, config: str, registry: Any) -> None:
 
     def validate() -> str | None:
         try:
-            ConfigLoader(registry).load(config)
+            load_config(config, registry)
         except (ConfigError, PluginError) as e:
             return str(e)
         return None
@@ -222,44 +193,8 @@ def reload(
     typer.echo(f"sent SIGHUP to {pid}")
 
 
-def _run(
-    options: object,
-    loaded: object,
-    events: object,
-    loader: object = None,
-    metrics: str | None = None,
-) -> None:
-    from mcpframe.proxy.allocator import LARGE_BLOCK, map_large_blocks
-    from mcpframe.proxy.server import ProxyServer, tune_gc
-
-    runner: Callable[[Coroutine[Any, Any, None]], None]
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
-        runner = asyncio.run
-    server = ProxyServer(options, loaded, events, loader)  # type: ignore[arg-type]
-    tune_gc()
-    map_large_blocks(LARGE_BLOCK)  # the cache's freed key tables go back to the system
-    listens = ", ".join(str(x) for x in server.options.listens)
-    mode = f"config {loaded.path}" if loaded is not None else "embedded cache (no config)"  # type: ignore[attr-defined]
-    sys.stderr.write(f"mcpframe {__version__} listening on {listens}: {mode}\n")
-    sys.stderr.flush()
-    if metrics is not None:
-        from mcpframe.proxy.metrics import serve_with_metrics
-
-        runner(serve_with_metrics(server, metrics))
-    else:
-        runner(server.serve_forever())
-
-
-def _mount_plugins() -> None:
-    from mcpframe import plugins_cli
-
-    app.add_typer(plugins_cli.app, name="plugins")
+app.add_typer(plugins_cli.app, name="plugins")
 
 
 def main() -> None:
-    _mount_plugins()
     app()

@@ -46,3 +46,8 @@ class NotInstalledError(PluginError):
 
     Raised by the plugin manager factory; the message says how to fix it (``pip install -e .``).
     """
+
+
+class PluginRuntimeError(PluginError):
+    """A plugin's callable raised while placing a key; the message names the plugin, its
+    package and the pool."""

@@ -12,9 +12,9 @@ This module imports nothing from mcpframe: the build hook loads it by path.
 from __future__ import annotations
 
 import hashlib
-import sys
 import sysconfig
 from pathlib import Path
+from types import ModuleType
 
 #: Package-relative paths of the modules compiled with mypyc (the per-request hot path). The
 #: internal cache stays Python: its memory accounting (``cache/item.py``) is measured on
@@ -69,10 +69,9 @@ def check_in_place(package_dir: Path) -> None:
         )
 
 
-def compiled() -> bool:
-    """True when the hot path runs compiled (checked on the router module)."""
-    module = sys.modules.get("mcpframe.proxy.router")
-    if module is None:
-        import mcpframe.proxy.router as module
+def compiled(module: ModuleType) -> bool:
+    """True when ``module`` (one of :data:`NATIVE_MODULES`, e.g. ``mcpframe.proxy.router``)
+    was loaded from its compiled extension. The caller imports it: this module imports
+    nothing from mcpframe, and the package root, which imports this one, no layer."""
     suffix = str(sysconfig.get_config_var("EXT_SUFFIX"))
     return str(getattr(module, "__file__", "")).endswith(suffix)

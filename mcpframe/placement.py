@@ -1,20 +1,24 @@
-"""Key placement on the request path, compiled with mypyc (``mcpframe/native.py``).
-
-It imports nothing from mcpframe: both the config loader (``lua/``) and the built-in jump hash
-plugin use it.
+"""Key placement: a pool's key -> backend index function, compiled with mypyc
+(``mcpframe/native.py``).
 
 A pool's selector runs once per routed key: the key filter (if any), the hasher, the
-distribution, then a bounds check. ``lua/config.py`` assembles it from the plugins once per
-load; the plugins stay ordinary Python, and the built-in jump hash hands over its loop to
-:class:`JumpHash` here.
+distribution, then a bounds check. :func:`build_selector` assembles it from the plugins once
+per load (the config loader in ``lua/`` calls it); the plugins stay ordinary Python, and the
+built-in jump hash hands over its loop to :class:`JumpHash` here. It imports no layer: only
+the records (``config``, ``types``), the registry and the exception tree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from mypy_extensions import i64
+
+from mcpframe.config import PoolSpec
+from mcpframe.errors import PluginRuntimeError
+from mcpframe.registry import AnyTable, Registry
+from mcpframe.types import BackendInfo
 
 _MASK64: Final = 0xFFFFFFFFFFFFFFFF
 _LCG: Final = 2862933555777941757
@@ -92,3 +96,47 @@ class Selector:
         if i < 0 or i >= self.n:
             raise IndexError("key dist hasher tried to use out of bounds index")
         return i
+
+
+def build_selector(registry: Registry, spec: PoolSpec) -> Callable[[bytes], int]:
+    """The pool's key -> backend index function: filter, then hasher(key, seed), then dist.
+
+    Everything plugin-provided is looked up here, once per load, so the request path calls
+    plain Python callables.
+    """
+    hasher: Callable[[bytes, int], int] = registry.hashers[spec.hash].hash
+    seed = 0
+    if spec.seed is not None:
+        seed = registry.hashers["xxhash"].hash(spec.seed, 0)
+    servers = [
+        BackendInfo(id=i + 1, host=b.host, port=b.port, label=b.label)
+        for i, b in enumerate(spec.backends)
+    ]
+    dist: Callable[[int], int] = registry.distributions[spec.dist].build(servers, spec.options)
+    filt: Callable[[bytes], bytes] | None = None
+    if spec.filter is not None:
+        filt = registry.key_filters[spec.filter].build(spec.filter_conf or b"")
+
+    def blame(key: bytes, error: Exception) -> Exception:
+        # The error path only: find which plugin raised, for the operator's log line.
+        stages: list[tuple[str, str, AnyTable, Callable[[Any], Any]]] = []
+        if filt is not None:
+            stages.append(("key filter", spec.filter or "", registry.key_filters, filt))
+        stages.append(("hasher", spec.hash, registry.hashers, lambda k: hasher(k, seed)))
+        stages.append(("distribution", spec.dist, registry.distributions, dist))
+        value: Any = key
+        for kind, name, table, fn in stages:
+            try:
+                value = fn(value)
+            except Exception as e:
+                try:
+                    src = table.source(name)
+                    source = f" (package {src.package} {src.version})"
+                except Exception:
+                    source = ""
+                return PluginRuntimeError(
+                    f"{kind} plugin {name!r}{source} raised {e!r} for pool at {spec.where}"
+                )
+        return PluginRuntimeError(f"pool at {spec.where}: {error!r}")
+
+    return Selector(hasher, seed, dist, len(servers), filt, blame)

@@ -37,7 +37,7 @@ from mcpframe.registry import Registry, build_registry
 from mcpframe.types import BackendInfo, Distribution, Hasher, KeyFilter
 
 if TYPE_CHECKING:
-    from mcpframe.lua.config import LoadedConfig
+    from mcpframe.config import LoadedConfig
 
 __all__ = [
     "check_distribution",
@@ -238,7 +238,7 @@ def mcpframe_load_config(
             ''')
             assert loaded.named_pools()["main"].select(b"foo") in (0, 1)
     """
-    from mcpframe.lua.config import ConfigLoader
+    from mcpframe.proxy.app import load_config
 
     directory = tmp_path_factory.mktemp("mcpframe-config")
     count = 0
@@ -248,6 +248,6 @@ def mcpframe_load_config(
         count += 1
         path = directory / f"config{count}.lua"
         path.write_text(textwrap.dedent(source))
-        return ConfigLoader(mcpframe_registry).load(str(path))
+        return load_config(path, mcpframe_registry)
 
     return load

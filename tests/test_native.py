@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import mcpframe
+import mcpframe.proxy.router
 from mcpframe import native
 
 PACKAGE = Path(mcpframe.__file__).resolve().parent
@@ -20,7 +21,7 @@ PACKAGE = Path(mcpframe.__file__).resolve().parent
 def test_the_install_compiled_the_hot_path() -> None:
     # ./dev.sh installs with mypyc; a silent fallback to plain Python would lose the speed
     # docs/performance.md reports.
-    assert native.compiled()
+    assert native.compiled(mcpframe.proxy.router)
     suffix = next(p.name[p.name.index(".") :] for p in PACKAGE.rglob("router.*.so"))
     for rel in native.NATIVE_MODULES:
         assert (PACKAGE / rel).with_suffix(suffix).exists(), rel

@@ -3,79 +3,40 @@
 The sequence follows memcached 1.6.20 (spec section 1): the file runs in a config VM that
 calls ``mcp_config_pools(nil)``; its return value is deep-copied into a route VM, where the
 same file runs again and ``mcp_config_routes(copy)`` attaches hooks. Each failure becomes a
-``ConfigError`` naming the file and line Lua reports.
+``ConfigError`` naming the file and line Lua reports. What a load produces are the records of
+:mod:`mcpframe.config`, which the proxy consumes without knowing Lua.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from lupa import lua54
 
+from mcpframe.config import (
+    BROADCAST,
+    DEFAULT_TUNABLES,
+    ROUTABLE,
+    BackendSpec,
+    ConfValue,
+    LoadedConfig,
+    LuaObject,
+    PoolRef,
+    PoolSpec,
+    Routes,
+    Tunable,
+)
 from mcpframe.errors import ConfigError, PluginError, UnknownPluginError
+from mcpframe.events import EventLog
 from mcpframe.lua.runtime import CONSTANTS, LuaRuntime, first_line, lua_source, new_runtime
+from mcpframe.placement import build_selector
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.replies import ROUTED_LINE_MAX, VALUE_LENGTH_MAX
+from mcpframe.registry import Registry
 
 LuaError = lua54.LuaError
-
-#: The commands that can reach a route: those 1.6.20's proxy parser recognises (spec 2.2),
-#: but ``mn``, which is always answered locally.
-ROUTABLE = (frozenset(range(c.CMD_MG, c.CMD_END_STORAGE)) - {c.CMD_MN}) | {
-    c.CMD_QUIT,
-    c.CMD_STATS,
-    c.CMD_WATCH,
-    c.CMD_VERSION,
-}
 _MAX_DEPTH = 100
-
-#: Global tunables and their memcached defaults (spec 2.6). They persist across reloads.
-DEFAULT_TUNABLES: dict[str, Any] = {
-    "connecttimeout": 5.0,
-    "retrytimeout": 3.0,
-    "readtimeout": 3.0,
-    "failurelimit": 3,
-    "tcpkeepalive": False,
-    "active_req_limit": 0,
-    "buffer_memory_limit": 0,
-}
-
-
-@dataclass(frozen=True)
-class BackendSpec:
-    """What ``mcp.backend`` described. Equal specs share one connection (spec 1.7)."""
-
-    label: str
-    host: str
-    port: str
-    connecttimeout: float = 5.0
-    retrytimeout: float = 3.0
-    readtimeout: float = 3.0
-    failurelimit: int = 3
-    tcpkeepalive: bool = False
-    where: str = field(default="?", compare=False)
-
-    @property
-    def name(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-@dataclass
-class PoolSpec:
-    """What ``mcp.pool`` described, with its key -> backend index function built."""
-
-    backends: list[BackendSpec]
-    dist: str = "jump_hash"
-    hash: str = "xxhash"
-    seed: bytes | None = None
-    filter: str | None = None
-    filter_conf: bytes | None = None
-    options: dict[str, object] = field(default_factory=dict)
-    beprefix: str = ""
-    where: str = "?"
-    select: Callable[[bytes], int] = field(default=lambda key: 0, repr=False)
 
 
 @dataclass
@@ -83,20 +44,20 @@ class RouteVM:
     """The route VM of one loaded config and its driver entry points."""
 
     lua: LuaRuntime
-    resume: Any
-    fail: Any
-    resume_await: Any
-    abandon: Any
-    start_batch: Any
-    resume_batch: Any
-    take: Any
+    resume: LuaObject
+    fail: LuaObject
+    resume_await: LuaObject
+    abandon: LuaObject
+    start_batch: LuaObject
+    resume_batch: LuaObject
+    take: LuaObject
     #: passthrough_pools(fn, ...): per route function, the pool it only passes requests to
     #: (its index), or -1 (see the Lua driver).
-    passthrough_pools: Any
+    passthrough_pools: LuaObject
     #: hooks[tag][command code] (tag "" is untagged), routable commands only.
-    hooks: dict[str, dict[int, Any]]
+    hooks: dict[str, dict[int, LuaObject]]
     codes: dict[str, int]
-    state: Any
+    state: LuaObject
 
     def set_wants(self, wants: dict[str, bool]) -> None:
         """Tell the VM's logging functions who listens (no Python call when nobody does)."""
@@ -107,37 +68,11 @@ class RouteVM:
         """The ``mcp.stat`` counters by slot, as memcached's unsigned 64-bit values."""
         return {int(k): int(v) & 0xFFFFFFFFFFFFFFFF for k, v in self.state[b"ustats"].items()}
 
-    def carry_user_stats(self, old: RouteVM) -> None:
+    def carry_user_stats(self, old: Routes) -> None:
         """Keep the counters of the VM this one replaces (a reload keeps user stats)."""
         ustats = self.state[b"ustats"]
         for index, value in old.user_stats().items():
             ustats[index] = value
-
-
-@dataclass
-class LoadedConfig:
-    path: str
-    pools: list[PoolSpec]
-    routes: RouteVM
-    tunables: dict[str, Any]
-    stat_names: dict[int, str]
-    #: what mcp_config_pools returned, copied out (pools as their index in ``pools``).
-    conf: Any = None
-
-    def named_pools(self) -> dict[str, PoolSpec]:
-        """Pools by their path in the value mcp_config_pools returned (``main``, ``z.1``...)."""
-        out: dict[str, PoolSpec] = {}
-
-        def walk(value: Any, path: str) -> None:
-            if isinstance(value, _PoolRef):
-                out.setdefault(path or "(config)", self.pools[value.index])
-            elif isinstance(value, dict):
-                for k in sorted(value, key=lambda k: (isinstance(k, bytes), str(k))):
-                    name = _s(k) if isinstance(k, bytes) else str(k)
-                    walk(value[k], f"{path}.{name}" if path else name)
-
-        walk(self.conf, "")
-        return out
 
 
 def _b(s: str) -> bytes:
@@ -156,10 +91,10 @@ def _install_constants(lua: LuaRuntime, mcp: Any) -> None:
 class _PluginSurface:
     """Builds ``mcp.dist_*`` / ``mcp.hash_*`` in a VM from the plugin registry."""
 
-    def __init__(self, registry: Any) -> None:
+    def __init__(self, registry: Registry) -> None:
         self.registry = registry
 
-    def install(self, lua: LuaRuntime, mcp: Any, state: Any) -> None:
+    def install(self, lua: LuaRuntime, mcp: LuaObject, state: LuaObject) -> None:
         dist_tag = lua.table()
         hash_tag = lua.table()
         state[b"DIST_TAG"] = dist_tag
@@ -168,7 +103,7 @@ class _PluginSurface:
             b"return function() "
             b"error('distribution objects are only used as mcp.pool{dist = ...}', 2) end"
         )
-        hashers: dict[str, Any] = {}
+        hashers: dict[str, LuaObject] = {}
         for name in sorted(self.registry.hashers):
             t = lua.table()
             t[hash_tag] = _b(name)
@@ -192,9 +127,11 @@ class _PluginSurface:
         def missing(field: bytes) -> bytes:
             name = _s(field)
             kind, _, plugin = name.partition("_")
-            table = registry.distributions if kind == "dist" else registry.hashers
             try:
-                table[plugin]
+                if kind == "dist":
+                    registry.distributions[plugin]
+                else:
+                    registry.hashers[plugin]
             except Exception as e:
                 return f"mcp.{name}: {e}".encode()
             return f"mcp.{name}: not available".encode()
@@ -230,11 +167,11 @@ def _run_file(lua: LuaRuntime, path: str) -> None:
 class ConfigLoader:
     """Loads config files against one plugin registry; keeps tunables across reloads."""
 
-    def __init__(self, registry: Any, events: Any = None) -> None:
+    def __init__(self, registry: Registry, events: EventLog | None = None) -> None:
         self.registry = registry
         self.events = events
         self.surface = _PluginSurface(registry)
-        self.tunables: dict[str, Any] = dict(DEFAULT_TUNABLES)
+        self.tunables: dict[str, Tunable] = dict(DEFAULT_TUNABLES)
         self.stat_names: dict[int, str] = {}
         self.stat_names_pending: set[int] = set()
         self._built: dict[bytes, PoolSpec] = {}
@@ -257,7 +194,7 @@ class ConfigLoader:
         built: dict[bytes, PoolSpec] = {}
         self._built = built
 
-        def build_pool(t: Any, key: bytes) -> bytes | None:
+        def build_pool(t: LuaObject, key: bytes) -> bytes | None:
             try:
                 built[key] = self._pool_spec(t)
             except UnknownPluginError as e:
@@ -289,7 +226,7 @@ class ConfigLoader:
             ) from None
 
         pools: list[PoolSpec] = []
-        pool_ids: dict[Any, int] = {}
+        pool_ids: dict[bytes, int] = {}
         self._kind = lua.execute(
             b"""
             local state = ...
@@ -308,20 +245,25 @@ class ConfigLoader:
 
         self.stat_names_pending = set(self.stat_names) | set(stat_names)
         routes = self._load_routes(path, conf, pools)
+        broadcasts = {
+            int(k): [int(i) for i in ids.values()] for k, ids in routes.state[b"broadcasts"].items()
+        }
         # Commit tunables and stat names only once the whole load succeeded.
         self.tunables.update(new_tunables)
         self.stat_names.update(stat_names)
-        return LoadedConfig(path, pools, routes, dict(self.tunables), dict(self.stat_names), conf)
+        return LoadedConfig(
+            path, pools, routes, dict(self.tunables), dict(self.stat_names), conf, broadcasts
+        )
 
     def _copy_out(
         self,
-        value: Any,
-        state: Any,
+        value: LuaObject,
+        state: LuaObject,
         pools: list[PoolSpec],
-        pool_ids: dict[Any, int],
+        pool_ids: dict[bytes, int],
         depth: int,
         path: str,
-    ) -> Any:
+    ) -> ConfValue:
         """Deep copy of the config VM's value into Python (spec 1.4)."""
         if value is None or isinstance(value, (bool, int, float, bytes)):
             return value
@@ -334,11 +276,11 @@ class ConfigLoader:
                 pool_ids[key] = len(pools)
                 spec = self._built.get(key)
                 pools.append(spec if spec is not None else self._build_pool(value, path))
-            return _PoolRef(pool_ids[key])
+            return PoolRef(pool_ids[key])
         if kind == b"backend":
             raise ConfigError(f"{path}: unhandled userdata type in configuration table")
         if kind == b"table":
-            out: dict[Any, Any] = {}
+            out: dict[Any, ConfValue] = {}
             for k, v in value.items():
                 if not isinstance(k, (bytes, int, float)) or isinstance(k, bool):
                     raise ConfigError(
@@ -348,7 +290,7 @@ class ConfigLoader:
             return out
         raise ConfigError(f"{path}: unhandled data type in configuration table")
 
-    def _build_pool(self, t: Any, path: str) -> PoolSpec:
+    def _build_pool(self, t: LuaObject, path: str) -> PoolSpec:
         try:
             return self._pool_spec(t)
         except (PluginError, ValueError, TypeError) as e:
@@ -356,7 +298,7 @@ class ConfigLoader:
                 f"Failed to execute mcp_config_pools: {_s(t[b'where'])}: {e}"
             ) from None
 
-    def _pool_spec(self, t: Any) -> PoolSpec:
+    def _pool_spec(self, t: LuaObject) -> PoolSpec:
         """The pool an ``mcp.pool`` table describes, its selector built (plugin errors
         propagate)."""
         where = _s(t[b"where"])
@@ -393,7 +335,7 @@ class ConfigLoader:
 
     # -- route VM --------------------------------------------------------------------
 
-    def _load_routes(self, path: str, conf: Any, pools: list[PoolSpec]) -> RouteVM:
+    def _load_routes(self, path: str, conf: ConfValue, pools: list[PoolSpec]) -> RouteVM:
         lua = new_runtime()
         mcp = lua.table()
         lua.globals().mcp = mcp
@@ -405,6 +347,8 @@ class ConfigLoader:
         for code in range(c.CMD_MG, c.CMD_CACHE_MEMLIMIT + 1):
             attachable[code] = True
         state[b"attachable"] = attachable
+        state[b"broadcasts"] = lua.table()
+        state[b"broadcastable"] = lua.table_from({code: True for code in BROADCAST})
         self.surface.install(lua, mcp, state)
         codes_by_name = lua.table()
         for word, code in c.COMMANDS.items():
@@ -425,8 +369,8 @@ class ConfigLoader:
         proxy_mt = state[b"POOL_PROXY_MT"]
         setmt = lua.globals().setmetatable
 
-        def copy_in(value: Any) -> Any:
-            if isinstance(value, _PoolRef):
+        def copy_in(value: ConfValue) -> LuaObject:
+            if isinstance(value, PoolRef):
                 t = lua.table()
                 t[b"_id"] = value.index
                 return setmt(t, proxy_mt)
@@ -454,7 +398,7 @@ class ConfigLoader:
             ) from None
         # Only the commands 1.6.20's proxy parser knows reach a hook (spec 2.2, 6.2): a hook
         # attached to flush_all, slabs, ... (directly or by CMD_ANY) is kept but never used.
-        py_hooks: dict[str, dict[int, Any]] = {}
+        py_hooks: dict[str, dict[int, LuaObject]] = {}
         for tag, table in hooks.items():
             py_hooks[_s(tag)] = {int(k): fn for k, fn in table.items() if int(k) in ROUTABLE}
         vm = RouteVM(
@@ -491,70 +435,3 @@ class ConfigLoader:
                 detail=_s(detail)[:150],
                 req=_s(line)[:300],
             )
-
-
-class PluginRuntimeError(Exception):
-    """A plugin's callable raised while placing a key; the message names the plugin."""
-
-
-class _PoolRef:
-    """A pool in the copied config value (becomes a pool proxy in the route VM)."""
-
-    __slots__ = ("index",)
-
-    def __init__(self, index: int) -> None:
-        self.index = index
-
-
-def build_selector(registry: Any, spec: PoolSpec) -> Callable[[bytes], int]:
-    """The pool's key -> backend index function: filter, then hasher(key, seed), then dist.
-
-    Everything plugin-provided is looked up here, once per load, so the request path calls
-    plain Python callables.
-    """
-    from mcpframe.types import BackendInfo
-
-    hasher: Callable[[bytes, int], int] = registry.hashers[spec.hash].hash
-    seed = 0
-    if spec.seed is not None:
-        seed = registry.hashers["xxhash"].hash(spec.seed, 0)
-    servers = [
-        BackendInfo(id=i + 1, host=b.host, port=b.port, label=b.label)
-        for i, b in enumerate(spec.backends)
-    ]
-    dist: Callable[[int], int] = registry.distributions[spec.dist].build(servers, spec.options)
-    filt: Callable[[bytes], bytes] | None = None
-    if spec.filter is not None:
-        filt = registry.key_filters[spec.filter].build(spec.filter_conf or b"")
-    n = len(servers)
-
-    def blame(key: bytes, error: Exception) -> PluginRuntimeError:
-        # The error path only: find which plugin raised, for the operator's log line.
-        stages: list[tuple[str, str, Callable[[Any], Any]]] = []
-        if filt is not None:
-            stages.append(("key filter", spec.filter or "", filt))
-        stages.append(("hasher", spec.hash, lambda k: hasher(k, seed)))
-        stages.append(("distribution", spec.dist, dist))
-        value: Any = key
-        for kind, name, fn in stages:
-            try:
-                value = fn(value)
-            except Exception as e:
-                table = {
-                    "key filter": registry.key_filters,
-                    "hasher": registry.hashers,
-                    "distribution": registry.distributions,
-                }[kind]
-                try:
-                    src = table.source(name)
-                    source = f" (package {src.package} {src.version})"
-                except Exception:
-                    source = ""
-                return PluginRuntimeError(
-                    f"{kind} plugin {name!r}{source} raised {e!r} for pool at {spec.where}"
-                )
-        return PluginRuntimeError(f"pool at {spec.where}: {error!r}")
-
-    from mcpframe.placement import Selector
-
-    return Selector(hasher, seed, dist, n, filt, blame)

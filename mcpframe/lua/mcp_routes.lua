@@ -503,6 +503,33 @@ end
 local POOL_PROXY = { __name = "mcp.pool_proxy" }
 state.POOL_PROXY_MT = POOL_PROXY
 
+-- mcpframe's extension: mcp.broadcast(mcp.CMD_FLUSH_ALL, { pool, ... }) sends that keyless
+-- command to every backend of the pools (Python does it, see proxy/broadcast.py). Without
+-- it such a command is refused: answered by the internal cache alone it would report a
+-- success the backends never saw.
+local broadcasts, broadcastable = state.broadcasts, state.broadcastable
+
+function mcp.broadcast(cmd, pools)
+    if type(cmd) ~= "number" or not broadcastable[tointeger(cmd)] then
+        raise("mcp.broadcast: only mcp.CMD_FLUSH_ALL can be broadcast", 2)
+    end
+    if type(pools) ~= "table" then
+        raise("bad argument #2 to 'broadcast' (table expected, got " .. argtype(pools) .. ")", 2)
+    end
+    local ids = {}
+    for i, p in ipairs(pools) do
+        if getmetatable(p) ~= POOL_PROXY then
+            raise("bad argument #2 to 'broadcast' (mcp.pool_proxy expected, got " .. type(p)
+                .. ")", 2)
+        end
+        ids[i] = p._id
+    end
+    if #ids == 0 then
+        raise("mcp.broadcast: needs at least one pool", 2)
+    end
+    broadcasts[tointeger(cmd)] = ids
+end
+
 local function check_request(r, fname, argn)
     if getmetatable(r) ~= Request then
         raise("bad argument #" .. argn .. " to '" .. fname .. "' (mcp.request expected, got "

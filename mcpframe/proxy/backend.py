@@ -40,11 +40,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar, Final, cast
 
-from mcpframe.lua.config import BackendSpec
+from mcpframe.config import BackendSpec
+from mcpframe.events import EventLog
 from mcpframe.protocol.backend import ResponseReader
 from mcpframe.protocol.commands import RES_MULTI_GET, RES_VERSION, STATUS_OK
 from mcpframe.protocol.response import Response, failure_response
-from mcpframe.proxy.events import EventLog
 from mcpframe.proxy.turn import TURN
 
 #: The callback gets (handle, mode, response, elapsed microseconds, backend "host:port").

@@ -12,10 +12,12 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
+from mcpframe.config import BROADCAST
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.reader import RequestReader, split_multiget
 from mcpframe.protocol.replies import END, REQUEST_TOO_LONG, ROUTED_LINE_MAX, TOO_LARGE
 from mcpframe.protocol.request import ErrorReply, Request
+from mcpframe.proxy.broadcast import broadcast
 from mcpframe.proxy.router import Slot
 from mcpframe.proxy.turn import TURN
 
@@ -250,6 +252,11 @@ class ClientConnection:
             return Slot(self.server.stats_reply(req))
         if cmd == c.CMD_WATCH:
             return Slot(self.server.watch(self, req))
+        if cmd in BROADCAST and self.server.router is not None:
+            slot = broadcast(req, self.server.broadcasts.get(cmd), self.deliver)
+            if slot.data is None:
+                self.routed += 1  # (its deliver counts it down)
+            return slot
         return Slot(self.server.cache.execute(req))
 
     # -- replies -----------------------------------------------------------------------

@@ -36,7 +36,8 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from mcpframe.cache import Cache
-from mcpframe.lua.config import LoadedConfig
+from mcpframe.config import LoadedConfig
+from mcpframe.events import EventLog
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.backend import ResponseReader
 from mcpframe.protocol.reader import RequestReader, multiget_keys
@@ -44,7 +45,6 @@ from mcpframe.protocol.replies import BAD_DATA_CHUNK, END, KEY_MAX_LENGTH
 from mcpframe.protocol.request import Request
 from mcpframe.protocol.response import MultiGetResponse, Response, failure_response
 from mcpframe.proxy.backend import MODE_MULTIGET, Backend
-from mcpframe.proxy.events import EventLog
 from mcpframe.proxy.turn import TURN
 
 LUA_FAILURE: Final = b"SERVER_ERROR lua failure\r\n"

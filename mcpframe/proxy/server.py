@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import resource
 import signal
@@ -22,13 +21,15 @@ from typing import Any, cast
 
 from mcpframe import MEMCACHED_VERSION
 from mcpframe.cache import Cache
+from mcpframe.config import LoadedConfig
 from mcpframe.errors import ConfigError, PluginError, ServeError
-from mcpframe.lua.config import ConfigLoader, LoadedConfig
+from mcpframe.events import STREAMS, WATCH_NAMES, EventLog, format_event
+from mcpframe.lua.config import ConfigLoader
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.request import Request
 from mcpframe.proxy.backend import Backend, BackendStats, backend_key
+from mcpframe.proxy.broadcast import targets as broadcast_targets
 from mcpframe.proxy.client import ClientConnection
-from mcpframe.proxy.events import STREAMS, WATCH_NAMES, EventLog, format_event
 from mcpframe.proxy.router import Pool, Router
 from mcpframe.proxy.turn import TURN
 from mcpframe.proxy.workers import (
@@ -90,24 +91,6 @@ class ServerOptions:
     reuse_port: bool = False
 
 
-#: Allocations (less frees) between two young-generation garbage collections. CPython's
-#: default, 700, makes the collector run every few dozen requests (each request allocates a
-#: handful of tracked objects: request, reply slot, route task, response); it then took about
-#: 7 % of the request path's CPU (bench/inproc.py). The objects a collection must look at are
-#: the requests in flight, about the same number at either threshold, so running it less
-#: often costs less in all.
-GC_YOUNG_THRESHOLD = 10_000
-
-
-def tune_gc() -> None:
-    """Once the config is loaded: move what exists to the permanent generation (never
-    scanned again) and collect the young generation less often."""
-    gc.collect()
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
-
-
 class ProxyServer:
     def __init__(
         self,
@@ -126,6 +109,8 @@ class ProxyServer:
         self.backend_stats = BackendStats()
         self.backends: dict[Any, Backend] = {}
         self.router: Router | None = None
+        #: under a config: the backends each keyless command is sent to (mcp.broadcast).
+        self.broadcasts: dict[int, list[Backend]] = {}
         self.servers: list[asyncio.base_events.Server] = []
         self.connections: set[ClientConnection] = set()
         self.curr_connections = 0
@@ -176,6 +161,7 @@ class ProxyServer:
         self.backends = keep
         for conn in keep.values():
             conn.start()
+        self.broadcasts = broadcast_targets(config, pools)
         old = self.router
         self.router = Router(config, pools, self.cache, self.events, workers=worker_count())
         if old is not None:

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
+from mcpframe.config import LoadedConfig
 from mcpframe.errors import ConfigError
-from mcpframe.lua.config import LoadedConfig
 
 Load = Callable[[str], LoadedConfig]
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mcpframe.lua.config import ConfigLoader, PluginRuntimeError
+from mcpframe.errors import PluginRuntimeError
+from mcpframe.lua.config import ConfigLoader
 from tests.plugins.support import fake, registry
 
 

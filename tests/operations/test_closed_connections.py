@@ -1,6 +1,6 @@
 """A closed client connection is freed at once, not left for the cyclic garbage collector.
 
-`serve` runs the collector rarely (proxy/server.py `tune_gc`), and a long-lived connection
+`serve` runs the collector rarely (proxy/app.py `tune_process`), and a long-lived connection
 sits in its oldest generation, so an object cycle through a closed connection would hold its
 buffers until a full collection. This runs the server in-process (the only way to count the
 connection objects) with the collector off, and churns connections over the wire.
@@ -13,8 +13,8 @@ import gc
 
 import uvloop
 
+from mcpframe.events import EventLog
 from mcpframe.proxy.client import ClientConnection
-from mcpframe.proxy.events import EventLog
 from mcpframe.proxy.server import Listen, ProxyServer, ServerOptions
 from tests.helpers import free_port
 

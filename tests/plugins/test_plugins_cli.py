@@ -119,3 +119,13 @@ def test_help_is_one_line_per_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
     assert "List every plugin" in result.stdout
+
+
+def test_the_main_app_has_plugins_as_it_has_check() -> None:
+    # Both sub-commands are mounted when mcpframe.cli is imported, not only by main().
+    from mcpframe import cli
+
+    result = runner.invoke(cli.app, ["plugins", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    assert {r["name"] for r in json.loads(result.stdout)} >= {"jump_hash", "xxhash"}
+    assert runner.invoke(cli.app, ["check", "--help"]).exit_code == 0

@@ -17,15 +17,15 @@ import pytest
 from collections.abc import Callable
 {% endif %}
 {%- if cookiecutter.kind == "dist" %}
-from mcpframe.lua.config import LoadedConfig
+from mcpframe.config import LoadedConfig
 from mcpframe.registry import Registry
 from mcpframe.testing import check_distribution
 {%- elif cookiecutter.kind == "hasher" %}
-from mcpframe.lua.config import LoadedConfig
+from mcpframe.config import LoadedConfig
 from mcpframe.registry import Registry
 from mcpframe.testing import check_hasher
 {%- elif cookiecutter.kind == "key_filter" %}
-from mcpframe.lua.config import LoadedConfig
+from mcpframe.config import LoadedConfig
 from mcpframe.registry import Registry
 from mcpframe.testing import check_key_filter
 {%- else %}

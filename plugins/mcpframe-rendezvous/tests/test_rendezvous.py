@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 import pytest
-from mcpframe.lua.config import LoadedConfig
+from mcpframe.config import LoadedConfig
 from mcpframe.registry import Registry
 from mcpframe.testing import check_distribution, sample_servers
 from mcpframe.types import BackendInfo, Distribution, PoolOptions, Selector

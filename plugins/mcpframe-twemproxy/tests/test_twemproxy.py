@@ -9,7 +9,7 @@ import zlib
 from collections.abc import Callable
 
 import pytest
-from mcpframe.lua.config import LoadedConfig
+from mcpframe.config import LoadedConfig
 from mcpframe.registry import Registry
 from mcpframe.testing import check_distribution, check_hasher, check_key_filter
 from mcpframe.types import BackendInfo

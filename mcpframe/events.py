@@ -5,6 +5,9 @@ Events are dicts with at least ``type`` (``proxy_error``, ``proxy_backend``, ``p
 client connections that ``watch`` the matching stream (memcached's ``watch proxyevents``,
 ``proxyuser``, ``proxyreqs``). Lua's logging functions learn who listens through
 ``on_wants_change`` so that, when nobody does, ``mcp.log_req`` costs no Python call at all.
+
+It sits below the layers, importing nothing from mcpframe: the Lua layer emits events (``mcp.log``,
+``mcp.log_req``) as the proxy does.
 """
 
 from __future__ import annotations

@@ -1,0 +1,152 @@
+"""The records of a loaded config: what ``lua/`` produces and ``proxy/`` consumes.
+
+Neither layer owns them: the Lua loader fills them from a config file, the proxy opens
+connections and runs routes from them, ``check`` prints them. This module imports no layer but
+``protocol`` (for the command codes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeAlias
+
+from mcpframe.protocol import commands as c
+
+#: The commands that can reach a route: those 1.6.20's proxy parser recognises (spec 2.2),
+#: but ``mn``, which is always answered locally.
+ROUTABLE: frozenset[int] = (frozenset(range(c.CMD_MG, c.CMD_END_STORAGE)) - {c.CMD_MN}) | {
+    c.CMD_QUIT,
+    c.CMD_STATS,
+    c.CMD_WATCH,
+    c.CMD_VERSION,
+}
+
+#: The keyless commands that change data on a server and that mcpframe would otherwise answer
+#: from its internal cache alone: with a config loaded they are refused, unless the config
+#: sends them to its pools with ``mcp.broadcast``. (The other administrative commands,
+#: ``cache_memlimit``, ``slabs``, ``lru``, ``shutdown``..., are answered ``ERROR`` anyway.)
+BROADCAST: frozenset[int] = frozenset({c.CMD_FLUSH_ALL})
+
+#: A tunable's value: a number of seconds or kilobytes, a count, or a switch.
+Tunable: TypeAlias = float | int | bool
+
+#: Global tunables and their memcached defaults (spec 2.6). They persist across reloads.
+DEFAULT_TUNABLES: dict[str, Tunable] = {
+    "connecttimeout": 5.0,
+    "retrytimeout": 3.0,
+    "readtimeout": 3.0,
+    "failurelimit": 3,
+    "tcpkeepalive": False,
+    "active_req_limit": 0,
+    "buffer_memory_limit": 0,
+}
+
+#: A Lua value held by the route VM (a function, a table): lupa has no type information.
+LuaObject: TypeAlias = Any
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """What ``mcp.backend`` described. Equal specs share one connection (spec 1.7)."""
+
+    label: str
+    host: str
+    port: str
+    connecttimeout: float = 5.0
+    retrytimeout: float = 3.0
+    readtimeout: float = 3.0
+    failurelimit: int = 3
+    tcpkeepalive: bool = False
+    where: str = field(default="?", compare=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass
+class PoolSpec:
+    """What ``mcp.pool`` described, with its key -> backend index function built."""
+
+    backends: list[BackendSpec]
+    dist: str = "jump_hash"
+    hash: str = "xxhash"
+    seed: bytes | None = None
+    filter: str | None = None
+    filter_conf: bytes | None = None
+    options: dict[str, object] = field(default_factory=dict)
+    beprefix: str = ""
+    where: str = "?"
+    select: Callable[[bytes], int] = field(default=lambda key: 0, repr=False)
+
+
+class PoolRef:
+    """A pool in the copied config value: its index in :attr:`LoadedConfig.pools`."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+#: What ``mcp_config_pools`` returned, copied out of the config VM.
+ConfValue: TypeAlias = "bool | int | float | bytes | PoolRef | dict[Any, ConfValue] | None"
+
+
+class Routes(Protocol):
+    """The routes of a loaded config as the proxy drives them (``lua.config.RouteVM``).
+
+    The entry points are the route VM's driver functions (``mcp_routes.lua``).
+    """
+
+    #: the route VM's Lua runtime (``check`` asks it where route functions are defined).
+    lua: LuaObject
+    resume: LuaObject
+    fail: LuaObject
+    resume_await: LuaObject
+    abandon: LuaObject
+    start_batch: LuaObject
+    resume_batch: LuaObject
+    take: LuaObject
+    #: passthrough_pools(fn, ...): per route function, the pool it only passes requests to.
+    passthrough_pools: LuaObject
+    #: hooks[tag][command code] (tag "" is untagged), routable commands only.
+    hooks: dict[str, dict[int, LuaObject]]
+    codes: dict[str, int]
+
+    def set_wants(self, wants: dict[str, bool]) -> None: ...
+
+    def user_stats(self) -> dict[int, int]: ...
+
+    def carry_user_stats(self, old: Routes) -> None: ...
+
+
+@dataclass
+class LoadedConfig:
+    """One config file, loaded: its pools, routes, tunables and ``mcp.stat`` names."""
+
+    path: str
+    pools: list[PoolSpec]
+    routes: Routes
+    tunables: dict[str, Tunable]
+    stat_names: dict[int, str]
+    #: what mcp_config_pools returned, copied out (pools as :class:`PoolRef`).
+    conf: ConfValue = None
+    #: ``mcp.broadcast``: command code -> the indexes in ``pools`` it is sent to.
+    broadcasts: dict[int, list[int]] = field(default_factory=dict)
+
+    def named_pools(self) -> dict[str, PoolSpec]:
+        """Pools by their path in the value mcp_config_pools returned (``main``, ``z.1``...)."""
+        out: dict[str, PoolSpec] = {}
+
+        def walk(value: ConfValue, path: str) -> None:
+            if isinstance(value, PoolRef):
+                out.setdefault(path or "(config)", self.pools[value.index])
+            elif isinstance(value, dict):
+                for k in sorted(value, key=lambda k: (isinstance(k, bytes), str(k))):
+                    name = k.decode("utf-8", "surrogateescape") if isinstance(k, bytes) else str(k)
+                    walk(value[k], f"{path}.{name}" if path else name)
+
+        walk(self.conf, "")
+        return out
