@@ -256,6 +256,12 @@ class Backend:
             if state == IDLE:
                 self._connect_soon()
 
+    def fail(self, reason: str) -> None:
+        """Fail the current connection now, for ``reason`` (one of REASONS): its queued
+        requests fail, the failure is logged and counted, and it reconnects as after any
+        other failure. The router does this when a reply cannot be held (``outofmemory``)."""
+        self._failed(reason, self.link)
+
     def close(self) -> None:
         """Stop for good (the config that used it is gone); queued requests fail."""
         if self.closed:

@@ -681,9 +681,7 @@ class Router:
         queued there; this one gets the failure too. (Only parsed replies get here: the
         failures that connection then hands out have ``type`` 0 and pass as they are.)"""
         if backend is not None:
-            # backend.py offers no public way to fail a connection; use its failure path,
-            # which stops delivering replies of the connection it abandons.
-            backend._failed("outofmemory", backend.link)
+            backend.fail("outofmemory")
         return failure_response()
 
     # -- mcp.await -------------------------------------------------------------------
