@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -67,7 +66,7 @@ MAX_LOG_TEXT: Final = 512
 MODE_NORMAL: Final = 0
 MODE_NOREPLY: Final = 1  # classic noreply: only SERVER_ERROR lines reach the client
 MODE_QUIET: Final = 2  # meta q: suppress EN and OK codes
-MODE_QUIET_MG: Final = 3  # meta q on mg: suppress EN only
+# 3: meta q on mg: suppress EN only (the Lua driver sets it; ``_reply`` treats it as quiet)
 
 INTERNAL_COMMANDS: Final = frozenset(
     {
@@ -925,7 +924,3 @@ def classify(reply: bytes) -> Response:
         return Response(0, c.MCMC_CODE_SERVER_ERROR, -1, reply)
     first = responses[0]
     return Response(first.type, first.code, first.status, reply, first.vlen)
-
-
-def format_exception(e: BaseException) -> str:
-    return "".join(traceback.format_exception_only(type(e), e)).strip()
