@@ -60,7 +60,7 @@ VALIDATING: Final = 2
 READY: Final = 3
 RETRY_WAIT: Final = 4
 CLOSED: Final = 5
-#: The reply mode of a multi-key get the router sends itself (``Router.multiget``): only
+#: The reply mode of a multi-key get the router sends itself (``proxy.multiget``): only
 #: such a request may be answered by several VALUE blocks (the router's other modes are 0-3).
 MODE_MULTIGET: Final = 4
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Final
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.reader import RequestReader, split_multiget
 from mcpframe.protocol.request import ErrorReply, Request
-from mcpframe.proxy.router import Slot
+from mcpframe.proxy.task import Slot
 from mcpframe.proxy.turn import TURN
 
 if TYPE_CHECKING:
@@ -218,7 +218,7 @@ class ClientConnection:
                 continue
             if req.multiget:
                 slot = Slot()
-                if router.multiget(hook, req, slot, self.deliver):  # type: ignore[union-attr]
+                if router.multigets.start(hook, req, slot, self.deliver):  # type: ignore[union-attr]
                     slots.append(slot)
                     self.routed += 1
                     continue
