@@ -180,6 +180,11 @@ class Backend:
 
     #: Feed the latency histogram (set by the metrics endpoint before backends are created).
     record_latency: ClassVar[bool] = False
+    #: Where connections come from when set: a function handing a backend a connected
+    #: transport (asyncio's ``Transport`` interface) instead of a TCP connection; the rest
+    #: (the ``version`` check, pipelining, failures, reconnects) runs as usual. For the
+    #: socket-free unit tests of the proxy layer (tests/proxy).
+    open_transport: ClassVar[Callable[[Backend], Any] | None] = None
 
     def __init__(
         self,
@@ -291,6 +296,10 @@ class Backend:
         self.state = CONNECTING
         link = _Link(self)
         self.link = link
+        opener = Backend.open_transport
+        if opener is not None:
+            self.loop.call_soon(link.connection_made, opener(self))
+            return
         self.connect_task = self.loop.create_task(self._connect(link))
 
     async def _resolve(self) -> tuple[int, Any]:
