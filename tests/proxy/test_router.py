@@ -1,6 +1,6 @@
 """The router, socket-free (tests/proxy/harness.py): replies in request order whatever order
 the backends answer in, pipelines, multigets split per backend and put back together, every
-``mcp.await`` mode, and each way a route can fail."""
+``mcp.await`` mode, each way a route can fail, and the request and buffer memory limits."""
 
 from __future__ import annotations
 
@@ -215,3 +215,21 @@ def test_limits_refuse_past_the_active_request_limit(proxy_factory: Make) -> Non
     a.reply(b"END\r\nEND\r\n")
     proxy.turn()
     assert c.received() == b"END\r\nEND\r\nSERVER_ERROR active request limit reached\r\n"
+
+
+def test_a_reply_past_the_buffer_memory_limit_fails_its_backend(proxy_factory: Make) -> None:
+    limited = "function mcp_config_pools()\n    mcp.buffer_memory_limit(1)\n"  # 1 KB
+    proxy = proxy_factory(CONFIG.replace("function mcp_config_pools()\n", limited))
+    a = proxy.backends["a"]
+    k1, k2 = keys_on(proxy, "a", 2)
+    c = proxy.client()
+    c.send(b"gets %s\r\ngets %s\r\n" % (k1, k2))  # routes in Lua hold their replies
+    proxy.turn()
+    assert a.received() == b"gets %s\r\ngets %s\r\n" % (k1, k2)
+    big = b"VALUE %s 0 2000 1\r\n%s\r\nEND\r\n" % (k1, b"x" * 2000)
+    a.reply(big + b"END\r\n")  # the second arrives while the first is held
+    proxy.turn()
+    assert c.received() == big + b"SERVER_ERROR backend failure\r\n"
+    failures = [e for e in proxy.log.events if e["type"] == "proxy_backend"]
+    assert failures[0]["error"] == "outofmemory"
+    assert a.connections == 2 and proxy.router.mem_used == 0
