@@ -51,7 +51,7 @@ state.codes = {
 }
 
 -- Reply modes recorded on what is sent (and on the response it earns), spec 4.4. Python
--- uses the same numbers (router.MODE_*).
+-- uses the same numbers (MODE_* in proxy/task.py).
 local MODE_NOREPLY, MODE_QUIET, MODE_QUIET_MG = 1, 2, 3
 
 local CMD_MG, CMD_MS, CMD_MD, CMD_MN, CMD_MA, CMD_ME =
