@@ -83,7 +83,7 @@ def _s(v: object) -> str:
     return v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else str(v)
 
 
-def _install_constants(lua: LuaRuntime, mcp: Any) -> None:
+def _install_constants(mcp: Any) -> None:
     for name, value in CONSTANTS.items():
         mcp[_b(name)] = value
 
@@ -182,7 +182,7 @@ class ConfigLoader:
         lua = new_runtime()
         mcp = lua.table()
         lua.globals().mcp = mcp
-        _install_constants(lua, mcp)
+        _install_constants(mcp)
         state = lua.table()
         tunables = lua.table()
         for k, v in self.tunables.items():
@@ -339,7 +339,7 @@ class ConfigLoader:
         lua = new_runtime()
         mcp = lua.table()
         lua.globals().mcp = mcp
-        _install_constants(lua, mcp)
+        _install_constants(mcp)
         state = lua.table()
         hooks = lua.table()
         state[b"hooks"] = hooks

@@ -51,7 +51,7 @@ state.codes = {
 }
 
 -- Reply modes recorded on what is sent (and on the response it earns), spec 4.4. Python
--- uses the same numbers (router.MODE_*).
+-- uses the same numbers (MODE_* in proxy/task.py).
 local MODE_NOREPLY, MODE_QUIET, MODE_QUIET_MG = 1, 2, 3
 
 local CMD_MG, CMD_MS, CMD_MD, CMD_MN, CMD_MA, CMD_ME =
@@ -934,30 +934,44 @@ end
 -- with reference functions compiled here, so exactly these shapes match and nothing that
 -- does more. The pool is read again (`passthrough_pools`) whenever Lua code has run since the
 -- last reading, since a route may have reassigned the variable or table field it names.
+--
+-- The detector reads Lua 5.4's dump format (lundump.c), which a newer Lua (a lupa upgrade)
+-- may change. It must never stop a config from loading, so it only says "pass-through" for a
+-- dump it knows exactly: the header must be 5.4's, every field in place, the dump consumed
+-- to its last byte, and what it read agree with debug.getinfo; anything else, a parse error
+-- included, and the route simply runs in Lua. It takes `string.dump` as it is when it first
+-- looks at routes (after the config ran): that is deliberate, so that tests can hand it dumps
+-- it does not know (tests/e2e/test_passthrough.py).
 
-local sdump, getupvalue, rawget, pcall, ipairs, mtype = string.dump, debug.getupvalue, rawget,
-    pcall, ipairs, math.type
+local strlib, getupvalue, getinfo, rawget, pcall, ipairs, mtype = string, debug.getupvalue,
+    debug.getinfo, rawget, pcall, ipairs, math.type
 local pool_call = POOL_PROXY.__call
+
+-- signature, version 5.4, format 0, LUAC_DATA, sizes of Instruction, lua_Integer and
+-- lua_Number, LUAC_INT, LUAC_NUM
+local HEADER = "\27Lua\x54\0\x19\x93\r\n\x1a\n\4\8\8" .. string.pack("jn", 0x5678, 370.5)
 
 local function varint(d, pos)  -- lundump's loadSize: 7 bits a byte, last byte marked 0x80
     local x = 0
     while true do
         local b = sbyte(d, pos)
+        if b == nil or x >= 2 ^ 40 then error("bad varint") end
         pos = pos + 1
         x = x * 128 + (b % 128)
         if b >= 128 then return x, pos end
     end
 end
 
--- (code bytes, string constants, params, vararg, upvalues) of a Lua function; nil when the
--- function has nested functions or non-string constants (no pass-through shape has those).
-local HEADER = 31  -- signature, version, format, LUAC_DATA, sizes, LUAC_INT, LUAC_NUM
+-- (code bytes, string constants, params, vararg, upvalues) of a Lua function (stripped
+-- dump); nil when the function has nested functions or non-string constants (no
+-- pass-through shape has those). Raises on a dump it does not know.
 local function shape(fn)
-    local ok, d = pcall(sdump, fn, true)
-    if not ok then return nil end
-    local pos = HEADER + 2                   -- + the main function's upvalue count
+    local d = strlib.dump(fn, true)
+    if type(d) ~= "string" or ssub(d, 1, #HEADER) ~= HEADER then error("unknown dump") end
+    local pos = #HEADER + 2                  -- + the main function's upvalue count
+    local source
+    source, pos = varint(d, pos)             -- absent when stripped
     local _
-    _, pos = varint(d, pos)                  -- source (absent when stripped)
     _, pos = varint(d, pos)                  -- linedefined
     _, pos = varint(d, pos)                  -- lastlinedefined
     local nparams, vararg = sbyte(d, pos), sbyte(d, pos + 1)
@@ -980,27 +994,49 @@ local function shape(fn)
     local nups
     nups, pos = varint(d, pos)
     pos = pos + 3 * nups
-    local nprotos = varint(d, pos)
+    local nprotos
+    nprotos, pos = varint(d, pos)
     if nprotos ~= 0 then return nil end
+    local info = getinfo(fn, "u")
+    if source ~= 0 or #code ~= 4 * ncode or nparams ~= info.nparams
+            or (vararg ~= 0) ~= info.isvararg or nups ~= info.nups then
+        error("unknown dump")
+    end
+    for _ = 1, 4 do                          -- the debug sections, empty when stripped
+        local n
+        n, pos = varint(d, pos)
+        if n ~= 0 then error("unknown dump") end
+    end
+    if pos ~= #d + 1 then error("unknown dump") end
     return { code = code, k = k, nparams = nparams, vararg = vararg, nups = nups }
 end
 
--- The shapes: the pool is an upvalue, a field of an upvalue table, or a global.
+-- The shapes: the pool is an upvalue, a field of an upvalue table, or a global. Made when
+-- first needed (see above); an empty list when the dump is not one the detector knows.
 local BY_UPVALUE, BY_FIELD = 1, 2
-local REFERENCES = {
-    { BY_UPVALUE, shape(load("local p; return function(r) return p(r) end")()) },
-    { BY_FIELD, shape(load("local t; return function(r) return t.x(r) end")()) },
-    { BY_FIELD, shape(load("return function(r) return x(r) end")()) },
-}
+local REFERENCES
+local function references()
+    if REFERENCES == nil then
+        local ok, refs = pcall(function()
+            return {
+                { BY_UPVALUE, shape(load("local p; return function(r) return p(r) end")()) },
+                { BY_FIELD, shape(load("local t; return function(r) return t.x(r) end")()) },
+                { BY_FIELD, shape(load("return function(r) return x(r) end")()) },
+            }
+        end)
+        REFERENCES = ok and refs or {}
+    end
+    return REFERENCES
+end
 
 local plans = setmetatable({}, { __mode = "k" })  -- route function -> plan, or false
 local function plan_of(fn)
     local plan = plans[fn]
     if plan ~= nil then return plan end
     plan = false
-    local s = type(fn) == "function" and shape(fn)
-    if s then
-        for _, ref in ipairs(REFERENCES) do
+    local ok, s = pcall(shape, fn)
+    if ok and s and type(fn) == "function" then
+        for _, ref in ipairs(references()) do
             local want = ref[2]
             if want and s.code == want.code and #s.k == #want.k and s.nparams == want.nparams
                     and s.vararg == want.vararg and s.nups == want.nups then

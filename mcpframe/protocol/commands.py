@@ -110,7 +110,7 @@ RES_NUMERIC: Final = 107
 RES_ERRMSG: Final = 108
 RES_FAIL: Final = 109
 #: mcpframe's own: several ``VALUE`` blocks then ``END``, the reply to a multi-key get that
-#: the proxy sent a backend itself (never handed to Lua: see ``Router.multiget``).
+#: the proxy sent a backend itself (never handed to Lua: see ``proxy/multiget.py``).
 RES_MULTI_GET: Final = 110
 
 #: Response codes (``mcp.MCMC_CODE_*``).

@@ -60,7 +60,7 @@ VALIDATING: Final = 2
 READY: Final = 3
 RETRY_WAIT: Final = 4
 CLOSED: Final = 5
-#: The reply mode of a multi-key get the router sends itself (``Router.multiget``): only
+#: The reply mode of a multi-key get the router sends itself (``proxy.multiget``): only
 #: such a request may be answered by several VALUE blocks (the router's other modes are 0-3).
 MODE_MULTIGET: Final = 4
 
@@ -180,6 +180,11 @@ class Backend:
 
     #: Feed the latency histogram (set by the metrics endpoint before backends are created).
     record_latency: ClassVar[bool] = False
+    #: Where connections come from when set: a function handing a backend a connected
+    #: transport (asyncio's ``Transport`` interface) instead of a TCP connection; the rest
+    #: (the ``version`` check, pipelining, failures, reconnects) runs as usual. For the
+    #: socket-free unit tests of the proxy layer (tests/proxy).
+    open_transport: ClassVar[Callable[[Backend], Any] | None] = None
 
     def __init__(
         self,
@@ -256,6 +261,12 @@ class Backend:
             if state == IDLE:
                 self._connect_soon()
 
+    def fail(self, reason: str) -> None:
+        """Fail the current connection now, for ``reason`` (one of REASONS): its queued
+        requests fail, the failure is logged and counted, and it reconnects as after any
+        other failure. The router does this when a reply cannot be held (``outofmemory``)."""
+        self._failed(reason, self.link)
+
     def close(self) -> None:
         """Stop for good (the config that used it is gone); queued requests fail."""
         if self.closed:
@@ -285,6 +296,10 @@ class Backend:
         self.state = CONNECTING
         link = _Link(self)
         self.link = link
+        opener = Backend.open_transport
+        if opener is not None:
+            self.loop.call_soon(link.connection_made, opener(self))
+            return
         self.connect_task = self.loop.create_task(self._connect(link))
 
     async def _resolve(self) -> tuple[int, Any]:

@@ -19,7 +19,8 @@ from mcpframe.protocol import commands as c
 from mcpframe.protocol.request import Request
 from mcpframe.protocol.response import Response
 from mcpframe.proxy.backend import Backend
-from mcpframe.proxy.router import Pool, Slot
+from mcpframe.proxy.router import Pool
+from mcpframe.proxy.task import Slot
 
 OK = b"OK\r\n"
 

@@ -18,7 +18,7 @@ from mcpframe.protocol.reader import RequestReader, split_multiget
 from mcpframe.protocol.replies import END, REQUEST_TOO_LONG, ROUTED_LINE_MAX, TOO_LARGE
 from mcpframe.protocol.request import ErrorReply, Request
 from mcpframe.proxy.broadcast import broadcast
-from mcpframe.proxy.router import Slot
+from mcpframe.proxy.task import Slot
 from mcpframe.proxy.turn import TURN
 
 if TYPE_CHECKING:
@@ -216,7 +216,7 @@ class ClientConnection:
                 continue
             if req.multiget:
                 slot = Slot()
-                if router.multiget(hook, req, slot, self.deliver):  # type: ignore[union-attr]
+                if router.multigets.start(hook, req, slot, self.deliver):  # type: ignore[union-attr]
                     slots.append(slot)
                     self.routed += 1
                     continue

@@ -9,6 +9,7 @@ requests are rewritten as the route would, and errors surface from the route's l
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.check.test_check_cli import run_check
 from tests.helpers import ROOT, Client, Mcpframe, Memcached, free_port
 from tests.operations.test_metrics import scrape
 
@@ -30,6 +32,7 @@ def start(
     memcached_factory: Callable[..., Memcached],
     mcpframe_factory: Callable[..., Mcpframe],
     env: dict[str, str] | None = None,
+    *args: str,
 ) -> tuple[Mcpframe, Client, Client]:
     """The proxy, and a client on each backend holding key ``k`` = from-a / from-b."""
     a, b = memcached_factory(), memcached_factory()
@@ -40,7 +43,7 @@ def start(
         assert c.readline() == b"STORED\r\n"
         direct.append(c)
     ports = {"MCP_TEST_PORT_A": str(a.port), "MCP_TEST_PORT_B": str(b.port)}
-    proxy = mcpframe_factory("--config", str(CONFIG), env={**ports, **(env or {})})
+    proxy = mcpframe_factory("--config", str(CONFIG), *args, env={**ports, **(env or {})})
     return proxy, direct[0], direct[1]
 
 
@@ -102,6 +105,43 @@ def test_order_noreply_and_multiget(
     )
     direct_a.send(b"get n49\r\n")
     assert direct_a.read_until(b"END\r\n") == value(b"n49", b"v9")
+
+
+@pytest.mark.parametrize("dump", [None, "truncated", "version", "trailing", "garbage", "raises"])
+def test_bytecode_the_detector_does_not_know_runs_in_lua(
+    dump: str | None,
+    memcached_factory: Callable[..., Memcached],
+    mcpframe_factory: Callable[..., Mcpframe],
+) -> None:
+    """The pass-through detector reads Lua 5.4's bytecode dump. A dump it does not know (what
+    a lupa upgrade to another Lua would bring; here the config alters ``string.dump``) must
+    not stop the config from loading: every route then runs in Lua, with the same answers.
+    The verdict shows in ``mcpframe check`` and in the backend requests a multiget makes."""
+    env = {"MCP_TEST_DUMP": dump} if dump else {}
+    metrics_port = free_port()
+    proxy, _, _ = start(
+        memcached_factory, mcpframe_factory, env, "--metrics", f"127.0.0.1:{metrics_port}"
+    )
+    c = Client(proxy.addr)
+    assert reads(c) == [value(b"k", b"from-a"), b"from-a\r\nEND\r\n", b"from-a\r\n"]
+    c.send(b"md to-b\r\n")
+    assert c.readline() == b"HD\r\n"
+    assert reads(c) == [value(b"k", b"from-b"), b"from-b\r\nEND\r\n", b"from-b\r\n"]
+
+    def backend_requests() -> float:
+        samples, _ = scrape(metrics_port)
+        return sum(v for (n, _), v in samples.items() if n == "mcpframe_backend_requests_total")
+
+    before = backend_requests()
+    c.send(b"get " + b" ".join(b"key/%d" % i for i in range(10)) + b"\r\n")
+    assert c.read_until(b"END\r\n") == b"END\r\n"
+    assert backend_requests() - before == (10 if dump else 1)  # one get per key in Lua
+
+    ports = {"MCP_TEST_PORT_A": "1", "MCP_TEST_PORT_B": "2"}
+    done = run_check("--json", str(CONFIG), env={**os.environ, **ports, **env})
+    assert done.returncode == 0, done.stderr
+    routes = json.loads(done.stdout)["routes"]
+    assert {r["passthrough"] for r in routes} == ({None} if dump else {None, "a"})
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from mcpframe.lua.config import LoadedConfig
+from mcpframe.config import LoadedConfig
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.reader import RequestReader
 from mcpframe.protocol.request import Request
