@@ -16,6 +16,7 @@ from mcpframe.protocol import commands as c
 from mcpframe.protocol.reader import RequestReader, split_multiget
 from mcpframe.protocol.request import ErrorReply, Request
 from mcpframe.proxy.router import Slot
+from mcpframe.proxy.stats import stats_reply
 from mcpframe.proxy.turn import TURN
 
 if TYPE_CHECKING:
@@ -251,7 +252,7 @@ class ClientConnection:
             self.closing = True
             return Slot(b"", close=True)
         if cmd == c.CMD_STATS:
-            return Slot(self.server.stats_reply(req))
+            return Slot(stats_reply(self.server, req))
         if cmd == c.CMD_WATCH:
             return Slot(self.server.watch(self, req))
         return Slot(self.server.cache.execute(req))

@@ -75,6 +75,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from mcpframe import MEMCACHED_VERSION, __version__
 from mcpframe.errors import ServeError
 from mcpframe.proxy.backend import LATENCY_BOUNDS_US, READY, REASONS, Backend
+from mcpframe.proxy.stats import general_stats, proxy_stats
 
 if TYPE_CHECKING:
     from mcpframe.proxy.server import ProxyServer
@@ -156,7 +157,7 @@ class ProxyCollector(Collector):
         )
         info.add_metric([__version__, MEMCACHED_VERSION], 1)
         yield info
-        yield from self._stats(dict(server._general_stats()), dict(server._proxy_stats()))
+        yield from self._stats(dict(general_stats(server)), dict(proxy_stats(server)))
         yield from self._backends(server)
 
     def _stats(self, general: dict[str, object], proxy: dict[str, object]) -> Iterator[Metric]:
