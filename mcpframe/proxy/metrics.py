@@ -61,6 +61,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterable, Iterator
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, ProcessCollector, generate_latest
@@ -348,9 +349,8 @@ class _MetricsHTTP(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
-        reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed"}.get(status, "Error")
         headers = (
-            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n"
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nContent-Type: {ctype}\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
         ).encode()
         transport.write(headers if head else headers + body)
