@@ -66,6 +66,7 @@ class ClientConnection:
         "flush",
         "flush_scheduled",
         "head",
+        "last_cmd",
         "loop",
         "max_inflight",
         "paused",
@@ -103,6 +104,8 @@ class ClientConnection:
         self.paused = False
         self.write_paused = False
         self.loop = asyncio.get_running_loop()
+        #: Loop time of the last read from the client (``stats conns``).
+        self.last_cmd = self.loop.time()
         # Bound once (each request hands them on): compiled code makes a bound method object
         # at every ``self._deliver`` otherwise.
         self.deliver: Callable[[Slot], None] = self._deliver
@@ -144,6 +147,7 @@ class ClientConnection:
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
+        self.last_cmd = self.loop.time()
         items = self.reader.feed(data)
         if self.head < len(self.backlog):
             self.backlog.extend(items)
@@ -252,7 +256,7 @@ class ClientConnection:
             self.closing = True
             return Slot(b"", close=True)
         if cmd == c.CMD_STATS:
-            return Slot(stats_reply(self.server, req))
+            return Slot(stats_reply(self.server, req, self))
         if cmd == c.CMD_WATCH:
             return Slot(self.server.watch(self, req))
         return Slot(self.server.cache.execute(req))
