@@ -7,6 +7,7 @@ connections and runs routes from them, ``check`` prints them. This module import
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
@@ -41,6 +42,29 @@ DEFAULT_TUNABLES: dict[str, Tunable] = {
     "active_req_limit": 0,
     "buffer_memory_limit": 0,
 }
+
+
+@dataclass(frozen=True)
+class ConfigSource:
+    """What to load: config files run in order in each VM (memcached's
+    ``proxy_config=a.lua:b.lua``, spec v2 1.7) and the start argument every VM sees as
+    ``mcp.start_arg`` (``proxy_arg``, spec v2 1.8; None: not given)."""
+
+    paths: tuple[str, ...]
+    start_arg: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The files as memcached spells them: joined with ``:``."""
+        return ":".join(self.paths)
+
+    @classmethod
+    def of(cls, value: str | os.PathLike[str] | ConfigSource) -> ConfigSource:
+        """A source from one path (kept whole: a single path may contain ``:``)."""
+        if isinstance(value, ConfigSource):
+            return value
+        return cls((os.fspath(value),))
+
 
 #: A Lua value held by the route VM (a function, a table): lupa has no type information.
 LuaObject: TypeAlias = Any
@@ -124,7 +148,8 @@ class Routes(Protocol):
 
 @dataclass
 class LoadedConfig:
-    """One config file, loaded: its pools, routes, tunables and ``mcp.stat`` names."""
+    """One config (one or more files), loaded: its pools, routes, tunables and ``mcp.stat``
+    names. ``path`` is the files joined with ``:``; ``source`` is what a reload loads again."""
 
     path: str
     pools: list[PoolSpec]
@@ -135,6 +160,7 @@ class LoadedConfig:
     conf: ConfValue = None
     #: ``mcp.broadcast``: command code -> the indexes in ``pools`` it is sent to.
     broadcasts: dict[int, list[int]] = field(default_factory=dict)
+    source: ConfigSource | None = None
 
     def named_pools(self) -> dict[str, PoolSpec]:
         """Pools by their path in the value mcp_config_pools returned (``main``, ``z.1``...)."""

@@ -1,10 +1,13 @@
 """Loading a memcached-proxy Lua config: the config VM, the route VM, and what crosses between.
 
-The sequence follows memcached 1.6.20 (spec section 1): the file runs in a config VM that
-calls ``mcp_config_pools(nil)``; its return value is deep-copied into a route VM, where the
-same file runs again and ``mcp_config_routes(copy)`` attaches hooks. Each failure becomes a
-``ConfigError`` naming the file and line Lua reports. What a load produces are the records of
-:mod:`mcpframe.config`, which the proxy consumes without knowing Lua.
+The sequence follows memcached 1.6.20 (spec section 1): the files run, in order, in a config
+VM that then calls ``mcp_config_pools(nil)``; its return value is deep-copied into a route VM,
+where the same files run again and ``mcp_config_routes(copy)`` attaches hooks. Several files
+share each VM's globals, so a later file sees (and may overwrite) what earlier ones defined;
+every VM sees the start argument as ``mcp.start_arg`` (memcached 1.6.45, spec v2 1.7-1.8).
+Each failure becomes a ``ConfigError`` naming the file and line Lua reports. What a load
+produces are the records of :mod:`mcpframe.config`, which the proxy consumes without knowing
+Lua.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from mcpframe.config import (
     DEFAULT_TUNABLES,
     ROUTABLE,
     BackendSpec,
+    ConfigSource,
     ConfValue,
     LoadedConfig,
     LuaObject,
@@ -150,8 +154,9 @@ class _PluginSurface:
         )
 
 
-def _run_file(lua: LuaRuntime, path: str) -> None:
-    """Compile and run the config file in ``lua``; chunk name = the path, for file:line."""
+def _run_files(lua: LuaRuntime, paths: tuple[str, ...]) -> None:
+    """Compile and run the config files in ``lua``, in order; chunk name = the path, for
+    file:line. A file that does not compile stops the load (spec v2 1.6 [R])."""
     run = lua.execute(
         b"""
         return function(path)
@@ -161,7 +166,26 @@ def _run_file(lua: LuaRuntime, path: str) -> None:
         end
         """
     )
-    run(_b(path))
+    for path in paths:
+        if path == "routelib":
+            # memcached 1.6.45 loads its embedded route library for this name (spec v2 1.9).
+            raise LuaError(b"routelib: memcached's built-in route library is not in mcpframe")
+        run(_b(path))
+
+
+def start_arg_value(lua: LuaRuntime, arg: str | None) -> LuaObject:
+    """``mcp.start_arg`` for ``proxy_arg`` (spec v2 1.8): ``false`` when not given, the string
+    when it has no ``:``, else a table: each ``:`` piece split on ``_`` into key and value
+    (parts after the second dropped), a piece without ``_`` mapping to ``true``."""
+    if arg is None:
+        return False
+    if ":" not in arg:
+        return _b(arg)
+    t = lua.table()
+    for piece in arg.split(":"):
+        key, sep, rest = piece.partition("_")
+        t[_b(key)] = _b(rest.partition("_")[0]) if sep else True
+    return t
 
 
 class ConfigLoader:
@@ -178,11 +202,22 @@ class ConfigLoader:
 
     # -- config VM -------------------------------------------------------------------
 
-    def load(self, path: str) -> LoadedConfig:
+    def load(self, source: str | ConfigSource) -> LoadedConfig:
+        """Load ``source`` (one path, or files and a start argument).
+
+        Raises:
+            ConfigError: a file does not load (the message names the file and line).
+            PluginError: a plugin the config uses is missing or failed.
+        """
+        source = ConfigSource.of(source)
+        if not source.paths:
+            raise ConfigError("no config file given")
+        paths, path = source.paths, source.label
         lua = new_runtime()
         mcp = lua.table()
         lua.globals().mcp = mcp
         _install_constants(mcp)
+        mcp[b"start_arg"] = start_arg_value(lua, source.start_arg)
         state = lua.table()
         tunables = lua.table()
         for k, v in self.tunables.items():
@@ -212,7 +247,7 @@ class ConfigLoader:
         lua.execute(lua_source("mcp_config.lua"), mcp, state)
 
         try:
-            _run_file(lua, path)
+            _run_files(lua, paths)
         except LuaError as e:
             raise ConfigError(f"Failed to load config file: {first_line(e.args[0])}") from None
         pools_fn = lua.globals().mcp_config_pools
@@ -244,7 +279,7 @@ class ConfigLoader:
         stat_names = {int(k): _s(v) for k, v in state[b"stats"].items()}
 
         self.stat_names_pending = set(self.stat_names) | set(stat_names)
-        routes = self._load_routes(path, conf, pools)
+        routes = self._load_routes(source, conf, pools)
         broadcasts = {
             int(k): [int(i) for i in ids.values()] for k, ids in routes.state[b"broadcasts"].items()
         }
@@ -252,7 +287,14 @@ class ConfigLoader:
         self.tunables.update(new_tunables)
         self.stat_names.update(stat_names)
         return LoadedConfig(
-            path, pools, routes, dict(self.tunables), dict(self.stat_names), conf, broadcasts
+            path,
+            pools,
+            routes,
+            dict(self.tunables),
+            dict(self.stat_names),
+            conf,
+            broadcasts,
+            source,
         )
 
     def _copy_out(
@@ -335,11 +377,13 @@ class ConfigLoader:
 
     # -- route VM --------------------------------------------------------------------
 
-    def _load_routes(self, path: str, conf: ConfValue, pools: list[PoolSpec]) -> RouteVM:
+    def _load_routes(self, source: ConfigSource, conf: ConfValue, pools: list[PoolSpec]) -> RouteVM:
+        path = source.label
         lua = new_runtime()
         mcp = lua.table()
         lua.globals().mcp = mcp
         _install_constants(mcp)
+        mcp[b"start_arg"] = start_arg_value(lua, source.start_arg)
         state = lua.table()
         hooks = lua.table()
         state[b"hooks"] = hooks
@@ -382,7 +426,7 @@ class ConfigLoader:
             return value
 
         try:
-            _run_file(lua, path)
+            _run_files(lua, source.paths)
         except LuaError as e:
             raise ConfigError(
                 f"Failed to load data into worker thread: {first_line(e.args[0])}"

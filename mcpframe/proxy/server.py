@@ -121,6 +121,7 @@ class ProxyServer:
         self.reload_fails = 0
         self.loader = loader
         self.config_path = config.path if config is not None else None
+        self.config_source = config.source if config is not None else None
         self.reload_task: asyncio.Task[None] | None = None
         self.reload_again = False
         self.retired_routers: list[Router] = []
@@ -196,7 +197,7 @@ class ProxyServer:
             return False
         self.events.emit("proxy_conf", status="start")
         try:
-            config = self.loader.load(self.config_path)
+            config = self.loader.load(self.config_source or self.config_path)
         except (ConfigError, PluginError) as e:
             self.reloads += 1
             self.reload_fails += 1
