@@ -201,6 +201,20 @@ def run_serve(settings: ServeSettings) -> None:
 app.command(name="check")(check_cli.check)
 
 
+@app.command(
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "help_option_names": [],
+    },
+)
+def memcached(ctx: typer.Context) -> None:
+    """Run the proxy from memcached's own command line (-p, -l, -t, -o proxy_config=...)."""
+    from mcpframe import memcached_cli
+
+    memcached_cli.run(list(ctx.args))
+
+
 def _supervise(
     count: int, options: ServerOptions, config: ConfigSource, registry: Registry
 ) -> None:

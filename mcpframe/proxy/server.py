@@ -60,11 +60,14 @@ class Listen:
 
 
 def parse_listen(text: str) -> Listen:
-    """``HOST:PORT``, ``HOST:PORT:TAG`` or memcached's ``tag[NAME]:HOST:PORT``."""
+    """``HOST:PORT``, ``HOST:PORT:TAG`` or memcached's ``tag[NAME]:HOST:PORT`` and its
+    shell-safe spelling ``tag_NAME_:HOST:PORT`` (spec v2 1.10)."""
     tag: str | None = None
     rest = text
     if rest.startswith("tag[") and "]:" in rest:
         tag, rest = rest[4:].split("]:", 1)
+    elif rest.startswith("tag_") and "_:" in rest[4:]:
+        tag, rest = rest[4:].split("_:", 1)
     if rest.startswith("["):  # [v6]:port
         host, _, after = rest[1:].partition("]:")
         port_s, _, tail = after.partition(":")

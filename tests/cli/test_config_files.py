@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, Client, Mcpframe
+from tests.helpers import ROOT, Client, Mcpframe, free_port, wait_port
 
 # Defines only mcp_config_pools; what it returns tells the routes what the config VM saw.
 POOLS = """
@@ -156,3 +156,35 @@ def test_errors_name_the_file_and_line(tmp_path: Path) -> None:
     done = serve_fails("--config", f"{a}:{a}")
     assert done.returncode == 1
     assert "missing 'mcp_config_routes' function" in done.stderr
+
+
+def test_serve_takes_memcached_tag_spellings(
+    tmp_path: Path, mcpframe_factory: Callable[..., Mcpframe]
+) -> None:
+    routes = write(
+        tmp_path,
+        "r.lua",
+        "function mcp_config_pools() return {} end\n"
+        "function mcp_config_routes()\n"
+        "  mcp.attach(mcp.CMD_MG, function(r) return 'HD none\\r\\n' end)\n"
+        "  mcp.attach(mcp.CMD_MG, function(r) return 'HD a\\r\\n' end, 'a')\n"
+        "  mcp.attach(mcp.CMD_MG, function(r) return 'HD bb\\r\\n' end, 'bb')\n"
+        "end\n",
+    )
+    a_port, b_port = free_port(), free_port()
+    proxy = mcpframe_factory(
+        "--config",
+        routes,
+        "--listen",
+        f"tag_a_:127.0.0.1:{a_port}",
+        "--listen",
+        f"tag[bb]:127.0.0.1:{b_port}",
+    )
+    wait_port(a_port, proxy.proc)
+    wait_port(b_port, proxy.proc)
+    assert mg(proxy) == b"HD none\r\n"
+    for port, reply in ((a_port, b"HD a\r\n"), (b_port, b"HD bb\r\n")):
+        c = Client(("127.0.0.1", port))
+        c.send(b"mg foo\r\n")
+        assert c.readline() == reply
+        c.close()
