@@ -21,6 +21,7 @@ from mcpframe.config import (
     BROADCAST,
     DEFAULT_TUNABLES,
     ROUTABLE,
+    BackendLog,
     BackendSpec,
     ConfigSource,
     ConfValue,
@@ -85,6 +86,17 @@ def _b(s: str) -> bytes:
 
 def _s(v: object) -> str:
     return v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else str(v)
+
+
+def _backend_log(t: LuaObject) -> BackendLog | None:
+    if t is None:
+        return None
+    return BackendLog(
+        deadline=int(t[b"deadline"]),
+        rate=int(t[b"rate"]),
+        errors=bool(t[b"errors"]),
+        tag=_s(t[b"tag"]),
+    )
 
 
 def _install_constants(mcp: Any) -> None:
@@ -357,6 +369,13 @@ class ConfigLoader:
                     readtimeout=float(b[b"readtimeout"]),
                     failurelimit=int(b[b"failurelimit"]),
                     tcpkeepalive=bool(b[b"tcpkeepalive"]),
+                    depthlimit=int(b[b"depthlimit"]),
+                    down=bool(b[b"down"]),
+                    connections=int(b[b"connections"]),
+                    flaptime=float(b[b"flaptime"]),
+                    flapbackofframp=float(b[b"flapbackofframp"]),
+                    flapbackoffmax=int(b[b"flapbackoffmax"]),
+                    log=_backend_log(b[b"log"]),
                     where=_s(b[b"where"]),
                 )
             )

@@ -334,6 +334,8 @@ class ProxyServer:
                 lines = self.board.total("proxy", lines)
         elif sub == b"settings":
             lines = self._settings_stats()
+        elif sub == b"proxybe" and self.router is not None:
+            lines = self._proxybe_stats()
         else:
             return (
                 b"ERROR\r\n" if len(toks) > 2 else b"END\r\n" if sub == b"reset" else b"ERROR\r\n"
@@ -395,6 +397,7 @@ class ProxyServer:
                 ("proxy_backend_total", self.backend_stats.total),
                 ("proxy_backend_marked_bad", self.backend_stats.marked_bad),
                 ("proxy_backend_failed", self.backend_stats.failed),
+                ("proxy_request_failed_depth", self.backend_stats.failed_depth),
             ]
         lines += [(k, cache[k]) for k in (*items, *tail) if k in cache]
         return lines
@@ -419,6 +422,15 @@ class ProxyServer:
         for code in PROXY_CMD_STATS:
             lines.append((f"cmd_{c.NAMES[code]}", counts[code] if counts else 0))
         return lines
+
+    def _proxybe_stats(self) -> list[tuple[str, object]]:
+        """``stats proxybe`` (spec v2 10.4): per label, the backends now marked bad (those
+        configured ``down`` are not listed). With --workers: this worker's backends."""
+        bad: dict[str, int] = {}
+        for conn in self.backends.values():
+            if conn.bad and not conn.spec.down:
+                bad[conn.spec.label] = bad.get(conn.spec.label, 0) + 1
+        return [(f"bad_{label}", n) for label, n in bad.items()]
 
     def _settings_stats(self) -> list[tuple[str, object]]:
         return [
