@@ -103,6 +103,15 @@ def serve(
             "--drain-timeout", min=0, help="Seconds to finish in-flight requests on stop."
         ),
     ] = 5.0,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            "--max-connections",
+            min=0,
+            help="Client connections at once, per process; more are refused as memcached's "
+            "-c refuses them (0: no limit).",
+        ),
+    ] = 0,
     metrics: Annotated[
         str | None,
         typer.Option(
@@ -125,6 +134,7 @@ def serve(
             workers=workers,
             pid_file=pid_file,
             drain_timeout=drain_timeout,
+            max_connections=max_connections,
             metrics=metrics,
             verbose=verbose,
         )
@@ -149,6 +159,7 @@ class ServeSettings:
     workers: int = 1
     pid_file: Path | None = None
     drain_timeout: float = 5.0
+    max_connections: int = 0
     metrics: str | None = None
     verbose: int = 0
 
@@ -173,6 +184,7 @@ def run_serve(settings: ServeSettings) -> None:
             pid_file=None if is_worker or pid_file is None else str(pid_file),
             drain_timeout=settings.drain_timeout,
             reuse_port=is_worker,
+            max_connections=settings.max_connections,
         )
         config = ConfigSource(settings.config, settings.start_arg) if settings.config else None
         if settings.workers > 1 and config is None:

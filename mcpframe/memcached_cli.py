@@ -175,8 +175,9 @@ SUBOPT_CHECKS: dict[str, Callable[[str], str | None]] = {
 SLAB_PAGE_SIZE = 1024 * 1024
 SLAB_CHUNK_MAX = SLAB_PAGE_SIZE // 2
 
-USAGE = f"""\
-mcpframe {__version__}: memcached's command line, run as `mcpframe serve`.
+USAGE = """\
+Usage: mcpframe memcached [memcached's options]   (or: mcpframe-memcached ...)
+memcached 1.6.45's command line, run as `mcpframe serve`.
 Taken:
 -p, --port=<num>          TCP port for the -l addresses without one (default: 11211)
 -l, --listen=<addr>       interface to listen on (default: INADDR_ANY); repeatable or
@@ -184,7 +185,7 @@ Taken:
 -t, --threads=<num>       worker processes (with -o proxy_config; default: 1)
 -m, --memory-limit=<num>  internal cache memory in megabytes (default: 64)
 -I, --max-item-size=<num> largest value (default: 1m, min: 1k, max: 1024m)
--c, --conn-limit=<num>    checked as memcached checks it; connections are not limited
+-c, --conn-limit=<num>    client connections at once, per process (default: 1024)
 -P, --pidfile=<file>      save PID in <file> (for reload: SIGHUP)
 -v, --verbose             verbose (repeat for more)
 -o, --extended            comma separated list of extended options:
@@ -398,6 +399,7 @@ def parse(args: list[str]) -> Parsed:
     chunk_max_set = False
     pid_file: str | None = None
     verbose = 0
+    maxconns = 1024
     config: str | None = None
     start_arg: str | None = None
     protocol_specified = False
@@ -442,9 +444,9 @@ def parse(args: list[str]) -> Parsed:
         elif opt == "m":
             memory = atoi(value)
         elif opt == "c":
-            if atoi(value) <= 0:
+            maxconns = atoi(value)
+            if maxconns <= 0:
                 raise Exit(EXIT_ERROR, "Maximum connections must be greater than 0")
-            warnings.append(f"ignoring -c {value}: mcpframe does not limit connections")
         elif opt == "v":
             verbose += 1
         elif opt == "l":
@@ -572,6 +574,7 @@ def parse(args: list[str]) -> Parsed:
         workers=workers,
         pid_file=Path(pid_file) if pid_file else None,
         verbose=verbose,
+        max_connections=maxconns,
     )
     return Parsed(settings, warnings)
 

@@ -92,6 +92,9 @@ class ServerOptions:
     pid_file: str | None = None
     drain_timeout: float = 5.0
     reuse_port: bool = False
+    #: client connections open at once (0: no limit); past it a new one is told
+    #: ``ERROR Too many open connections`` and closed, as memcached does (``-c``).
+    max_connections: int = 0
 
 
 class ProxyServer:
@@ -118,6 +121,7 @@ class ProxyServer:
         self.connections: set[ClientConnection] = set()
         self.curr_connections = 0
         self.total_connections = 0
+        self.rejected_connections = 0
         self.conn_errors = 0
         self.started = time.time()
         self.reloads = 0
@@ -309,6 +313,12 @@ class ProxyServer:
         self.events.close()
 
     def connection_opened(self, conn: ClientConnection) -> None:
+        limit = self.options.max_connections
+        if limit and self.curr_connections >= limit and conn.transport is not None:
+            self.rejected_connections += 1
+            conn.transport.write(b"ERROR Too many open connections\r\n")
+            conn.transport.close()  # no more data is read; connection_closed ignores it
+            return
         self.connections.add(conn)
         self.curr_connections += 1
         self.total_connections += 1
@@ -362,10 +372,10 @@ class ProxyServer:
             ("pointer_size", 64),
             ("rusage_user", f"{ru.ru_utime:.6f}"),
             ("rusage_system", f"{ru.ru_stime:.6f}"),
-            ("max_connections", 65536),
+            ("max_connections", self.options.max_connections or 65536),
             ("curr_connections", self.curr_connections),
             ("total_connections", self.total_connections),
-            ("rejected_connections", 0),
+            ("rejected_connections", self.rejected_connections),
             ("connection_structures", self.curr_connections),
         ]
         routers = self._routers()

@@ -250,21 +250,27 @@ def test_a_memcached_unit_runs_with_the_program_changed(
     assert proc.returncode == 0, text
     # One warning line per option that means nothing to a proxy, each said once (not once
     # per worker).
-    for shown in ("-u memcache", "-U 0", "-c 4096", "-o no_lru_crawler", "-o ext_path="):
+    for shown in ("-u memcache", "-U 0", "-o no_lru_crawler", "-o ext_path="):
         assert text.count(f"mcpframe: ignoring {shown}") == 1, text
     assert "supervising 2 workers" in text
+    assert "ignoring -c" not in text  # -c is taken: --max-connections
 
 
 def test_plain_memcached_line_without_proxy_config_is_a_cache(
     mcpframe_memcached: Callable[..., int],
 ) -> None:
-    port = mcpframe_memcached("-U", "0", "-l", "127.0.0.1", "--port", "{port}", "-m", "8")
+    port = mcpframe_memcached(
+        "-U", "0", "-l", "127.0.0.1", "--port", "{port}", "--memory-limit=8", "-I", "512k"
+    )
     c = Client(("127.0.0.1", port))
     c.send(b"set k 0 0 1\r\nx\r\nget k\r\n")
     assert c.read_until(b"END\r\n") == b"STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n"
     c.send(b"stats settings\r\n")
     settings = c.read_until(b"END\r\n")
     assert b"STAT maxbytes 8388608\r\n" in settings
+    assert b"STAT item_size_max 524288\r\n" in settings
+    c.send(b"set big 0 0 524289\r\n" + b"x" * 524289 + b"\r\n")
+    assert c.readline() == b"SERVER_ERROR object too large for cache\r\n"
     c.close()
 
 
@@ -282,3 +288,32 @@ def mcpframe_memcached() -> Iterator[Callable[..., int]]:
 
     with stack:
         yield start
+
+
+def test_conn_limit_refuses_as_memcached_does(mcpframe_memcached: Callable[..., int]) -> None:
+    port = mcpframe_memcached("-l", "127.0.0.1", "-p", "{port}", "-c", "2")
+    first, second = Client(("127.0.0.1", port)), Client(("127.0.0.1", port))
+    for c in (first, second):
+        c.send(b"version\r\n")
+        assert c.readline().startswith(b"VERSION ")
+    third = Client(("127.0.0.1", port))
+    assert third.readline() == b"ERROR Too many open connections\r\n"
+    assert third.is_closed()
+    first.send(b"stats\r\n")
+    general = first.read_until(b"END\r\n")
+    assert b"STAT max_connections 2\r\n" in general
+    assert b"STAT rejected_connections 1\r\n" in general
+    first.close()
+    # A slot is free again once a client leaves.
+    deadline = time.monotonic() + 5
+    while True:
+        fourth = Client(("127.0.0.1", port))
+        fourth.send(b"version\r\n")
+        line = fourth.readline()
+        fourth.close()
+        if line.startswith(b"VERSION "):
+            break
+        assert time.monotonic() < deadline, line
+        time.sleep(0.05)
+    for c in (second, third):
+        c.close()
