@@ -317,3 +317,31 @@ def test_conn_limit_refuses_as_memcached_does(mcpframe_memcached: Callable[..., 
         time.sleep(0.05)
     for c in (second, third):
         c.close()
+
+
+def test_long_forms_clusters_and_repeated_extended(
+    tmp_path: Path, mcpframe_memcached: Callable[..., int]
+) -> None:
+    routes = tmp_path / "r.lua"
+    routes.write_text(
+        "function mcp_config_pools() return {} end\n"
+        "function mcp_config_routes()\n"
+        "  mcp.attach(mcp.CMD_MG, function(r)\n"
+        "    return 'HD ' .. tostring(mcp.start_arg) .. '\\r\\n' end)\n"
+        "end\n"
+    )
+    port = mcpframe_memcached(
+        "-vvp{port}",
+        "--listen=127.0.0.1",
+        "--thr",
+        "1",
+        f"--extended=proxy_config={routes}",
+        "--ext",
+        "proxy_arg=first,proxy_arg=second",
+        "--",
+        "ignored-operand",
+    )
+    c = Client(("127.0.0.1", port))
+    c.send(b"mg k\r\n")
+    assert c.readline() == b"HD second\r\n"  # the last proxy_arg wins, as in memcached
+    c.close()
