@@ -30,6 +30,8 @@ ROUTED_LINE_MAX: Final = 500
 
 ERROR: Final = b"ERROR\r\n"
 END: Final = b"END\r\n"
+RESET: Final = b"RESET\r\n"
+DETAIL_USAGE: Final = b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"
 BAD_FORMAT: Final = b"CLIENT_ERROR bad command line format\r\n"
 BAD_DATA_CHUNK: Final = b"CLIENT_ERROR bad data chunk\r\n"
 BAD_EXPTIME: Final = b"CLIENT_ERROR invalid exptime argument\r\n"

@@ -1,4 +1,4 @@
-"""The proxy process: listeners, the loaded config, backend connections, stats.
+"""The proxy process: listeners, the loaded config, backend connections, reloads, shutdown.
 
 With no config, mcpframe is a memcached-compatible cache: there are no routes, so every
 command goes to the local engine (the internal cache), exactly as an unhooked command does
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import resource
 import signal
 import socket
 import time
@@ -19,18 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from mcpframe import MEMCACHED_VERSION
 from mcpframe.cache import Cache
 from mcpframe.config import LoadedConfig
 from mcpframe.errors import ConfigError, PluginError, ServeError
 from mcpframe.events import STREAMS, WATCH_NAMES, EventLog, format_event
 from mcpframe.lua.config import ConfigLoader
-from mcpframe.protocol import commands as c
+from mcpframe.protocol.replies import ERROR
 from mcpframe.protocol.request import Request
 from mcpframe.proxy.backend import Backend, BackendStats, backend_key
 from mcpframe.proxy.broadcast import targets as broadcast_targets
 from mcpframe.proxy.client import ClientConnection
 from mcpframe.proxy.router import Pool, Router
+from mcpframe.proxy.stats import general_stats, proxy_stats
 from mcpframe.proxy.turn import TURN
 from mcpframe.proxy.workers import (
     ENV_STATS_DIR,
@@ -39,13 +38,6 @@ from mcpframe.proxy.workers import (
     worker_count,
     worker_index,
 )
-
-#: The ``cmd_*`` lines of ``stats proxy``, in memcached's order (not quite the codes' order).
-PROXY_CMD_STATS = (
-    c.CMD_MG, c.CMD_MS, c.CMD_MD, c.CMD_MN, c.CMD_MA, c.CMD_ME, c.CMD_GET, c.CMD_GAT,
-    c.CMD_SET, c.CMD_ADD, c.CMD_CAS, c.CMD_GETS, c.CMD_GATS, c.CMD_INCR, c.CMD_DECR,
-    c.CMD_TOUCH, c.CMD_APPEND, c.CMD_PREPEND, c.CMD_DELETE, c.CMD_REPLACE,
-)  # fmt: skip
 
 
 @dataclass
@@ -284,13 +276,16 @@ class ProxyServer:
     def _publish_stats(self) -> None:
         assert self.board is not None
         with contextlib.suppress(OSError):
-            self.board.publish({"general": self._general_stats(), "proxy": self._proxy_stats()})
+            self.board.publish({"general": general_stats(self), "proxy": proxy_stats(self)})
         if self.stopping is not None and not self.stopping.is_set():
             asyncio.get_running_loop().call_later(PUBLISH_INTERVAL, self._publish_stats)
 
+    def routers(self) -> list[Router]:
+        """The live router and the retired ones still finishing requests (after a reload)."""
+        return [r for r in (self.router, *self.retired_routers) if r is not None]
+
     def in_flight(self) -> int:
-        routers = [r for r in (self.router, *self.retired_routers) if r is not None]
-        return sum(r.active for r in routers) + sum(c.owed() for c in self.connections)
+        return sum(r.active for r in self.routers()) + sum(c.owed() for c in self.connections)
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to the drain timeout), close."""
@@ -305,9 +300,8 @@ class ProxyServer:
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.close()
-        for router in (self.router, *self.retired_routers):
-            if router is not None:
-                router.abort_all()
+        for router in self.routers():
+            router.abort_all()
         for b in self.backends.values():
             b.close()
         self.events.close()
@@ -331,125 +325,6 @@ class ProxyServer:
 
     # -- local commands --------------------------------------------------------------
 
-    def stats_reply(self, req: Request) -> bytes:
-        toks = req.tokens()
-        sub = toks[1] if len(toks) > 1 else b""
-        if sub == b"":
-            lines = self._general_stats()
-            if self.board is not None:
-                lines = self.board.total("general", lines)
-        elif sub == b"proxy":
-            lines = self._proxy_stats()
-            if self.board is not None:
-                lines = self.board.total("proxy", lines)
-        elif sub == b"settings":
-            lines = self._settings_stats()
-        elif sub == b"proxybe" and self.router is not None:
-            lines = self._proxybe_stats()
-        else:
-            return (
-                b"ERROR\r\n" if len(toks) > 2 else b"END\r\n" if sub == b"reset" else b"ERROR\r\n"
-            )
-        out = [f"STAT {k} {v}\r\n" for k, v in lines]
-        out.append("END\r\n")
-        return "".join(out).encode()
-
-    def _routers(self) -> list[Router]:
-        """The live router and the retired ones still finishing requests (after a reload)."""
-        return [r for r in (self.router, *self.retired_routers) if r is not None]
-
-    def _general_stats(self) -> list[tuple[str, object]]:
-        """``stats``: memcached's lines, in memcached's order, with the proxy lines where
-        1.6.20 prints them (spec 9.1): the request gauges after the connection lines, the
-        config and backend counters after the log watcher lines."""
-        ru = resource.getrusage(resource.RUSAGE_SELF)
-        now = time.time()
-        lines: list[tuple[str, object]] = [
-            ("pid", os.getpid()),
-            ("uptime", int(now - self.started)),
-            ("time", int(now)),
-            ("version", MEMCACHED_VERSION),
-            ("pointer_size", 64),
-            ("rusage_user", f"{ru.ru_utime:.6f}"),
-            ("rusage_system", f"{ru.ru_stime:.6f}"),
-            ("max_connections", self.options.max_connections or 65536),
-            ("curr_connections", self.curr_connections),
-            ("total_connections", self.total_connections),
-            ("rejected_connections", self.rejected_connections),
-            ("connection_structures", self.curr_connections),
-        ]
-        routers = self._routers()
-        if routers:
-            lines += [
-                ("proxy_conn_requests", routers[0].requests_started),
-                ("proxy_conn_errors", self.conn_errors),
-                ("proxy_conn_oom", 0),
-                ("proxy_req_active", sum(r.active for r in routers)),
-                ("proxy_await_active", sum(r.await_active for r in routers)),
-            ]
-        cache = self.cache.stats()
-        items = ("bytes", "curr_items", "total_items", "evicted_unfetched", "evictions")
-        tail = ("reclaimed",)
-        lines += [
-            (k, v)
-            for k, v in cache.items()
-            if k not in items and k not in tail and k not in ("limit_maxbytes", "item_size_max")
-        ]
-        lines += [
-            ("limit_maxbytes", cache["limit_maxbytes"]),
-            ("threads", 1),
-            ("log_watchers", len(self.events.watchers)),
-        ]
-        if routers:
-            lines += [
-                ("proxy_config_reloads", self.reloads),
-                ("proxy_config_reload_fails", self.reload_fails),
-                ("proxy_backend_total", self.backend_stats.total),
-                ("proxy_backend_marked_bad", self.backend_stats.marked_bad),
-                ("proxy_backend_failed", self.backend_stats.failed),
-                ("proxy_request_failed_depth", self.backend_stats.failed_depth),
-            ]
-        lines += [(k, cache[k]) for k in (*items, *tail) if k in cache]
-        return lines
-
-    def _proxy_stats(self) -> list[tuple[str, object]]:
-        """``stats proxy`` (spec 9.2): user stats by slot, the limits, buffer memory in use,
-        then the routed request counts per command."""
-        router = self.router
-        lines: list[tuple[str, object]] = []
-        if router is not None:
-            cfg = router.config
-            counters = cfg.routes.user_stats()
-            for i in sorted(cfg.stat_names):
-                lines.append((f"user_{cfg.stat_names[i]}", counters.get(i, 0)))
-            lines.append(("active_req_limit", router.active_req_limit * router.workers))
-            lines.append(("buffer_memory_limit", router.buffer_memory_limit * router.workers))
-            lines.append(("buffer_memory_used", sum(r.mem_used for r in self._routers())))
-        else:
-            lines += [("active_req_limit", 0), ("buffer_memory_limit", 0)]
-            lines.append(("buffer_memory_used", 0))
-        counts = router.cmd_counts if router is not None else None
-        for code in PROXY_CMD_STATS:
-            lines.append((f"cmd_{c.NAMES[code]}", counts[code] if counts else 0))
-        return lines
-
-    def _proxybe_stats(self) -> list[tuple[str, object]]:
-        """``stats proxybe`` (spec v2 10.4): per label, the backends now marked bad (those
-        configured ``down`` are not listed). With --workers: this worker's backends."""
-        bad: dict[str, int] = {}
-        for conn in self.backends.values():
-            if conn.bad and not conn.spec.down:
-                bad[conn.spec.label] = bad.get(conn.spec.label, 0) + 1
-        return [(f"bad_{label}", n) for label, n in bad.items()]
-
-    def _settings_stats(self) -> list[tuple[str, object]]:
-        return [
-            ("maxbytes", self.options.memory_mb * 1024 * 1024),
-            ("item_size_max", self.options.max_item_size),
-            ("proxy_enabled", "yes" if self.config is not None else "no"),
-            ("proxy_uring_enabled", "no"),
-        ]
-
     def watch(self, conn: ClientConnection, req: Request) -> bytes:
         """``watch [stream...]``: turn the connection into a log stream (spec 9.3).
 
@@ -459,7 +334,7 @@ class ProxyServer:
         """
         names = [t.decode("ascii", "replace") for t in req.tokens()[1:]]
         if any(name not in WATCH_NAMES for name in names):
-            return b"ERROR\r\n"
+            return ERROR
         streams = frozenset(names) & STREAMS
 
         def write(event: Mapping[str, object]) -> None:
