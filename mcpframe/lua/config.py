@@ -12,6 +12,8 @@ Lua.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +44,12 @@ from mcpframe.registry import Registry
 
 LuaError = lua54.LuaError
 _MAX_DEPTH = 100
+
+#: What ``mcp.server_stats(sub)`` reads (spec v2 7.4), given by the server that loads the
+#: config: the ``(name, value)`` lines of section ``sub`` (None: ``stats``) and whether its
+#: names are per item (``<n>:<name>``, ``items:<n>:<name>``), or None for an unknown section.
+StatsSource = Callable[[str | None], "tuple[list[tuple[str, object]], bool] | None"]
+_SECTION_KEY = re.compile(r"^(?:items:)?(\d+):(.+)$")
 
 
 @dataclass
@@ -211,6 +219,9 @@ class ConfigLoader:
         self.stat_names: dict[int, str] = {}
         self.stat_names_pending: set[int] = set()
         self._built: dict[bytes, PoolSpec] = {}
+        #: the server's stats for ``mcp.server_stats`` (None: no server, as in ``check``:
+        #: every section reads as an empty table).
+        self.server_stats: StatsSource | None = None
 
     # -- config VM -------------------------------------------------------------------
 
@@ -255,6 +266,7 @@ class ConfigLoader:
             return None
 
         state[b"build_pool"] = build_pool
+        state[b"server_stats"] = self._stats_table(lua)
         self.surface.install(lua, mcp, state)
         lua.execute(lua_source("mcp_config.lua"), mcp, state)
 
@@ -308,6 +320,34 @@ class ConfigLoader:
             broadcasts,
             source,
         )
+
+    def _stats_table(self, lua: LuaRuntime) -> Callable[[bytes | None], LuaObject]:
+        """The function behind ``mcp.server_stats``: a new table of string values, per-item
+        sections as sub-tables by their number; None for an unknown section."""
+
+        def server_stats(sub: bytes | None) -> LuaObject:
+            table = lua.table()
+            source = self.server_stats
+            if source is None:
+                return table
+            found = source(None if sub is None else _s(sub))
+            if found is None:
+                return None
+            lines, per_item = found
+            for name, value in lines:
+                text = _b(str(value))
+                m = _SECTION_KEY.match(name) if per_item else None
+                if m is None:
+                    table[_b(name)] = text
+                    continue
+                index = int(m[1])
+                section = table[index]
+                if section is None:
+                    section = table[index] = lua.table()
+                section[_b(m[2])] = text
+            return table
+
+        return server_stats
 
     def _copy_out(
         self,

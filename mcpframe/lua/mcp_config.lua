@@ -344,6 +344,17 @@ function mcp.pool(backends, options)
     return pool
 end
 
+-- The server's stats as `stats [sub]` reports them, every value a string (spec v2 7.4).
+function mcp.server_stats(sub)
+    if sub ~= nil and type(sub) ~= "string" and type(sub) ~= "number" then
+        error(string.format("bad argument #1 to 'server_stats' (string expected, got %s)",
+            type(sub)), 2)
+    end
+    local t = state.server_stats(sub ~= nil and tostring(sub) or nil)
+    if t == nil then error("unknown subcommand passed to server_stats", 2) end
+    return t
+end
+
 function mcp.add_stat(index, name)
     local i = math.tointeger(index)
     if i == nil then

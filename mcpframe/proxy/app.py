@@ -70,7 +70,10 @@ def build_server(
     if config_path is None:
         return ProxyServer(options, None, events)
     loader = ConfigLoader(registry, events)
-    return ProxyServer(options, loader.load(ConfigSource.of(config_path)), events, loader)
+    # The server exists before the first load so that the config can read its stats.
+    server = ProxyServer(options, None, events, loader)
+    server.use_config(loader.load(ConfigSource.of(config_path)))
+    return server
 
 
 def tune_process() -> None:

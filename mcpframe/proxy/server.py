@@ -15,11 +15,12 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
 from mcpframe.cache import Cache
-from mcpframe.config import LoadedConfig
+from mcpframe.config import ConfigSource, LoadedConfig
 from mcpframe.errors import ConfigError, PluginError, ServeError
 from mcpframe.events import STREAMS, WATCH_NAMES, EventLog, format_event
 from mcpframe.lua.config import ConfigLoader
@@ -29,7 +30,7 @@ from mcpframe.proxy.backend import Backend, BackendStats, backend_key
 from mcpframe.proxy.broadcast import targets as broadcast_targets
 from mcpframe.proxy.client import ClientConnection
 from mcpframe.proxy.router import Pool, Router
-from mcpframe.proxy.stats import general_stats, proxy_stats
+from mcpframe.proxy.stats import general_stats, lua_stats, proxy_stats
 from mcpframe.proxy.turn import TURN
 from mcpframe.proxy.workers import (
     ENV_STATS_DIR,
@@ -119,8 +120,12 @@ class ProxyServer:
         self.reloads = 0
         self.reload_fails = 0
         self.loader = loader
-        self.config_path = config.path if config is not None else None
-        self.config_source = config.source if config is not None else None
+        if loader is not None:
+            loader.server_stats = partial(lua_stats, self)
+        self.config_path: str | None = None
+        self.config_source: ConfigSource | None = None
+        if config is not None:
+            self.use_config(config)
         self.reload_task: asyncio.Task[None] | None = None
         self.reload_again = False
         self.retired_routers: list[Router] = []
@@ -132,6 +137,12 @@ class ProxyServer:
             self.board = StatsBoard(stats_dir, index)
 
     # -- lifecycle -------------------------------------------------------------------
+
+    def use_config(self, config: LoadedConfig) -> None:
+        """Serve ``config`` once started, and reload it from the same files."""
+        self.config = config
+        self.config_path = config.path
+        self.config_source = config.source
 
     def _apply_config(self, config: LoadedConfig) -> None:
         """Swap in a loaded config: new routes, reused or new backend connections.

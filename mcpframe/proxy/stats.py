@@ -296,6 +296,24 @@ def _address(family: int, address: tuple[str, int] | tuple[str, int, int, int]) 
     return f"tcp:{address[0]}:{address[1]}"
 
 
+def lua_stats(server: ProxyServer, sub: str | None) -> tuple[Lines, bool] | None:
+    """What ``mcp.server_stats(sub)`` reads (spec v2 7.4): the lines of ``stats [sub]`` and
+    whether their names are per item or connection (``<n>:<name>``); None for a section
+    memcached's ``server_stats`` does not know."""
+    if sub is None:
+        return general_stats(server), False
+    if sub == "conns":
+        return conns_stats(server), True
+    if sub in ("items", "slabs", "sizes"):
+        return SECTIONS[sub.encode()](server), True
+    if sub in ("settings", "proxy", "proxybe"):
+        return SECTIONS[sub.encode()](server), False
+    if sub == "proxyfuncs":
+        section = SECTIONS.get(b"proxyfuncs")  # API v2 function generators: none without
+        return (section(server) if section is not None else []), False
+    return None
+
+
 #: The sections answered as plain ``STAT`` lists, by sub-command.
 SECTIONS: dict[bytes, Callable[[ProxyServer], Lines]] = {
     b"proxy": proxy_stats,

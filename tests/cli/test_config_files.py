@@ -188,3 +188,50 @@ def test_serve_takes_memcached_tag_spellings(
         c.send(b"mg foo\r\n")
         assert c.readline() == reply
         c.close()
+
+
+SERVER_STATS = """
+function mcp_config_pools()
+    local general, settings = mcp.server_stats(), mcp.server_stats("settings")
+    local ok, err = pcall(mcp.server_stats, "bogus")
+    local items, classes = mcp.server_stats("items"), 0
+    for class, fields in pairs(items) do
+        if math.type(class) == "integer" and fields.number == "1" then classes = classes + 1 end
+    end
+    return {
+        seen = table.concat({ type(general.pid), general.pid,
+            general.proxy_config_reloads or "none", settings.maxbytes,
+            tostring(ok), err, tostring(classes) }, " "),
+    }
+end
+function mcp_config_routes(p)
+    mcp.attach(mcp.CMD_MG, function(r) return "HD " .. p.seen .. "\\r\\n" end)
+end
+"""
+
+
+def test_server_stats_from_the_config(
+    tmp_path: Path, mcpframe_factory: Callable[..., Mcpframe]
+) -> None:
+    config = write(tmp_path, "stats.lua", SERVER_STATS)
+    pid_file = tmp_path / "pid"
+    proxy = mcpframe_factory("--config", config, "--pid-file", str(pid_file))
+    pid = proxy.proc.pid
+    error = "unknown subcommand passed to server_stats"  # pcall: no caller line
+    first = mg(proxy).decode()
+    # At the first load: no proxy lines yet (no config was running), an empty cache.
+    assert first.startswith(f"HD string {pid} none 67108864 false ")
+    assert first.endswith(f"{error} 0\r\n")
+    # An item in the internal cache (set is not routed), then a reload: the config reads
+    # its slab class and the reload counter.
+    c = Client(proxy.addr)
+    c.send(b"set k 0 0 5\r\nhello\r\n")
+    assert c.readline() == b"STORED\r\n"
+    c.close()
+    os.kill(int(pid_file.read_text()), signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while (line := mg(proxy).decode()) == first:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert line.startswith(f"HD string {pid} 1 67108864 false ")
+    assert line.endswith(f"{error} 1\r\n")
