@@ -67,6 +67,19 @@ ILLEGAL = 'Illegal argument "?"\n'
             1,
             "Unknown hash_algorithm option (jenkins, murmur3, xxh3)\n",
         ),
+        (["-o", "slab_automove=5"], 1, "slab_automove must be between 0 and 2\n"),
+        (
+            ["-B", "foo"],
+            64,
+            "Invalid value for binding protocol: foo\n"
+            " -- should be one of auto, binary, or ascii\n",
+        ),
+        (
+            ["-I", "1500k"],
+            64,
+            "-I (item_size_max: 1536000) must be evenly divisible by slab_chunk_max "
+            "(bytes: 524288)\n",
+        ),
         (["-t", "0"], 1, "Number of threads must be greater than 0\n"),
         (["--threads=abc"], 1, "Number of threads must be greater than 0\n"),
         (["-c", "0"], 1, "Maximum connections must be greater than 0\n"),
