@@ -15,11 +15,12 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
 from mcpframe.cache import Cache
-from mcpframe.config import LoadedConfig
+from mcpframe.config import ConfigSource, LoadedConfig
 from mcpframe.errors import ConfigError, PluginError, ServeError
 from mcpframe.events import STREAMS, WATCH_NAMES, EventLog, format_event
 from mcpframe.lua.config import ConfigLoader
@@ -29,7 +30,7 @@ from mcpframe.proxy.backend import Backend, BackendStats, backend_key
 from mcpframe.proxy.broadcast import targets as broadcast_targets
 from mcpframe.proxy.client import ClientConnection
 from mcpframe.proxy.router import Pool, Router
-from mcpframe.proxy.stats import general_stats, proxy_stats
+from mcpframe.proxy.stats import general_stats, lua_stats, proxy_stats
 from mcpframe.proxy.turn import TURN
 from mcpframe.proxy.workers import (
     ENV_STATS_DIR,
@@ -52,11 +53,14 @@ class Listen:
 
 
 def parse_listen(text: str) -> Listen:
-    """``HOST:PORT``, ``HOST:PORT:TAG`` or memcached's ``tag[NAME]:HOST:PORT``."""
+    """``HOST:PORT``, ``HOST:PORT:TAG`` or memcached's ``tag[NAME]:HOST:PORT`` and its
+    shell-safe spelling ``tag_NAME_:HOST:PORT`` (spec v2 1.10)."""
     tag: str | None = None
     rest = text
     if rest.startswith("tag[") and "]:" in rest:
         tag, rest = rest[4:].split("]:", 1)
+    elif rest.startswith("tag_") and "_:" in rest[4:]:
+        tag, rest = rest[4:].split("_:", 1)
     if rest.startswith("["):  # [v6]:port
         host, _, after = rest[1:].partition("]:")
         port_s, _, tail = after.partition(":")
@@ -81,6 +85,9 @@ class ServerOptions:
     pid_file: str | None = None
     drain_timeout: float = 5.0
     reuse_port: bool = False
+    #: client connections open at once (0: no limit); past it a new one is told
+    #: ``ERROR Too many open connections`` and closed, as memcached does (``-c``).
+    max_connections: int = 0
 
 
 class ProxyServer:
@@ -107,12 +114,18 @@ class ProxyServer:
         self.connections: set[ClientConnection] = set()
         self.curr_connections = 0
         self.total_connections = 0
+        self.rejected_connections = 0
         self.conn_errors = 0
         self.started = time.time()
         self.reloads = 0
         self.reload_fails = 0
         self.loader = loader
-        self.config_path = config.path if config is not None else None
+        if loader is not None:
+            loader.server_stats = partial(lua_stats, self)
+        self.config_path: str | None = None
+        self.config_source: ConfigSource | None = None
+        if config is not None:
+            self.use_config(config)
         self.reload_task: asyncio.Task[None] | None = None
         self.reload_again = False
         self.retired_routers: list[Router] = []
@@ -124,6 +137,12 @@ class ProxyServer:
             self.board = StatsBoard(stats_dir, index)
 
     # -- lifecycle -------------------------------------------------------------------
+
+    def use_config(self, config: LoadedConfig) -> None:
+        """Serve ``config`` once started, and reload it from the same files."""
+        self.config = config
+        self.config_path = config.path
+        self.config_source = config.source
 
     def _apply_config(self, config: LoadedConfig) -> None:
         """Swap in a loaded config: new routes, reused or new backend connections.
@@ -188,7 +207,7 @@ class ProxyServer:
             return False
         self.events.emit("proxy_conf", status="start")
         try:
-            config = self.loader.load(self.config_path)
+            config = self.loader.load(self.config_source or self.config_path)
         except (ConfigError, PluginError) as e:
             self.reloads += 1
             self.reload_fails += 1
@@ -299,6 +318,12 @@ class ProxyServer:
         self.events.close()
 
     def connection_opened(self, conn: ClientConnection) -> None:
+        limit = self.options.max_connections
+        if limit and self.curr_connections >= limit and conn.transport is not None:
+            self.rejected_connections += 1
+            conn.transport.write(b"ERROR Too many open connections\r\n")
+            conn.transport.close()  # no more data is read; connection_closed ignores it
+            return
         self.connections.add(conn)
         self.curr_connections += 1
         self.total_connections += 1
