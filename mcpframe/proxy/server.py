@@ -29,6 +29,7 @@ from mcpframe.protocol.request import Request
 from mcpframe.proxy.backend import Backend, BackendStats, backend_key
 from mcpframe.proxy.broadcast import targets as broadcast_targets
 from mcpframe.proxy.client import ClientConnection
+from mcpframe.proxy.clock import CLOCK
 from mcpframe.proxy.router import Pool, Router
 from mcpframe.proxy.stats import general_stats, lua_stats, proxy_stats
 from mcpframe.proxy.turn import TURN
@@ -234,6 +235,7 @@ class ProxyServer:
 
     async def start(self) -> None:
         TURN.attach(asyncio.get_running_loop())
+        CLOCK.start(asyncio.get_running_loop())
         self.stopping = asyncio.Event()
         self.events.on_wants_change(self._wants_changed)
         if self.config is not None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from mcpframe import MEMCACHED_VERSION
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.replies import DETAIL_USAGE, END, ERROR, RESET
+from mcpframe.proxy.clock import CLOCK
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -282,7 +283,7 @@ def conns_stats(server: ProxyServer, asking: ClientConnection | None = None) -> 
                     ("addr", _address(family, transport.get_extra_info("peername"))),
                     ("listen_addr", _address(family, transport.get_extra_info("sockname"))),
                     ("state", "conn_parse_cmd" if conn is asking else "conn_read"),
-                    ("secs_since_last_cmd", int(conn.loop.time() - conn.last_cmd)),
+                    ("secs_since_last_cmd", CLOCK.now - conn.last_cmd),
                 ],
             )
         )
