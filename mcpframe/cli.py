@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,6 +25,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+class Protocol(StrEnum):
+    """``serve --protocol``: memcached's ``-B`` choices."""
+
+    auto = "auto"
+    ascii = "ascii"
+    binary = "binary"
 
 
 def _version(value: bool) -> None:
@@ -97,6 +106,14 @@ def serve(
             help="Serve Prometheus metrics on http://HOST:PORT/metrics (worker i: PORT+i).",
         ),
     ] = None,
+    protocol: Annotated[
+        Protocol,
+        typer.Option(
+            "--protocol",
+            "-B",
+            help="What clients speak: auto (from each connection's first byte), ascii, binary.",
+        ),
+    ] = Protocol.auto,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
 ) -> None:
     """Run the proxy (with no --config: a memcached-compatible cache)."""
@@ -116,6 +133,7 @@ def serve(
             pid_file=None if is_worker or pid_file is None else str(pid_file),
             drain_timeout=drain_timeout,
             reuse_port=is_worker,
+            protocol=protocol.value,
         )
         if workers > 1 and config is None:
             _fail(

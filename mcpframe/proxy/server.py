@@ -81,6 +81,9 @@ class ServerOptions:
     pid_file: str | None = None
     drain_timeout: float = 5.0
     reuse_port: bool = False
+    #: What client connections speak: ``auto`` (from each one's first byte, as memcached
+    #: does), ``ascii`` or ``binary`` (memcached's ``-B``).
+    protocol: str = "auto"
 
 
 class ProxyServer:
