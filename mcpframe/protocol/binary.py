@@ -237,9 +237,15 @@ class BinaryRequest:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, BinaryRequest):
             return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+        return all(getattr(self, n) == getattr(other, n) for n in _REQUEST_FIELDS)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+# (compiled classes have no ``__slots__`` attribute to compare by)
+_REQUEST_FIELDS: Final = (
+    "cas", "delta", "exptime", "flags", "initial", "key", "opaque", "opcode", "value"
+)  # fmt: skip
 
 
 # -- the per-opcode table -----------------------------------------------------------------------
@@ -590,9 +596,12 @@ class BinaryResponse:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, BinaryResponse):
             return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+        return all(getattr(self, n) == getattr(other, n) for n in _RESPONSE_FIELDS)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+_RESPONSE_FIELDS: Final = ("cas", "extras", "key", "opaque", "opcode", "status", "value")
 
 
 class BinaryResponseReader:
