@@ -58,6 +58,7 @@ connection must be closed after writing it; everything after a close is ignored.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import Final
 
@@ -358,19 +359,15 @@ RULES: Final[dict[int, tuple[Check, Decode | None, bool]]] = {
 # -- encoding -----------------------------------------------------------------------------------
 
 
+#: magic, opcode, key length, extras length, data type, status (vbucket), body length, opaque,
+#: CAS. (struct packs a header several times faster than shifting a 192-bit int.)
+_HEADER: Final = struct.Struct(">BBHBBHIIQ")
+
+
 def _header(
     magic: int, opcode: int, keylen: int, extlen: int, status: int, body: int, opaque: int, cas: int
 ) -> bytes:
-    return (
-        (magic << 184)
-        | (opcode << 176)
-        | (keylen << 160)
-        | (extlen << 152)
-        | (status << 128)
-        | (body << 96)
-        | (opaque << 64)
-        | cas
-    ).to_bytes(HEADER_SIZE, "big")
+    return _HEADER.pack(magic, opcode, keylen, extlen, 0, status, body, opaque, cas)
 
 
 def encode_response(

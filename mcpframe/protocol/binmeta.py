@@ -61,6 +61,7 @@ Replies
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import Final
 
@@ -320,10 +321,14 @@ _META_FAILURES: Final[dict[bytes, int]] = {
 def _meta_flags(tokens: list[bytes], first: int) -> tuple[int, int]:
     """(flags, cas) from the ``f`` and ``c`` return flags of a meta reply line."""
     flags = cas = 0
-    for t in tokens[first:]:
-        if t[:1] == b"f":
+    for i in range(first, len(tokens)):
+        t = tokens[i]
+        if not t:
+            continue
+        c = t[0]
+        if c == 102:  # f
             flags = int(t[1:])
-        elif t[:1] == b"c":
+        elif c == 99:  # c
             cas = int(t[1:])
             if not 0 <= cas < 1 << 64:
                 raise ValueError("CAS out of range")
@@ -468,7 +473,7 @@ def to_binary(req: BinaryRequest, reply: bytes) -> bytes:
         return _error(req, b"")
     try:
         return TABLE[req.opcode][1](req, reply)
-    except (ValueError, IndexError, OverflowError):
+    except (ValueError, IndexError, OverflowError, struct.error):
         # A reply that is not what the request asks for (a Lua route may return any string):
         # answered like the text proxy's own "SERVER_ERROR backend failure".
         return _answer(req, STATUS_TEMPORARY_FAILURE, 0, b"", BACKEND_FAILURE)
