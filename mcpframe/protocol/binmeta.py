@@ -151,11 +151,19 @@ def _b64encode(data: bytes) -> bytes:
 def key_token(key: bytes) -> tuple[bytes, bytes]:
     """(token, flag): the key as a meta request carries it, and ``b" b"`` when the token is
     its base64 form (else ``b""``); ``(b"", b"")`` when no text request can carry it."""
-    for c in key:
+    if _plain(key):
+        return key, b""
+    token = _b64encode(key)
+    return (token, b" b") if len(token) <= KEY_MAX_LENGTH else (b"", b"")
+
+
+def _plain(key: bytes) -> bool:
+    """Whether a text request can carry ``key`` as it is (no space, control byte or DEL)."""
+    for i in range(len(key)):
+        c = key[i]
         if c <= 0x20 or c == 0x7F:
-            token = _b64encode(key)
-            return (token, b" b") if len(token) <= KEY_MAX_LENGTH else (b"", b"")
-    return key, b""
+            return False
+    return True
 
 
 def _exptime(exptime: int) -> bytes:
@@ -166,7 +174,10 @@ def _exptime(exptime: int) -> bytes:
 
 
 def _r_get(req: BinaryRequest) -> bytes:
-    key, b = key_token(req.key)
+    key = req.key
+    if _plain(key):  # (the usual case, built in one go)
+        return b"".join((b"mg ", key, b" v f c\r\n"))
+    key, b = key_token(key)
     return b"mg " + key + b" v f c" + b + CRLF if key else b""
 
 
@@ -206,7 +217,7 @@ def _r_store(req: BinaryRequest) -> bytes:
             line += _MODES[op]
     if req.cas:
         line += b" C%d" % req.cas
-    return line + b" c" + b + CRLF + req.value + CRLF
+    return b"".join((line, b" c", b, CRLF, req.value, CRLF))  # (one copy of the value)
 
 
 def _r_delete(req: BinaryRequest) -> bytes:
@@ -335,7 +346,58 @@ def _meta_flags(tokens: list[bytes], first: int) -> tuple[int, int]:
     return flags, cas
 
 
+#: A get hit's header and flags, packed at once (see ``_va_hit``).
+_HIT: Final = struct.Struct(">BBHBBHIIQI")
+
+
+def _va_hit(req: BinaryRequest, reply: bytes) -> bytes:
+    """The reply to a hit answered ``VA <size> [f<flags>] [c<cas>]`` (what ``to_text``
+    asks for, in that order), read byte by byte; ``b""`` for any other reply (the general
+    reader in ``_b_get`` then takes it). The common case of every get, kept cheap."""
+    n = len(reply)
+    if n < 5 or reply[0] != 86 or reply[1] != 65 or reply[2] != 32:  # "VA "
+        return b""
+    i = 3
+    size = 0
+    while i < n and 48 <= reply[i] <= 57:
+        size = size * 10 + reply[i] - 48
+        i += 1
+    if i == 3:
+        return b""
+    flags = cas = 0
+    while i < n and reply[i] == 32:
+        if i + 2 >= n:
+            return b""
+        which = reply[i + 1]
+        i += 2
+        first = i
+        v = 0
+        while i < n and 48 <= reply[i] <= 57:
+            v = v * 10 + reply[i] - 48
+            i += 1
+        if i == first:
+            return b""
+        if which == 102:  # f
+            flags = v
+        elif which == 99:  # c
+            cas = v
+        else:
+            return b""
+    if i + 2 + size + 2 > n or reply[i] != 13 or reply[i + 1] != 10:
+        return b""
+    if flags >= 1 << 32 or cas >= 1 << 64:
+        return b""
+    op = req.opcode
+    key = req.key if op in WITH_KEY else b""
+    start = i + 2
+    header = _HIT.pack(0x81, op, len(key), 4, 0, 0, 4 + len(key) + size, req.opaque, cas, flags)
+    return b"".join((header, key, reply[start : start + size]))
+
+
 def _b_get(req: BinaryRequest, reply: bytes) -> bytes:
+    hit = _va_hit(req, reply)
+    if hit:
+        return hit
     line, start = _first_line(reply)
     tokens = line.split(b" ")
     word = tokens[0]
