@@ -380,21 +380,12 @@ def encode_response(
     value: bytes = b"",
 ) -> bytes:
     """One response packet: header, then extras (flags for get replies), key, value."""
-    return (
-        _header(
-            MAGIC_RESPONSE,
-            opcode,
-            len(key),
-            len(extras),
-            status,
-            len(extras) + len(key) + len(value),
-            opaque,
-            cas,
-        )
-        + extras
-        + key
-        + value
+    body = len(extras) + len(key) + len(value)
+    header = _HEADER.pack(
+        MAGIC_RESPONSE, opcode, len(key), len(extras), 0, status, body, opaque, cas
     )
+    # (one copy, and none for a bare header: most replies to stores, deletes and noops)
+    return b"".join((header, extras, key, value)) if body else header
 
 
 def error_response(opcode: int, status: int, opaque: int = 0) -> bytes:
@@ -511,6 +502,18 @@ class BinaryRequestReader:
                 self._close(out, error_response(opcode, STATUS_EINVAL, opaque))
                 return
             stop = pos + HEADER_SIZE + bodylen
+            if opcode == OP_GET and extlen == 0 and keylen > 0 and bodylen == keylen:
+                # The most common request, read without the table's generic calls.
+                if stop > end:
+                    break
+                kstart = pos + HEADER_SIZE
+                out.append(
+                    BinaryRequest(OP_GET, data[kstart:stop], b"", opaque, 0)
+                    if _u32(data, pos + 16) == 0 and _u32(data, pos + 20) == 0
+                    else BinaryRequest(OP_GET, data[kstart:stop], b"", opaque, _u64(data, pos + 16))
+                )
+                pos = stop
+                continue
             rule = rules.get(opcode)
             if rule is not None and not rule[0](extlen, keylen, bodylen):
                 self._close(out, error_response(opcode, STATUS_EINVAL, opaque))

@@ -413,7 +413,26 @@ def _b_get(req: BinaryRequest, reply: bytes) -> bytes:
     return _error(req, line) if status is None else _fail(req, status)
 
 
+def _hd_cas(reply: bytes) -> int:
+    """The CAS of a reply that is exactly ``HD c<cas>\\r\\n`` (what ``to_text`` asks a store
+    for), read byte by byte; -1 for any other reply (``_b_store`` reads those in full)."""
+    n = len(reply)
+    if n < 7 or reply[0] != 72 or reply[1] != 68 or reply[2] != 32 or reply[3] != 99:
+        return -1
+    i = 4
+    cas = 0
+    while i < n and 48 <= reply[i] <= 57:
+        cas = cas * 10 + reply[i] - 48
+        i += 1
+    if i == 4 or i + 2 != n or reply[i] != 13 or reply[i + 1] != 10 or cas >= 1 << 64:
+        return -1
+    return cas
+
+
 def _b_store(req: BinaryRequest, reply: bytes) -> bytes:
+    cas = _hd_cas(reply)
+    if cas >= 0:
+        return _answer(req, STATUS_SUCCESS, cas)
     line, _ = _first_line(reply)
     tokens = line.split(b" ")
     word = tokens[0]
@@ -525,16 +544,27 @@ def to_text(req: BinaryRequest) -> bytes:
     """The text request (meta, or classic where meta has none) equivalent to ``req``, data
     block included; ``b""`` when there is none to make: answer with ``to_binary(req, b"")``
     at once (then, for ``CLOSING`` opcodes, close the connection)."""
-    return TABLE[req.opcode][0](req)
+    op = req.opcode
+    # The opcodes of nearly every request, called directly (a table entry is a generic call).
+    if op in (OP_GET, OP_GETK, OP_GETQ, OP_GETKQ):
+        return _r_get(req)
+    if op in (OP_SET, OP_SETQ):
+        return _r_store(req)
+    return TABLE[op][0](req)
 
 
 def to_binary(req: BinaryRequest, reply: bytes) -> bytes:
     """The binary reply to ``req`` given the complete text reply to ``to_text(req)``: zero,
     one or (stat) several packets."""
-    if not reply and req.opcode not in (OP_QUIT, OP_QUITQ, OP_STAT):
+    op = req.opcode
+    if not reply and op not in (OP_QUIT, OP_QUITQ, OP_STAT):
         return _error(req, b"")
     try:
-        return TABLE[req.opcode][1](req, reply)
+        if op in (OP_GET, OP_GETK, OP_GETQ, OP_GETKQ):
+            return _b_get(req, reply)  # (called directly, as in to_text)
+        if op in (OP_SET, OP_SETQ):
+            return _b_store(req, reply)
+        return TABLE[op][1](req, reply)
     except (ValueError, IndexError, OverflowError, struct.error):
         # A reply that is not what the request asks for (a Lua route may return any string):
         # answered like the text proxy's own "SERVER_ERROR backend failure".
