@@ -13,6 +13,10 @@ values, as bench/run.py), lets the loop turn, answers every request the backends
 ``--repeat`` runs; the kernel's share (about half of the real cost) is absent.
 
     .venv/bin/python bench/inproc.py --ops 200000 --conns 32
+
+``--binary``: the clients speak memcached's binary protocol (get and set packets, as memcaslap
+``-B`` sends), which mcpframe translates to meta requests and back; the backends answer the
+meta requests.
 """
 
 from __future__ import annotations
@@ -81,6 +85,10 @@ def answer(written: bytes, value: bytes) -> bytes:
             out.append(b"END\r\n")
         elif line.startswith(b"set "):
             out.append(b"STORED\r\n")
+        elif line.startswith(b"mg "):
+            out.append(b"VA %d f0 c1\r\n%s\r\n" % (len(value), value))
+        elif line.startswith(b"ms "):
+            out.append(b"HD c1\r\n")
     return b"".join(out)
 
 
@@ -107,8 +115,16 @@ async def measure(args: argparse.Namespace, ports: list[int]) -> list[float]:
         except OSError:
             continue
     # Let the connections arrive and the backends validate.
+    from mcpframe.protocol.binary import (
+        OP_GET,
+        OP_SET,
+        OP_VERSION,
+        BinaryRequest,
+        encode_request,
+    )
+
     for s in socks:
-        s.sendall(b"version\r\n")
+        s.sendall(encode_request(BinaryRequest(OP_VERSION)) if args.binary else b"version\r\n")
     for _ in range(100):
         await asyncio.sleep(0.02)
         if len(server.connections) == args.conns and all(
@@ -130,11 +146,18 @@ async def measure(args: argparse.Namespace, ports: list[int]) -> list[float]:
     requests = []
     for _ in range(4096):
         key = rng.choice(keys)
+        if args.binary:
+            get = rng.random() < 0.9
+            op = BinaryRequest(OP_GET, key) if get else BinaryRequest(OP_SET, key, value)
+            requests.append((b"get" if get else b"") + encode_request(op))
+            continue
         if rng.random() < 0.9:
             more = [rng.choice(keys) for _ in range(args.multiget - 1)]
             requests.append(b"get " + b" ".join([key, *more]) + b"\r\n")
         else:
             requests.append(b"set " + key + b" 0 0 100\r\n" + value + b"\r\n")
+    # (binary requests carry a b"get" prefix here for the count below; it is not sent)
+    packets = [r[3:] if args.binary and r.startswith(b"get") else r for r in requests]
     rounds = max(1, args.ops // args.conns)
     results = []
     for _ in range(args.repeat):
@@ -142,7 +165,7 @@ async def measure(args: argparse.Namespace, ports: list[int]) -> list[float]:
         i = 0
         for _ in range(rounds):
             for c in conns:
-                c.data_received(requests[i & 4095])
+                c.data_received(packets[i & 4095])
                 i += 1
             await asyncio.sleep(0)
             for link in links:
@@ -174,6 +197,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--multiget", type=int, default=1, help="keys per get")
     p.add_argument("--lua", action="store_true", help="a route that runs in Lua")
+    p.add_argument("--binary", action="store_true", help="binary-protocol clients")
     args = p.parse_args()
     procs = []
     ports = []

@@ -9,6 +9,11 @@ own op counters as a cross-check. Prints one table per load shape and writes JSO
 
     .venv/bin/python bench/run.py --seconds 10 --rounds 2 --connections 32,128 --json out.json
 
+``--binary`` adds the same load in memcached's binary protocol (memcaslap ``-B``) against
+memcached direct (``memcached-bin``) and a pass-through mcpframe (``mcpframe-bin``, which
+translates every packet to a text request and back), and reports each one's CPU per op
+against the text protocol's on the same target.
+
 Pinning (when `taskset` exists and there are >= 2 CPUs): the proxy under test on CPU 0, the
 load generator and the backends on CPU 1. Everything binds 127.0.0.1 only, and everything
 started here is stopped on exit (each child runs in its own process group).
@@ -47,6 +52,9 @@ GET_RATIO = 0.9
 #: ``mcpframe`` runs a pass-through route (``return p.main(r)``, no Lua per request);
 #: ``mcpframe-lua`` the same work written so that it runs in Lua for every request and key.
 ALL_TARGETS = ("memcached", "mcpframe", "mcpframe-lua", "twemproxy")
+#: ``--binary``: the same load in the binary protocol, against these targets of ALL_TARGETS.
+BINARY_SUFFIX = "-bin"
+BINARY_TARGETS = ("memcached", "mcpframe")
 SAMPLE_INTERVAL = 0.25
 # The lines mcpframe writes on start-up and on a (re)load; anything else during a run is news.
 MCPFRAME_QUIET = re.compile(rb"^(mcpframe \S+ listening on |ts=\S+ type=proxy_conf )")
@@ -298,7 +306,10 @@ class Bench:
             self.backend_procs.append(proc)
 
     def start_target(self, name: str) -> Target:
-        if name == "memcached":
+        if name == "memcached" + BINARY_SUFFIX:
+            target = Target(name, self.backend_ports[0], self.backend_procs[0])
+            target.backends = [self.backend_ports[0]]
+        elif name == "memcached":
             # memcached hit directly: the first backend is the target.
             target = Target(name, self.backend_ports[0], self.backend_procs[0])
             target.backends = [self.backend_ports[0]]
@@ -377,7 +388,11 @@ class Bench:
 
     # -- one measurement ---------------------------------------------------------------------
 
-    def loadgen_argv(self, port: int, conns: int, multiget: int, seconds: float) -> list[str]:
+    def loadgen_argv(
+        self, port: int, conns: int, multiget: int, seconds: float, binary: bool = False
+    ) -> list[str]:
+        if binary and self.args.loadgen != "memcaslap":
+            raise RuntimeError("the binary-protocol load needs memcaslap (-B)")
         if self.args.loadgen == "memcaslap":
             assert self.memcaslap is not None
             secs = max(1, round(seconds))
@@ -388,6 +403,8 @@ class Bench:
             ]  # fmt: skip
             if multiget > 1:
                 argv += ["-d", str(multiget)]
+            if binary:
+                argv.append("-B")
         else:
             argv = [
                 self.args.python, str(LOADGEN), "--server", f"127.0.0.1:{port}",
@@ -442,7 +459,8 @@ class Bench:
         st_before = [memcached_stats(p) for p in target.backends]
         cpu_backends0 = sum(pid_cpu_seconds(p.pid) for p in self.backend_procs)
         lg0 = children_cpu_seconds()
-        argv = self.loadgen_argv(target.port, conns, multiget, seconds)
+        binary = target.name.endswith(BINARY_SUFFIX)
+        argv = self.loadgen_argv(target.port, conns, multiget, seconds, binary)
         with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
             gen = self.procs.start(argv, stdout=out_f, stderr=err_f)
             first = self._sample(target_pids, gen.pid, our_pids)
@@ -696,6 +714,9 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row["ops_vs_memcached"] = _ratio(row["ops_per_s"], mc.get("ops_per_s"))
             row["ops_vs_twemproxy"] = _ratio(row["ops_per_s"], tw.get("ops_per_s"))
             row["cpu_vs_twemproxy"] = _ratio(row["cpu_us_per_op"], tw.get("cpu_us_per_op"))
+            if row["target"].endswith(BINARY_SUFFIX):
+                text = shape.get(row["target"].removesuffix(BINARY_SUFFIX), {})
+                row["cpu_vs_text"] = _ratio(row["cpu_us_per_op"], text.get("cpu_us_per_op"))
     # Paired ratios: each round's run against twemproxy's run of the same round and shape.
     # The host's speed can drift between rounds (other tenants); a ratio taken within one
     # round, minutes apart at most, is steadier than a ratio of medians.
@@ -715,6 +736,16 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             cpu_ratios.append(_ratio(r.get("target_cpu_us_per_op"), tw.get("target_cpu_us_per_op")))
         row["paired_ops_vs_twemproxy"] = _median(ops_ratios)
         row["paired_cpu_vs_twemproxy"] = _median(cpu_ratios)
+        if row["target"].endswith(BINARY_SUFFIX):
+            # Binary against text on the same target, paired within each round.
+            text_name = row["target"].removesuffix(BINARY_SUFFIX)
+            pairs = [
+                _ratio(r.get("target_cpu_us_per_op"), t.get("target_cpu_us_per_op"))
+                for (conns, mg, rnd, target), r in by_round.items()
+                if (conns, mg, target) == (row["connections"], row["multiget"], row["target"])
+                and (t := by_round.get((conns, mg, rnd, text_name))) is not None
+            ]
+            row["paired_cpu_vs_text"] = _median(pairs)
     rows.sort(key=lambda r: (r["multiget"], r["connections"], _target_order(r["target"])))
     return rows
 
@@ -738,7 +769,7 @@ def sanity_failures(row: dict[str, Any]) -> list[str]:
 
 
 def _target_order(name: str) -> tuple[int, str]:
-    base = name.partition("-w")[0]
+    base = name.partition("-w")[0].removesuffix(BINARY_SUFFIX)
     return (ALL_TARGETS.index(base) if base in ALL_TARGETS else 9, name)
 
 
@@ -788,6 +819,12 @@ def print_report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
                     f"    paired with twemproxy's run of the same round (median over rounds): "
                     f"ops/s {_f(r['paired_ops_vs_twemproxy'], '.2f')}, "
                     f"CPU/op {_f(r['paired_cpu_vs_twemproxy'], '.2f')}\n"
+                )
+            if r.get("cpu_vs_text") is not None:
+                out.write(
+                    f"    binary protocol: CPU/op {_f(r['cpu_vs_text'], '.2f')}x the text "
+                    f"protocol's on the same target (paired by round: "
+                    f"{_f(r.get('paired_cpu_vs_text'), '.2f')}x)\n"
                 )
             for failure in r["failures"]:
                 out.write(f"    run failed: {failure}\n")
@@ -915,6 +952,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="mcpframe --workers values to compare, e.g. 1,2 (only if mcpframe supports it)",
     )  # fmt: skip
     p.add_argument("--targets", default=",".join(ALL_TARGETS))
+    p.add_argument(
+        "--binary", action="store_true",
+        help="also run memcached and mcpframe with the binary protocol (memcaslap -B)",
+    )  # fmt: skip
     p.add_argument("--warmup", type=float, default=2.0, help="unrecorded run per target first")
     p.add_argument(
         "--loadgen", choices=("auto", "memcaslap", "python"), default="auto",
@@ -940,6 +981,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for t in args.target_list:
         if t not in ALL_TARGETS:
             p.error(f"unknown target {t!r}; choose from {', '.join(ALL_TARGETS)}")
+    if args.binary:
+        args.target_list += [t + BINARY_SUFFIX for t in BINARY_TARGETS if t in args.target_list]
+        if args.loadgen == "python":
+            p.error("--binary needs memcaslap (--loadgen auto or memcaslap)")
     if args.seconds < 1 or args.rounds < 1 or not args.conns_list:
         p.error("need --seconds >= 1, --rounds >= 1 and at least one connection count")
     return args
@@ -999,7 +1044,7 @@ def run_rounds(
                 if time.monotonic() > deadline:
                     return "time budget (--budget) reached: stopped early"
                 target = bench.targets[name]
-                if target.proc.poll() is not None and name != "memcached":
+                if target.proc.poll() is not None and not name.startswith("memcached"):
                     print(f"  {name} had exited ({target.proc.returncode}): restarting")
                     target = bench.start_target(name)
                 waited, calm = (

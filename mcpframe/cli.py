@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -26,6 +27,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+class Protocol(StrEnum):
+    """``serve --protocol``: memcached's ``-B`` choices."""
+
+    auto = "auto"
+    ascii = "ascii"
+    binary = "binary"
 
 
 def _version(value: bool) -> None:
@@ -120,6 +129,14 @@ def serve(
             help="Serve Prometheus metrics on http://HOST:PORT/metrics (worker i: PORT+i).",
         ),
     ] = None,
+    protocol: Annotated[
+        Protocol,
+        typer.Option(
+            "--protocol",
+            "-B",
+            help="What clients speak: auto (from each connection's first byte), ascii, binary.",
+        ),
+    ] = Protocol.auto,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
 ) -> None:
     """Run the proxy (with no --config: a memcached-compatible cache)."""
@@ -136,6 +153,7 @@ def serve(
             drain_timeout=drain_timeout,
             max_connections=max_connections,
             metrics=metrics,
+            protocol=protocol.value,
             verbose=verbose,
         )
     )
@@ -161,6 +179,8 @@ class ServeSettings:
     drain_timeout: float = 5.0
     max_connections: int = 0
     metrics: str | None = None
+    #: ``auto``, ``ascii`` or ``binary`` (``--protocol``, memcached's ``-B``).
+    protocol: str = "auto"
     verbose: int = 0
 
 
@@ -185,6 +205,7 @@ def run_serve(settings: ServeSettings) -> None:
             drain_timeout=settings.drain_timeout,
             reuse_port=is_worker,
             max_connections=settings.max_connections,
+            protocol=settings.protocol,
         )
         config = ConfigSource(settings.config, settings.start_arg) if settings.config else None
         if settings.workers > 1 and config is None:

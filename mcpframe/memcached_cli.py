@@ -403,7 +403,7 @@ def parse(args: list[str]) -> Parsed:
     config: str | None = None
     start_arg: str | None = None
     protocol_specified = False
-    binary = False
+    protocol = "auto"
 
     def ignore(flag: str, value: str | None, what: str) -> None:
         shown = flag if value is None else f"{flag} {value}"
@@ -484,9 +484,7 @@ def parse(args: list[str]) -> Parsed:
                     f"Invalid value for binding protocol: {value}\n"
                     " -- should be one of auto, binary, or ascii",
                 )
-            binary = value == "binary"
-            if not binary:
-                ignore("-B", value, "the protocol choice (mcpframe serves ASCII)")
+            protocol = value
         elif opt == "I":
             item_size_max = item_size(value)
         elif opt == "o":
@@ -550,8 +548,6 @@ def parse(args: list[str]) -> Parsed:
             f"{SLAB_PAGE_SIZE} (slab_page_size)",
         )
 
-    if binary:
-        raise Exit(EX_USAGE, f"{PROG}: -B binary: mcpframe serves the ASCII protocol")
     if config is not None and not config.strip(":"):
         # memcached loads an empty file name, which defines nothing.
         raise Exit(EXIT_ERROR, "ERROR: Configuration file missing 'mcp_config_pools' function")
@@ -575,6 +571,7 @@ def parse(args: list[str]) -> Parsed:
         pid_file=Path(pid_file) if pid_file else None,
         verbose=verbose,
         max_connections=maxconns,
+        protocol=protocol,
     )
     return Parsed(settings, warnings)
 

@@ -28,6 +28,8 @@ NATIVE_MODULES = (
     "protocol/response.py",
     "protocol/reader.py",
     "protocol/backend.py",
+    "protocol/binary.py",
+    "protocol/binmeta.py",
     "proxy/turn.py",
     "proxy/clock.py",
     "placement.py",

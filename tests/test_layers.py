@@ -23,7 +23,7 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 LAYERS = ("protocol", "cache", "base", "lua", "proxy", "cli")
 TOP = frozenset({"cli", "check_cli", "memcached_cli", "plugins_cli", "__main__", "testing"})
 #: protocol/ is sans-I/O: besides itself, only these standard modules.
-PROTOCOL_STDLIB = {"__future__", "collections.abc", "typing"}
+PROTOCOL_STDLIB = {"__future__", "collections.abc", "struct", "typing"}  # struct: byte packing
 
 
 def layer_of(module: str) -> str:

@@ -223,6 +223,24 @@ class ResponseReader:
                 append(MultiGetResponse(RES_MULTI_GET, MCMC_CODE_OK, STATUS_OK, raw, vlen, ends))
                 pos = full
                 continue
+            if data[start] == 86 and data[start + 1] == 65 and data[start + 2] == 32:
+                # "VA <size> ...": a meta hit (every binary client's get), read as VALUE is.
+                i = start + 3
+                vlen = 0
+                while i < nl and 48 <= data[i] <= 57:
+                    vlen = vlen * 10 + data[i] - 48
+                    i += 1
+                if i > start + 3 and (data[i] == 32 or data[i] == 13 or data[i] == 10):
+                    stop = pos + vlen + 2
+                    if stop > end:
+                        self._need = stop - start
+                        return start
+                    if data[stop - 2] != 13 or data[stop - 1] != 10:
+                        self.failure = "parsing"
+                        return start
+                    append(Response(RES_META, MCMC_CODE_OK, STATUS_OK, data[start:stop], vlen))
+                    pos = stop
+                    continue
             content = data[start : nl - 1] if nl > start and data[nl - 1] == 13 else data[start:nl]
             sp = content.find(b" ")
             word = content if sp < 0 else content[:sp]

@@ -61,6 +61,7 @@ Replies
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import Final
 
@@ -150,11 +151,19 @@ def _b64encode(data: bytes) -> bytes:
 def key_token(key: bytes) -> tuple[bytes, bytes]:
     """(token, flag): the key as a meta request carries it, and ``b" b"`` when the token is
     its base64 form (else ``b""``); ``(b"", b"")`` when no text request can carry it."""
-    for c in key:
+    if _plain(key):
+        return key, b""
+    token = _b64encode(key)
+    return (token, b" b") if len(token) <= KEY_MAX_LENGTH else (b"", b"")
+
+
+def _plain(key: bytes) -> bool:
+    """Whether a text request can carry ``key`` as it is (no space, control byte or DEL)."""
+    for i in range(len(key)):
+        c = key[i]
         if c <= 0x20 or c == 0x7F:
-            token = _b64encode(key)
-            return (token, b" b") if len(token) <= KEY_MAX_LENGTH else (b"", b"")
-    return key, b""
+            return False
+    return True
 
 
 def _exptime(exptime: int) -> bytes:
@@ -165,7 +174,10 @@ def _exptime(exptime: int) -> bytes:
 
 
 def _r_get(req: BinaryRequest) -> bytes:
-    key, b = key_token(req.key)
+    key = req.key
+    if _plain(key):  # (the usual case, built in one go)
+        return b"".join((b"mg ", key, b" v f c\r\n"))
+    key, b = key_token(key)
     return b"mg " + key + b" v f c" + b + CRLF if key else b""
 
 
@@ -205,7 +217,7 @@ def _r_store(req: BinaryRequest) -> bytes:
             line += _MODES[op]
     if req.cas:
         line += b" C%d" % req.cas
-    return line + b" c" + b + CRLF + req.value + CRLF
+    return b"".join((line, b" c", b, CRLF, req.value, CRLF))  # (one copy of the value)
 
 
 def _r_delete(req: BinaryRequest) -> bytes:
@@ -320,17 +332,72 @@ _META_FAILURES: Final[dict[bytes, int]] = {
 def _meta_flags(tokens: list[bytes], first: int) -> tuple[int, int]:
     """(flags, cas) from the ``f`` and ``c`` return flags of a meta reply line."""
     flags = cas = 0
-    for t in tokens[first:]:
-        if t[:1] == b"f":
+    for i in range(first, len(tokens)):
+        t = tokens[i]
+        if not t:
+            continue
+        c = t[0]
+        if c == 102:  # f
             flags = int(t[1:])
-        elif t[:1] == b"c":
+        elif c == 99:  # c
             cas = int(t[1:])
             if not 0 <= cas < 1 << 64:
                 raise ValueError("CAS out of range")
     return flags, cas
 
 
+#: A get hit's header and flags, packed at once (see ``_va_hit``).
+_HIT: Final = struct.Struct(">BBHBBHIIQI")
+
+
+def _va_hit(req: BinaryRequest, reply: bytes) -> bytes:
+    """The reply to a hit answered ``VA <size> [f<flags>] [c<cas>]`` (what ``to_text``
+    asks for, in that order), read byte by byte; ``b""`` for any other reply (the general
+    reader in ``_b_get`` then takes it). The common case of every get, kept cheap."""
+    n = len(reply)
+    if n < 5 or reply[0] != 86 or reply[1] != 65 or reply[2] != 32:  # "VA "
+        return b""
+    i = 3
+    size = 0
+    while i < n and 48 <= reply[i] <= 57:
+        size = size * 10 + reply[i] - 48
+        i += 1
+    if i == 3:
+        return b""
+    flags = cas = 0
+    while i < n and reply[i] == 32:
+        if i + 2 >= n:
+            return b""
+        which = reply[i + 1]
+        i += 2
+        first = i
+        v = 0
+        while i < n and 48 <= reply[i] <= 57:
+            v = v * 10 + reply[i] - 48
+            i += 1
+        if i == first:
+            return b""
+        if which == 102:  # f
+            flags = v
+        elif which == 99:  # c
+            cas = v
+        else:
+            return b""
+    if i + 2 + size + 2 > n or reply[i] != 13 or reply[i + 1] != 10:
+        return b""
+    if flags >= 1 << 32 or cas >= 1 << 64:
+        return b""
+    op = req.opcode
+    key = req.key if op in WITH_KEY else b""
+    start = i + 2
+    header = _HIT.pack(0x81, op, len(key), 4, 0, 0, 4 + len(key) + size, req.opaque, cas, flags)
+    return b"".join((header, key, reply[start : start + size]))
+
+
 def _b_get(req: BinaryRequest, reply: bytes) -> bytes:
+    hit = _va_hit(req, reply)
+    if hit:
+        return hit
     line, start = _first_line(reply)
     tokens = line.split(b" ")
     word = tokens[0]
@@ -346,7 +413,26 @@ def _b_get(req: BinaryRequest, reply: bytes) -> bytes:
     return _error(req, line) if status is None else _fail(req, status)
 
 
+def _hd_cas(reply: bytes) -> int:
+    """The CAS of a reply that is exactly ``HD c<cas>\\r\\n`` (what ``to_text`` asks a store
+    for), read byte by byte; -1 for any other reply (``_b_store`` reads those in full)."""
+    n = len(reply)
+    if n < 7 or reply[0] != 72 or reply[1] != 68 or reply[2] != 32 or reply[3] != 99:
+        return -1
+    i = 4
+    cas = 0
+    while i < n and 48 <= reply[i] <= 57:
+        cas = cas * 10 + reply[i] - 48
+        i += 1
+    if i == 4 or i + 2 != n or reply[i] != 13 or reply[i + 1] != 10 or cas >= 1 << 64:
+        return -1
+    return cas
+
+
 def _b_store(req: BinaryRequest, reply: bytes) -> bytes:
+    cas = _hd_cas(reply)
+    if cas >= 0:
+        return _answer(req, STATUS_SUCCESS, cas)
     line, _ = _first_line(reply)
     tokens = line.split(b" ")
     word = tokens[0]
@@ -458,17 +544,28 @@ def to_text(req: BinaryRequest) -> bytes:
     """The text request (meta, or classic where meta has none) equivalent to ``req``, data
     block included; ``b""`` when there is none to make: answer with ``to_binary(req, b"")``
     at once (then, for ``CLOSING`` opcodes, close the connection)."""
-    return TABLE[req.opcode][0](req)
+    op = req.opcode
+    # The opcodes of nearly every request, called directly (a table entry is a generic call).
+    if op in (OP_GET, OP_GETK, OP_GETQ, OP_GETKQ):
+        return _r_get(req)
+    if op in (OP_SET, OP_SETQ):
+        return _r_store(req)
+    return TABLE[op][0](req)
 
 
 def to_binary(req: BinaryRequest, reply: bytes) -> bytes:
     """The binary reply to ``req`` given the complete text reply to ``to_text(req)``: zero,
     one or (stat) several packets."""
-    if not reply and req.opcode not in (OP_QUIT, OP_QUITQ, OP_STAT):
+    op = req.opcode
+    if not reply and op not in (OP_QUIT, OP_QUITQ, OP_STAT):
         return _error(req, b"")
     try:
-        return TABLE[req.opcode][1](req, reply)
-    except (ValueError, IndexError, OverflowError):
+        if op in (OP_GET, OP_GETK, OP_GETQ, OP_GETKQ):
+            return _b_get(req, reply)  # (called directly, as in to_text)
+        if op in (OP_SET, OP_SETQ):
+            return _b_store(req, reply)
+        return TABLE[op][1](req, reply)
+    except (ValueError, IndexError, OverflowError, struct.error):
         # A reply that is not what the request asks for (a Lua route may return any string):
         # answered like the text proxy's own "SERVER_ERROR backend failure".
         return _answer(req, STATUS_TEMPORARY_FAILURE, 0, b"", BACKEND_FAILURE)

@@ -4,6 +4,16 @@ Every request reserves a reply slot when it is parsed; routes fill their slots w
 backends answer, and the connection writes the filled prefix of its slot queue, once per loop
 turn (all the replies of a pipelined batch leave in one write). A parse error becomes the
 memcached error line in its slot; it never raises into the event loop.
+
+Binary-protocol clients (``docs/binary-protocol.md``): a connection is binary when the server
+says so (``--protocol binary``) or, by default, when its first byte is 0x80, as memcached
+decides. Its packets are parsed by ``BinaryRequestReader``, each is turned into the text
+request ``binmeta.to_text`` makes and fed to the connection's ordinary text reader, and the
+resulting request takes the text path from there (local engine, routes, plugins: they all
+see a text request). Every binary request fills exactly one reply slot (the translations are
+never multigets), so the binary requests wait in ``bqueue``, in slot order, and ``_write``
+turns each slot's text reply into binary packets as it writes it. A text connection pays one
+check per read and one per write for all this.
 """
 
 from __future__ import annotations
@@ -14,6 +24,8 @@ from typing import TYPE_CHECKING, Final
 
 from mcpframe.config import BROADCAST
 from mcpframe.protocol import commands as c
+from mcpframe.protocol.binary import CLOSING, MAGIC_REQUEST, BinaryRequest, BinaryRequestReader
+from mcpframe.protocol.binmeta import to_binary, to_text
 from mcpframe.protocol.reader import RequestReader, split_multiget
 from mcpframe.protocol.replies import END, REQUEST_TOO_LONG, ROUTED_LINE_MAX, TOO_LARGE
 from mcpframe.protocol.request import ErrorReply, Request
@@ -42,6 +54,16 @@ MIN_INFLIGHT: Final = 16
 #: once: memcached runs a connection's pipeline in batches of ``-R`` (20) requests, so a
 #: deep pipeline never trips the limit by itself (spec 6.7).
 LIMITED_BATCH: Final = 20
+#: What a connection speaks (``ServerOptions.protocol``): text, binary, or not known until
+#: its first byte (``auto``).
+PROTO_TEXT: Final = 0
+PROTO_BINARY: Final = 1
+PROTO_SNIFF: Final = 2
+PROTOCOLS: Final[dict[str, int]] = {
+    "ascii": PROTO_TEXT,
+    "binary": PROTO_BINARY,
+    "auto": PROTO_SNIFF,
+}
 
 
 def _ignore_slot(slot: Slot) -> None:
@@ -59,7 +81,10 @@ class ClientConnection:
 
     __slots__ = (
         "backlog",
+        "bhead",
         "biggest",
+        "bqueue",
+        "breader",
         "closing",
         "deliver",
         "flush",
@@ -68,6 +93,7 @@ class ClientConnection:
         "last_cmd",
         "max_inflight",
         "paused",
+        "proto",
         "reader",
         "routed",
         "server",
@@ -82,6 +108,14 @@ class ClientConnection:
         self.server = server
         self.tag = tag
         self.reader = RequestReader(max_value=server.max_value)
+        self.proto = PROTOCOLS[server.options.protocol]
+        #: Binary connections: the packet reader, and the request of each reply slot not
+        #: written yet (``bqueue[bhead:]``; None: the slot already holds binary packets).
+        self.breader: BinaryRequestReader | None = None
+        self.bqueue: list[BinaryRequest | None] = []
+        self.bhead = 0
+        if self.proto == PROTO_BINARY:
+            self.breader = BinaryRequestReader(server.max_value)
         #: Reply slots owed: ``slots[shead:]`` (a list and an index, as ``backlog``; the
         #: written prefix is dropped when it is all written or grows past SLOTS_COMPACT).
         self.slots: list[Slot] = []
@@ -145,7 +179,9 @@ class ClientConnection:
         if self.closing:
             return
         self.last_cmd = CLOCK.now
-        items = self.reader.feed(data)
+        # (text: the usual case; binary and not-yet-known connections go aside)
+        text = self.proto == PROTO_TEXT
+        items = self.reader.feed(data) if text else self._binary_requests(data)
         if self.head < len(self.backlog):
             self.backlog.extend(items)
         else:
@@ -245,6 +281,68 @@ class ClientConnection:
         self._write()
         self._update_reading()
 
+    def _binary_requests(self, data: bytes) -> list[Request | ErrorReply]:
+        """The text requests (or replies ready to send) for the packets in ``data``; the first
+        read of an ``auto`` connection decides what it speaks."""
+        if self.proto == PROTO_SNIFF:
+            if data[0] != MAGIC_REQUEST:
+                self.proto = PROTO_TEXT
+                return self.reader.feed(data)
+            self.proto = PROTO_BINARY
+            self.breader = BinaryRequestReader(self.server.max_value)
+        breader = self.breader
+        assert breader is not None
+        queue = self.bqueue
+        out: list[Request | ErrorReply] = []
+        for item in breader.feed(data):
+            if type(item) is not BinaryRequest:
+                out.append(item)  # type: ignore[arg-type]
+                queue.append(None)
+                continue
+            breq: BinaryRequest = item
+            text = to_text(breq)
+            if text:
+                parsed = self.reader.feed(text)
+                if len(parsed) == 1:
+                    req = parsed[0]
+                    if type(req) is Request and req.key and req.key != breq.key:
+                        # Sent base64-encoded (a key text cannot carry): routes and key
+                        # placement see the key itself, the executor decodes the token.
+                        req.key = breq.key
+                    out.append(req)
+                    queue.append(breq)
+                    continue
+                # Not one complete request (cannot happen with binmeta's translations):
+                # start the text reader afresh rather than let it hold a fragment.
+                self.reader = RequestReader(max_value=self.server.max_value)
+            out.append(ErrorReply(to_binary(breq, b""), breq.opcode in CLOSING))
+            queue.append(None)
+        return out
+
+    def _binary_replies(self, first: int, last: int) -> list[bytes]:
+        """The binary packets for reply slots ``first`` to ``last`` (filled, about to be
+        written), each translated for the binary request it answers."""
+        slots = self.slots
+        queue = self.bqueue
+        bhead = self.bhead
+        out: list[bytes] = []
+        for i in range(first, last):
+            data = slots[i].data
+            breq = queue[bhead]
+            bhead += 1
+            if breq is not None:
+                data = to_binary(breq, data or b"")
+            if data:
+                out.append(data)
+        if bhead >= len(queue):
+            queue.clear()
+            bhead = 0
+        elif bhead > SLOTS_COMPACT:
+            del queue[:bhead]
+            bhead = 0
+        self.bhead = bhead
+        return out
+
     # -- local engine ------------------------------------------------------------------
 
     def _local(self, req: Request) -> Slot:
@@ -306,6 +404,8 @@ class ClientConnection:
             if slot.close:
                 close = True
                 break
+        if self.proto == PROTO_BINARY and i > first:
+            out = self._binary_replies(first, i)
         if i >= n:
             slots.clear()
             self.shead = 0

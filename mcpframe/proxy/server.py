@@ -89,6 +89,9 @@ class ServerOptions:
     #: client connections open at once (0: no limit); past it a new one is told
     #: ``ERROR Too many open connections`` and closed, as memcached does (``-c``).
     max_connections: int = 0
+    #: What client connections speak: ``auto`` (from each one's first byte, as memcached
+    #: does), ``ascii`` or ``binary`` (memcached's ``-B``).
+    protocol: str = "auto"
 
 
 class ProxyServer:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from mcpframe.memcached_cli import parse
 from tests.helpers import ROOT, Client, Memcached, free_port, wait_port
 
 SCRIPT = Path(sys.executable).parent / "mcpframe-memcached"
@@ -133,7 +134,6 @@ def test_refused_as_memcached_refuses(args: list[str], code: int, stderr: str) -
         (["-s", "/tmp/mc.sock"], ["unix socket support", "unix-socket listeners"]),
         (["-d"], ["does not daemonize"]),
         (["-Y", "/etc/auth"], ["no ASCII authentication"]),
-        (["-B", "binary"], ["ASCII protocol"]),
         (["-o", "proxy_config=routelib,proxy_arg=x.lua"], ["routelib"]),
     ],
 )
@@ -142,6 +142,12 @@ def test_refused_features_are_named(tmp_path: Path, args: list[str], names: list
     assert done.returncode != 0
     for name in names:
         assert name in done.stderr
+
+
+@pytest.mark.parametrize("value", ["auto", "ascii", "binary"])
+def test_binding_protocol_is_serves_protocol(value: str) -> None:
+    assert parse(["-B", value]).settings.protocol == value
+    assert parse([]).settings.protocol == "auto"
 
 
 def test_help_and_version() -> None:

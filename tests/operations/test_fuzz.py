@@ -4,12 +4,16 @@ Bounded: a few hundred hypothesis examples per test, no deadline, and a wall-clo
 after which the remaining examples pass trivially (so a slow machine cuts the run short
 instead of timing out).
 
-Parser (``RequestReader``): never raises; the same bytes give the same output however they
-are cut into reads; what it buffers stays bounded by its limits.
+Parsers (``RequestReader``, and ``BinaryRequestReader`` with the binary-to-text translation
+behind it): never raise; the same bytes give the same output however they are cut into
+reads; what they buffer stays bounded by their limits.
 
 Live servers (the embedded cache, and a proxy in front of a real memcached): each example is
 sent on a fresh connection; after it a control client must still get ``version`` and a
-set/get round trip, promptly; the process never dies and its RSS stays bounded.
+set/get round trip, promptly; the process never dies and its RSS stays bounded. Binary
+clients get the same treatment: mutated packet streams (wrong magic mid-stream, lengths that
+do not add up, bodies over the item limit, unknown opcodes), each followed by a binary
+control client.
 """
 
 from __future__ import annotations
@@ -23,6 +27,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mcpframe.protocol import binary as b
+from mcpframe.protocol.binary import (
+    BinaryRequest,
+    BinaryRequestReader,
+    BinaryResponseReader,
+    encode_request,
+)
+from mcpframe.protocol.binmeta import to_binary, to_text
 from mcpframe.protocol.reader import RequestReader
 from mcpframe.protocol.request import ErrorReply, Request
 from tests.helpers import Client, Mcpframe, Memcached
@@ -219,6 +231,179 @@ def test_live_server_survives_hostile_clients(live: LiveTarget) -> None:
             live.control()
 
     round_()
+    live.control()
+    assert live.proxy.proc.poll() is None  # no crash
+    assert live.rounds >= 50
+    assert live.slowest_control < 1.0  # never hung, others kept being served
+    growth_mb = (live.max_rss - live.base_rss) / 1024
+    assert growth_mb < 100, f"RSS grew {growth_mb:.0f} MB"
+
+
+# -- the binary protocol -----------------------------------------------------------------------
+
+
+def _packet(opcode: int, key: bytes = b"", value: bytes = b"", **kw: int) -> bytes:
+    return encode_request(BinaryRequest(opcode, key, value, **kw))
+
+
+def _raw_header(opcode: int, keylen: int, extlen: int, bodylen: int) -> bytes:
+    return (
+        bytes([0x80, opcode])
+        + keylen.to_bytes(2, "big")
+        + bytes([extlen, 0, 0, 0])
+        + bodylen.to_bytes(4, "big")
+        + bytes(12)
+    )
+
+
+VALID_BINARY = [
+    _packet(b.OP_GET, b"k"),
+    _packet(b.OP_GETKQ, b"k", opaque=7),
+    _packet(b.OP_SET, b"k", b"hello", flags=5, exptime=10),
+    _packet(b.OP_SETQ, b"k", b"v"),
+    _packet(b.OP_ADD, b"k", b"v", cas=3),
+    _packet(b.OP_APPENDQ, b"k", b"+"),
+    _packet(b.OP_INCREMENT, b"n", delta=5, initial=1, exptime=100),
+    _packet(b.OP_DECREMENTQ, b"n", delta=1, exptime=b.NO_CREATE),
+    _packet(b.OP_DELETE, b"k"),
+    _packet(b.OP_TOUCH, b"k", exptime=10),
+    _packet(b.OP_GATKQ, b"k", exptime=10),
+    _packet(b.OP_GET, b"a b\r\n"),
+    _packet(b.OP_NOOP),
+    _packet(b.OP_VERSION),
+    _packet(b.OP_STAT),
+    _packet(b.OP_STAT, b"settings"),
+    _packet(b.OP_STAT, b"detail dump"),
+    _packet(b.OP_FLUSHQ, exptime=1),
+]
+HOSTILE_BINARY = [
+    _packet(b.OP_QUIT),
+    _packet(0x1B, b"", b"abcd"),  # verbosity: unknown, body swallowed
+    _packet(0x21, b"PLAIN", b"secret"),  # SASL auth
+    _packet(0xFE),
+    _raw_header(b.OP_SET, 1, 8, 3_000_000),  # a body over the item limit, never sent
+    _raw_header(b.OP_SET, 1, 8, 2 * 1024 * 1024) + bytes(9),
+    _raw_header(b.OP_GET, 9, 4, 5),  # key + extras longer than the body
+    _raw_header(b.OP_GET, 300, 0, 300),  # key over 250
+    _raw_header(b.OP_GET, 1, 0, 0xFFFFFFFF),
+    b"\x81" + bytes(23),  # wrong magic
+    b"get k\r\n",
+    _packet(b.OP_GET, b"k" * 250),
+]
+
+
+@st.composite
+def binary_mutated(draw: st.DrawFn) -> bytes:
+    """A pipeline of binary packets starting with a valid one, then byte-level mutations."""
+    first = draw(st.sampled_from(VALID_BINARY))
+    rest = draw(st.lists(st.sampled_from(VALID_BINARY + HOSTILE_BINARY), max_size=6))
+    data = bytearray(first + b"".join(rest))
+    for _ in range(draw(st.integers(0, 4))):
+        pos = draw(st.integers(1, max(1, len(data) - 1)))
+        op = draw(st.sampled_from(["flip", "insert", "delete", "truncate"]))
+        if op == "flip" and pos < len(data):
+            data[pos] = draw(st.integers(0, 255))
+        elif op == "insert":
+            data[pos:pos] = draw(st.binary(min_size=1, max_size=8))
+        elif op == "delete":
+            del data[pos : pos + draw(st.integers(1, 8))]
+        else:
+            del data[pos:]
+    return bytes(data)
+
+
+def _render_binary(items: list[BinaryRequest | ErrorReply]) -> list[object]:
+    return [
+        (item.reply, item.close) if isinstance(item, ErrorReply) else repr(item) for item in items
+    ]
+
+
+_binary_started: list[float] = []
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    database=None,
+)
+@given(data=binary_mutated(), cuts=st.lists(st.integers(0, 10**6), max_size=12))
+def test_binary_parser_never_raises_and_ignores_chunking(data: bytes, cuts: list[int]) -> None:
+    if not _binary_started:
+        _binary_started.append(time.monotonic())
+    if time.monotonic() - _binary_started[0] > PARSER_BUDGET:
+        return
+    whole = BinaryRequestReader(max_value=4096)
+    items = whole.feed(data)
+    chunked = BinaryRequestReader(max_value=4096)
+    got: list[BinaryRequest | ErrorReply] = []
+    for piece in _chunks(data, cuts):
+        got += chunked.feed(piece)
+        # A partial packet is buffered only up to a header, key, extras and a value under
+        # max_value; a refused body is swallowed, not buffered.
+        assert chunked.buffered() <= 24 + 255 + 250 + 4096
+    assert _render_binary(got) == _render_binary(items)
+    # Every request translates to one text request (or to nothing), and any reply to it
+    # becomes binary packets, never an exception.
+    text = RequestReader(max_value=4096)
+    for item in items:
+        if isinstance(item, BinaryRequest):
+            request = to_text(item)
+            if request:
+                assert len(text.feed(request)) == 1 and text.buffered() == 0
+            for reply in (b"", b"ERROR\r\n", b"SERVER_ERROR backend failure\r\n", request):
+                BinaryResponseReader().feed(to_binary(item, reply))
+
+
+def _binary_control(target: LiveTarget) -> None:
+    """A binary client must still be served promptly: set, getk, version, noop."""
+    t0 = time.monotonic()
+    c = Client(target.proxy.addr, timeout=5)
+    try:
+        c.send(
+            _packet(b.OP_SET, b"bctl", b"ok")
+            + _packet(b.OP_GETK, b"bctl", opaque=2)
+            + _packet(b.OP_VERSION)
+            + _packet(b.OP_NOOP, opaque=9)
+        )
+        reader = BinaryResponseReader()
+        got: list[b.BinaryResponse] = []
+        while len(got) < 4:
+            c._fill()
+            got += reader.feed(c.buf)
+            c.buf = b""
+        assert [(r.opcode, r.status) for r in got] == [
+            (b.OP_SET, 0),
+            (b.OP_GETK, 0),
+            (b.OP_VERSION, 0),
+            (b.OP_NOOP, 0),
+        ]
+        assert (got[1].key, got[1].value, got[3].opaque) == (b"bctl", b"ok", 9)
+    finally:
+        c.close()
+    target.slowest_control = max(target.slowest_control, time.monotonic() - t0)
+
+
+@pytest.mark.timeout(120)
+def test_live_server_survives_hostile_binary_clients(live: LiveTarget) -> None:
+    @settings(
+        max_examples=200,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+    @given(data=binary_mutated())
+    def round_(data: bytes) -> None:
+        if time.monotonic() - live.started > LIVE_BUDGET:
+            return
+        _blast(live.proxy.addr, data)
+        live.rounds += 1
+        if live.rounds % 10 == 0:
+            _binary_control(live)
+            live.control()
+
+    round_()
+    _binary_control(live)
     live.control()
     assert live.proxy.proc.poll() is None  # no crash
     assert live.rounds >= 50

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import mcpframe.protocol
 
-ALLOWED = {"__future__", "collections.abc", "typing"}
+#: struct: pure byte packing (binary protocol headers), no I/O.
+ALLOWED = {"__future__", "collections.abc", "struct", "typing"}
 PACKAGE = Path(mcpframe.protocol.__file__).parent
 
 
