@@ -60,7 +60,8 @@ def serve(
         typer.Option(
             "--listen",
             "-l",
-            help="HOST:PORT[:TAG] to listen on; repeatable. [default: 127.0.0.1:11211]",
+            help="HOST:PORT[:TAG] or unix:PATH[:MODE][:TAG] (MODE in octal, default 0700) "
+            "to listen on; repeatable. [default: 127.0.0.1:11211]",
         ),
     ] = None,
     memory: Annotated[
@@ -77,7 +78,11 @@ def serve(
     workers: Annotated[
         int,
         typer.Option(
-            "--workers", "-t", min=1, help="Worker processes sharing the ports (SO_REUSEPORT)."
+            "--workers",
+            "-t",
+            min=1,
+            help="Worker processes sharing the listeners (TCP: SO_REUSEPORT; unix sockets: "
+            "bound once, inherited).",
         ),
     ] = 1,
     pid_file: Annotated[
@@ -144,13 +149,26 @@ app.command(name="check")(check_cli.check)
 
 def _supervise(count: int, options: ServerOptions, config: Path, registry: Registry) -> None:
     from mcpframe.proxy.app import load_config
+    from mcpframe.proxy.listeners import UnixSocketFile
     from mcpframe.proxy.workers import Supervisor, probe_listen, worker_argv
 
+    tcp = [x for x in options.listens if not x.is_unix]
     try:
-        probe_listen((x.host, x.port) for x in options.listens)
+        probe_listen((x.host, x.port) for x in tcp)
     except OSError as e:
         reason = os.strerror(e.errno) if e.errno else str(e)
-        _fail(f"cannot listen on {options.listens[0]}: {reason.lower()}")
+        _fail(f"cannot listen on {tcp[0]}: {reason.lower()}")
+    # Unix sockets: bound once here, inherited by every worker (proxy/listeners.py).
+    sockets: list[UnixSocketFile] = []
+    try:
+        for listen in options.listens:
+            if listen.is_unix:
+                sockets.append(UnixSocketFile(listen))
+    except ServeError as e:
+        for made in sockets:
+            made.sock.close()
+            made.remove()
+        _fail(str(e))
 
     def validate() -> str | None:
         try:
@@ -167,9 +185,15 @@ def _supervise(count: int, options: ServerOptions, config: Path, registry: Regis
     log(f"{__version__} supervising {count} workers on {listens}: config {config}")
     if options.pid_file:
         Path(options.pid_file).write_text(f"{os.getpid()}\n")
+    unix_fds = {made.path: made.sock.fileno() for made in sockets}
     try:
-        code = Supervisor(count, worker_argv(), validate, log, options.drain_timeout).run()
+        code = Supervisor(
+            count, worker_argv(), validate, log, options.drain_timeout, unix_fds
+        ).run()
     finally:
+        for made in sockets:
+            made.sock.close()
+            made.remove()
         if options.pid_file:
             Path(options.pid_file).unlink(missing_ok=True)
     raise typer.Exit(code)

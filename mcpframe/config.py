@@ -61,8 +61,14 @@ class BackendSpec:
     where: str = field(default="?", compare=False)
 
     @property
+    def unix(self) -> bool:
+        """A unix socket backend: ``host`` is the socket's path (it starts with ``/``)."""
+        return self.port == "" and self.host.startswith("/")
+
+    @property
     def name(self) -> str:
-        return f"{self.host}:{self.port}"
+        """``host:port``, or the path of a unix socket backend."""
+        return self.host if self.unix else f"{self.host}:{self.port}"
 
 
 @dataclass

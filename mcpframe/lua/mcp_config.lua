@@ -97,6 +97,20 @@ function mcp.buffer_memory_limit(kb)
     tunables.buffer_memory_limit = integer(kb, "buffer_memory_limit")
 end
 
+-- A host that starts with "/" is a unix socket path (an mcpframe extension: memcached's proxy
+-- connects over TCP only); it takes no port.
+local function unix_path(host)
+    return type(host) == "string" and host:sub(1, 1) == "/"
+end
+
+local function unix_port(host, port)
+    if port ~= nil then
+        error("backend port must not be given with a unix socket path", 3)
+    end
+    if #host > 107 then error("backend unix socket path too long", 3) end
+    return ""
+end
+
 function mcp.backend(label, host, port)
     local be = {
         connecttimeout = tunables.connecttimeout,
@@ -110,10 +124,16 @@ function mcp.backend(label, host, port)
         local t = label
         if t.label == nil then error("backend must have a label argument", 2) end
         if t.host == nil then error("backend must have a host argument", 2) end
-        if t.port == nil then error("backend must have a port argument", 2) end
+        if t.port == nil and not unix_path(t.host) then
+            error("backend must have a port argument", 2)
+        end
         be.label = strnum(t.label, "label", 1, "backend")
         be.host = strnum(t.host, "host", 1, "backend")
-        be.port = strnum(t.port, "port", 1, "backend")
+        if unix_path(t.host) then
+            be.port = unix_port(t.host, t.port)
+        else
+            be.port = strnum(t.port, "port", 1, "backend")
+        end
         if t.connecttimeout ~= nil then
             be.connecttimeout = seconds(t.connecttimeout, "backend")
         end
@@ -128,10 +148,14 @@ function mcp.backend(label, host, port)
     else
         be.label = strnum(label, "label", 1, "backend")
         be.host = strnum(host, "host", 2, "backend")
-        be.port = strnum(port, "port", 3, "backend")
+        if unix_path(host) then
+            be.port = unix_port(host, port)
+        else
+            be.port = strnum(port, "port", 3, "backend")
+        end
     end
     if #be.label > 511 then error("backend label too long", 2) end
-    if #be.host > 254 then error("backend name too long", 2) end
+    if be.port ~= "" and #be.host > 254 then error("backend name too long", 2) end
     if #be.port > 5 then error("backend port too long", 2) end
     return setmetatable(be, BACKEND_MT)
 end

@@ -1,5 +1,8 @@
 """Backend connections: one persistent, pipelined TCP connection per backend.
 
+A backend whose host is a path (``mcp.backend("label", "/run/memcached.sock")``) is reached
+over a unix socket instead; everything else below holds for it too.
+
 Rules (spec section 7, with the fixes later memcached versions made):
 
 - Resolution uses the OS resolver, IPv4 first, IPv6 only when IPv4 finds nothing, and only
@@ -194,7 +197,7 @@ class Backend:
         tcp_keepalive: bool = False,
     ) -> None:
         self.spec = spec
-        self.name = f"{spec.host}:{spec.port}".encode()
+        self.name = spec.name.encode()
         self.events = events
         self.stats = stats
         # spec.tcpkeepalive already holds the global mcp.tcp_keepalive value in force when
@@ -218,7 +221,7 @@ class Backend:
         self.timer: asyncio.TimerHandle | None = None
         self.connect_task: asyncio.Task[None] | None = None
         self.retry_handle: asyncio.TimerHandle | None = None
-        self.connected_to: tuple[Any, ...] | None = None
+        self.connected_to: tuple[Any, ...] | str | None = None
         # Counters read by the metrics endpoint (never on the per-request path, except the
         # latency histogram when enabled).
         self.requests = 0
@@ -329,17 +332,25 @@ class Backend:
         sock: socket.socket | None = None
         try:
             async with asyncio.timeout(spec.connecttimeout if spec.connecttimeout > 0 else None):
-                family, sockaddr = await self._resolve()
+                family: int
+                sockaddr: Any
+                if spec.unix:
+                    family, sockaddr = socket.AF_UNIX, spec.host
+                else:
+                    family, sockaddr = await self._resolve()
                 sock = socket.socket(family, socket.SOCK_STREAM)
                 sock.setblocking(False)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if family != socket.AF_UNIX:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if self.keepalive:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
                 await self.loop.sock_connect(sock, sockaddr)
                 self.connected_to = sockaddr
-                await self.loop.create_connection(
-                    cast("Callable[[], asyncio.Protocol]", lambda: link), sock=sock
-                )
+                factory = cast("Callable[[], asyncio.Protocol]", lambda: link)
+                if family == socket.AF_UNIX:
+                    await self.loop.create_unix_connection(factory, sock=sock)
+                else:
+                    await self.loop.create_connection(factory, sock=sock)
                 sock = None  # the transport owns it now
         except TimeoutError:
             self.timeouts += 1

@@ -28,6 +28,7 @@ from mcpframe.protocol.request import Request
 from mcpframe.proxy.backend import Backend, BackendStats, backend_key
 from mcpframe.proxy.broadcast import targets as broadcast_targets
 from mcpframe.proxy.client import ClientConnection
+from mcpframe.proxy.listeners import Listen, UnixSocketFile, inherited_unix_fds, parse_listen
 from mcpframe.proxy.router import Pool, Router
 from mcpframe.proxy.stats import general_stats, proxy_stats
 from mcpframe.proxy.turn import TURN
@@ -39,37 +40,7 @@ from mcpframe.proxy.workers import (
     worker_index,
 )
 
-
-@dataclass
-class Listen:
-    host: str
-    port: int
-    tag: str | None = None
-
-    def __str__(self) -> str:
-        base = f"{self.host}:{self.port}"
-        return f"{base}:{self.tag}" if self.tag else base
-
-
-def parse_listen(text: str) -> Listen:
-    """``HOST:PORT``, ``HOST:PORT:TAG`` or memcached's ``tag[NAME]:HOST:PORT``."""
-    tag: str | None = None
-    rest = text
-    if rest.startswith("tag[") and "]:" in rest:
-        tag, rest = rest[4:].split("]:", 1)
-    if rest.startswith("["):  # [v6]:port
-        host, _, after = rest[1:].partition("]:")
-        port_s, _, tail = after.partition(":")
-    else:
-        host, _, after = rest.partition(":")
-        port_s, _, tail = after.partition(":")
-    if tail:
-        tag = tail
-    if not host or not port_s.isdigit() or not 0 < int(port_s) < 65536:
-        raise ServeError(f"invalid listen address {text!r} (expected HOST:PORT[:TAG])")
-    if tag is not None and not 1 <= len(tag) <= 8:
-        raise ServeError(f"invalid listen address {text!r}: a tag must be 1 to 8 characters")
-    return Listen(host, int(port_s), tag)
+__all__ = ["Listen", "ProxyServer", "ServerOptions", "parse_listen"]
 
 
 @dataclass
@@ -104,6 +75,8 @@ class ProxyServer:
         #: under a config: the backends each keyless command is sent to (mcp.broadcast).
         self.broadcasts: dict[int, list[Backend]] = {}
         self.servers: list[asyncio.base_events.Server] = []
+        #: the unix socket files this process made (removed on exit).
+        self.socket_files: list[UnixSocketFile] = []
         self.connections: set[ClientConnection] = set()
         self.curr_connections = 0
         self.total_connections = 0
@@ -222,29 +195,57 @@ class ProxyServer:
             self._apply_config(self.config)
             self.events.emit("proxy_conf", status="done")
         loop = asyncio.get_running_loop()
-        for listen in self.options.listens:
-            tag = listen.tag
-            try:
-                server = await loop.create_server(
-                    cast(
-                        "Callable[[], asyncio.Protocol]",
-                        lambda tag=tag: ClientConnection(self, tag),
-                    ),
-                    listen.host,
-                    listen.port,
-                    reuse_address=True,
-                    reuse_port=self.options.reuse_port or None,
-                    backlog=1024,
-                )
-            except OSError as e:
-                for s in self.servers:
-                    s.close()
-                reason = os.strerror(e.errno) if e.errno else str(e)
-                raise ServeError(f"cannot listen on {listen}: {reason.lower()}") from None
-            for sock in server.sockets:
-                if sock.family in (socket.AF_INET, socket.AF_INET6):
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.servers.append(server)
+        inherited = inherited_unix_fds()
+        try:
+            for listen in self.options.listens:
+                self.servers.append(await self._listen(loop, listen, inherited))
+        except ServeError:
+            self._close_listeners()
+            raise
+
+    async def _listen(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        listen: Listen,
+        inherited: dict[str, int],
+    ) -> asyncio.base_events.Server:
+        tag = listen.tag
+        factory = cast(
+            "Callable[[], asyncio.Protocol]", lambda tag=tag: ClientConnection(self, tag)
+        )
+        if listen.path is not None:
+            fd = inherited.get(listen.path)
+            if fd is not None:  # a worker: the supervisor bound it (listeners.py)
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=fd)
+            else:
+                made = UnixSocketFile(listen)
+                self.socket_files.append(made)
+                sock = made.sock
+            return await loop.create_unix_server(factory, sock=sock)
+        try:
+            server = await loop.create_server(
+                factory,
+                listen.host,
+                listen.port,
+                reuse_address=True,
+                reuse_port=self.options.reuse_port or None,
+                backlog=1024,
+            )
+        except OSError as e:
+            reason = os.strerror(e.errno) if e.errno else str(e)
+            raise ServeError(f"cannot listen on {listen}: {reason.lower()}") from None
+        for sock in server.sockets:
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return server
+
+    def _close_listeners(self) -> None:
+        for s in self.servers:
+            s.close()
+        for made in self.socket_files:
+            made.sock.close()
+            made.remove()
+        self.socket_files = []
 
     async def serve_forever(self) -> None:
         await self.start()
@@ -261,6 +262,7 @@ class ProxyServer:
             await self.stopping.wait()
             await self.stop()
         finally:
+            self._close_listeners()  # the unix socket files go even if stop() did not run
             if self.options.pid_file:
                 with contextlib.suppress(OSError):
                     Path(self.options.pid_file).unlink()
@@ -281,8 +283,7 @@ class ProxyServer:
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to the drain timeout), close."""
-        for s in self.servers:
-            s.close()
+        self._close_listeners()
         for conn in list(self.connections):
             conn.stop_reading()
         loop = asyncio.get_running_loop()

@@ -7,6 +7,9 @@ supervisor (the process the operator started) holds no socket and runs no Lua ro
 validates the config, starts the workers, restarts one that dies (and logs it), and passes
 reload (SIGHUP) and shutdown (SIGTERM/SIGINT) on to all of them.
 
+Unix sockets cannot be shared with SO_REUSEPORT: the supervisor binds each one once and every
+worker inherits the listening descriptor (``proxy/listeners.py``, ``MCPFRAME_UNIX_FDS``).
+
 Stats: every worker publishes its counters to a small JSON file in a directory the
 supervisor owns, twice a second; ``stats`` and ``stats proxy`` on any worker answer the sums
 over all workers (at most half a second old for the others).
@@ -27,6 +30,8 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
+
+from mcpframe.proxy.listeners import ENV_UNIX_FDS, encode_unix_fds
 
 #: Environment a worker runs with.
 ENV_INDEX = "MCPFRAME_WORKER_INDEX"
@@ -118,8 +123,11 @@ class Supervisor:
         validate: Callable[[], str | None],
         log: Callable[[str], None],
         drain_timeout: float,
+        unix_fds: dict[str, int] | None = None,
     ) -> None:
         self.count = count
+        #: unix listeners bound here, by path: each worker inherits the descriptors.
+        self.unix_fds = dict(unix_fds or {})
         self.argv = argv
         self.validate = validate
         self.log = log
@@ -137,7 +145,11 @@ class Supervisor:
             ENV_STATS_DIR: self.stats_dir,
             ENV_COUNT: str(self.count),
         }
-        self.procs[index] = subprocess.Popen(self.argv, env=env)
+        if self.unix_fds:
+            env[ENV_UNIX_FDS] = encode_unix_fds(self.unix_fds)
+        self.procs[index] = subprocess.Popen(
+            self.argv, env=env, pass_fds=tuple(self.unix_fds.values())
+        )
         self.started_at[index] = time.monotonic()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
