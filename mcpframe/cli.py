@@ -61,7 +61,7 @@ def serve(
             "--listen",
             "-l",
             help="HOST:PORT[:TAG] or unix:PATH[:MODE][:TAG] (MODE in octal, default 0700) "
-            "to listen on; repeatable. [default: 127.0.0.1:11211]",
+            "to listen on, after tls: for TLS clients; repeatable. [default: 127.0.0.1:11211]",
         ),
     ] = None,
     memory: Annotated[
@@ -102,11 +102,43 @@ def serve(
             help="Serve Prometheus metrics on http://HOST:PORT/metrics (worker i: PORT+i).",
         ),
     ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-cert",
+            dir_okay=False,
+            help="Certificate chain (PEM) of the tls: listeners (memcached's ssl_chain_cert).",
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-key", dir_okay=False, help="Its private key, unless in --tls-cert (ssl_key)."
+        ),
+    ] = None,
+    tls_ca: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-ca",
+            dir_okay=False,
+            help="CA certificates (PEM) client certificates are checked against (ssl_ca_cert).",
+        ),
+    ] = None,
+    tls_verify: Annotated[
+        str,
+        typer.Option(
+            "--tls-verify",
+            metavar="none|request|require",
+            help="Client certificates: not asked for, checked if sent, or required "
+            "(ssl_verify_mode 0, 1, 2).",
+        ),
+    ] = "none",
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
 ) -> None:
     """Run the proxy (with no --config: a memcached-compatible cache)."""
     from mcpframe.proxy import app as assembly
     from mcpframe.proxy.server import ServerOptions, parse_listen
+    from mcpframe.proxy.tls import tls_server_options
     from mcpframe.proxy.workers import worker_index
     from mcpframe.registry import build_registry
 
@@ -121,6 +153,12 @@ def serve(
             pid_file=None if is_worker or pid_file is None else str(pid_file),
             drain_timeout=drain_timeout,
             reuse_port=is_worker,
+            tls=tls_server_options(
+                None if tls_cert is None else str(tls_cert),
+                None if tls_key is None else str(tls_key),
+                None if tls_ca is None else str(tls_ca),
+                tls_verify,
+            ),
         )
         if workers > 1 and config is None:
             _fail(

@@ -38,9 +38,23 @@ DEFAULT_TUNABLES: dict[str, Tunable] = {
     "readtimeout": 3.0,
     "failurelimit": 3,
     "tcpkeepalive": False,
+    "usetls": False,
     "active_req_limit": 0,
     "buffer_memory_limit": 0,
 }
+
+
+@dataclass(frozen=True)
+class TlsClient:
+    """What ``mcp.init_tls{...}`` set for backends with ``tls = true``: the CA file to verify
+    them against (empty: the system's CAs), whether to verify them (certificate and host name),
+    and a client certificate to present (empty: none)."""
+
+    cafile: str = ""
+    verify: bool = True
+    certfile: str = ""
+    keyfile: str = ""
+
 
 #: A Lua value held by the route VM (a function, a table): lupa has no type information.
 LuaObject: TypeAlias = Any
@@ -58,6 +72,8 @@ class BackendSpec:
     readtimeout: float = 3.0
     failurelimit: int = 3
     tcpkeepalive: bool = False
+    #: speak TLS to it (``tls = true`` or ``mcp.backend_use_tls(true)``), with these settings.
+    tls: TlsClient | None = None
     where: str = field(default="?", compare=False)
 
     @property

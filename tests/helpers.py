@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -206,7 +207,13 @@ class Mcpframe:
 class Client:
     """A raw-socket memcached client that reads exact replies."""
 
-    def __init__(self, addr: tuple[str, int] | str, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        addr: tuple[str, int] | str,
+        timeout: float = 5.0,
+        tls: ssl.SSLContext | None = None,
+        server_hostname: str = "localhost",
+    ) -> None:
         if isinstance(addr, str):  # a unix socket path
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.settimeout(timeout)
@@ -218,6 +225,12 @@ class Client:
         else:
             self.sock = socket.create_connection(addr, timeout)
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:  # the handshake happens here (it raises ssl.SSLError on failure)
+            try:
+                self.sock = tls.wrap_socket(self.sock, server_hostname=server_hostname)
+            except OSError:
+                self.sock.close()
+                raise
         self.buf = b""
 
     def send(self, data: bytes) -> None:

@@ -89,6 +89,35 @@ function mcp.tcp_keepalive(b)
     tunables.tcpkeepalive = b
 end
 
+-- TLS to backends (memcached 1.6.45 with --enable-proxy-tls, spec 7.6). mcp.init_tls takes an
+-- optional table (an mcpframe extension): cafile, verify (default true), certfile, keyfile.
+function mcp.backend_use_tls(b)
+    if type(b) ~= "boolean" then
+        error(string.format("bad argument #1 to 'backend_use_tls' (boolean expected, got %s)",
+            b == nil and "no value" or type(b)), 2)
+    end
+    tunables.usetls = b
+end
+
+function mcp.init_tls(opts)
+    local tls = { verify = true }
+    if opts ~= nil then
+        if type(opts) ~= "table" then
+            error(string.format("bad argument #1 to 'init_tls' (table expected, got %s)",
+                type(opts)), 2)
+        end
+        for _, k in ipairs({ "cafile", "certfile", "keyfile" }) do
+            local v = opts[k]
+            if v ~= nil and type(v) ~= "string" then
+                error("init_tls: " .. k .. " must be a string", 2)
+            end
+            tls[k] = v
+        end
+        if opts.verify ~= nil then tls.verify = opts.verify and true or false end
+    end
+    state.tls = tls
+end
+
 function mcp.active_req_limit(n)
     tunables.active_req_limit = integer(n, "active_req_limit")
 end
@@ -118,6 +147,7 @@ function mcp.backend(label, host, port)
         readtimeout = tunables.readtimeout,
         failurelimit = tunables.failurelimit,
         tcpkeepalive = tunables.tcpkeepalive,
+        tls = tunables.usetls,
         where = where(2),
     }
     if type(label) == "table" then
@@ -145,6 +175,7 @@ function mcp.backend(label, host, port)
             be.failurelimit = n
         end
         if t.tcpkeepalive ~= nil then be.tcpkeepalive = t.tcpkeepalive and true or false end
+        if t.tls ~= nil then be.tls = t.tls and true or false end
     else
         be.label = strnum(label, "label", 1, "backend")
         be.host = strnum(host, "host", 2, "backend")

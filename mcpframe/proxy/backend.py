@@ -1,7 +1,9 @@
 """Backend connections: one persistent, pipelined TCP connection per backend.
 
 A backend whose host is a path (``mcp.backend("label", "/run/memcached.sock")``) is reached
-over a unix socket instead; everything else below holds for it too.
+over a unix socket instead, and one with ``tls = true`` over TLS (``proxy/tls.py``; the
+handshake counts against the connect timeout, its failure is failure ``connecting``);
+everything else below holds for them too.
 
 Rules (spec section 7, with the fixes later memcached versions made):
 
@@ -48,6 +50,7 @@ from mcpframe.events import EventLog
 from mcpframe.protocol.backend import ResponseReader
 from mcpframe.protocol.commands import RES_MULTI_GET, RES_VERSION, STATUS_OK
 from mcpframe.protocol.response import Response, failure_response
+from mcpframe.proxy.tls import client_context
 from mcpframe.proxy.turn import TURN
 
 #: The callback gets (handle, mode, response, elapsed microseconds, backend "host:port").
@@ -347,10 +350,15 @@ class Backend:
                 await self.loop.sock_connect(sock, sockaddr)
                 self.connected_to = sockaddr
                 factory = cast("Callable[[], asyncio.Protocol]", lambda: link)
+                tls = client_context(spec.tls) if spec.tls is not None else None
                 if family == socket.AF_UNIX:
-                    await self.loop.create_unix_connection(factory, sock=sock)
+                    await self.loop.create_unix_connection(
+                        factory, sock=sock, ssl=tls, server_hostname=spec.host if tls else None
+                    )
                 else:
-                    await self.loop.create_connection(factory, sock=sock)
+                    await self.loop.create_connection(
+                        factory, sock=sock, ssl=tls, server_hostname=spec.host if tls else None
+                    )
                 sock = None  # the transport owns it now
         except TimeoutError:
             self.timeouts += 1

@@ -3,6 +3,8 @@
 Spellings (``parse_listen``):
 
 - ``HOST:PORT[:TAG]``, ``[V6]:PORT[:TAG]`` and memcached's ``tag[NAME]:HOST:PORT``;
+- either of them after ``tls:`` (``tls:127.0.0.1:11212``, ``tls:unix:/run/mc.sock``): the
+  listener speaks TLS only, with the ``--tls-*`` settings (``proxy/tls.py``);
 - ``unix:PATH[:MODE][:TAG]``: a unix domain socket at ``PATH`` (no ``:`` in it), its
   permissions ``MODE`` in octal as memcached's ``-a`` (default ``0700``, memcached's default),
   e.g. ``unix:/run/mcpframe/mc.sock:0660:app``. ``unix:PATH::TAG`` keeps the default mode.
@@ -50,6 +52,8 @@ class Listen:
     tag: str | None = None
     path: str | None = None
     mode: int = DEFAULT_UNIX_MODE
+    #: TLS only (``tls:`` in front), with the ``--tls-*`` settings.
+    tls: bool = False
 
     @property
     def is_unix(self) -> bool:
@@ -61,6 +65,8 @@ class Listen:
         else:
             host = f"[{self.host}]" if ":" in self.host else self.host
             base = f"{host}:{self.port}"
+        if self.tls:
+            base = f"tls:{base}"
         return f"{base}:{self.tag}" if self.tag else base
 
 
@@ -86,12 +92,24 @@ def unix_listen(path: str, mode: int = DEFAULT_UNIX_MODE, tag: str | None = None
 
 
 def parse_listen(text: str) -> Listen:
-    """``HOST:PORT[:TAG]``, memcached's ``tag[NAME]:HOST:PORT``, or ``unix:PATH[:MODE][:TAG]``
-    (see the module docstring); raises ServeError naming the bad value."""
+    """``HOST:PORT[:TAG]``, memcached's ``tag[NAME]:HOST:PORT``, or ``unix:PATH[:MODE][:TAG]``,
+    each optionally after ``tls:`` (see the module docstring); raises ServeError naming the bad
+    value."""
     tag: str | None = None
     rest = text
+    tls = False
+    if rest.startswith("tls:"):
+        tls, rest = True, rest[4:]
     if rest.startswith("tag[") and "]:" in rest:
         tag, rest = rest[4:].split("]:", 1)
+    if rest.startswith("tls:"):
+        tls, rest = True, rest[4:]
+    listen = _parse_plain(text, rest, tag)
+    listen.tls = tls
+    return listen
+
+
+def _parse_plain(text: str, rest: str, tag: str | None) -> Listen:
     if rest.startswith("unix:"):
         path, *fields = rest[5:].split(":")
         if len(fields) > 2:
@@ -106,8 +124,7 @@ def parse_listen(text: str) -> Listen:
                 mode = int(first, 8)
         if fields:
             tag = fields.pop(0)
-        listen = unix_listen(path, mode, tag)
-        return listen
+        return unix_listen(path, mode, tag)
     if rest.startswith("["):  # [v6]:port
         host, _, after = rest[1:].partition("]:")
         port_s, _, tail = after.partition(":")

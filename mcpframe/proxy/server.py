@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from mcpframe.cache import Cache
-from mcpframe.config import LoadedConfig
+from mcpframe.config import LoadedConfig, TlsClient
 from mcpframe.errors import ConfigError, PluginError, ServeError
 from mcpframe.events import STREAMS, WATCH_NAMES, EventLog, format_event
 from mcpframe.lua.config import ConfigLoader
@@ -31,6 +32,12 @@ from mcpframe.proxy.client import ClientConnection
 from mcpframe.proxy.listeners import Listen, UnixSocketFile, inherited_unix_fds, parse_listen
 from mcpframe.proxy.router import Pool, Router
 from mcpframe.proxy.stats import general_stats, proxy_stats
+from mcpframe.proxy.tls import (
+    TlsServer,
+    refresh_client_contexts,
+    reload_server_context,
+    server_context,
+)
 from mcpframe.proxy.turn import TURN
 from mcpframe.proxy.workers import (
     ENV_STATS_DIR,
@@ -52,6 +59,8 @@ class ServerOptions:
     pid_file: str | None = None
     drain_timeout: float = 5.0
     reuse_port: bool = False
+    #: the ``tls:`` listeners' certificate settings (``--tls-*``).
+    tls: TlsServer | None = None
 
 
 class ProxyServer:
@@ -92,6 +101,16 @@ class ProxyServer:
         self.stopping: asyncio.Event | None = None
         #: with --workers: where the workers' stats meet (None in a single process).
         self.board: StatsBoard | None = None
+        #: the context of the tls: listeners (certificates read again on reload).
+        self.tls_context: ssl.SSLContext | None = None
+        if any(x.tls for x in options.listens):
+            if options.tls is None:
+                raise ServeError("a tls: listener needs --tls-cert (and --tls-key)")
+            self.tls_context = server_context(options.tls)
+        elif options.tls is not None:
+            raise ServeError("--tls-cert is given but no listener is tls: (e.g. tls:HOST:PORT)")
+        if config is not None:
+            refresh_client_contexts(_backend_tls(config))
         index, stats_dir = worker_index(), os.environ.get(ENV_STATS_DIR)
         if index is not None and stats_dir:
             self.board = StatsBoard(stats_dir, index)
@@ -155,14 +174,25 @@ class ProxyServer:
 
         loop.call_later(0.05, check)
 
+    def _reload_certificates(self) -> None:
+        if self.tls_context is None or self.options.tls is None:
+            return
+        try:
+            reload_server_context(self.tls_context, self.options.tls)
+        except (ServeError, OSError, ssl.SSLError) as e:
+            self.events.emit("proxy_error", msg=f"TLS certificates not reloaded, old kept: {e}")
+
     async def reload(self) -> bool:
-        """Load the config file again; on success swap it in, on failure keep the old one."""
+        """Load the config file again; on success swap it in, on failure keep the old one.
+        The listeners' TLS certificates are read again too."""
+        self._reload_certificates()
         if self.loader is None or self.config_path is None:
             return False
         self.events.emit("proxy_conf", status="start")
         try:
             config = self.loader.load(self.config_path)
-        except (ConfigError, PluginError) as e:
+            refresh_client_contexts(_backend_tls(config))
+        except (ConfigError, PluginError, ServeError) as e:
             self.reloads += 1
             self.reload_fails += 1
             self.events.emit("proxy_error", msg=f"reload failed, old config kept: {e}")
@@ -221,7 +251,9 @@ class ProxyServer:
                 made = UnixSocketFile(listen)
                 self.socket_files.append(made)
                 sock = made.sock
-            return await loop.create_unix_server(factory, sock=sock)
+            return await loop.create_unix_server(
+                factory, sock=sock, ssl=self.tls_context if listen.tls else None
+            )
         try:
             server = await loop.create_server(
                 factory,
@@ -230,6 +262,7 @@ class ProxyServer:
                 reuse_address=True,
                 reuse_port=self.options.reuse_port or None,
                 backlog=1024,
+                ssl=self.tls_context if listen.tls else None,
             )
         except OSError as e:
             reason = os.strerror(e.errno) if e.errno else str(e)
@@ -333,3 +366,8 @@ class ProxyServer:
     def _wants_changed(self, wants: dict[str, bool]) -> None:
         if self.router is not None:
             self.router.config.routes.set_wants(wants)
+
+
+def _backend_tls(config: LoadedConfig) -> set[TlsClient]:
+    """The TLS settings the config's backends connect with."""
+    return {be.tls for pool in config.pools for be in pool.backends if be.tls is not None}
