@@ -99,7 +99,8 @@ def serve(
         typer.Option(
             "--metrics",
             metavar="HOST:PORT",
-            help="Serve Prometheus metrics on http://HOST:PORT/metrics (worker i: PORT+i).",
+            help="Serve Prometheus metrics on http://HOST:PORT/metrics (one endpoint for all "
+            "workers).",
         ),
     ] = None,
     tls_cert: Annotated[
@@ -169,14 +170,16 @@ def serve(
         events = assembly.event_log(registry, logger)
         if config is not None and not config.is_file():
             _fail(f"config file not found: {config}")
-        server = assembly.build_server(options, config, registry, events)
-        if config is not None and workers > 1 and not is_worker:
-            _supervise(workers, options, config, registry)
-            return
+        metrics_address = None
         if metrics is not None:
             from mcpframe.proxy.metrics import parse_metrics_address
 
-            parse_metrics_address(metrics)  # a bad address fails before anything starts
+            # a bad address fails before anything starts
+            metrics_address = parse_metrics_address(metrics)
+        server = assembly.build_server(options, config, registry, events)
+        if config is not None and workers > 1 and not is_worker:
+            _supervise(workers, options, config, registry, metrics_address)
+            return
         assembly.run(server, metrics)
     except (ConfigError, PluginError, ServeError) as e:
         _fail(str(e))
@@ -185,7 +188,13 @@ def serve(
 app.command(name="check")(check_cli.check)
 
 
-def _supervise(count: int, options: ServerOptions, config: Path, registry: Registry) -> None:
+def _supervise(
+    count: int,
+    options: ServerOptions,
+    config: Path,
+    registry: Registry,
+    metrics: tuple[str, int] | None = None,
+) -> None:
     from mcpframe.proxy.app import load_config
     from mcpframe.proxy.listeners import UnixSocketFile
     from mcpframe.proxy.workers import Supervisor, probe_listen, worker_argv
@@ -196,6 +205,12 @@ def _supervise(count: int, options: ServerOptions, config: Path, registry: Regis
     except OSError as e:
         reason = os.strerror(e.errno) if e.errno else str(e)
         _fail(f"cannot listen on {tcp[0]}: {reason.lower()}")
+    if metrics is not None:  # every worker listens there too (SO_REUSEPORT)
+        try:
+            probe_listen([metrics])
+        except OSError as e:
+            reason = os.strerror(e.errno) if e.errno else str(e)
+            _fail(f"cannot listen for metrics on {metrics[0]}:{metrics[1]}: {reason.lower()}")
     # Unix sockets: bound once here, inherited by every worker (proxy/listeners.py).
     sockets: list[UnixSocketFile] = []
     try:

@@ -9,8 +9,8 @@ time it already measures for each reply (one bisect and two additions per reply,
 
 The HTTP server runs on the proxy's own event loop (no thread, so every scrape sees one
 consistent state) and answers ``GET``/``HEAD`` of ``/metrics`` (and ``/`` with a pointer to
-it), closing the connection after each reply. With ``--workers N`` every worker is its own
-process with its own counters: worker ``i`` serves on ``PORT + i``; scrape all of them.
+it), closing the connection after each reply. With ``--workers N`` every worker listens on
+the same port (SO_REUSEPORT) and answers for the whole group (``metrics_group.py``).
 
 Metrics (labels in braces; type; where the value comes from):
 
@@ -76,6 +76,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from mcpframe import MEMCACHED_VERSION, __version__
 from mcpframe.errors import ServeError
 from mcpframe.proxy.backend import LATENCY_BOUNDS_US, READY, REASONS, Backend
+from mcpframe.proxy.metrics_group import GroupCollector, Snapshot, snapshot
 from mcpframe.proxy.stats import general_stats, proxy_stats
 
 if TYPE_CHECKING:
@@ -124,18 +125,6 @@ def parse_metrics_address(text: str) -> tuple[str, int]:
     if not port_s.isdigit() or not 0 < int(port_s) < 65536:
         raise ServeError(f"invalid metrics address {text!r} (expected HOST:PORT)")
     return host or "127.0.0.1", int(port_s)
-
-
-def worker_address(host: str, port: int) -> tuple[str, int]:
-    """With ``--workers``, worker ``i`` (0-based) serves metrics on ``port + i``."""
-    from mcpframe.proxy.workers import worker_index
-
-    index = worker_index()
-    if index is None:
-        return host, port
-    if port + index > 65535:
-        raise ServeError(f"metrics port {port} + worker {index} is over 65535")
-    return host, port + index
 
 
 def _number(value: object) -> float:
@@ -305,9 +294,22 @@ def _named_pools(server: ProxyServer) -> Iterable[tuple[str, list[Backend]]]:
 
 
 def build_registry(server: ProxyServer) -> CollectorRegistry:
+    """The registry a scrape reads: this process's collectors, or with ``--workers`` the whole
+    group's (this worker's live values merged with the others' published snapshots)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ProxyCollector(server))
-    ProcessCollector(registry=registry)
+    own: list[Collector] = [ProxyCollector(server), ProcessCollector(registry=None)]
+    board = server.board
+    if board is None:
+        for collector in own:
+            registry.register(collector)
+        return registry
+
+    def mine() -> Snapshot:
+        return snapshot(own)
+
+    server.publish_extra = lambda: {"metrics": mine()}
+    group = GroupCollector(board.index, os.getpid(), mine, lambda: board.published("metrics"))
+    registry.register(group)
     return registry
 
 
@@ -363,12 +365,16 @@ class _MetricsHTTP(asyncio.Protocol):
 
 async def start_metrics(server: ProxyServer, address: str) -> asyncio.base_events.Server:
     """Listen for scrapes of ``server``'s metrics on ``address`` (see the module docstring)."""
-    host, port = worker_address(*parse_metrics_address(address))
+    host, port = parse_metrics_address(address)
     registry = build_registry(server)
     loop = asyncio.get_running_loop()
     try:
         return await loop.create_server(
-            lambda: _MetricsHTTP(registry), host, port, reuse_address=True
+            lambda: _MetricsHTTP(registry),
+            host,
+            port,
+            reuse_address=True,
+            reuse_port=server.board is not None or None,
         )
     except OSError as e:
         reason = os.strerror(e.errno) if e.errno else str(e)

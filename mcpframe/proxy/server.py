@@ -114,6 +114,8 @@ class ProxyServer:
         index, stats_dir = worker_index(), os.environ.get(ENV_STATS_DIR)
         if index is not None and stats_dir:
             self.board = StatsBoard(stats_dir, index)
+        #: more sections to publish with the stats (the metrics endpoint's snapshot).
+        self.publish_extra: Callable[[], dict[str, object]] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -303,7 +305,13 @@ class ProxyServer:
     def _publish_stats(self) -> None:
         assert self.board is not None
         with contextlib.suppress(OSError):
-            self.board.publish({"general": general_stats(self), "proxy": proxy_stats(self)})
+            sections: dict[str, object] = {
+                "general": general_stats(self),
+                "proxy": proxy_stats(self),
+            }
+            if self.publish_extra is not None:
+                sections.update(self.publish_extra())
+            self.board.publish(sections)
         if self.stopping is not None and not self.stopping.is_set():
             asyncio.get_running_loop().call_later(PUBLISH_INTERVAL, self._publish_stats)
 

@@ -67,25 +67,34 @@ class StatsBoard:
         self.index = index
         self.path = self.dir / f"worker-{index}.json"
 
-    def publish(self, sections: dict[str, list[tuple[str, object]]]) -> None:
+    def publish(self, sections: dict[str, object]) -> None:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"ts": time.time(), "pid": os.getpid(), **sections}))
         os.replace(tmp, self.path)
 
-    def others(self, section: str) -> list[list[tuple[str, object]]]:
-        out = []
+    def published(self, section: str) -> list[tuple[int, int, object]]:
+        """``(index, pid, section data)`` of every other worker that published lately."""
+        out: list[tuple[int, int, object]] = []
         now = time.time()
         for path in self.dir.glob("worker-*.json"):
             if path == self.path:
                 continue
             try:
                 data = json.loads(path.read_text())
+                index = int(path.stem.rpartition("-")[2])
             except (OSError, ValueError):
                 continue
             if now - float(data.get("ts", 0)) > 10 * PUBLISH_INTERVAL + 5:
                 continue  # a worker that died and was not replaced
-            out.append([(str(k), v) for k, v in data.get(section, [])])
+            if section in data:
+                out.append((index, int(data.get("pid", 0)), data[section]))
         return out
+
+    def others(self, section: str) -> list[list[tuple[str, object]]]:
+        return [
+            [(str(k), v) for k, v in lines]  # type: ignore[attr-defined]
+            for _, _, lines in self.published(section)
+        ]
 
     def total(self, section: str, own: list[tuple[str, object]]) -> list[tuple[str, object]]:
         """``own`` with every counter replaced by its sum over all live workers."""
