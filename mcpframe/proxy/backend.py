@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar, Final, cast
@@ -50,6 +49,7 @@ from mcpframe.events import EventLog
 from mcpframe.protocol.backend import ResponseReader
 from mcpframe.protocol.commands import RES_MULTI_GET, RES_VERSION, STATUS_OK
 from mcpframe.protocol.response import Response, failure_response
+from mcpframe.proxy.latency import BOUNDS_US, BUCKETS, bucket
 from mcpframe.proxy.tls import client_context
 from mcpframe.proxy.turn import TURN
 
@@ -91,25 +91,8 @@ REASONS: Final = (
     "invalidprotocol",
 )
 
-#: Upper bounds (microseconds) of the per-backend latency histogram buckets; the last bucket
-#: (index ``len(LATENCY_BOUNDS_US)``) is +Inf.
-LATENCY_BOUNDS_US: Final = (
-    100,
-    250,
-    500,
-    1_000,
-    2_500,
-    5_000,
-    10_000,
-    25_000,
-    50_000,
-    100_000,
-    250_000,
-    500_000,
-    1_000_000,
-    2_500_000,
-    5_000_000,
-)
+#: Upper bounds (microseconds) of the per-backend latency histogram buckets (``latency.py``).
+LATENCY_BOUNDS_US: Final = BOUNDS_US
 
 _SAFE: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
@@ -231,9 +214,7 @@ class Backend:
         self.errors: dict[str, int] = {}
         self.timeouts = 0
         self.connects = 0
-        self.latency: list[int] | None = (
-            [0] * (len(LATENCY_BOUNDS_US) + 1) if Backend.record_latency else None
-        )
+        self.latency: list[int] | None = [0] * BUCKETS if Backend.record_latency else None
         self.latency_sum_us = 0
         self.closed = False
         stats.total += 1
@@ -443,7 +424,7 @@ class Backend:
                 return
             elapsed = int((now - t0) * 1_000_000)
             if hist is not None:
-                hist[bisect_left(LATENCY_BOUNDS_US, elapsed)] += 1
+                hist[bucket(elapsed)] += 1
                 self.latency_sum_us += elapsed
             callback(handle, mode, res, elapsed, self.name)
             if link is not self.link:

@@ -2,10 +2,9 @@
 
 Everything is collected lazily: :class:`ProxyCollector` reads the counters the proxy keeps
 anyway (the ``stats``/``stats proxy`` values, the backend connection objects) when a scrape
-arrives, so serving metrics adds nothing to the per-request path. The one exception is the
-per-backend response-time histogram, which the backend connection feeds from the elapsed
-time it already measures for each reply (one bisect and two additions per reply, only when
-``--metrics`` is on).
+arrives, so serving metrics adds nothing to the per-request path. The exceptions are the
+latency histograms (``latency.py``, only when ``--metrics`` is on): per backend, fed from the
+elapsed time the backend connection already measures for each reply, and per attached route.
 
 The HTTP server runs on the proxy's own event loop (no thread, so every scrape sees one
 consistent state) and answers ``GET``/``HEAD`` of ``/metrics`` (and ``/`` with a pointer to
@@ -40,6 +39,7 @@ Metrics (labels in braces; type; where the value comes from):
 * ``mcpframe_backend_connected{b}`` (gauge): 1 while validated and serving
 * ``mcpframe_backend_depth{b}`` (gauge): requests queued or in flight
 * ``mcpframe_backend_response_seconds{b}`` (hist.): time from queueing to the reply
+* ``mcpframe_route_duration_seconds{command,tag}`` (hist.): route latency per attached route
 * ``mcpframe_pool_backends{pool}`` (gauge): backends in the pool
 * ``mcpframe_pool_backends_bad{pool}`` (gauge): of which marked bad
 * ``mcpframe_pool_depth{pool}`` (gauge): requests queued on its backends
@@ -75,7 +75,9 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from mcpframe import MEMCACHED_VERSION, __version__
 from mcpframe.errors import ServeError
+from mcpframe.protocol import commands as c
 from mcpframe.proxy.backend import LATENCY_BOUNDS_US, READY, REASONS, Backend
+from mcpframe.proxy.latency import RouteLatency
 from mcpframe.proxy.metrics_group import GroupCollector, Snapshot, snapshot
 from mcpframe.proxy.stats import general_stats, proxy_stats
 
@@ -149,6 +151,8 @@ class ProxyCollector(Collector):
         yield info
         yield from self._stats(dict(general_stats(server)), dict(proxy_stats(server)))
         yield from self._backends(server)
+        if server.route_latency is not None:
+            yield route_histogram(server.route_latency)
 
     def _stats(self, general: dict[str, object], proxy: dict[str, object]) -> Iterator[Metric]:
         for stat, name, kind, doc in _GENERAL:
@@ -234,12 +238,9 @@ class ProxyCollector(Collector):
             depth.add_metric(labels, be.depth)
             hist = be.latency
             if hist is not None:
-                buckets: list[tuple[str, float]] = []
-                total = 0
-                for bound, count in zip(_BUCKETS, list(hist), strict=True):
-                    total += count
-                    buckets.append((bound, total))
-                latency.add_metric(labels, buckets, be.latency_sum_us / 1_000_000)
+                latency.add_metric(
+                    labels, _histogram_buckets(list(hist)), be.latency_sum_us / 1_000_000
+                )
         yield from (requests, errors, timeouts, connects, bad, connected, depth, latency)
         yield from self._pools(server)
 
@@ -265,6 +266,28 @@ class ProxyCollector(Collector):
             depth.add_metric([name], sum(b.depth for b in backends))
             requests.add_metric([name], sum(b.requests for b in backends))
         yield from (members, bad, depth, requests)
+
+
+def _histogram_buckets(counts: list[int]) -> list[tuple[str, float]]:
+    """Cumulative ``(le, count)`` pairs of per-bucket counts."""
+    out: list[tuple[str, float]] = []
+    total = 0
+    for bound, count in zip(_BUCKETS, counts, strict=True):
+        total += count
+        out.append((bound, total))
+    return out
+
+
+def route_histogram(latency: RouteLatency) -> Metric:
+    """``mcpframe_route_duration_seconds{command,tag}``."""
+    family = HistogramMetricFamily(
+        "mcpframe_route_duration_seconds",
+        "Time from the router taking a request to its reply being ready, per attached route.",
+        labels=["command", "tag"],
+    )
+    for tag, cmd, counts, sum_us in latency.series():
+        family.add_metric([c.NAMES[cmd], tag], _histogram_buckets(counts), sum_us / 1_000_000)
+    return family
 
 
 def _named_pools(server: ProxyServer) -> Iterable[tuple[str, list[Backend]]]:
@@ -381,9 +404,15 @@ async def start_metrics(server: ProxyServer, address: str) -> asyncio.base_event
         raise ServeError(f"cannot listen for metrics on {host}:{port}: {reason.lower()}") from None
 
 
+def record_latency(server: ProxyServer) -> None:
+    """Record the latency histograms the endpoint shows (before ``server`` starts)."""
+    Backend.record_latency = True  # before any backend connection object exists
+    server.route_latency = RouteLatency()
+
+
 async def serve_with_metrics(server: ProxyServer, address: str) -> None:
     """Run ``server`` with the metrics endpoint; both stop together."""
-    Backend.record_latency = True  # before any backend connection object exists
+    record_latency(server)
     http = await start_metrics(server, address)
     try:
         await server.serve_forever()

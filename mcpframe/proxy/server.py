@@ -29,6 +29,7 @@ from mcpframe.protocol.request import Request
 from mcpframe.proxy.backend import Backend, BackendStats, backend_key
 from mcpframe.proxy.broadcast import targets as broadcast_targets
 from mcpframe.proxy.client import ClientConnection
+from mcpframe.proxy.latency import RouteLatency
 from mcpframe.proxy.listeners import Listen, UnixSocketFile, inherited_unix_fds, parse_listen
 from mcpframe.proxy.router import Pool, Router
 from mcpframe.proxy.stats import general_stats, proxy_stats
@@ -114,6 +115,8 @@ class ProxyServer:
         index, stats_dir = worker_index(), os.environ.get(ENV_STATS_DIR)
         if index is not None and stats_dir:
             self.board = StatsBoard(stats_dir, index)
+        #: route latency histograms, when recorded (``--metrics``; set before start).
+        self.route_latency: RouteLatency | None = None
         #: more sections to publish with the stats (the metrics endpoint's snapshot).
         self.publish_extra: Callable[[], dict[str, object]] | None = None
 
@@ -150,6 +153,8 @@ class ProxyServer:
         self.broadcasts = broadcast_targets(config, pools)
         old = self.router
         self.router = Router(config, pools, self.cache, self.events, workers=worker_count())
+        if self.route_latency is not None:
+            self.router.record_latency(self.route_latency)
         if old is not None:
             # Counters live on across reloads: user stats (spec 2.7), cmd_*, requests.
             config.routes.carry_user_stats(old.config.routes)
