@@ -4,7 +4,8 @@ Spellings (``parse_listen``):
 
 - ``HOST:PORT[:TAG]``, ``[V6]:PORT[:TAG]`` and memcached's ``tag[NAME]:HOST:PORT``;
 - either of them after ``tls:`` (``tls:127.0.0.1:11212``, ``tls:unix:/run/mc.sock``): the
-  listener speaks TLS only, with the ``--tls-*`` settings (``proxy/tls.py``);
+  listener speaks TLS only, with the ``--tls-*`` settings (``proxy/tls.py``); memcached's
+  ``notls:`` prefix is accepted and means a plain listener (the default);
 - ``unix:PATH[:MODE][:TAG]``: a unix domain socket at ``PATH`` (no ``:`` in it), its
   permissions ``MODE`` in octal as memcached's ``-a`` (default ``0700``, memcached's default),
   e.g. ``unix:/run/mcpframe/mc.sock:0660:app``. ``unix:PATH::TAG`` keeps the default mode.
@@ -98,12 +99,13 @@ def parse_listen(text: str) -> Listen:
     tag: str | None = None
     rest = text
     tls = False
-    if rest.startswith("tls:"):
-        tls, rest = True, rest[4:]
-    if rest.startswith("tag[") and "]:" in rest:
-        tag, rest = rest[4:].split("]:", 1)
-    if rest.startswith("tls:"):
-        tls, rest = True, rest[4:]
+    for _ in range(2):  # the prefixes in either order: tls:tag[x]:... or tag[x]:tls:...
+        if rest.startswith("tls:"):
+            tls, rest = True, rest[4:]
+        elif rest.startswith("notls:"):  # memcached's spelling of a plain listener
+            rest = rest[6:]
+        elif rest.startswith("tag[") and "]:" in rest:
+            tag, rest = rest[4:].split("]:", 1)
     listen = _parse_plain(text, rest, tag)
     listen.tls = tls
     return listen
@@ -135,7 +137,8 @@ def _parse_plain(text: str, rest: str, tag: str | None) -> Listen:
         tag = tail
     if not host or not port_s.isdigit() or not 0 < int(port_s) < 65536:
         raise ServeError(
-            f"invalid listen address {text!r} (expected HOST:PORT[:TAG] or unix:PATH[:MODE][:TAG])"
+            f"invalid listen address {text!r} (expected [tls:]HOST:PORT[:TAG] or "
+            "[tls:]unix:PATH[:MODE][:TAG])"
         )
     _check_tag(text, tag)
     return Listen(host, int(port_s), tag)

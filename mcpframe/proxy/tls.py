@@ -103,10 +103,13 @@ def build_client_context(settings: TlsClient) -> ssl.SSLContext:
             ctx.load_verify_locations(settings.cafile)
         else:
             ctx.load_default_certs()
+    except (OSError, ssl.SSLError) as e:
+        raise ServeError(f"mcp.init_tls: cannot load cafile {settings.cafile}: {e}") from None
+    try:
         if settings.certfile:
             ctx.load_cert_chain(settings.certfile, settings.keyfile or None)
     except (OSError, ssl.SSLError) as e:
-        raise ServeError(f"mcp.init_tls: cannot load {e}") from None
+        raise ServeError(f"mcp.init_tls: cannot load certfile {settings.certfile}: {e}") from None
     if not settings.verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE

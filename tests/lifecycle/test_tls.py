@@ -325,3 +325,19 @@ def test_tls_backend_needs_init_tls_and_backend_use_tls_sets_the_default(tmp_pat
     )
     assert out.returncode != 0
     assert b"TLS requested but not initialized: call mcp.init_tls()" in out.stdout + out.stderr
+
+
+def test_a_backend_ca_file_that_does_not_load_stops_serve(tmp_path: Path) -> None:
+    cfg = tmp_path / "routes.lua"
+    cfg.write_text(
+        BACKEND_CONFIG.format(
+            init='mcp.init_tls{ cafile = "/nonexistent/ca.pem" }', host="localhost", port=11211
+        )
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "mcpframe", "serve", "--config", str(cfg),
+         "--listen", f"127.0.0.1:{free_port()}"],
+        capture_output=True, timeout=30, cwd=ROOT,
+    )  # fmt: skip
+    assert out.returncode != 0
+    assert b"mcp.init_tls: cannot load cafile /nonexistent/ca.pem" in out.stderr
