@@ -3,8 +3,8 @@
 Each worker is a whole mcpframe (``serve`` run again with ``MCPFRAME_WORKER_*`` set): its own
 Lua VMs, backend connections and event loop, listening with SO_REUSEPORT so the kernel
 spreads new client connections over them, as memcached spreads them over its threads. The
-supervisor (the process the operator started) holds no socket and runs no Lua route: it
-validates the config, starts the workers, restarts one that dies (and logs it), and passes
+supervisor (the process the operator started) holds no TCP socket (only the unix ones, below)
+and runs no Lua route: it validates the config, starts the workers, restarts one that dies (and logs it), and passes
 reload (SIGHUP) and shutdown (SIGTERM/SIGINT) on to all of them.
 
 Unix sockets cannot be shared with SO_REUSEPORT: the supervisor binds each one once and every
@@ -12,7 +12,9 @@ worker inherits the listening descriptor (``proxy/listeners.py``, ``MCPFRAME_UNI
 
 Stats: every worker publishes its counters to a small JSON file in a directory the
 supervisor owns, twice a second; ``stats`` and ``stats proxy`` on any worker answer the sums
-over all workers (at most half a second old for the others).
+over all workers (at most half a second old for the others). With ``--metrics`` the file
+also holds a snapshot of the worker's metric families, so that any worker answers a scrape
+for the whole group (``metrics_group.py``).
 """
 
 from __future__ import annotations
