@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,6 +15,7 @@ from mcpframe import __version__, check_cli, plugins_cli
 from mcpframe.errors import ConfigError, PluginError, ServeError
 
 if TYPE_CHECKING:
+    from mcpframe.config import ConfigSource
     from mcpframe.proxy.server import ServerOptions
     from mcpframe.registry import Registry
 
@@ -50,9 +52,21 @@ def _fail(message: str) -> None:
 @app.command()
 def serve(
     config: Annotated[
-        Path | None,
+        list[str] | None,
         typer.Option(
-            "--config", "-c", help="Lua routes file (memcached proxy API).", dir_okay=False
+            "--config",
+            "-c",
+            metavar="FILE[:FILE...]",
+            help="Lua config file (memcached proxy API); repeatable, or a ':' list: the files "
+            "run in order in each Lua VM.",
+        ),
+    ] = None,
+    start_arg: Annotated[
+        str | None,
+        typer.Option(
+            "--start-arg",
+            metavar="ARG",
+            help="Seen by the config as mcp.start_arg (memcached's -o proxy_arg).",
         ),
     ] = None,
     listen: Annotated[
@@ -94,6 +108,15 @@ def serve(
             "--drain-timeout", min=0, help="Seconds to finish in-flight requests on stop."
         ),
     ] = 5.0,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            "--max-connections",
+            min=0,
+            help="Client connections at once, per process; more are refused as memcached's "
+            "-c refuses them (0: no limit).",
+        ),
+    ] = 0,
     metrics: Annotated[
         str | None,
         typer.Option(
@@ -137,6 +160,60 @@ def serve(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
 ) -> None:
     """Run the proxy (with no --config: a memcached-compatible cache)."""
+    run_serve(
+        ServeSettings(
+            config=config_paths(config or []),
+            start_arg=start_arg,
+            listen=listen or ["127.0.0.1:11211"],
+            memory=memory,
+            max_item_size=max_item_size,
+            logger=logger,
+            workers=workers,
+            pid_file=pid_file,
+            drain_timeout=drain_timeout,
+            max_connections=max_connections,
+            metrics=metrics,
+            verbose=verbose,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            tls_ca=tls_ca,
+            tls_verify=tls_verify,
+        )
+    )
+
+
+def config_paths(values: list[str]) -> tuple[str, ...]:
+    """``--config`` values: each may be a ``:`` list, as memcached's ``proxy_config``."""
+    return tuple(path for value in values for path in value.split(":") if path)
+
+
+@dataclass
+class ServeSettings:
+    """What ``serve`` runs with, from its own options or from memcached's (``memcached``)."""
+
+    config: tuple[str, ...] = ()
+    start_arg: str | None = None
+    listen: list[str] = field(default_factory=lambda: ["127.0.0.1:11211"])
+    memory: int = 64
+    max_item_size: int = 1024 * 1024
+    logger: list[str] | None = None
+    workers: int = 1
+    pid_file: Path | None = None
+    drain_timeout: float = 5.0
+    max_connections: int = 0
+    metrics: str | None = None
+    verbose: int = 0
+    #: the tls: listeners' certificate, key, client CAs and verification (none, request,
+    #: require: memcached's ssl_verify_mode 0, 1, 2 and 3).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+    tls_verify: str = "none"
+
+
+def run_serve(settings: ServeSettings) -> None:
+    """Build and run the proxy (or, with several workers, their supervisor)."""
+    from mcpframe.config import ConfigSource
     from mcpframe.proxy import app as assembly
     from mcpframe.proxy.server import ServerOptions, parse_listen
     from mcpframe.proxy.tls import tls_server_options
@@ -144,43 +221,47 @@ def serve(
     from mcpframe.registry import build_registry
 
     try:
-        listens = [parse_listen(x) for x in (listen or ["127.0.0.1:11211"])]
+        listens = [parse_listen(x) for x in settings.listen]
         is_worker = worker_index() is not None
+        pid_file = settings.pid_file
         options = ServerOptions(
             listens=listens,
-            memory_mb=memory,
-            max_item_size=max_item_size,
-            verbose=verbose,
+            memory_mb=settings.memory,
+            max_item_size=settings.max_item_size,
+            verbose=settings.verbose,
             pid_file=None if is_worker or pid_file is None else str(pid_file),
-            drain_timeout=drain_timeout,
+            drain_timeout=settings.drain_timeout,
             reuse_port=is_worker,
+            max_connections=settings.max_connections,
             tls=tls_server_options(
-                None if tls_cert is None else str(tls_cert),
-                None if tls_key is None else str(tls_key),
-                None if tls_ca is None else str(tls_ca),
-                tls_verify,
+                None if settings.tls_cert is None else str(settings.tls_cert),
+                None if settings.tls_key is None else str(settings.tls_key),
+                None if settings.tls_ca is None else str(settings.tls_ca),
+                settings.tls_verify,
             ),
         )
-        if workers > 1 and config is None:
+        config = ConfigSource(settings.config, settings.start_arg) if settings.config else None
+        if settings.workers > 1 and config is None:
             _fail(
                 "--workers needs --config: the embedded cache lives in one process "
                 "(run it with --workers 1)"
             )
         registry = build_registry()
-        events = assembly.event_log(registry, logger)
-        if config is not None and not config.is_file():
-            _fail(f"config file not found: {config}")
+        events = assembly.event_log(registry, settings.logger)
+        for path in settings.config:
+            if path != "routelib" and not Path(path).is_file():
+                _fail(f"config file not found: {path}")
         metrics_address = None
-        if metrics is not None:
+        if settings.metrics is not None:
             from mcpframe.proxy.metrics import parse_metrics_address
 
             # a bad address fails before anything starts
-            metrics_address = parse_metrics_address(metrics)
+            metrics_address = parse_metrics_address(settings.metrics)
         server = assembly.build_server(options, config, registry, events)
-        if config is not None and workers > 1 and not is_worker:
-            _supervise(workers, options, config, registry, metrics_address)
+        if config is not None and settings.workers > 1 and not is_worker:
+            _supervise(settings.workers, options, config, registry, metrics_address)
             return
-        assembly.run(server, metrics)
+        assembly.run(server, settings.metrics)
     except (ConfigError, PluginError, ServeError) as e:
         _fail(str(e))
 
@@ -188,10 +269,24 @@ def serve(
 app.command(name="check")(check_cli.check)
 
 
+@app.command(
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "help_option_names": [],
+    },
+)
+def memcached(ctx: typer.Context) -> None:
+    """Run the proxy from memcached's own command line (-p, -l, -t, -o proxy_config=...)."""
+    from mcpframe import memcached_cli
+
+    memcached_cli.run(list(ctx.args))
+
+
 def _supervise(
     count: int,
     options: ServerOptions,
-    config: Path,
+    config: ConfigSource,
     registry: Registry,
     metrics: tuple[str, int] | None = None,
 ) -> None:
@@ -235,7 +330,7 @@ def _supervise(
         sys.stderr.flush()
 
     listens = ", ".join(str(x) for x in options.listens)
-    log(f"{__version__} supervising {count} workers on {listens}: config {config}")
+    log(f"{__version__} supervising {count} workers on {listens}: config {config.label}")
     if options.pid_file:
         Path(options.pid_file).write_text(f"{os.getpid()}\n")
     unix_fds = {made.path: made.sock.fileno() for made in sockets}

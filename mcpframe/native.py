@@ -30,6 +30,7 @@ NATIVE_MODULES = (
     "protocol/backend.py",
     "proxy/turn.py",
     "proxy/latency.py",
+    "proxy/clock.py",
     "placement.py",
     "proxy/task.py",
     "proxy/limits.py",

@@ -2,7 +2,8 @@
 
 Spellings (``parse_listen``):
 
-- ``HOST:PORT[:TAG]``, ``[V6]:PORT[:TAG]`` and memcached's ``tag[NAME]:HOST:PORT``;
+- ``HOST:PORT[:TAG]``, ``[V6]:PORT[:TAG]`` and memcached's ``tag[NAME]:HOST:PORT`` (or its
+  shell-safe ``tag_NAME_:HOST:PORT``, spec v2 1.10);
 - either of them after ``tls:`` (``tls:127.0.0.1:11212``, ``tls:unix:/run/mc.sock``): the
   listener speaks TLS only, with the ``--tls-*`` settings (``proxy/tls.py``); memcached's
   ``notls:`` prefix is accepted and means a plain listener (the default);
@@ -106,6 +107,8 @@ def parse_listen(text: str) -> Listen:
             rest = rest[6:]
         elif rest.startswith("tag[") and "]:" in rest:
             tag, rest = rest[4:].split("]:", 1)
+        elif rest.startswith("tag_") and "_:" in rest[4:]:  # its shell-safe spelling
+            tag, rest = rest[4:].split("_:", 1)
     listen = _parse_plain(text, rest, tag)
     listen.tls = tls
     return listen

@@ -16,11 +16,12 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
 from mcpframe.cache import Cache
-from mcpframe.config import LoadedConfig, TlsClient
+from mcpframe.config import ConfigSource, LoadedConfig, TlsClient
 from mcpframe.errors import ConfigError, PluginError, ServeError
 from mcpframe.events import STREAMS, WATCH_NAMES, EventLog, format_event
 from mcpframe.lua.config import ConfigLoader
@@ -29,10 +30,11 @@ from mcpframe.protocol.request import Request
 from mcpframe.proxy.backend import Backend, BackendStats, backend_key
 from mcpframe.proxy.broadcast import targets as broadcast_targets
 from mcpframe.proxy.client import ClientConnection
+from mcpframe.proxy.clock import CLOCK
 from mcpframe.proxy.latency import RouteLatency
 from mcpframe.proxy.listeners import Listen, UnixSocketFile, inherited_unix_fds, parse_listen
 from mcpframe.proxy.router import Pool, Router
-from mcpframe.proxy.stats import general_stats, proxy_stats
+from mcpframe.proxy.stats import general_stats, lua_stats, proxy_stats
 from mcpframe.proxy.tls import (
     TlsServer,
     refresh_client_contexts,
@@ -60,6 +62,9 @@ class ServerOptions:
     pid_file: str | None = None
     drain_timeout: float = 5.0
     reuse_port: bool = False
+    #: client connections open at once (0: no limit); past it a new one is told
+    #: ``ERROR Too many open connections`` and closed, as memcached does (``-c``).
+    max_connections: int = 0
     #: the ``tls:`` listeners' certificate settings (``--tls-*``).
     tls: TlsServer | None = None
 
@@ -90,12 +95,18 @@ class ProxyServer:
         self.connections: set[ClientConnection] = set()
         self.curr_connections = 0
         self.total_connections = 0
+        self.rejected_connections = 0
         self.conn_errors = 0
         self.started = time.time()
         self.reloads = 0
         self.reload_fails = 0
         self.loader = loader
-        self.config_path = config.path if config is not None else None
+        if loader is not None:
+            loader.server_stats = partial(lua_stats, self)
+        self.config_path: str | None = None
+        self.config_source: ConfigSource | None = None
+        if config is not None:
+            self.use_config(config)
         self.reload_task: asyncio.Task[None] | None = None
         self.reload_again = False
         self.retired_routers: list[Router] = []
@@ -121,6 +132,14 @@ class ProxyServer:
         self.publish_extra: Callable[[], dict[str, object]] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
+
+    def use_config(self, config: LoadedConfig) -> None:
+        """Serve ``config`` once started, and reload it from the same files (raises
+        ServeError when the TLS files of its backends do not load)."""
+        refresh_client_contexts(_backend_tls(config))
+        self.config = config
+        self.config_path = config.path
+        self.config_source = config.source
 
     def _apply_config(self, config: LoadedConfig) -> None:
         """Swap in a loaded config: new routes, reused or new backend connections.
@@ -197,7 +216,7 @@ class ProxyServer:
             return False
         self.events.emit("proxy_conf", status="start")
         try:
-            config = self.loader.load(self.config_path)
+            config = self.loader.load(self.config_source or self.config_path)
             refresh_client_contexts(_backend_tls(config))
         except (ConfigError, PluginError, ServeError) as e:
             self.reloads += 1
@@ -225,6 +244,7 @@ class ProxyServer:
 
     async def start(self) -> None:
         TURN.attach(asyncio.get_running_loop())
+        CLOCK.start(asyncio.get_running_loop())
         self.stopping = asyncio.Event()
         self.events.on_wants_change(self._wants_changed)
         if self.config is not None:
@@ -346,6 +366,12 @@ class ProxyServer:
         self.events.close()
 
     def connection_opened(self, conn: ClientConnection) -> None:
+        limit = self.options.max_connections
+        if limit and self.curr_connections >= limit and conn.transport is not None:
+            self.rejected_connections += 1
+            conn.transport.write(b"ERROR Too many open connections\r\n")
+            conn.transport.close()  # no more data is read; connection_closed ignores it
+            return
         self.connections.add(conn)
         self.curr_connections += 1
         self.total_connections += 1

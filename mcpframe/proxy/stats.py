@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from mcpframe import MEMCACHED_VERSION
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.replies import DETAIL_USAGE, END, ERROR, RESET
+from mcpframe.proxy.clock import CLOCK
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -92,6 +93,7 @@ def reset_stats(server: ProxyServer) -> None:
     keep counting, as there. With ``--workers``, only the worker that got the request."""
     server.cache.reset_stats()
     server.total_connections = 0
+    server.rejected_connections = 0
     server.conn_errors = 0
     for router in server.routers():
         router.requests_started = 0
@@ -126,10 +128,10 @@ def general_stats(server: ProxyServer) -> Lines:
         ("pointer_size", 64),
         ("rusage_user", f"{ru.ru_utime:.6f}"),
         ("rusage_system", f"{ru.ru_stime:.6f}"),
-        ("max_connections", 65536),
+        ("max_connections", server.options.max_connections or 65536),
         ("curr_connections", server.curr_connections),
         ("total_connections", server.total_connections),
-        ("rejected_connections", 0),
+        ("rejected_connections", server.rejected_connections),
         ("connection_structures", server.curr_connections),
     ]
     routers = server.routers()
@@ -162,6 +164,7 @@ def general_stats(server: ProxyServer) -> Lines:
             ("proxy_backend_total", backends.total),
             ("proxy_backend_marked_bad", backends.marked_bad),
             ("proxy_backend_failed", backends.failed),
+            ("proxy_request_failed_depth", backends.failed_depth),
         ]
     lines += [(k, cache[k]) for k in (*items, *tail) if k in cache]
     return lines
@@ -187,6 +190,16 @@ def proxy_stats(server: ProxyServer) -> Lines:
     for code in PROXY_CMD_STATS:
         lines.append((f"cmd_{c.NAMES[code]}", counts[code] if counts else 0))
     return lines
+
+
+def proxybe_stats(server: ProxyServer) -> Lines:
+    """``stats proxybe`` (spec v2 10.4): per label, the backends now marked bad (those
+    configured ``down`` are not listed). With --workers: this worker's backends."""
+    bad: dict[str, int] = {}
+    for conn in server.backends.values():
+        if conn.bad and not conn.spec.down:
+            bad[conn.spec.label] = bad.get(conn.spec.label, 0) + 1
+    return [(f"bad_{label}", n) for label, n in bad.items()]
 
 
 def settings_stats(server: ProxyServer) -> Lines:
@@ -270,7 +283,7 @@ def conns_stats(server: ProxyServer, asking: ClientConnection | None = None) -> 
                     ("addr", _address(family, transport.get_extra_info("peername"))),
                     ("listen_addr", _address(family, transport.get_extra_info("sockname"))),
                     ("state", "conn_parse_cmd" if conn is asking else "conn_read"),
-                    ("secs_since_last_cmd", int(conn.loop.time() - conn.last_cmd)),
+                    ("secs_since_last_cmd", CLOCK.now - conn.last_cmd),
                 ],
             )
         )
@@ -288,9 +301,28 @@ def _address(family: int, address: str | tuple[str, int] | tuple[str, int, int, 
     return f"tcp:{address[0]}:{address[1]}"
 
 
+def lua_stats(server: ProxyServer, sub: str | None) -> tuple[Lines, bool] | None:
+    """What ``mcp.server_stats(sub)`` reads (spec v2 7.4): the lines of ``stats [sub]`` and
+    whether their names are per item or connection (``<n>:<name>``); None for a section
+    memcached's ``server_stats`` does not know."""
+    if sub is None:
+        return general_stats(server), False
+    if sub == "conns":
+        return conns_stats(server), True
+    if sub in ("items", "slabs", "sizes"):
+        return SECTIONS[sub.encode()](server), True
+    if sub in ("settings", "proxy", "proxybe"):
+        return SECTIONS[sub.encode()](server), False
+    if sub == "proxyfuncs":
+        section = SECTIONS.get(b"proxyfuncs")  # API v2 function generators: none without
+        return (section(server) if section is not None else []), False
+    return None
+
+
 #: The sections answered as plain ``STAT`` lists, by sub-command.
 SECTIONS: dict[bytes, Callable[[ProxyServer], Lines]] = {
     b"proxy": proxy_stats,
+    b"proxybe": proxybe_stats,
     b"settings": settings_stats,
     b"items": items_stats,
     b"slabs": slabs_stats,

@@ -4,8 +4,8 @@ Each worker is a whole mcpframe (``serve`` run again with ``MCPFRAME_WORKER_*`` 
 Lua VMs, backend connections and event loop, listening with SO_REUSEPORT so the kernel
 spreads new client connections over them, as memcached spreads them over its threads. The
 supervisor (the process the operator started) holds no TCP socket (only the unix ones, below)
-and runs no Lua route: it validates the config, starts the workers, restarts one that dies (and logs it), and passes
-reload (SIGHUP) and shutdown (SIGTERM/SIGINT) on to all of them.
+and runs no Lua route: it validates the config, starts the workers, restarts one that dies
+(and logs it), and passes reload (SIGHUP) and shutdown (SIGTERM/SIGINT) on to all of them.
 
 Unix sockets cannot be shared with SO_REUSEPORT: the supervisor binds each one once and every
 worker inherits the listening descriptor (``proxy/listeners.py``, ``MCPFRAME_UNIX_FDS``).

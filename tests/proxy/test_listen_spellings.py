@@ -14,6 +14,7 @@ from mcpframe.proxy.listeners import Listen, parse_listen, unix_listen
         ("127.0.0.1:11211", Listen("127.0.0.1", 11211), "127.0.0.1:11211"),
         ("127.0.0.1:11211:ro", Listen("127.0.0.1", 11211, "ro"), "127.0.0.1:11211:ro"),
         ("tag[ro]:127.0.0.1:11211", Listen("127.0.0.1", 11211, "ro"), "127.0.0.1:11211:ro"),
+        ("tag_ro_:127.0.0.1:11211", Listen("127.0.0.1", 11211, "ro"), "127.0.0.1:11211:ro"),
         ("[::1]:11211", Listen("::1", 11211), "[::1]:11211"),
         ("unix:/run/mc.sock", unix_listen("/run/mc.sock"), "unix:/run/mc.sock:0700"),
         ("unix:/run/mc.sock:0660", unix_listen("/run/mc.sock", 0o660), "unix:/run/mc.sock:0660"),
