@@ -10,7 +10,8 @@ then every transport is replaced by one that records writes. The loop feeds each
 values, as bench/run.py), lets the loop turn, answers every request the backends were sent
 (hits for gets, STORED for sets) and lets it turn again. It prints the CPU time
 (time.process_time) per key op (``--multiget 10``: 10-key gets, each counting 10), median of
-``--repeat`` runs; the kernel's share (about half of the real cost) is absent.
+``--repeat`` runs; the kernel's share (about half of the real cost) is absent. ``--metrics``
+records what ``serve --metrics`` records (latency histograms).
 
     .venv/bin/python bench/inproc.py --ops 200000 --conns 32
 
@@ -103,7 +104,12 @@ async def measure(args: argparse.Namespace, ports: list[int]) -> list[float]:
     routes.write_text(ROUTES % (ports[0], ports[1], IN_LUA if args.lua else PASSTHROUGH))
     port = free_port()
     options = ServerOptions(listens=[Listen("127.0.0.1", port)])
+    if args.metrics:
+        from mcpframe.proxy.metrics import record_latency
+
     server = build_server(options, routes, build_registry(), EventLog([]))
+    if args.metrics:
+        record_latency(server)  # what `serve --metrics` records, before anything connects
     tune_process()  # as `mcpframe serve` does
     task = asyncio.create_task(server.serve_forever())
     socks = []
@@ -198,6 +204,7 @@ def main() -> None:
     p.add_argument("--multiget", type=int, default=1, help="keys per get")
     p.add_argument("--lua", action="store_true", help="a route that runs in Lua")
     p.add_argument("--binary", action="store_true", help="binary-protocol clients")
+    p.add_argument("--metrics", action="store_true", help="record what --metrics records")
     args = p.parse_args()
     procs = []
     ports = []

@@ -83,7 +83,8 @@ def serve(
         typer.Option(
             "--listen",
             "-l",
-            help="HOST:PORT[:TAG] to listen on; repeatable. [default: 127.0.0.1:11211]",
+            help="HOST:PORT[:TAG] or unix:PATH[:MODE][:TAG] (MODE in octal, default 0700) "
+            "to listen on, after tls: for TLS clients; repeatable. [default: 127.0.0.1:11211]",
         ),
     ] = None,
     memory: Annotated[
@@ -100,7 +101,11 @@ def serve(
     workers: Annotated[
         int,
         typer.Option(
-            "--workers", "-t", min=1, help="Worker processes sharing the ports (SO_REUSEPORT)."
+            "--workers",
+            "-t",
+            min=1,
+            help="Worker processes sharing the listeners (TCP: SO_REUSEPORT; unix sockets: "
+            "bound once, inherited).",
         ),
     ] = 1,
     pid_file: Annotated[
@@ -126,7 +131,8 @@ def serve(
         typer.Option(
             "--metrics",
             metavar="HOST:PORT",
-            help="Serve Prometheus metrics on http://HOST:PORT/metrics (worker i: PORT+i).",
+            help="Serve Prometheus metrics on http://HOST:PORT/metrics (one endpoint for all "
+            "workers).",
         ),
     ] = None,
     protocol: Annotated[
@@ -137,6 +143,37 @@ def serve(
             help="What clients speak: auto (from each connection's first byte), ascii, binary.",
         ),
     ] = Protocol.auto,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-cert",
+            dir_okay=False,
+            help="Certificate chain (PEM) of the tls: listeners (memcached's ssl_chain_cert).",
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-key", dir_okay=False, help="Its private key, unless in --tls-cert (ssl_key)."
+        ),
+    ] = None,
+    tls_ca: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-ca",
+            dir_okay=False,
+            help="CA certificates (PEM) client certificates are checked against (ssl_ca_cert).",
+        ),
+    ] = None,
+    tls_verify: Annotated[
+        str,
+        typer.Option(
+            "--tls-verify",
+            metavar="none|request|require",
+            help="Client certificates: not asked for, checked if sent, or required "
+            "(ssl_verify_mode 0, 1, 2).",
+        ),
+    ] = "none",
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
 ) -> None:
     """Run the proxy (with no --config: a memcached-compatible cache)."""
@@ -155,6 +192,10 @@ def serve(
             metrics=metrics,
             protocol=protocol.value,
             verbose=verbose,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            tls_ca=tls_ca,
+            tls_verify=tls_verify,
         )
     )
 
@@ -182,6 +223,12 @@ class ServeSettings:
     #: ``auto``, ``ascii`` or ``binary`` (``--protocol``, memcached's ``-B``).
     protocol: str = "auto"
     verbose: int = 0
+    #: the tls: listeners' certificate, key, client CAs and verification (none, request,
+    #: require: memcached's ssl_verify_mode 0, 1, 2 and 3).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+    tls_verify: str = "none"
 
 
 def run_serve(settings: ServeSettings) -> None:
@@ -189,6 +236,7 @@ def run_serve(settings: ServeSettings) -> None:
     from mcpframe.config import ConfigSource
     from mcpframe.proxy import app as assembly
     from mcpframe.proxy.server import ServerOptions, parse_listen
+    from mcpframe.proxy.tls import tls_server_options
     from mcpframe.proxy.workers import worker_index
     from mcpframe.registry import build_registry
 
@@ -206,6 +254,12 @@ def run_serve(settings: ServeSettings) -> None:
             reuse_port=is_worker,
             max_connections=settings.max_connections,
             protocol=settings.protocol,
+            tls=tls_server_options(
+                None if settings.tls_cert is None else str(settings.tls_cert),
+                None if settings.tls_key is None else str(settings.tls_key),
+                None if settings.tls_ca is None else str(settings.tls_ca),
+                settings.tls_verify,
+            ),
         )
         config = ConfigSource(settings.config, settings.start_arg) if settings.config else None
         if settings.workers > 1 and config is None:
@@ -218,14 +272,16 @@ def run_serve(settings: ServeSettings) -> None:
         for path in settings.config:
             if path != "routelib" and not Path(path).is_file():
                 _fail(f"config file not found: {path}")
-        server = assembly.build_server(options, config, registry, events)
-        if config is not None and settings.workers > 1 and not is_worker:
-            _supervise(settings.workers, options, config, registry)
-            return
+        metrics_address = None
         if settings.metrics is not None:
             from mcpframe.proxy.metrics import parse_metrics_address
 
-            parse_metrics_address(settings.metrics)  # a bad address fails before anything starts
+            # a bad address fails before anything starts
+            metrics_address = parse_metrics_address(settings.metrics)
+        server = assembly.build_server(options, config, registry, events)
+        if config is not None and settings.workers > 1 and not is_worker:
+            _supervise(settings.workers, options, config, registry, metrics_address)
+            return
         assembly.run(server, settings.metrics)
     except (ConfigError, PluginError, ServeError) as e:
         _fail(str(e))
@@ -249,16 +305,39 @@ def memcached(ctx: typer.Context) -> None:
 
 
 def _supervise(
-    count: int, options: ServerOptions, config: ConfigSource, registry: Registry
+    count: int,
+    options: ServerOptions,
+    config: ConfigSource,
+    registry: Registry,
+    metrics: tuple[str, int] | None = None,
 ) -> None:
     from mcpframe.proxy.app import load_config
+    from mcpframe.proxy.listeners import UnixSocketFile
     from mcpframe.proxy.workers import Supervisor, probe_listen, worker_argv
 
+    tcp = [x for x in options.listens if not x.is_unix]
     try:
-        probe_listen((x.host, x.port) for x in options.listens)
+        probe_listen((x.host, x.port) for x in tcp)
     except OSError as e:
         reason = os.strerror(e.errno) if e.errno else str(e)
-        _fail(f"cannot listen on {options.listens[0]}: {reason.lower()}")
+        _fail(f"cannot listen on {tcp[0]}: {reason.lower()}")
+    if metrics is not None:  # every worker listens there too (SO_REUSEPORT)
+        try:
+            probe_listen([metrics])
+        except OSError as e:
+            reason = os.strerror(e.errno) if e.errno else str(e)
+            _fail(f"cannot listen for metrics on {metrics[0]}:{metrics[1]}: {reason.lower()}")
+    # Unix sockets: bound once here, inherited by every worker (proxy/listeners.py).
+    sockets: list[UnixSocketFile] = []
+    try:
+        for listen in options.listens:
+            if listen.is_unix:
+                sockets.append(UnixSocketFile(listen))
+    except ServeError as e:
+        for made in sockets:
+            made.sock.close()
+            made.remove()
+        _fail(str(e))
 
     def validate() -> str | None:
         try:
@@ -275,9 +354,15 @@ def _supervise(
     log(f"{__version__} supervising {count} workers on {listens}: config {config.label}")
     if options.pid_file:
         Path(options.pid_file).write_text(f"{os.getpid()}\n")
+    unix_fds = {made.path: made.sock.fileno() for made in sockets}
     try:
-        code = Supervisor(count, worker_argv(), validate, log, options.drain_timeout).run()
+        code = Supervisor(
+            count, worker_argv(), validate, log, options.drain_timeout, unix_fds
+        ).run()
     finally:
+        for made in sockets:
+            made.sock.close()
+            made.remove()
         if options.pid_file:
             Path(options.pid_file).unlink(missing_ok=True)
     raise typer.Exit(code)

@@ -39,6 +39,7 @@ DEFAULT_TUNABLES: dict[str, Tunable] = {
     "readtimeout": 3.0,
     "failurelimit": 3,
     "tcpkeepalive": False,
+    "usetls": False,
     # memcached 1.6.45's (spec v2 7.1): depth limit and flap detection off by default.
     "depthlimit": 0,
     "flaptime": 0.0,
@@ -47,6 +48,18 @@ DEFAULT_TUNABLES: dict[str, Tunable] = {
     "active_req_limit": 0,
     "buffer_memory_limit": 0,
 }
+
+
+@dataclass(frozen=True)
+class TlsClient:
+    """What ``mcp.init_tls{...}`` set for backends with ``tls = true``: the CA file to verify
+    them against (empty: the system's CAs), whether to verify them (certificate and host name),
+    and a client certificate to present (empty: none)."""
+
+    cafile: str = ""
+    verify: bool = True
+    certfile: str = ""
+    keyfile: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,8 @@ class BackendSpec:
     readtimeout: float = 3.0
     failurelimit: int = 3
     tcpkeepalive: bool = False
+    #: speak TLS to it (``tls = true`` or ``mcp.backend_use_tls(true)``), with these settings.
+    tls: TlsClient | None = None
     #: more requests than this outstanding: a new batch fails at once (0: no limit; v2 8.6).
     depthlimit: int = 0
     #: never connect; every request fails at once (spec v2 8.7).
@@ -119,8 +134,14 @@ class BackendSpec:
     where: str = field(default="?", compare=False)
 
     @property
+    def unix(self) -> bool:
+        """A unix socket backend: ``host`` is the socket's path (it starts with ``/``)."""
+        return self.port == "" and self.host.startswith("/")
+
+    @property
     def name(self) -> str:
-        return f"{self.host}:{self.port}"
+        """``host:port``, or the path of a unix socket backend."""
+        return self.host if self.unix else f"{self.host}:{self.port}"
 
 
 @dataclass

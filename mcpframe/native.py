@@ -31,6 +31,7 @@ NATIVE_MODULES = (
     "protocol/binary.py",
     "protocol/binmeta.py",
     "proxy/turn.py",
+    "proxy/latency.py",
     "proxy/clock.py",
     "placement.py",
     "proxy/task.py",

@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -71,6 +72,54 @@ def wait_port(
             return
         time.sleep(0.02)
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port}")
+
+
+def wait_unix(
+    path: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 10.0
+) -> None:
+    """Wait until something accepts connections on the unix socket ``path``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            err = b""
+            if proc.stderr is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    err = proc.stderr.read()[-600:]
+            raise RuntimeError(
+                f"process exited with {proc.returncode} before listening on {path}"
+                + (f": {err.decode('utf-8', 'replace').strip()}" if err else "")
+            )
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(0.2)
+            with contextlib.suppress(OSError):
+                s.connect(path)
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listening on unix:{path}")
+
+
+class UnixMemcached:
+    """A real memcached listening on a unix socket only (``-s PATH -a MODE``)."""
+
+    def __init__(self, path: str, mode: str = "0700", *args: str) -> None:
+        self.path = path
+        self.proc = subprocess.Popen(
+            [MEMCACHED, "-s", path, "-a", mode, "-t", "1", *ROOT_ARGS, *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        wait_unix(path, self.proc)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
 
 
 class Memcached:
@@ -158,9 +207,30 @@ class Mcpframe:
 class Client:
     """A raw-socket memcached client that reads exact replies."""
 
-    def __init__(self, addr: tuple[str, int], timeout: float = 5.0) -> None:
-        self.sock = socket.create_connection(addr, timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def __init__(
+        self,
+        addr: tuple[str, int] | str,
+        timeout: float = 5.0,
+        tls: ssl.SSLContext | None = None,
+        server_hostname: str = "localhost",
+    ) -> None:
+        if isinstance(addr, str):  # a unix socket path
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            try:
+                self.sock.connect(addr)
+            except OSError:
+                self.sock.close()
+                raise
+        else:
+            self.sock = socket.create_connection(addr, timeout)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:  # the handshake happens here (it raises ssl.SSLError on failure)
+            try:
+                self.sock = tls.wrap_socket(self.sock, server_hostname=server_hostname)
+            except OSError:
+                self.sock.close()
+                raise
         self.buf = b""
 
     def send(self, data: bytes) -> None:

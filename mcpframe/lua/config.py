@@ -32,6 +32,7 @@ from mcpframe.config import (
     PoolRef,
     PoolSpec,
     Routes,
+    TlsClient,
     Tunable,
 )
 from mcpframe.errors import ConfigError, PluginError, UnknownPluginError
@@ -222,6 +223,20 @@ class ConfigLoader:
         #: the server's stats for ``mcp.server_stats`` (None: no server, as in ``check``:
         #: every section reads as an empty table).
         self.server_stats: StatsSource | None = None
+        #: what mcp.init_tls set; kept across reloads, as memcached keeps its TLS context.
+        self.tls: TlsClient | None = None
+        self._state: LuaObject = None
+
+    def _tls_now(self) -> TlsClient | None:
+        t = self._state[b"tls"] if self._state is not None else None
+        if t is None:
+            return self.tls
+        return TlsClient(
+            cafile=_s(t[b"cafile"]) if t[b"cafile"] is not None else "",
+            verify=bool(t[b"verify"]),
+            certfile=_s(t[b"certfile"]) if t[b"certfile"] is not None else "",
+            keyfile=_s(t[b"keyfile"]) if t[b"keyfile"] is not None else "",
+        )
 
     # -- config VM -------------------------------------------------------------------
 
@@ -247,6 +262,7 @@ class ConfigLoader:
             tunables[_b(k)] = v
         state[b"tunables"] = tunables
         state[b"stats"] = lua.table()
+        self._state = state
         # mcp.pool checks its options when it is called (as memcached's C function does),
         # even for a pool the config then drops: the pool is built here and kept.
         built: dict[bytes, PoolSpec] = {}
@@ -308,6 +324,8 @@ class ConfigLoader:
             int(k): [int(i) for i in ids.values()] for k, ids in routes.state[b"broadcasts"].items()
         }
         # Commit tunables and stat names only once the whole load succeeded.
+        self.tls = self._tls_now()
+        self._state = None
         self.tunables.update(new_tunables)
         self.stat_names.update(stat_names)
         return LoadedConfig(
@@ -399,6 +417,9 @@ class ConfigLoader:
         backends = []
         for i in range(1, len(t[b"backends"]) + 1):
             b = t[b"backends"][i]
+            tls = self._tls_now() if b[b"tls"] else None
+            if b[b"tls"] and tls is None:
+                raise ValueError("TLS requested but not initialized: call mcp.init_tls()")
             backends.append(
                 BackendSpec(
                     label=_s(b[b"label"]),
@@ -409,6 +430,7 @@ class ConfigLoader:
                     readtimeout=float(b[b"readtimeout"]),
                     failurelimit=int(b[b"failurelimit"]),
                     tcpkeepalive=bool(b[b"tcpkeepalive"]),
+                    tls=tls,
                     depthlimit=int(b[b"depthlimit"]),
                     down=bool(b[b"down"]),
                     connections=int(b[b"connections"]),

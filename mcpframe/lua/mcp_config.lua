@@ -178,12 +178,55 @@ function mcp.tcp_keepalive(b)
     tunables.tcpkeepalive = b
 end
 
+-- TLS to backends (memcached 1.6.45 with --enable-proxy-tls, spec 7.6). mcp.init_tls takes an
+-- optional table (an mcpframe extension): cafile, verify (default true), certfile, keyfile.
+function mcp.backend_use_tls(b)
+    if type(b) ~= "boolean" then
+        error(string.format("bad argument #1 to 'backend_use_tls' (boolean expected, got %s)",
+            b == nil and "no value" or type(b)), 2)
+    end
+    tunables.usetls = b
+end
+
+function mcp.init_tls(opts)
+    local tls = { verify = true }
+    if opts ~= nil then
+        if type(opts) ~= "table" then
+            error(string.format("bad argument #1 to 'init_tls' (table expected, got %s)",
+                type(opts)), 2)
+        end
+        for _, k in ipairs({ "cafile", "certfile", "keyfile" }) do
+            local v = opts[k]
+            if v ~= nil and type(v) ~= "string" then
+                error("init_tls: " .. k .. " must be a string", 2)
+            end
+            tls[k] = v
+        end
+        if opts.verify ~= nil then tls.verify = opts.verify and true or false end
+    end
+    state.tls = tls
+end
+
 function mcp.active_req_limit(n)
     tunables.active_req_limit = integer(n, "active_req_limit")
 end
 
 function mcp.buffer_memory_limit(kb)
     tunables.buffer_memory_limit = integer(kb, "buffer_memory_limit")
+end
+
+-- A host that starts with "/" is a unix socket path (an mcpframe extension: memcached's proxy
+-- connects over TCP only); it takes no port.
+local function unix_path(host)
+    return type(host) == "string" and host:sub(1, 1) == "/"
+end
+
+local function unix_port(host, port)
+    if port ~= nil then
+        error("backend port must not be given with a unix socket path", 3)
+    end
+    if #host > 107 then error("backend unix socket path too long", 3) end
+    return ""
 end
 
 function mcp.backend(label, host, port)
@@ -193,6 +236,7 @@ function mcp.backend(label, host, port)
         readtimeout = tunables.readtimeout,
         failurelimit = tunables.failurelimit,
         tcpkeepalive = tunables.tcpkeepalive,
+        tls = tunables.usetls,
         depthlimit = tunables.depthlimit,
         flaptime = tunables.flaptime,
         flapbackofframp = tunables.flapbackofframp,
@@ -205,10 +249,16 @@ function mcp.backend(label, host, port)
         local t = label
         if t.label == nil then error("backend must have a label argument", 2) end
         if t.host == nil then error("backend must have a host argument", 2) end
-        if t.port == nil then error("backend must have a port argument", 2) end
+        if t.port == nil and not unix_path(t.host) then
+            error("backend must have a port argument", 2)
+        end
         be.label = strnum(t.label, "label", 1, "backend")
         be.host = strnum(t.host, "host", 1, "backend")
-        be.port = strnum(t.port, "port", 1, "backend")
+        if unix_path(t.host) then
+            be.port = unix_port(t.host, t.port)
+        else
+            be.port = strnum(t.port, "port", 1, "backend")
+        end
         if t.connecttimeout ~= nil then
             be.connecttimeout = seconds(t.connecttimeout, "backend")
         end
@@ -224,6 +274,7 @@ function mcp.backend(label, host, port)
             be.failurelimit = n
         end
         if t.tcpkeepalive ~= nil then be.tcpkeepalive = t.tcpkeepalive and true or false end
+        if t.tls ~= nil then be.tls = t.tls and true or false end
         -- 1.6.45's keys (spec v2 8.1); unknown keys are ignored, as memcached ignores them.
         if t.depthlimit ~= nil then
             local n = integer(t.depthlimit, "backend")
@@ -248,10 +299,14 @@ function mcp.backend(label, host, port)
     else
         be.label = strnum(label, "label", 1, "backend")
         be.host = strnum(host, "host", 2, "backend")
-        be.port = strnum(port, "port", 3, "backend")
+        if unix_path(host) then
+            be.port = unix_port(host, port)
+        else
+            be.port = strnum(port, "port", 3, "backend")
+        end
     end
     if #be.label > 511 then error("backend label too long", 2) end
-    if #be.host > 254 then error("backend name too long", 2) end
+    if be.port ~= "" and #be.host > 254 then error("backend name too long", 2) end
     if #be.port > 5 then error("backend port too long", 2) end
     return setmetatable(be, BACKEND_MT)
 end

@@ -1,5 +1,10 @@
 """Backend connections: one persistent, pipelined TCP connection per backend.
 
+A backend whose host is a path (``mcp.backend("label", "/run/memcached.sock")``) is reached
+over a unix socket instead, and one with ``tls = true`` over TLS (``proxy/tls.py``; the
+handshake counts against the connect timeout, its failure is failure ``connecting``);
+everything else below holds for them too.
+
 Rules (spec section 7, with the fixes later memcached versions made):
 
 - Resolution uses the OS resolver, IPv4 first, IPv6 only when IPv4 finds nothing, and only
@@ -48,7 +53,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar, Final, cast
@@ -58,6 +62,8 @@ from mcpframe.events import EventLog
 from mcpframe.protocol.backend import ResponseReader
 from mcpframe.protocol.commands import RES_MULTI_GET, RES_VERSION, STATUS_OK
 from mcpframe.protocol.response import Response, failure_response
+from mcpframe.proxy.latency import BOUNDS_US, BUCKETS, bucket
+from mcpframe.proxy.tls import client_context
 from mcpframe.proxy.turn import TURN
 
 #: The callback gets (handle, mode, response, elapsed microseconds, backend "host:port").
@@ -98,25 +104,8 @@ REASONS: Final = (
     "invalidprotocol",
 )
 
-#: Upper bounds (microseconds) of the per-backend latency histogram buckets; the last bucket
-#: (index ``len(LATENCY_BOUNDS_US)``) is +Inf.
-LATENCY_BOUNDS_US: Final = (
-    100,
-    250,
-    500,
-    1_000,
-    2_500,
-    5_000,
-    10_000,
-    25_000,
-    50_000,
-    100_000,
-    250_000,
-    500_000,
-    1_000_000,
-    2_500_000,
-    5_000_000,
-)
+#: Upper bounds (microseconds) of the per-backend latency histogram buckets (``latency.py``).
+LATENCY_BOUNDS_US: Final = BOUNDS_US
 
 _SAFE: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
@@ -213,7 +202,7 @@ class Backend:
         tcp_keepalive: bool = False,
     ) -> None:
         self.spec = spec
-        self.name = f"{spec.host}:{spec.port}".encode()
+        self.name = spec.name.encode()
         self.events = events
         self.stats = stats
         # spec.tcpkeepalive already holds the global mcp.tcp_keepalive value in force when
@@ -237,16 +226,14 @@ class Backend:
         self.timer: asyncio.TimerHandle | None = None
         self.connect_task: asyncio.Task[None] | None = None
         self.retry_handle: asyncio.TimerHandle | None = None
-        self.connected_to: tuple[Any, ...] | None = None
+        self.connected_to: tuple[Any, ...] | str | None = None
         # Counters read by the metrics endpoint (never on the per-request path, except the
         # latency histogram when enabled).
         self.requests = 0
         self.errors: dict[str, int] = {}
         self.timeouts = 0
         self.connects = 0
-        self.latency: list[int] | None = (
-            [0] * (len(LATENCY_BOUNDS_US) + 1) if Backend.record_latency else None
-        )
+        self.latency: list[int] | None = [0] * BUCKETS if Backend.record_latency else None
         self.latency_sum_us = 0
         self.closed = False
         #: depth limit: 0 (none), or whether the batch being routed here was refused.
@@ -375,17 +362,30 @@ class Backend:
         sock: socket.socket | None = None
         try:
             async with asyncio.timeout(spec.connecttimeout if spec.connecttimeout > 0 else None):
-                family, sockaddr = await self._resolve()
+                family: int
+                sockaddr: Any
+                if spec.unix:
+                    family, sockaddr = socket.AF_UNIX, spec.host
+                else:
+                    family, sockaddr = await self._resolve()
                 sock = socket.socket(family, socket.SOCK_STREAM)
                 sock.setblocking(False)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if family != socket.AF_UNIX:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if self.keepalive:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
                 await self.loop.sock_connect(sock, sockaddr)
                 self.connected_to = sockaddr
-                await self.loop.create_connection(
-                    cast("Callable[[], asyncio.Protocol]", lambda: link), sock=sock
-                )
+                factory = cast("Callable[[], asyncio.Protocol]", lambda: link)
+                tls = client_context(spec.tls) if spec.tls is not None else None
+                if family == socket.AF_UNIX:
+                    await self.loop.create_unix_connection(
+                        factory, sock=sock, ssl=tls, server_hostname=spec.host if tls else None
+                    )
+                else:
+                    await self.loop.create_connection(
+                        factory, sock=sock, ssl=tls, server_hostname=spec.host if tls else None
+                    )
                 sock = None  # the transport owns it now
         except TimeoutError:
             self.timeouts += 1
@@ -471,7 +471,7 @@ class Backend:
                 return
             elapsed = int((now - t0) * 1_000_000)
             if hist is not None:
-                hist[bisect_left(LATENCY_BOUNDS_US, elapsed)] += 1
+                hist[bucket(elapsed)] += 1
                 self.latency_sum_us += elapsed
             callback(handle, mode, res, elapsed, self.name)
             if link is not self.link:

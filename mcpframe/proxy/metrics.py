@@ -2,15 +2,14 @@
 
 Everything is collected lazily: :class:`ProxyCollector` reads the counters the proxy keeps
 anyway (the ``stats``/``stats proxy`` values, the backend connection objects) when a scrape
-arrives, so serving metrics adds nothing to the per-request path. The one exception is the
-per-backend response-time histogram, which the backend connection feeds from the elapsed
-time it already measures for each reply (one bisect and two additions per reply, only when
-``--metrics`` is on).
+arrives, so serving metrics adds nothing to the per-request path. The exceptions are the
+latency histograms (``latency.py``, only when ``--metrics`` is on): per backend, fed from the
+elapsed time the backend connection already measures for each reply, and per attached route.
 
 The HTTP server runs on the proxy's own event loop (no thread, so every scrape sees one
 consistent state) and answers ``GET``/``HEAD`` of ``/metrics`` (and ``/`` with a pointer to
-it), closing the connection after each reply. With ``--workers N`` every worker is its own
-process with its own counters: worker ``i`` serves on ``PORT + i``; scrape all of them.
+it), closing the connection after each reply. With ``--workers N`` every worker listens on
+the same port (SO_REUSEPORT) and answers for the whole group (``metrics_group.py``).
 
 Metrics (labels in braces; type; where the value comes from):
 
@@ -40,6 +39,7 @@ Metrics (labels in braces; type; where the value comes from):
 * ``mcpframe_backend_connected{b}`` (gauge): 1 while validated and serving
 * ``mcpframe_backend_depth{b}`` (gauge): requests queued or in flight
 * ``mcpframe_backend_response_seconds{b}`` (hist.): time from queueing to the reply
+* ``mcpframe_route_duration_seconds{command,tag}`` (hist.): route latency per attached route
 * ``mcpframe_pool_backends{pool}`` (gauge): backends in the pool
 * ``mcpframe_pool_backends_bad{pool}`` (gauge): of which marked bad
 * ``mcpframe_pool_depth{pool}`` (gauge): requests queued on its backends
@@ -75,7 +75,10 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from mcpframe import MEMCACHED_VERSION, __version__
 from mcpframe.errors import ServeError
+from mcpframe.protocol import commands as c
 from mcpframe.proxy.backend import LATENCY_BOUNDS_US, READY, REASONS, Backend
+from mcpframe.proxy.latency import RouteLatency
+from mcpframe.proxy.metrics_group import GroupCollector, Snapshot, snapshot
 from mcpframe.proxy.stats import general_stats, proxy_stats
 
 if TYPE_CHECKING:
@@ -126,18 +129,6 @@ def parse_metrics_address(text: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port_s)
 
 
-def worker_address(host: str, port: int) -> tuple[str, int]:
-    """With ``--workers``, worker ``i`` (0-based) serves metrics on ``port + i``."""
-    from mcpframe.proxy.workers import worker_index
-
-    index = worker_index()
-    if index is None:
-        return host, port
-    if port + index > 65535:
-        raise ServeError(f"metrics port {port} + worker {index} is over 65535")
-    return host, port + index
-
-
 def _number(value: object) -> float:
     try:
         return float(value)  # type: ignore[arg-type]
@@ -160,6 +151,8 @@ class ProxyCollector(Collector):
         yield info
         yield from self._stats(dict(general_stats(server)), dict(proxy_stats(server)))
         yield from self._backends(server)
+        if server.route_latency is not None:
+            yield route_histogram(server.route_latency)
 
     def _stats(self, general: dict[str, object], proxy: dict[str, object]) -> Iterator[Metric]:
         for stat, name, kind, doc in _GENERAL:
@@ -245,12 +238,9 @@ class ProxyCollector(Collector):
             depth.add_metric(labels, be.depth)
             hist = be.latency
             if hist is not None:
-                buckets: list[tuple[str, float]] = []
-                total = 0
-                for bound, count in zip(_BUCKETS, list(hist), strict=True):
-                    total += count
-                    buckets.append((bound, total))
-                latency.add_metric(labels, buckets, be.latency_sum_us / 1_000_000)
+                latency.add_metric(
+                    labels, _histogram_buckets(list(hist)), be.latency_sum_us / 1_000_000
+                )
         yield from (requests, errors, timeouts, connects, bad, connected, depth, latency)
         yield from self._pools(server)
 
@@ -276,6 +266,28 @@ class ProxyCollector(Collector):
             depth.add_metric([name], sum(b.depth for b in backends))
             requests.add_metric([name], sum(b.requests for b in backends))
         yield from (members, bad, depth, requests)
+
+
+def _histogram_buckets(counts: list[int]) -> list[tuple[str, float]]:
+    """Cumulative ``(le, count)`` pairs of per-bucket counts."""
+    out: list[tuple[str, float]] = []
+    total = 0
+    for bound, count in zip(_BUCKETS, counts, strict=True):
+        total += count
+        out.append((bound, total))
+    return out
+
+
+def route_histogram(latency: RouteLatency) -> Metric:
+    """``mcpframe_route_duration_seconds{command,tag}``."""
+    family = HistogramMetricFamily(
+        "mcpframe_route_duration_seconds",
+        "Time from the router taking a request to its reply being ready, per attached route.",
+        labels=["command", "tag"],
+    )
+    for tag, cmd, counts, sum_us in latency.series():
+        family.add_metric([c.NAMES[cmd], tag], _histogram_buckets(counts), sum_us / 1_000_000)
+    return family
 
 
 def _named_pools(server: ProxyServer) -> Iterable[tuple[str, list[Backend]]]:
@@ -305,9 +317,22 @@ def _named_pools(server: ProxyServer) -> Iterable[tuple[str, list[Backend]]]:
 
 
 def build_registry(server: ProxyServer) -> CollectorRegistry:
+    """The registry a scrape reads: this process's collectors, or with ``--workers`` the whole
+    group's (this worker's live values merged with the others' published snapshots)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ProxyCollector(server))
-    ProcessCollector(registry=registry)
+    own: list[Collector] = [ProxyCollector(server), ProcessCollector(registry=None)]
+    board = server.board
+    if board is None:
+        for collector in own:
+            registry.register(collector)
+        return registry
+
+    def mine() -> Snapshot:
+        return snapshot(own)
+
+    server.publish_extra = lambda: {"metrics": mine()}
+    group = GroupCollector(board.index, os.getpid(), mine, lambda: board.published("metrics"))
+    registry.register(group)
     return registry
 
 
@@ -363,21 +388,31 @@ class _MetricsHTTP(asyncio.Protocol):
 
 async def start_metrics(server: ProxyServer, address: str) -> asyncio.base_events.Server:
     """Listen for scrapes of ``server``'s metrics on ``address`` (see the module docstring)."""
-    host, port = worker_address(*parse_metrics_address(address))
+    host, port = parse_metrics_address(address)
     registry = build_registry(server)
     loop = asyncio.get_running_loop()
     try:
         return await loop.create_server(
-            lambda: _MetricsHTTP(registry), host, port, reuse_address=True
+            lambda: _MetricsHTTP(registry),
+            host,
+            port,
+            reuse_address=True,
+            reuse_port=server.board is not None or None,
         )
     except OSError as e:
         reason = os.strerror(e.errno) if e.errno else str(e)
         raise ServeError(f"cannot listen for metrics on {host}:{port}: {reason.lower()}") from None
 
 
+def record_latency(server: ProxyServer) -> None:
+    """Record the latency histograms the endpoint shows (before ``server`` starts)."""
+    Backend.record_latency = True  # before any backend connection object exists
+    server.route_latency = RouteLatency()
+
+
 async def serve_with_metrics(server: ProxyServer, address: str) -> None:
     """Run ``server`` with the metrics endpoint; both stop together."""
-    Backend.record_latency = True  # before any backend connection object exists
+    record_latency(server)
     http = await start_metrics(server, address)
     try:
         await server.serve_forever()

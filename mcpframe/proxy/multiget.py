@@ -32,7 +32,7 @@ class MultiGet:
     """One multi-key get: each key's piece of the reply (a hit without its END, nothing for
     a miss, the error line of a failed backend), filled as the backends answer."""
 
-    __slots__ = ("deliver", "keys", "pieces", "remaining", "slot")
+    __slots__ = ("deliver", "keys", "pieces", "remaining", "series", "slot")
 
     def __init__(self, slot: Slot, deliver: Callable[[Slot], None], keys: list[bytes]) -> None:
         self.slot = slot
@@ -40,6 +40,9 @@ class MultiGet:
         self.keys = keys
         self.pieces = [b""] * len(keys)
         self.remaining = 0  # backend requests not answered yet
+        #: with route latency recorded: its series (its latency is that of the backend
+        #: request answered last: they were all sent when it started).
+        self.series = -1
 
 
 class MultiGets:
@@ -96,6 +99,8 @@ class MultiGets:
         router.requests_started += n
         router.active += n
         mg = MultiGet(slot, deliver, keys)
+        if router.latency is not None:
+            mg.series = router.latency_series(hook, cmd)
         for index, positions in groups.items():
             backend = backends[index]
             first = 0
@@ -138,7 +143,11 @@ class MultiGets:
                 pieces[p] = raw
         mg.remaining -= 1
         if mg.remaining == 0:
-            self.router.active -= len(mg.keys)
+            router = self.router
+            router.active -= len(mg.keys)
+            latency = router.latency
+            if latency is not None and mg.series >= 0:
+                latency.observe(mg.series, elapsed)
             slot = mg.slot
             slot.data = b"".join(mg.pieces) + END
             mg.deliver(slot)

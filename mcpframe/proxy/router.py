@@ -22,6 +22,7 @@ the task and reply slot of a request in flight (``task.py``).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -43,6 +44,7 @@ from mcpframe.proxy.awaits import Awaits
 from mcpframe.proxy.backend import Backend
 from mcpframe.proxy.hooks import Hooks
 from mcpframe.proxy.internal import run_internal
+from mcpframe.proxy.latency import COMMANDS, RouteLatency
 from mcpframe.proxy.multiget import MultiGets
 from mcpframe.proxy.task import MODE_NORMAL, Slot, Task, data_of, reply_bytes
 from mcpframe.proxy.turn import TURN
@@ -117,6 +119,22 @@ class Router(Hooks):
         self.cmd_counts = [0] * (c.CMD_ANY + 1)
         self.multigets = MultiGets(self)
         self.awaits = Awaits(self)
+        #: Route latency histograms (``--metrics``), and the tag row of each hook.
+        self.latency: RouteLatency | None = None
+        self.lat_rows: dict[Any, int] = {}
+
+    def record_latency(self, latency: RouteLatency) -> None:
+        """Record every route's latency in ``latency`` from now on."""
+        rows = {fn: latency.row("") for fn in self.hooks.values()}
+        for tag, table in self.tagged.items():
+            for fn in table.values():
+                rows[fn] = latency.row(tag)
+        self.lat_rows = rows
+        self.latency = latency
+
+    def latency_series(self, hook: Any, cmd: int) -> int:
+        """The route latency series of ``hook`` serving ``cmd``."""
+        return self.lat_rows.get(hook, 0) * COMMANDS + cmd
 
     @property
     def await_active(self) -> int:
@@ -149,6 +167,9 @@ class Router(Hooks):
         handle = self.next_handle
         self.next_handle = handle + 1
         task = Task(req, slot, mget, deliver, mem)
+        latency = self.latency
+        if latency is not None:
+            task.series = self.latency_series(hook, req.cmd)
         self.tasks[handle] = task
         self.active += 1
         starts = self.starts
@@ -163,6 +184,9 @@ class Router(Hooks):
                 return
             # Not placed: the route runs after all, and its pool call raises this error.
             task.pass_error = (pool_id, error)
+        if latency is not None:
+            # (A pass-through route's latency is its backend request's: _on_pass_response.)
+            task.t0 = time.monotonic()
         if not starts:
             self.loop.call_soon(self._run_starts)
         starts += (handle, hook, req.cmd, req.line, req.key, req.noreply)
@@ -363,6 +387,10 @@ class Router(Hooks):
         task = self.tasks.pop(handle, None)
         if task is None:
             return
+        latency = self.latency
+        if latency is not None and task.series >= 0:
+            latency.observe(task.series, elapsed)
+            task.series = -1
         if self.count_replies and self.mem_used > self.mem_limit and res.type:
             res = self.out_of_memory(task.backend)
         self._done(task, reply_bytes(res.raw, res.status, res.code, mode, task.mget))
@@ -415,6 +443,9 @@ class Router(Hooks):
         self.active -= 1
         if task.mem:
             self.mem_used -= task.mem
+        latency = self.latency
+        if latency is not None and task.series >= 0:
+            latency.observe(task.series, int((time.monotonic() - task.t0) * 1_000_000))
         slot = task.slot
         slot.data = data
         task.deliver(slot)

@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from mcpframe.cache import Cache
-from mcpframe.config import ConfigSource, LoadedConfig
+from mcpframe.config import ConfigSource, LoadedConfig, TlsClient
 from mcpframe.errors import ConfigError, PluginError, ServeError
 from mcpframe.events import STREAMS, WATCH_NAMES, EventLog, format_event
 from mcpframe.lua.config import ConfigLoader
@@ -30,8 +31,16 @@ from mcpframe.proxy.backend import Backend, BackendStats, backend_key
 from mcpframe.proxy.broadcast import targets as broadcast_targets
 from mcpframe.proxy.client import ClientConnection
 from mcpframe.proxy.clock import CLOCK
+from mcpframe.proxy.latency import RouteLatency
+from mcpframe.proxy.listeners import Listen, UnixSocketFile, inherited_unix_fds, parse_listen
 from mcpframe.proxy.router import Pool, Router
 from mcpframe.proxy.stats import general_stats, lua_stats, proxy_stats
+from mcpframe.proxy.tls import (
+    TlsServer,
+    refresh_client_contexts,
+    reload_server_context,
+    server_context,
+)
 from mcpframe.proxy.turn import TURN
 from mcpframe.proxy.workers import (
     ENV_STATS_DIR,
@@ -41,40 +50,7 @@ from mcpframe.proxy.workers import (
     worker_index,
 )
 
-
-@dataclass
-class Listen:
-    host: str
-    port: int
-    tag: str | None = None
-
-    def __str__(self) -> str:
-        base = f"{self.host}:{self.port}"
-        return f"{base}:{self.tag}" if self.tag else base
-
-
-def parse_listen(text: str) -> Listen:
-    """``HOST:PORT``, ``HOST:PORT:TAG`` or memcached's ``tag[NAME]:HOST:PORT`` and its
-    shell-safe spelling ``tag_NAME_:HOST:PORT`` (spec v2 1.10)."""
-    tag: str | None = None
-    rest = text
-    if rest.startswith("tag[") and "]:" in rest:
-        tag, rest = rest[4:].split("]:", 1)
-    elif rest.startswith("tag_") and "_:" in rest[4:]:
-        tag, rest = rest[4:].split("_:", 1)
-    if rest.startswith("["):  # [v6]:port
-        host, _, after = rest[1:].partition("]:")
-        port_s, _, tail = after.partition(":")
-    else:
-        host, _, after = rest.partition(":")
-        port_s, _, tail = after.partition(":")
-    if tail:
-        tag = tail
-    if not host or not port_s.isdigit() or not 0 < int(port_s) < 65536:
-        raise ServeError(f"invalid listen address {text!r} (expected HOST:PORT[:TAG])")
-    if tag is not None and not 1 <= len(tag) <= 8:
-        raise ServeError(f"invalid listen address {text!r}: a tag must be 1 to 8 characters")
-    return Listen(host, int(port_s), tag)
+__all__ = ["Listen", "ProxyServer", "ServerOptions", "parse_listen"]
 
 
 @dataclass
@@ -92,6 +68,8 @@ class ServerOptions:
     #: What client connections speak: ``auto`` (from each one's first byte, as memcached
     #: does), ``ascii`` or ``binary`` (memcached's ``-B``).
     protocol: str = "auto"
+    #: the ``tls:`` listeners' certificate settings (``--tls-*``).
+    tls: TlsServer | None = None
 
 
 class ProxyServer:
@@ -115,6 +93,8 @@ class ProxyServer:
         #: under a config: the backends each keyless command is sent to (mcp.broadcast).
         self.broadcasts: dict[int, list[Backend]] = {}
         self.servers: list[asyncio.base_events.Server] = []
+        #: the unix socket files this process made (removed on exit).
+        self.socket_files: list[UnixSocketFile] = []
         self.connections: set[ClientConnection] = set()
         self.curr_connections = 0
         self.total_connections = 0
@@ -136,14 +116,30 @@ class ProxyServer:
         self.stopping: asyncio.Event | None = None
         #: with --workers: where the workers' stats meet (None in a single process).
         self.board: StatsBoard | None = None
+        #: the context of the tls: listeners (certificates read again on reload).
+        self.tls_context: ssl.SSLContext | None = None
+        if any(x.tls for x in options.listens):
+            if options.tls is None:
+                raise ServeError("a tls: listener needs --tls-cert (and --tls-key)")
+            self.tls_context = server_context(options.tls)
+        elif options.tls is not None:
+            raise ServeError("--tls-cert is given but no listener is tls: (e.g. tls:HOST:PORT)")
+        if config is not None:
+            refresh_client_contexts(_backend_tls(config))
         index, stats_dir = worker_index(), os.environ.get(ENV_STATS_DIR)
         if index is not None and stats_dir:
             self.board = StatsBoard(stats_dir, index)
+        #: route latency histograms, when recorded (``--metrics``; set before start).
+        self.route_latency: RouteLatency | None = None
+        #: more sections to publish with the stats (the metrics endpoint's snapshot).
+        self.publish_extra: Callable[[], dict[str, object]] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
     def use_config(self, config: LoadedConfig) -> None:
-        """Serve ``config`` once started, and reload it from the same files."""
+        """Serve ``config`` once started, and reload it from the same files (raises
+        ServeError when the TLS files of its backends do not load)."""
+        refresh_client_contexts(_backend_tls(config))
         self.config = config
         self.config_path = config.path
         self.config_source = config.source
@@ -179,6 +175,8 @@ class ProxyServer:
         self.broadcasts = broadcast_targets(config, pools)
         old = self.router
         self.router = Router(config, pools, self.cache, self.events, workers=worker_count())
+        if self.route_latency is not None:
+            self.router.record_latency(self.route_latency)
         if old is not None:
             # Counters live on across reloads: user stats (spec 2.7), cmd_*, requests.
             config.routes.carry_user_stats(old.config.routes)
@@ -205,14 +203,25 @@ class ProxyServer:
 
         loop.call_later(0.05, check)
 
+    def _reload_certificates(self) -> None:
+        if self.tls_context is None or self.options.tls is None:
+            return
+        try:
+            reload_server_context(self.tls_context, self.options.tls)
+        except (ServeError, OSError, ssl.SSLError) as e:
+            self.events.emit("proxy_error", msg=f"TLS certificates not reloaded, old kept: {e}")
+
     async def reload(self) -> bool:
-        """Load the config file again; on success swap it in, on failure keep the old one."""
+        """Load the config file again; on success swap it in, on failure keep the old one.
+        The listeners' TLS certificates are read again too."""
+        self._reload_certificates()
         if self.loader is None or self.config_path is None:
             return False
         self.events.emit("proxy_conf", status="start")
         try:
             config = self.loader.load(self.config_source or self.config_path)
-        except (ConfigError, PluginError) as e:
+            refresh_client_contexts(_backend_tls(config))
+        except (ConfigError, PluginError, ServeError) as e:
             self.reloads += 1
             self.reload_fails += 1
             self.events.emit("proxy_error", msg=f"reload failed, old config kept: {e}")
@@ -246,29 +255,60 @@ class ProxyServer:
             self._apply_config(self.config)
             self.events.emit("proxy_conf", status="done")
         loop = asyncio.get_running_loop()
-        for listen in self.options.listens:
-            tag = listen.tag
-            try:
-                server = await loop.create_server(
-                    cast(
-                        "Callable[[], asyncio.Protocol]",
-                        lambda tag=tag: ClientConnection(self, tag),
-                    ),
-                    listen.host,
-                    listen.port,
-                    reuse_address=True,
-                    reuse_port=self.options.reuse_port or None,
-                    backlog=1024,
-                )
-            except OSError as e:
-                for s in self.servers:
-                    s.close()
-                reason = os.strerror(e.errno) if e.errno else str(e)
-                raise ServeError(f"cannot listen on {listen}: {reason.lower()}") from None
-            for sock in server.sockets:
-                if sock.family in (socket.AF_INET, socket.AF_INET6):
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.servers.append(server)
+        inherited = inherited_unix_fds()
+        try:
+            for listen in self.options.listens:
+                self.servers.append(await self._listen(loop, listen, inherited))
+        except ServeError:
+            self._close_listeners()
+            raise
+
+    async def _listen(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        listen: Listen,
+        inherited: dict[str, int],
+    ) -> asyncio.base_events.Server:
+        tag = listen.tag
+        factory = cast(
+            "Callable[[], asyncio.Protocol]", lambda tag=tag: ClientConnection(self, tag)
+        )
+        if listen.path is not None:
+            fd = inherited.get(listen.path)
+            if fd is not None:  # a worker: the supervisor bound it (listeners.py)
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=fd)
+            else:
+                made = UnixSocketFile(listen)
+                self.socket_files.append(made)
+                sock = made.sock
+            return await loop.create_unix_server(
+                factory, sock=sock, ssl=self.tls_context if listen.tls else None
+            )
+        try:
+            server = await loop.create_server(
+                factory,
+                listen.host,
+                listen.port,
+                reuse_address=True,
+                reuse_port=self.options.reuse_port or None,
+                backlog=1024,
+                ssl=self.tls_context if listen.tls else None,
+            )
+        except OSError as e:
+            reason = os.strerror(e.errno) if e.errno else str(e)
+            raise ServeError(f"cannot listen on {listen}: {reason.lower()}") from None
+        for sock in server.sockets:
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return server
+
+    def _close_listeners(self) -> None:
+        for s in self.servers:
+            s.close()
+        for made in self.socket_files:
+            made.sock.close()
+            made.remove()
+        self.socket_files = []
 
     async def serve_forever(self) -> None:
         await self.start()
@@ -285,6 +325,7 @@ class ProxyServer:
             await self.stopping.wait()
             await self.stop()
         finally:
+            self._close_listeners()  # the unix socket files go even if stop() did not run
             if self.options.pid_file:
                 with contextlib.suppress(OSError):
                     Path(self.options.pid_file).unlink()
@@ -292,7 +333,13 @@ class ProxyServer:
     def _publish_stats(self) -> None:
         assert self.board is not None
         with contextlib.suppress(OSError):
-            self.board.publish({"general": general_stats(self), "proxy": proxy_stats(self)})
+            sections: dict[str, object] = {
+                "general": general_stats(self),
+                "proxy": proxy_stats(self),
+            }
+            if self.publish_extra is not None:
+                sections.update(self.publish_extra())
+            self.board.publish(sections)
         if self.stopping is not None and not self.stopping.is_set():
             asyncio.get_running_loop().call_later(PUBLISH_INTERVAL, self._publish_stats)
 
@@ -305,8 +352,7 @@ class ProxyServer:
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to the drain timeout), close."""
-        for s in self.servers:
-            s.close()
+        self._close_listeners()
         for conn in list(self.connections):
             conn.stop_reading()
         loop = asyncio.get_running_loop()
@@ -362,3 +408,8 @@ class ProxyServer:
     def _wants_changed(self, wants: dict[str, bool]) -> None:
         if self.router is not None:
             self.router.config.routes.set_wants(wants)
+
+
+def _backend_tls(config: LoadedConfig) -> set[TlsClient]:
+    """The TLS settings the config's backends connect with."""
+    return {be.tls for pool in config.pools for be in pool.backends if be.tls is not None}

@@ -290,8 +290,12 @@ def conns_stats(server: ProxyServer, asking: ClientConnection | None = None) -> 
     return [(f"{fd}:{name}", value) for fd, lines in sorted(entries) for name, value in lines]
 
 
-def _address(family: int, address: tuple[str, int] | tuple[str, int, int, int]) -> str:
-    """memcached's ``tcp:HOST:PORT`` / ``tcp6:[HOST]:PORT``."""
+def _address(family: int, address: str | tuple[str, int] | tuple[str, int, int, int]) -> str:
+    """memcached's ``tcp:HOST:PORT`` / ``tcp6:[HOST]:PORT`` / ``unix:PATH`` (a unix client has
+    no address of its own: memcached shows ``unix:<AF 1>``)."""
+    if isinstance(address, (str, bytes)):
+        text = address.decode("utf-8", "replace") if isinstance(address, bytes) else address
+        return f"unix:{text}" if len(text) >= 2 else f"unix:<AF {int(socket.AF_UNIX)}>"
     if family == socket.AF_INET6:
         return f"tcp6:[{address[0]}]:{address[1]}"
     return f"tcp:{address[0]}:{address[1]}"

@@ -41,7 +41,7 @@ class Task:
     """One running route: where its reply goes, the client request it serves, the bytes it
     holds (buffer memory) and the backend of its pending pool call."""
 
-    __slots__ = ("backend", "deliver", "mem", "mget", "pass_error", "req", "slot")
+    __slots__ = ("backend", "deliver", "mem", "mget", "pass_error", "req", "series", "slot", "t0")
 
     backend: Backend
 
@@ -56,6 +56,9 @@ class Task:
         #: (pool, error text) of a pass-through call that could not be placed: the route
         #: then runs in Lua, and raises this at its pool call (see ``Router.run``).
         self.pass_error: tuple[int, bytes] | None = None
+        #: with route latency recorded (``latency.py``): its series and when it started.
+        self.series = -1
+        self.t0 = 0.0
         # ``backend`` (the backend of its pending pool call) is set by the pool call.
 
 

@@ -3,13 +3,18 @@
 Each worker is a whole mcpframe (``serve`` run again with ``MCPFRAME_WORKER_*`` set): its own
 Lua VMs, backend connections and event loop, listening with SO_REUSEPORT so the kernel
 spreads new client connections over them, as memcached spreads them over its threads. The
-supervisor (the process the operator started) holds no socket and runs no Lua route: it
-validates the config, starts the workers, restarts one that dies (and logs it), and passes
-reload (SIGHUP) and shutdown (SIGTERM/SIGINT) on to all of them.
+supervisor (the process the operator started) holds no TCP socket (only the unix ones, below)
+and runs no Lua route: it validates the config, starts the workers, restarts one that dies
+(and logs it), and passes reload (SIGHUP) and shutdown (SIGTERM/SIGINT) on to all of them.
+
+Unix sockets cannot be shared with SO_REUSEPORT: the supervisor binds each one once and every
+worker inherits the listening descriptor (``proxy/listeners.py``, ``MCPFRAME_UNIX_FDS``).
 
 Stats: every worker publishes its counters to a small JSON file in a directory the
 supervisor owns, twice a second; ``stats`` and ``stats proxy`` on any worker answer the sums
-over all workers (at most half a second old for the others).
+over all workers (at most half a second old for the others). With ``--metrics`` the file
+also holds a snapshot of the worker's metric families, so that any worker answers a scrape
+for the whole group (``metrics_group.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
+
+from mcpframe.proxy.listeners import ENV_UNIX_FDS, encode_unix_fds
 
 #: Environment a worker runs with.
 ENV_INDEX = "MCPFRAME_WORKER_INDEX"
@@ -62,25 +69,34 @@ class StatsBoard:
         self.index = index
         self.path = self.dir / f"worker-{index}.json"
 
-    def publish(self, sections: dict[str, list[tuple[str, object]]]) -> None:
+    def publish(self, sections: dict[str, object]) -> None:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"ts": time.time(), "pid": os.getpid(), **sections}))
         os.replace(tmp, self.path)
 
-    def others(self, section: str) -> list[list[tuple[str, object]]]:
-        out = []
+    def published(self, section: str) -> list[tuple[int, int, object]]:
+        """``(index, pid, section data)`` of every other worker that published lately."""
+        out: list[tuple[int, int, object]] = []
         now = time.time()
         for path in self.dir.glob("worker-*.json"):
             if path == self.path:
                 continue
             try:
                 data = json.loads(path.read_text())
+                index = int(path.stem.rpartition("-")[2])
             except (OSError, ValueError):
                 continue
             if now - float(data.get("ts", 0)) > 10 * PUBLISH_INTERVAL + 5:
                 continue  # a worker that died and was not replaced
-            out.append([(str(k), v) for k, v in data.get(section, [])])
+            if section in data:
+                out.append((index, int(data.get("pid", 0)), data[section]))
         return out
+
+    def others(self, section: str) -> list[list[tuple[str, object]]]:
+        return [
+            [(str(k), v) for k, v in lines]  # type: ignore[attr-defined]
+            for _, _, lines in self.published(section)
+        ]
 
     def total(self, section: str, own: list[tuple[str, object]]) -> list[tuple[str, object]]:
         """``own`` with every counter replaced by its sum over all live workers."""
@@ -118,8 +134,11 @@ class Supervisor:
         validate: Callable[[], str | None],
         log: Callable[[str], None],
         drain_timeout: float,
+        unix_fds: dict[str, int] | None = None,
     ) -> None:
         self.count = count
+        #: unix listeners bound here, by path: each worker inherits the descriptors.
+        self.unix_fds = dict(unix_fds or {})
         self.argv = argv
         self.validate = validate
         self.log = log
@@ -137,7 +156,11 @@ class Supervisor:
             ENV_STATS_DIR: self.stats_dir,
             ENV_COUNT: str(self.count),
         }
-        self.procs[index] = subprocess.Popen(self.argv, env=env)
+        if self.unix_fds:
+            env[ENV_UNIX_FDS] = encode_unix_fds(self.unix_fds)
+        self.procs[index] = subprocess.Popen(
+            self.argv, env=env, pass_fds=tuple(self.unix_fds.values())
+        )
         self.started_at[index] = time.monotonic()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:

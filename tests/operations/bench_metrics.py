@@ -1,8 +1,9 @@
 """What ``--metrics`` costs: 20k pipelined ``mg`` through the proxy, with and without it.
 
 Run: ``.venv/bin/python -m tests.operations.bench_metrics [rounds]``. Prints the median time
-per run and the difference. Not a test (timings on a shared machine are noisy); the numbers
-are quoted in docs/operations.md.
+per run and the difference. Not a test (timings on a shared machine are noisy); through
+sockets, so the kernel's share dilutes the difference: docs/operations.md quotes
+``bench/inproc.py --metrics`` instead, which measures the proxy's own CPU per op.
 """
 
 from __future__ import annotations
