@@ -51,7 +51,6 @@ LONGOPTS: dict[str, tuple[str, int]] = {
 
 #: Short options accepted and ignored, with what they are (the warning says it).
 IGNORED: dict[str, str] = {
-    "a": "unix socket access mask",
     "A": "the shutdown command",
     "U": "UDP port",
     "M": "no evictions",
@@ -404,6 +403,8 @@ def parse(args: list[str]) -> Parsed:
     start_arg: str | None = None
     protocol_specified = False
     protocol = "auto"
+    unix_path: str | None = None
+    unix_mask = 0o700
 
     def ignore(flag: str, value: str | None, what: str) -> None:
         shown = flag if value is None else f"{flag} {value}"
@@ -416,11 +417,11 @@ def parse(args: list[str]) -> Parsed:
         if opt == "S":
             raise Exit(EX_USAGE, "This server is not built with SASL support.")
         if opt == "s":
-            raise Exit(
-                EX_USAGE,
-                "This server is not built with unix socket support.\n"
-                f"{PROG}: -s {value}: mcpframe serve has no unix-socket listeners yet",
-            )
+            unix_path = value
+            continue
+        if opt == "a":
+            unix_mask = _octal(value)
+            continue
         if opt == "d":
             raise Exit(
                 EX_USAGE,
@@ -551,9 +552,14 @@ def parse(args: list[str]) -> Parsed:
     if config is not None and not config.strip(":"):
         # memcached loads an empty file name, which defines nothing.
         raise Exit(EXIT_ERROR, "ERROR: Configuration file missing 'mcp_config_pools' function")
-    if port == 0:
+    if unix_path is not None:
+        # memcached listens on the unix socket instead of TCP ("disables network support").
+        listen = [f"unix:{unix_path}:{unix_mask:04o}"]
+    elif port == 0:
         raise Exit(EX_USAGE, f"{PROG}: -p 0: memcached then opens no TCP port; nor would mcpframe")
-    listeners = parse_listeners(inter if inter is not None else "*", port)
+    else:
+        interfaces = inter if inter is not None else "*"
+        listen = [x.serve_spelling() for x in parse_listeners(interfaces, port)]
     paths = tuple(p for p in (config or "").split(":") if p)
     workers = threads or 1
     if not paths and workers > 1:
@@ -564,7 +570,7 @@ def parse(args: list[str]) -> Parsed:
     settings = ServeSettings(
         config=paths,
         start_arg=start_arg,
-        listen=[x.serve_spelling() for x in listeners],
+        listen=listen,
         memory=max(memory, 1),
         max_item_size=item_size_max,
         workers=workers,
@@ -574,6 +580,15 @@ def parse(args: list[str]) -> Parsed:
         protocol=protocol,
     )
     return Parsed(settings, warnings)
+
+
+def _octal(text: str) -> int:
+    """C's ``strtol(text, NULL, 8)``, as memcached reads ``-a``: leading octal digits, else 0."""
+    text = text.strip()
+    end = 0
+    while end < len(text) and text[end] in "01234567":
+        end += 1
+    return int(text[:end], 8) if end else 0
 
 
 def _atof(text: str) -> float:

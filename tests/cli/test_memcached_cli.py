@@ -12,6 +12,7 @@ import contextlib
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -131,7 +132,6 @@ def test_refused_as_memcached_refuses(args: list[str], code: int, stderr: str) -
 @pytest.mark.parametrize(
     ("args", "names"),
     [
-        (["-s", "/tmp/mc.sock"], ["unix socket support", "unix-socket listeners"]),
         (["-d"], ["does not daemonize"]),
         (["-Y", "/etc/auth"], ["no ASCII authentication"]),
         (["-o", "proxy_config=routelib,proxy_arg=x.lua"], ["routelib"]),
@@ -148,6 +148,13 @@ def test_refused_features_are_named(tmp_path: Path, args: list[str], names: list
 def test_binding_protocol_is_serves_protocol(value: str) -> None:
     assert parse(["-B", value]).settings.protocol == value
     assert parse([]).settings.protocol == "auto"
+
+
+def test_unix_socket_replaces_tcp_as_in_memcached() -> None:
+    settings = parse(["-s", "/run/mc.sock", "-a", "0660", "-p", "11211"]).settings
+    assert settings.listen == ["unix:/run/mc.sock:0660"]
+    assert parse(["-s", "/run/mc.sock"]).settings.listen == ["unix:/run/mc.sock:0700"]
+    assert parse(["-a", "755"]).settings.listen != ["unix:/run/mc.sock:0755"]
 
 
 def test_help_and_version() -> None:
@@ -364,3 +371,31 @@ def test_long_forms_clusters_and_repeated_extended(
     c.send(b"mg k\r\n")
     assert c.readline() == b"HD second\r\n"  # the last proxy_arg wins, as in memcached
     c.close()
+
+
+def test_unix_socket_line_serves_on_the_socket(tmp_path: Path) -> None:
+    """memcached's ``-s PATH -a MODE``: the cache answers on the socket, with that mode."""
+    path = tmp_path / "mc.sock"
+    argv = [sys.executable, "-m", "mcpframe", "memcached", "-s", str(path), "-a", "0660"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 30
+        while not path.exists():
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
+            assert time.monotonic() < deadline, "no socket after 30 s"
+            time.sleep(0.05)
+        assert path.stat().st_mode & 0o777 == 0o660
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(10)
+            s.connect(str(path))
+            s.sendall(b"set k 0 0 1\r\nx\r\nget k\r\n")
+            got = b""
+            while not got.endswith(b"END\r\n"):
+                chunk = s.recv(4096)
+                assert chunk, got
+                got += chunk
+        assert got == b"STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n"
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    assert not path.exists()
