@@ -365,6 +365,7 @@ class ConfigLoader:
             resume, fail, resume_await, abandon, start_batch, resume_batch, take,
             passthrough_pools,
         ) = lua.execute(lua_source("mcp_routes.lua"), mcp, state)  # fmt: skip
+        lua.execute(lua_source("mcp_funcgen.lua"), mcp, state)  # API v2: funcgens, rctx
         codes = {_s(k): int(v) for k, v in state[b"codes"].items()}
         proxy_mt = state[b"POOL_PROXY_MT"]
         setmt = lua.globals().setmetatable

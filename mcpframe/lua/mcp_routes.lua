@@ -466,7 +466,9 @@ function mcp.attach(cmd, fn, tag)
         raise("bad argument #1 to 'attach' (number expected, got " .. argtype(cmd) .. ")", 2)
     end
     cmd = tointeger(cmd)
-    if type(fn) ~= "function" then
+    -- A function is a v1 route (a coroutine per request, as 1.6.20 and 1.6.23-1.6.29 ran
+    -- it); a function generator (mcp_funcgen.lua) runs in its slots (spec v2 1.2).
+    if type(fn) ~= "function" and getmetatable(fn) ~= state.FGEN_MT then
         raise("Must pass a function to mcp.attach", 2)
     end
     local t = ""
@@ -1076,5 +1078,13 @@ local function passthrough_pools(...)
     end
     return unpack(out, 1, select("#", ...))
 end
+
+-- What the v2 chunk (mcp_funcgen.lua, run next in this VM) shares with this one.
+state.shared = {
+    Y = Y, DONE = DONE, Request = Request, Response = Response, POOL_PROXY = POOL_PROXY,
+    KEYED = KEYED, rewrite_noreply = rewrite_noreply, new_response = new_response,
+    content = content, YIELD_POOL = YIELD_POOL, YIELD_INTERNAL = YIELD_INTERNAL,
+    YIELD_AWAIT = YIELD_AWAIT, MODE_NOREPLY = MODE_NOREPLY,
+}
 
 return resume, fail, resume_await, abandon, start_batch, resume_batch, take, passthrough_pools

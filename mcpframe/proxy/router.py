@@ -33,6 +33,7 @@ from mcpframe.protocol.request import Request
 from mcpframe.protocol.response import Response
 from mcpframe.proxy.awaits import Awaits
 from mcpframe.proxy.backend import Backend
+from mcpframe.proxy.funcgens import FuncGens
 from mcpframe.proxy.hooks import Hooks
 from mcpframe.proxy.internal import run_internal
 from mcpframe.proxy.limits import ACTIVE_LIMIT, OUT_OF_MEMORY
@@ -114,6 +115,9 @@ class Router(Hooks):
         self.cmd_counts = [0] * (c.CMD_ANY + 1)
         self.multigets = MultiGets(self)
         self.awaits = Awaits(self)
+        self.funcgens = FuncGens(self)
+        #: The hooks that are function generators (API v2), run by ``funcgens``.
+        self.fgen_hooks = self.funcgens.hooks
 
     @property
     def await_active(self) -> int:
@@ -150,7 +154,13 @@ class Router(Hooks):
         self.active += 1
         starts = self.starts
         pool_id = self.passthrough_pool(hook)
-        if pool_id >= 0 and not starts and not req.noreply and req.cmd in c.KEYED:
+        if (
+            pool_id >= 0
+            and not starts
+            and not req.noreply
+            and req.cmd in c.KEYED
+            and not self.funcgens.starts
+        ):
             # A pass-through route: what it would do, done here (the reply comes back to
             # _on_pass_response). Noreply requests, which the route rewrites, go through it,
             # and so does every request after one queued for Lua this turn (requests reach
@@ -160,6 +170,9 @@ class Router(Hooks):
                 return
             # Not placed: the route runs after all, and its pool call raises this error.
             task.pass_error = (pool_id, error)
+        if hook in self.fgen_hooks:
+            self.funcgens.start(handle, hook, req)
+            return
         if not starts:
             self.loop.call_soon(self._run_starts)
         starts += (handle, hook, req.cmd, req.line, req.key, req.noreply)
@@ -421,6 +434,7 @@ class Router(Hooks):
         for handle in list(self.tasks):
             self.abandon(handle)
             self.complete(handle, SHUTTING_DOWN)
+        self.funcgens.abort_all()
         self.multigets.abort_all(
             Response(0, c.MCMC_CODE_SERVER_ERROR, c.STATUS_FAILED, SHUTTING_DOWN)
         )

@@ -1,0 +1,881 @@
+-- API v2 in the route VM (spec v2 sections 2 and 3): function generators, their slots, the
+-- request context `rctx`, and the driver that runs slots for Python.
+--
+-- Run right after mcp_routes.lua, in the same VM, with (mcp, state); it shares that chunk's
+-- request and response objects, yield markers and noreply rewrite (state.shared). v1 routes
+-- (plain functions given to mcp.attach) keep running there, unchanged.
+--
+-- How a request runs. Python calls `v2_start(task, fgen, cmd, line, key, nr, ...)` for the
+-- requests of a loop turn that are attached to a funcgen. Each takes a free slot of its
+-- funcgen (or generates one) and resumes the slot's coroutine with the request. The route
+-- runs until it returns, or waits: rctx wait methods yield to the driver, which dispatches
+-- the slot's queued handles (pool handles become SEND actions for Python, child funcgens run
+-- at once in their own slots), and leaves the slot suspended until its wait condition holds
+-- or a timer fires. Python sends the bytes, and calls `v2_events(sub, raw, status, ..., sub,
+-- ...)` once per loop turn with every reply (and fired timer) that arrived; the driver files
+-- each under its slot and handle, runs the handle's callback, and resumes the slots whose
+-- waits are over. Every driver call answers a flat list of actions, ACTION_WIDTH values each:
+--
+--   SEND    task sub pool line value vh key mode cmd   (line nil: the client's request as is)
+--   TIMER   task token seconds
+--   REPLY   task kind a b c d   (kind DONE_RES raw status code mode | DONE_STR s |
+--                                DONE_BAD | DONE_ERR msg traceback | START_FAIL msg)
+--   RELEASE task                (the slot is free again: the request stops counting as active)
+--   LOG     task msg            (a proxy_error log line: a callback or a child raised)
+--
+-- A slot is released when its route has returned and every request it dispatched (its
+-- children's included) has completed (spec 3.15); results that arrive after the route
+-- returned still run their callbacks and are then dropped.
+local mcp, state = ...
+local sh = state.shared
+
+local co_create, co_resume, co_yield, co_status = coroutine.create, coroutine.resume,
+    coroutine.yield, coroutine.status
+local traceback = debug.traceback
+local setmetatable, getmetatable, type, select, tostring, pcall = setmetatable, getmetatable,
+    type, select, tostring, pcall
+local tointeger, mtype = math.tointeger, math.type
+local ssub, unpack = string.sub, table.unpack
+
+local Y, DONE = sh.Y, sh.DONE
+local Request, Response, POOL_PROXY, KEYED = sh.Request, sh.Response, sh.POOL_PROXY, sh.KEYED
+local rewrite_noreply, new_response = sh.rewrite_noreply, sh.new_response
+local YIELD_POOL, YIELD_INTERNAL = sh.YIELD_POOL, sh.YIELD_INTERNAL
+local codes = state.codes
+local DONE_RES, DONE_STR, DONE_BAD, DONE_ERR = codes.DONE_RES, codes.DONE_STR, codes.DONE_BAD,
+    codes.DONE_ERR
+local START_FAIL = 15
+codes.START_FAIL = START_FAIL
+
+local A_SEND, A_TIMER, A_REPLY, A_RELEASE, A_LOG = 1, 2, 3, 4, 5
+local ACTION_WIDTH = 10
+codes.A_SEND, codes.A_TIMER, codes.A_REPLY, codes.A_RELEASE, codes.A_LOG =
+    A_SEND, A_TIMER, A_REPLY, A_RELEASE, A_LOG
+codes.ACTION_WIDTH = ACTION_WIDTH
+-- The pool id Python reads as "the proxy's own cache" (mcp.internal_handler, mcp.internal).
+local INTERNAL_POOL = -1
+codes.INTERNAL_POOL = INTERNAL_POOL
+
+-- Yield kinds of rctx methods (after Y, like the v1 calls).
+local YIELD_WAIT, YIELD_SLEEP = 20, 21
+
+local WAIT_ANY, WAIT_OK, WAIT_GOOD, WAIT_FASTGOOD = mcp.WAIT_ANY, mcp.WAIT_OK, mcp.WAIT_GOOD,
+    mcp.WAIT_FASTGOOD
+mcp.WAIT_RESUME = true
+local RES_GOOD, RES_OK, RES_ANY = mcp.RES_GOOD, mcp.RES_OK, mcp.RES_ANY
+local RES_ERROR = 128  -- memcached's internal bit on failed results (RES_ANY is also set)
+local MCMC_CODE_END, MCMC_CODE_SERVER_ERROR = mcp.MCMC_CODE_END, mcp.MCMC_CODE_SERVER_ERROR
+local STATUS_FAILED = 1
+local MAX_STRING_REPLY = 1024
+
+-- Handle states within one run of a slot (spec 3.2).
+local IDLE, QUEUED, ACTIVE, COMPLETE, WAITED = 0, 1, 2, 3, 4
+-- A v1 pool call or mcp.internal made from a funcgen route: its reply resumes the route.
+local DIRECT = -1
+
+-- Errors: `msg` at the caller `level` frames up, or without a position when that frame is
+-- one of the drivers (a tail call from the route left no frame of its own).
+local SELF_SOURCE = debug.getinfo(1, "S").source
+local error = error
+local function raise(msg, level)
+    local info = debug.getinfo(level + 1, "S")
+    if info == nil or info.source == SELF_SOURCE or info.what == "C" then
+        error(msg, 0)
+    end
+    error(msg, level + 1)
+end
+
+---------------------------------------------------------------------------
+-- actions for Python
+
+local out, nout = {}, 0
+
+local function emit(a, task, x1, x2, x3, x4, x5, x6, x7, x8)
+    local n = nout
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = a, task, x1, x2, x3
+    out[n + 6], out[n + 7], out[n + 8], out[n + 9], out[n + 10] = x4, x5, x6, x7, x8
+    nout = n + ACTION_WIDTH
+end
+
+local function flush()
+    local n = nout
+    nout = 0
+    local t = out
+    out = {}
+    return unpack(t, 1, n)
+end
+
+---------------------------------------------------------------------------
+-- function generators
+
+local FGEN = {}
+FGEN.__index = FGEN
+FGEN.__name = "mcp.funcgen"
+state.FGEN_MT = FGEN
+
+local RCTX = {}
+RCTX.__index = RCTX
+RCTX.__name = "mcp.rcontext"
+
+local INTERNAL_BE = { __name = "mcp.internal_be" }
+mcp.internal_handler = setmetatable({}, INTERNAL_BE)
+
+local K_POOL, K_INTERNAL, K_CHILD = 1, 2, 3
+
+function mcp.funcgen_new()
+    -- _kinds/_targets: per handle (0-based), what it names; _free: LIFO of idle slots.
+    return setmetatable({ _kinds = {}, _targets = {}, _nh = 0, _ready = false, _free = {},
+        _nfree = 0, _nslots = 0, _name = "anonymous", _u = 0 }, FGEN)
+end
+
+function FGEN:new_handle(obj)
+    if self._ready then
+        raise("cannot modify function generator after calling ready", 2)
+    end
+    local mt = getmetatable(obj)
+    local kind, target
+    if mt == POOL_PROXY then
+        kind, target = K_POOL, obj._id
+    elseif mt == INTERNAL_BE then
+        kind = K_INTERNAL
+    elseif mt == FGEN then
+        kind, target = K_CHILD, obj
+    else
+        raise("invalid argument to new_handle", 2)
+    end
+    local h = self._nh
+    self._kinds[h], self._targets[h] = kind, target
+    self._nh = h + 1
+    return h
+end
+
+local new_slot
+
+function FGEN:ready(opts)
+    if type(opts) ~= "table" then
+        raise("bad argument #1 to 'ready' (table expected, got "
+            .. (opts == nil and "no value" or type(opts)) .. ")", 2)
+    end
+    if self._ready then
+        raise("cannot modify function generator after calling ready", 2)
+    end
+    if type(opts.f) ~= "function" then
+        raise("Must specify generator function ('f') to fgen:ready", 2)
+    end
+    local u = opts.u
+    if type(u) == "number" then
+        u = tointeger(u)
+        if u == nil or u < 1 or u > 255 then
+            raise("user obj ('u') in fgen:ready must be between 1 and 255", 2)
+        end
+        self._u = u
+    end
+    if type(opts.n) == "string" then self._name = ssub(opts.n, 1, 80) end
+    self._f, self._a = opts.f, opts.a
+    -- A child funcgen must be ready before its parent (its slots are made with the parent's).
+    for h = 0, self._nh - 1 do
+        if self._kinds[h] == K_CHILD and not self._targets[h]._ready then
+            raise("failed to generate request slot during queue_assign()", 2)
+        end
+    end
+    self._ready = true
+    -- The first slot is made now: the generator's errors are ready's errors.
+    local ok, slot = pcall(new_slot, self)
+    if not ok then
+        self._ready = false
+        error(slot, 0)
+    end
+    self._nfree = 1
+    self._free[1] = slot
+end
+
+---------------------------------------------------------------------------
+-- slots
+
+-- A slot's coroutine runs requests one after another; it yields DONE with the route's
+-- result, and is resumed with the next request.
+local function slot_body(slot)
+    return function(r)
+        while true do
+            local res = slot.route(r)
+            r = co_yield(DONE, res)
+        end
+    end
+end
+
+-- A slot: its rctx (the slot itself: rctx methods find everything on it), its route, its
+-- coroutine, and the state of one run. Fields: fg, route, co, top (the top-level slot of a
+-- run: itself, or the slot whose child it is), parent/ph (the parent slot and handle a child
+-- reports to), st/req/res/flag/cb (per handle), child (pinned child slots per handle),
+-- active (handles dispatched and not complete), pending (top only: requests of the whole
+-- tree in flight, children running included), returned, task, r, waiting (a wait in
+-- progress: mode, count, got, handle), token (of its timer), uobjs.
+new_slot = function(fg)
+    local slot = setmetatable({ fg = fg, st = {}, req = {}, res = {}, flag = {}, cb = {},
+        child = {}, active = 0, pending = 0, returned = false, uleft = fg._u, uobjs = {} }, RCTX)
+    for h = 0, fg._nh - 1 do slot.st[h] = IDLE end
+    slot.top = slot
+    local route = fg._f(slot, fg._a)
+    if type(route) ~= "function" then
+        error("function generator didn't return a function", 0)
+    end
+    slot.route = route
+    slot.co = co_create(slot_body(slot))
+    fg._nslots = fg._nslots + 1
+    return slot
+end
+
+local function take_slot(fg)
+    local n = fg._nfree
+    if n > 0 then
+        local slot = fg._free[n]
+        fg._free[n] = nil
+        fg._nfree = n - 1
+        return slot
+    end
+    return new_slot(fg)
+end
+
+local function reset(slot)
+    local st, nh = slot.st, slot.fg._nh
+    for h = 0, nh - 1 do st[h] = IDLE end
+    slot.req, slot.res, slot.flag = {}, {}, {}
+    slot.active, slot.pending, slot.returned = 0, 0, false
+    slot.waiting, slot.token, slot.r, slot.task = nil, nil, nil, nil
+    slot.sleeping = nil
+    for _, o in ipairs(slot.uobjs) do
+        if getmetatable(o) == Response then
+            o.raw = nil
+        else
+            o._value, o._vh = nil, nil
+        end
+    end
+    if co_status(slot.co) == "dead" then slot.co = co_create(slot_body(slot)) end
+    for _, c in pairs(slot.child) do reset(c) end
+end
+
+local function release(top)
+    local task = top.task
+    reset(top)
+    local fg = top.fg
+    local n = fg._nfree + 1
+    fg._free[n] = top
+    fg._nfree = n
+    emit(A_RELEASE, task)
+end
+
+---------------------------------------------------------------------------
+-- results
+
+local subs = {}       -- sub-request id -> slot; sub_h[id] -> handle (DIRECT for v1 calls)
+local sub_h = {}
+local timers = {}     -- timer token -> slot
+local next_id = 0
+local runq, nrun = {}, 0  -- slots to resume now, with their values (see `schedule`)
+
+local function new_id()
+    next_id = next_id + 1
+    return next_id
+end
+
+-- Resume `slot` with up to two values once the current step is over.
+local function schedule(slot, a, b)
+    slot.waiting = nil
+    slot.token = nil
+    nrun = nrun + 1
+    runq[nrun] = { slot, a, b }
+end
+
+local function natural_flag(res)
+    if getmetatable(res) ~= Response then return RES_ANY end
+    if res.status ~= 0 then return RES_ANY + RES_ERROR end
+    if res._code == MCMC_CODE_END then return RES_OK end
+    return RES_GOOD
+end
+
+-- Does the result with `flag` count for a wait in `mode`? (spec 3.5)
+local function counts(mode, flag)
+    if mode == WAIT_ANY then return true end
+    if mode == WAIT_GOOD then return flag == RES_GOOD end
+    return flag == RES_GOOD or flag == RES_OK
+end
+
+-- A wait in progress: is it over? Returns true when the slot was scheduled.
+local function check_wait(slot, resume_now)
+    local w = slot.waiting
+    if w == nil then return false end
+    if w.handle ~= nil then
+        local h = w.handle
+        if slot.st[h] == COMPLETE or (resume_now and slot.st[h] == WAITED) then
+            slot.st[h] = WAITED
+            schedule(slot, slot.res[h])
+            return true
+        end
+        if resume_now then
+            schedule(slot, slot.res[h])
+            return true
+        end
+        return false
+    end
+    if w.got >= w.count or slot.active == 0 or resume_now or w.fast then
+        schedule(slot, w.got)
+        return true
+    end
+    return false
+end
+
+-- Count the handle's result for a wait_cond in progress (not for a wait_handle).
+local function count_result(slot, h)
+    local w = slot.waiting
+    if w == nil or w.handle ~= nil then return end
+    slot.st[h] = WAITED
+    local flag = slot.flag[h]
+    if counts(w.mode, flag) then
+        w.got = w.got + 1
+        if w.mode == WAIT_FASTGOOD and flag == RES_GOOD then w.fast = true end
+    end
+end
+
+local finish_pending
+
+-- `res` (a response, or a child's string) is the result of handle `h` of `slot`.
+local function deliver(slot, h, res)
+    local flag = natural_flag(res)
+    local resume_now = false
+    local cb = slot.cb[h]
+    if cb ~= nil and getmetatable(res) == Response then
+        local ok, f, again = pcall(cb, res, slot.req[h])
+        if not ok then
+            emit(A_LOG, slot.top.task, tostring(f))
+        elseif mtype(f) == "integer" then
+            if f == WAIT_GOOD then
+                flag = RES_GOOD
+            elseif f == WAIT_OK then
+                flag = RES_OK
+            end
+            resume_now = again and true or false
+        end
+    end
+    slot.res[h], slot.flag[h] = res, flag
+    slot.st[h] = COMPLETE
+    slot.active = slot.active - 1
+    if not slot.returned and slot.waiting then
+        count_result(slot, h)
+        check_wait(slot, resume_now)
+    end
+    finish_pending(slot.top)
+end
+
+-- One request of the tree of `top` is no longer in flight.
+finish_pending = function(top)
+    top.pending = top.pending - 1
+    if top.pending == 0 and top.returned then release(top) end
+end
+
+---------------------------------------------------------------------------
+-- dispatch
+
+local start_child
+
+-- The request part of a SEND: a client request unchanged travels as its handle (Python
+-- holds its bytes); otherwise its line, value (or the handle whose value it borrows), key,
+-- reply mode and command.
+local function emit_send(task, sub, pool, r)
+    if not r._edited then
+        emit(A_SEND, task, sub, pool, nil, nil, r._h, r._key, 0, r._cmd)
+    else
+        local vh = r._vh
+        if vh == nil and r._h ~= 0 then vh = r._h end
+        emit(A_SEND, task, sub, pool, r._line, r._value, vh, r._key, r._mode or 0, r._cmd)
+    end
+end
+
+-- Send every queued handle of `slot`, in handle order (spec 3.3).
+local function dispatch(slot)
+    local fg, st = slot.fg, slot.st
+    local top = slot.top
+    for h = 0, fg._nh - 1 do
+        if st[h] == QUEUED then
+            st[h] = ACTIVE
+            slot.active = slot.active + 1
+            top.pending = top.pending + 1
+            local kind, r = fg._kinds[h], slot.req[h]
+            if kind == K_CHILD then
+                start_child(slot, h, r)
+            else
+                local sub = new_id()
+                subs[sub], sub_h[sub] = slot, h
+                local pool = kind == K_POOL and fg._targets[h] or INTERNAL_POOL
+                if r._nr and not r._rw then rewrite_noreply(r) end
+                emit_send(top.task, sub, pool, r)
+            end
+        end
+    end
+end
+
+---------------------------------------------------------------------------
+-- rctx methods (spec 3.4 - 3.13)
+
+local function check_handle(slot, h, msg)
+    local i = mtype(h) == "integer" and h or (type(h) == "number" and tointeger(h)) or nil
+    if i == nil or i < 0 or i >= slot.fg._nh then raise(msg, 3) end
+    return i
+end
+
+local function queue(slot, r, h)
+    if slot.st[h] == IDLE then
+        slot.st[h] = QUEUED
+        slot.req[h] = r
+    end
+end
+
+local function check_enqueue(self, r, fname)
+    if getmetatable(r) ~= Request then
+        raise("bad argument #1 to '" .. fname .. "' (mcp.request expected, got "
+            .. (r == nil and "no value" or type(r)) .. ")", 3)
+    end
+    if not KEYED[r._cmd] then
+        raise("cannot queue requests without a key", 3)
+    end
+end
+
+function RCTX:enqueue(r, hl)
+    check_enqueue(self, r, "enqueue")
+    if self.waiting then
+        raise("enqueue: cannot enqueue new requests while in a wait", 2)
+    end
+    if type(hl) == "number" then
+        local h = tointeger(hl)
+        if h == nil or h < 0 or h >= self.fg._nh then
+            raise("attempted to enqueue an invalid handle", 2)
+        end
+        queue(self, r, h)
+    elseif type(hl) == "table" then
+        for i = 1, #hl do
+            local v = hl[i]
+            if type(v) ~= "number" then
+                raise("invalid handle passed to queue via array table", 2)
+            end
+            local h = tointeger(v)
+            if h == nil or h < 0 or h >= self.fg._nh then
+                raise("attempted to enqueue an invalid handle", 2)
+            end
+            queue(self, r, h)
+        end
+    else
+        raise("must pass a handle or a table to queue", 2)
+    end
+end
+
+local function check_timeout(t)
+    if t ~= nil and type(t) ~= "number" then
+        raise("timeout argument to wait or sleep must be a number", 3)
+    end
+    return t
+end
+
+function RCTX:wait_cond(count, ...)
+    if count == nil then raise("must pass at least count to wait_cond", 2) end
+    local n = type(count) == "number" and tointeger(count) or nil
+    if n == nil or n < 0 then
+        raise("wait count for wait_cond must be a positive integer", 2)
+    end
+    local mode, timeout = ...
+    if select("#", ...) == 0 then mode = WAIT_ANY end
+    -- [Q] as 1.6.45: an explicit nil mode is refused like any other bad mode.
+    if mode ~= WAIT_ANY and mode ~= WAIT_OK and mode ~= WAIT_GOOD and mode ~= WAIT_FASTGOOD then
+        raise("invalid mode sent to wait_cond", 2)
+    end
+    check_timeout(timeout)
+    if self.waiting then raise("wait_cond: cannot call while already in wait mode", 2) end
+    self.waiting = { mode = mode, count = n, got = 0 }
+    return co_yield(Y, YIELD_WAIT, timeout)
+end
+
+function RCTX:enqueue_and_wait(r, h, timeout)
+    check_enqueue(self, r, "enqueue_and_wait")
+    if self.waiting then raise("wait_cond: cannot call while already in wait mode", 2) end
+    if type(h) ~= "number" then raise("invalid handle passed to enqueue_and_wait", 2) end
+    local i = tointeger(h)
+    if i == nil or i < 0 or i >= self.fg._nh then
+        raise("attempted to enqueue an invalid handle", 2)
+    end
+    check_timeout(timeout)
+    queue(self, r, i)
+    self.waiting = { handle = i }
+    return co_yield(Y, YIELD_WAIT, timeout)
+end
+
+function RCTX:wait_handle(h, timeout)
+    local i = type(h) == "number" and tointeger(h) or nil
+    if i == nil or i < 0 or i >= self.fg._nh then
+        raise("invalid handle passed to wait_handle", 2)
+    end
+    if self.st[i] == IDLE then raise("wait_handle called on unqueued handle", 2) end
+    if self.waiting then raise("wait: cannot call while already in wait mode", 2) end
+    check_timeout(timeout)
+    self.waiting = { handle = i }
+    return co_yield(Y, YIELD_WAIT, timeout)
+end
+
+function RCTX:sleep(seconds)
+    if self.waiting then raise("sleep: cannot call while already in wait mode", 2) end
+    if type(seconds) ~= "number" then
+        raise("timeout argument to wait or sleep must be a number", 2)
+    end
+    return co_yield(Y, YIELD_SLEEP, seconds)
+end
+
+local ACCESSOR_ERR = "invalid queue handle passed to :good/:ok:/:any"
+
+local function done_state(s)
+    return s == COMPLETE or s == WAITED
+end
+
+function RCTX:res_good(h)
+    h = check_handle(self, h, ACCESSOR_ERR)
+    if done_state(self.st[h]) and self.flag[h] == RES_GOOD then return self.res[h] end
+    return nil
+end
+
+function RCTX:res_ok(h)
+    h = check_handle(self, h, ACCESSOR_ERR)
+    local f = self.flag[h]
+    if done_state(self.st[h]) and (f == RES_GOOD or f == RES_OK) then return self.res[h] end
+    return nil
+end
+
+function RCTX:res_any(h)
+    h = check_handle(self, h, ACCESSOR_ERR)
+    if done_state(self.st[h]) then return self.res[h] end
+    return nil
+end
+
+local function masked(flag)
+    if flag == RES_GOOD or flag == RES_OK then return flag end
+    return RES_ANY
+end
+
+function RCTX:result(h)
+    h = check_handle(self, h, ACCESSOR_ERR)
+    if done_state(self.st[h]) then return self.res[h], masked(self.flag[h]) end
+    return nil, nil
+end
+
+local function result_list(self, list, fname)
+    if type(list) ~= "table" then raise("must pass a table to :" .. fname, 3) end
+    local hs = {}
+    for i = 1, #list do
+        hs[i] = check_handle(self, list[i], "invalid queue handle passed to " .. fname)
+    end
+    return hs
+end
+
+function RCTX:best_result(list)
+    local hs = result_list(self, list, "best_result")
+    local ok_h, err_h
+    for _, h in ipairs(hs) do
+        if done_state(self.st[h]) then
+            local f = self.flag[h]
+            if f == RES_GOOD then return self.res[h], RES_GOOD end
+            if f == RES_OK then ok_h = h else err_h = h end
+        end
+    end
+    local h = ok_h or err_h
+    if h == nil then return nil, nil end
+    return self.res[h], masked(self.flag[h])
+end
+
+function RCTX:worst_result(list)
+    local hs = result_list(self, list, "worst_result")
+    local worst, wf = nil, -1
+    for _, h in ipairs(hs) do
+        if done_state(self.st[h]) and self.flag[h] >= wf then
+            worst, wf = h, self.flag[h]
+        end
+    end
+    if worst == nil then return nil, nil end
+    return self.res[worst], masked(wf)
+end
+
+function RCTX:handle_set_cb(h, fn)
+    if type(h) ~= "number" then
+        raise("bad argument #1 to 'handle_set_cb' (number expected, got "
+            .. (h == nil and "no value" or type(h)) .. ")", 2)
+    end
+    local i = tointeger(h)
+    if i == nil or i < 0 or i >= self.fg._nh then
+        raise("invalid handle passed to queue_set_cb", 2)
+    end
+    if type(fn) ~= "function" then
+        raise("bad argument #2 to 'handle_set_cb' (function expected, got "
+            .. (fn == nil and "no value" or type(fn)) .. ")", 2)
+    end
+    self.cb[i] = fn
+end
+
+function RCTX:cfd()
+    -- [R] children answer their top-level slot's descriptor (1.6.45 answers 0). Python
+    -- (proxy/funcgens.py) sets state.py_cfd.
+    local task = self.top.task
+    local f = state.py_cfd
+    if task == nil or f == nil then return 0 end
+    return f(task)
+end
+
+function RCTX:tls_peer_cn()
+    return nil
+end
+
+local function use_uobj(self)
+    if self.uleft <= 0 then raise("rctx request new: object count limit reached", 3) end
+    self.uleft = self.uleft - 1
+end
+
+function RCTX:request_new()
+    use_uobj(self)
+    -- A blank request: the line is a single space, never parsed, no command and no key.
+    local r = setmetatable({ _h = 0, _cmd = 0, _line = " ", _key = "", _edited = true,
+        _toks = {}, _starts = {}, _stop = 2, _fl = {} }, Request)
+    self.uobjs[#self.uobjs + 1] = r
+    return r
+end
+
+function RCTX:response_new()
+    use_uobj(self)
+    local res = new_response(nil, 0, 0, 0, 0, 0, 0, "")
+    self.uobjs[#self.uobjs + 1] = res
+    return res
+end
+
+---------------------------------------------------------------------------
+-- the driver
+
+local function error_response()
+    return new_response("SERVER_ERROR backend failure\r\n", STATUS_FAILED,
+        MCMC_CODE_SERVER_ERROR, 0, 0, 0, 0, "")
+end
+
+-- The route of `slot` returned `res` (ok) or raised `res` (not ok).
+local function route_done(slot, ok, res)
+    slot.returned = true
+    slot.waiting = nil
+    local parent = slot.parent
+    if parent ~= nil then
+        -- A child: its result is its parent's result for that handle (spec 2.9).
+        if not ok then
+            emit(A_LOG, slot.top.task, tostring(res))
+            res = error_response()
+        elseif type(res) ~= "string" and getmetatable(res) ~= Response then
+            res = error_response()
+        end
+        deliver(parent, slot.ph, res)
+        return
+    end
+    local task = slot.task
+    if not ok then
+        emit(A_REPLY, task, DONE_ERR, tostring(res), traceback(slot.co, tostring(res)))
+    elseif getmetatable(res) == Response then
+        if res.raw == nil then
+            -- [R] 1.6.45 sends nothing at all for a response that holds no bytes.
+            emit(A_REPLY, task, DONE_BAD)
+        else
+            emit(A_REPLY, task, DONE_RES, res.raw, res.status, res._code, res._mode or 0)
+        end
+    elseif type(res) == "string" then
+        if #res > MAX_STRING_REPLY then res = ssub(res, 1, MAX_STRING_REPLY) end
+        emit(A_REPLY, task, DONE_STR, res)
+    else
+        emit(A_REPLY, task, DONE_BAD)
+    end
+    -- (the tree may still have requests in flight: the last one releases the slot)
+    if slot.pending == 0 then release(slot) end
+end
+
+-- The slot is waiting (slot.waiting set by the rctx method): send its queue, count what
+-- already arrived, and either schedule it again or leave it suspended, with a timer.
+local function begin_wait(slot, timeout)
+    dispatch(slot)
+    local w = slot.waiting
+    if w == nil then return end  -- a child ran at once and ended the wait
+    if w.handle ~= nil then
+        local h = w.handle
+        local s = slot.st[h]
+        if s == COMPLETE or s == WAITED then
+            -- [R] a handle already counted returns its result again (1.6.45 hangs).
+            slot.st[h] = WAITED
+            schedule(slot, slot.res[h])
+            return
+        end
+        if s ~= ACTIVE then
+            -- (not dispatched: nothing will ever arrive for it)
+            schedule(slot, nil, true)
+            return
+        end
+    else
+        for h = 0, slot.fg._nh - 1 do
+            if slot.st[h] == COMPLETE then count_result(slot, h) end
+        end
+        -- count 0 dispatches and goes on; [R] with nothing outstanding, so does any count.
+        if w.count == 0 or check_wait(slot, false) then
+            if slot.waiting then schedule(slot, w.got) end
+            return
+        end
+    end
+    if timeout ~= nil then
+        local token = new_id()
+        timers[token] = slot
+        slot.token = token
+        emit(A_TIMER, slot.top.task, token, timeout)
+    end
+end
+
+-- Act on what a slot's coroutine did when resumed.
+local function stepped(slot, ok, a, kind, x, r)
+    if not ok then
+        return route_done(slot, false, a)
+    end
+    if a == DONE then
+        return route_done(slot, true, kind)
+    end
+    if a ~= Y then
+        return route_done(slot, false,
+            "route yielded outside of a pool call, mcp.await or mcp.internal")
+    end
+    if kind == YIELD_WAIT then
+        return begin_wait(slot, x)
+    elseif kind == YIELD_SLEEP then
+        local token = new_id()
+        timers[token] = slot
+        slot.token = token
+        slot.sleeping = true
+        emit(A_TIMER, slot.top.task, token, x)
+    elseif kind == YIELD_POOL or kind == YIELD_INTERNAL then
+        -- A v1 call from a v2 route (1.6.23 - 1.6.29 allowed both in one config).
+        if kind == YIELD_INTERNAL and slot.parent ~= nil then
+            return schedule(slot, "cannot run mcp.internal from a sub request")
+        end
+        local sub = new_id()
+        subs[sub], sub_h[sub] = slot, DIRECT
+        slot.top.pending = slot.top.pending + 1
+        emit_send(slot.top.task, sub, kind == YIELD_POOL and x or INTERNAL_POOL, r)
+    else
+        schedule(slot, "mcp.await is not available in a function generator's route")
+    end
+end
+
+local function run(slot, a, b)
+    return stepped(slot, co_resume(slot.co, a, b))
+end
+
+local function drain()
+    local i = 1
+    while i <= nrun do
+        local e = runq[i]
+        runq[i] = nil
+        run(e[1], e[2], e[3])
+        i = i + 1
+    end
+    nrun = 0
+end
+
+start_child = function(parent, h, r)
+    local slot = parent.child[h]
+    if slot == nil then
+        local ok, s = pcall(take_slot, parent.fg._targets[h])
+        if not ok then
+            emit(A_LOG, parent.top.task, tostring(s))
+            deliver(parent, h, error_response())
+            return
+        end
+        slot = s
+        slot.parent, slot.ph = parent, h
+        parent.child[h] = slot
+    end
+    slot.top = parent.top
+    slot.task = parent.top.task
+    slot.returned = false
+    slot.r = r
+    -- (the parent's pending count stands for the child until it reports its result)
+    nrun = nrun + 1
+    runq[nrun] = { slot, r }
+end
+
+-- v2_start(task, fgen, cmd, line, key, nr, ...): six values per request, as v1's start_batch.
+local function v2_start(...)
+    local args, n = { ... }, select("#", ...)
+    for i = 1, n, 6 do
+        local task, fg = args[i], args[i + 1]
+        local ok, slot
+        if fg._ready then
+            ok, slot = pcall(take_slot, fg)
+        else
+            ok, slot = false, "attempt to call a nil value"
+        end
+        if not ok then
+            emit(A_REPLY, task, START_FAIL, tostring(slot))
+            emit(A_RELEASE, task)
+        else
+            local r = setmetatable({ _h = task, _cmd = args[i + 2], _line = args[i + 3],
+                _key = args[i + 4] }, Request)
+            if args[i + 5] then r._nr = true end
+            slot.task, slot.r, slot.top = task, r, slot
+            slot.pending = 0
+            nrun = nrun + 1
+            runq[nrun] = { slot, r }
+        end
+    end
+    drain()
+    return flush()
+end
+
+-- v2_events(id, raw, status, code, vlen, mode, elapsed, rtype, be, ...): nine values per
+-- reply to a sub-request; a fired timer comes as (token, false).
+local function v2_events(...)
+    local args, n = { ... }, select("#", ...)
+    for i = 1, n, 9 do
+        local id, raw = args[i], args[i + 1]
+        if raw == false then
+            local slot = timers[id]
+            timers[id] = nil
+            if slot ~= nil and slot.token == id then
+                slot.token = nil
+                if slot.sleeping then
+                    slot.sleeping = nil
+                    schedule(slot, true)
+                else
+                    local w = slot.waiting
+                    if w ~= nil then
+                        if w.handle ~= nil then
+                            schedule(slot, nil, true)
+                        else
+                            schedule(slot, w.got, true)
+                        end
+                    end
+                end
+            end
+        else
+            local slot, h = subs[id], sub_h[id]
+            subs[id], sub_h[id] = nil, nil
+            if slot ~= nil then
+                local res = new_response(raw, args[i + 2], args[i + 3], args[i + 4],
+                    args[i + 5], args[i + 6], args[i + 7], args[i + 8])
+                if h == DIRECT then
+                    -- a v1 call's reply: the route goes on with it
+                    slot.top.pending = slot.top.pending - 1
+                    schedule(slot, res)
+                else
+                    deliver(slot, h, res)
+                end
+            end
+        end
+        drain()
+    end
+    return flush()
+end
+
+local function is_funcgen(v)
+    return getmetatable(v) == FGEN
+end
+
+state.v2 = { start = v2_start, events = v2_events, is_funcgen = is_funcgen }
