@@ -125,7 +125,7 @@ local K_POOL, K_INTERNAL, K_CHILD = 1, 2, 3
 function mcp.funcgen_new()
     -- _kinds/_targets: per handle (0-based), what it names; _free: LIFO of idle slots.
     return setmetatable({ _kinds = {}, _targets = {}, _nh = 0, _ready = false, _free = {},
-        _nfree = 0, _nslots = 0, _name = "anonymous", _u = 0 }, FGEN)
+        _nfree = 0, _nslots = 0, _all = {}, _name = "anonymous", _u = 0 }, FGEN)
 end
 
 function FGEN:new_handle(obj)
@@ -222,6 +222,7 @@ new_slot = function(fg)
     slot.route = route
     slot.co = co_create(slot_body(slot))
     fg._nslots = fg._nslots + 1
+    fg._all[fg._nslots] = slot
     return slot
 end
 
@@ -874,8 +875,75 @@ local function v2_events(...)
     return flush()
 end
 
+---------------------------------------------------------------------------
+-- pass-through funcgens
+
+-- A funcgen whose route only forwards its request to one pool handle and returns the result
+-- (`return rctx:enqueue_and_wait(r, h)`) is run by Python without entering Lua, as v1's
+-- `return pool(r)` is (mcp_routes.lua, "pass-through routes", whose bytecode matcher this
+-- uses): the reply is the same, byte for byte. Every slot made so far must have that route,
+-- bound to its own rctx and to a handle naming a pool, with no callback on the handle and
+-- rctx's method unchanged. (Slots are not taken for such requests, so the generator is not
+-- called again for them.) Answers the pool id, or -1 (not now).
+local shape = sh.shape
+local eaw = RCTX.enqueue_and_wait
+local getupvalue = debug.getupvalue
+local REFERENCE
+local MAX_CHECKED_SLOTS = 8
+
+local function reference()
+    if REFERENCE == nil then
+        local ok, ref = pcall(shape,
+            load("local rctx, h; return function(r) return rctx:enqueue_and_wait(r, h) end")())
+        REFERENCE = ok and ref or false
+    end
+    return REFERENCE
+end
+
+local shaped = setmetatable({}, { __mode = "k" })  -- route function -> has the shape
+
+local function has_shape(route)
+    local known = shaped[route]
+    if known ~= nil then return known end
+    local ref = reference()
+    local ok, s = pcall(shape, route)
+    known = ref and ok and s and s.code == ref.code and #s.k == 1
+        and s.k[1] == "enqueue_and_wait" and s.nparams == ref.nparams
+        and s.vararg == ref.vararg and s.nups == 2 or false
+    shaped[route] = known
+    return known
+end
+
+-- The pool `slot`'s route forwards to now; or nil, and true when it never will (its code).
+local function forwards_to(fg, slot)
+    local route = slot.route
+    if not has_shape(route) then return nil, true end
+    if getmetatable(slot) ~= RCTX or rawget(RCTX, "enqueue_and_wait") ~= eaw then return nil end
+    local _, self = getupvalue(route, 1)
+    local _, h = getupvalue(route, 2)
+    if self ~= slot or mtype(h) ~= "integer" or fg._kinds[h] ~= K_POOL or slot.cb[h] ~= nil then
+        return nil
+    end
+    return fg._targets[h]
+end
+
+-- -2 when the funcgen can never be a pass-through (slots are never dropped), as v1's routes.
+local function passthrough_pool(fg)
+    if not fg._ready then return -1 end
+    if #fg._all > MAX_CHECKED_SLOTS then return -2 end
+    local pool
+    for _, slot in ipairs(fg._all) do
+        local p, never = forwards_to(fg, slot)
+        if never then return -2 end
+        if p == nil or (pool ~= nil and p ~= pool) then return -1 end
+        pool = p
+    end
+    return pool or -1
+end
+
 local function is_funcgen(v)
     return getmetatable(v) == FGEN
 end
 
-state.v2 = { start = v2_start, events = v2_events, is_funcgen = is_funcgen }
+state.v2 = { start = v2_start, events = v2_events, is_funcgen = is_funcgen,
+    passthrough_pool = passthrough_pool }

@@ -1057,9 +1057,10 @@ end
 local function passthrough_pools(...)
     local out = {}
     local calls_unchanged = rawget(POOL_PROXY, "__call") == pool_call
+    local fgen_mt = state.FGEN_MT
     for i = 1, select("#", ...) do
         local fn = select(i, ...)
-        local plan = plan_of(fn)
+        local plan = getmetatable(fn) ~= fgen_mt and plan_of(fn)
         local id = plan and -1 or -2
         if plan and calls_unchanged then
             local _, v = getupvalue(fn, 1)
@@ -1073,6 +1074,8 @@ local function passthrough_pools(...)
             if getmetatable(v) == POOL_PROXY and mtype(rawget(v, "_id")) == "integer" then
                 id = rawget(v, "_id")
             end
+        elseif getmetatable(fn) == fgen_mt then
+            id = state.v2.passthrough_pool(fn)  -- (mcp_funcgen.lua)
         end
         out[i] = id
     end
@@ -1084,7 +1087,7 @@ state.shared = {
     Y = Y, DONE = DONE, Request = Request, Response = Response, POOL_PROXY = POOL_PROXY,
     KEYED = KEYED, rewrite_noreply = rewrite_noreply, new_response = new_response,
     content = content, YIELD_POOL = YIELD_POOL, YIELD_INTERNAL = YIELD_INTERNAL,
-    YIELD_AWAIT = YIELD_AWAIT, MODE_NOREPLY = MODE_NOREPLY,
+    YIELD_AWAIT = YIELD_AWAIT, MODE_NOREPLY = MODE_NOREPLY, shape = shape,
 }
 
 return resume, fail, resume_await, abandon, start_batch, resume_batch, take, passthrough_pools

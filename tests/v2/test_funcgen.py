@@ -124,3 +124,37 @@ def test_slots_are_reused(units: Proxy) -> None:
     for n in (1, 2, 3):
         c.send(b"mg /count/x v\r\n")
         assert c.read_until(b"END\r\n") == value("/count/x", str(n))
+
+
+FUNCGEN_ERRORS = [
+    "invalid argument to new_handle",
+    "Must specify generator function ('f') to fgen:ready",
+    "user obj ('u') in fgen:ready must be between 1 and 255",
+    "user obj ('u') in fgen:ready must be between 1 and 255",
+    "function generator didn't return a function",
+    "gen boom",
+    "ok",  # a child that is not ready yet is accepted by new_handle...
+    "failed to generate request slot during queue_assign()",  # ...but not by ready
+    "ok",  # u = "2" is ignored
+    "cannot modify function generator after calling ready",
+    "cannot modify function generator after calling ready",
+]
+
+
+def test_funcgen_error_texts(units: Proxy) -> None:
+    assert exchange(units, b"mg /fgerrs/x v\r\n") == value("/fgerrs/x", "\n".join(FUNCGEN_ERRORS))
+
+
+def test_a_slot_that_cannot_be_made_fails_its_request_only(units: Proxy) -> None:
+    # Two at once need two slots; the generator raises for the second.
+    reply = exchange(units, b"touch /a/b 10\r\ntouch /a/b 10\r\n")
+    assert reply == b"HD flaky\r\nSERVER_ERROR lua start failure\r\n"
+    # The first slot is back and serves the next one.
+    assert exchange(units, b"touch /a/b 10\r\n") == b"HD flaky\r\n"
+
+
+def test_a_funcgen_never_made_ready_fails_every_request(units: Proxy) -> None:
+    assert exchange(units, b"gat 10 /a/b\r\n") == b"SERVER_ERROR lua start failure\r\n"
+    assert exchange(units, b"gat 10 /a/b\r\ndelete x\r\n") == (
+        b"SERVER_ERROR lua start failure\r\nHD v1\r\n"
+    )

@@ -234,6 +234,30 @@ function mcp_config_routes(p)
             try(rctx.wait_cond, rctx, 1, mcp.WAIT_ANY, "x")
             return report(r, table.concat(t, "\n"))
         end
+        scen.fgerrs = function(r)
+            -- funcgen errors (spec 2.3, 2.4), raised in a route to read their texts
+            local t = {}
+            local function try(f, ...)
+                local ok, e = pcall(f, ...)
+                t[#t + 1] = ok and "ok" or tostring(e)
+            end
+            local g = mcp.funcgen_new()
+            try(g.new_handle, g, "x")
+            try(g.ready, g, {})
+            try(g.ready, g, { f = function() end, u = 0 })
+            try(g.ready, g, { f = function() end, u = 256 })
+            try(g.ready, g, { f = function() return 1 end })
+            try(g.ready, g, { f = function() error("gen boom", 0) end })
+            local unready = mcp.funcgen_new()
+            local g2 = mcp.funcgen_new()
+            try(g2.new_handle, g2, unready)
+            try(g2.ready, g2, { f = function() return print end })
+            local g3 = mcp.funcgen_new()
+            try(g3.ready, g3, { f = function() return print end, u = "2" })
+            try(g3.new_handle, g3, p.z1)
+            try(g3.ready, g3, { f = function() return print end })
+            return report(r, table.concat(t, "\n"))
+        end
         scen.cfd = function(r)
             return report(r, math.type(rctx:cfd()))
         end
@@ -246,6 +270,22 @@ function mcp_config_routes(p)
         end
     end })
     mcp.attach(mcp.CMD_ANY_STORAGE, fg)
+
+    -- Slot generation failing at request time: the first slot is fine, later ones raise.
+    local made = 0
+    local flaky = mcp.funcgen_new()
+    local fh = flaky:new_handle(p.z1)
+    flaky:ready({ n = "flaky", f = function(rctx)
+        made = made + 1
+        if made > 1 then error("no more slots") end
+        return function(r)
+            rctx:sleep(0.1)
+            return "HD flaky\r\n"
+        end
+    end })
+    mcp.attach(mcp.CMD_TOUCH, flaky)
+    -- A funcgen never made ready: every request fails to start.
+    mcp.attach(mcp.CMD_GAT, mcp.funcgen_new())
 
     -- API v1 in the same VM: a plain function is still a route (1.6.20 configs keep working).
     mcp.attach(mcp.CMD_DELETE, function(r) return "HD v1\r\n" end)
