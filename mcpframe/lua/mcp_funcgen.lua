@@ -251,7 +251,10 @@ local function reset(slot)
             o._value, o._vh = nil, nil
         end
     end
-    if co_status(slot.co) == "dead" then slot.co = co_create(slot_body(slot)) end
+    if slot.broken or co_status(slot.co) == "dead" then
+        slot.broken = nil
+        slot.co = co_create(slot_body(slot))
+    end
     for _, c in pairs(slot.child) do reset(c) end
 end
 
@@ -740,6 +743,8 @@ local function stepped(slot, ok, a, kind, x, r)
         return route_done(slot, true, kind)
     end
     if a ~= Y then
+        -- The route called coroutine.yield itself: its coroutine is mid-route and is dropped.
+        slot.broken = true
         return route_done(slot, false,
             "route yielded outside of a pool call, mcp.await or mcp.internal")
     end

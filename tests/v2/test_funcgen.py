@@ -54,6 +54,10 @@ CASES = [
     # a handle to mcp.internal_handler
     (b"ms /internal/k 2\r\nhi\r\nmg /internal/k v\r\nmg /internal/zz v\r\n",
      b"HD\r\nVA 2\r\nhi\r\nEN\r\n"),
+    # mcp.internal(r) from a top-level v2 route
+    (b"ms /mcpinternal/k 2\r\nhi\r\nmg /mcpinternal/k v\r\nmg /mcpinternal/zz v\r\n"
+     b"get /mcpinternal/k\r\n",
+     b"HD\r\nVA 2\r\nhi\r\nEN\r\nVALUE /mcpinternal/k 0 2\r\nhi\r\nEND\r\n"),
     (b"mg /err/x v\r\n", b"SERVER_ERROR lua failure\r\n"),
     (b"mg /badnil/x v\r\nmg /badtable/x v\r\nmg /badrctx/x v\r\n",
      b"SERVER_ERROR bad response\r\n" * 3),
@@ -158,3 +162,12 @@ def test_a_funcgen_never_made_ready_fails_every_request(units: Proxy) -> None:
     assert exchange(units, b"gat 10 /a/b\r\ndelete x\r\n") == (
         b"SERVER_ERROR lua start failure\r\nHD v1\r\n"
     )
+
+
+def test_a_route_yielding_by_itself_fails_and_its_slot_starts_over(units: Proxy) -> None:
+    # [R] 1.6.45 never answers; the slot's next request runs from the start of the route.
+    c = units.connect()
+    c.send(b"mg /yield/x v\r\n")
+    assert c.readline() == b"SERVER_ERROR lua failure\r\n"
+    c.send(b"mg /handles/x v\r\n")
+    assert c.read_until(b"END\r\n") == value("/handles/x", "01234")

@@ -185,6 +185,8 @@ function mcp_config_routes(p)
             return res
         end
         scen.internal = function(r) return rctx:enqueue_and_wait(r, hi) end
+        scen.mcpinternal = function(r) return mcp.internal(r) end
+        scen.yield = function(r) coroutine.yield() end
         scen.err = function(r) error("route boom") end
         scen.badnil = function(r) return nil end
         scen.badtable = function(r) return {} end
