@@ -18,8 +18,8 @@
 --
 --   SEND    task sub pool line value vh key mode cmd   (line nil: the client's request as is)
 --   TIMER   task token seconds
---   REPLY   task kind a b c d   (kind DONE_RES raw status code mode | DONE_STR s |
---                                DONE_BAD | DONE_ERR msg traceback | START_FAIL msg)
+--   REPLY   task kind a b c d released   (kind DONE_RES raw status code mode | DONE_STR s |
+--           DONE_BAD | DONE_ERR msg traceback | START_FAIL msg; released: the slot is free)
 --   RELEASE task                (the slot is free again: the request stops counting as active)
 --   LOG     task msg            (a proxy_error log line: a callback or a child raised)
 --
@@ -212,7 +212,8 @@ end
 -- progress: mode, count, got, handle), token (of its timer), uobjs.
 new_slot = function(fg)
     local slot = setmetatable({ fg = fg, st = {}, req = {}, res = {}, flag = {}, cb = {},
-        child = {}, active = 0, pending = 0, returned = false, uleft = fg._u, uobjs = {} }, RCTX)
+        child = {}, active = 0, pending = 0, returned = false, uleft = fg._u, uobjs = {},
+        w = {} }, RCTX)
     for h = 0, fg._nh - 1 do slot.st[h] = IDLE end
     slot.top = slot
     local route = fg._f(slot, fg._a)
@@ -238,13 +239,16 @@ local function take_slot(fg)
 end
 
 local function reset(slot)
-    local st, nh = slot.st, slot.fg._nh
-    for h = 0, nh - 1 do st[h] = IDLE end
-    slot.req, slot.res, slot.flag = {}, {}, {}
+    local st, req, res, flag = slot.st, slot.req, slot.res, slot.flag
+    for h = 0, slot.fg._nh - 1 do
+        st[h], req[h], res[h], flag[h] = IDLE, nil, nil, nil
+    end
     slot.active, slot.pending, slot.returned = 0, 0, false
     slot.waiting, slot.token, slot.r, slot.task = nil, nil, nil, nil
     slot.sleeping = nil
-    for _, o in ipairs(slot.uobjs) do
+    local uobjs = slot.uobjs
+    for i = 1, #uobjs do
+        local o = uobjs[i]
         if getmetatable(o) == Response then
             o.raw = nil
         else
@@ -255,17 +259,20 @@ local function reset(slot)
         slot.broken = nil
         slot.co = co_create(slot_body(slot))
     end
-    for _, c in pairs(slot.child) do reset(c) end
+    if next(slot.child) ~= nil then
+        for _, c in pairs(slot.child) do reset(c) end
+    end
 end
 
-local function release(top)
+-- `quiet`: the REPLY action just emitted says so already.
+local function release(top, quiet)
     local task = top.task
     reset(top)
     local fg = top.fg
     local n = fg._nfree + 1
     fg._free[n] = top
     fg._nfree = n
-    emit(A_RELEASE, task)
+    if not quiet then emit(A_RELEASE, task) end
 end
 
 ---------------------------------------------------------------------------
@@ -275,7 +282,8 @@ local subs = {}       -- sub-request id -> slot; sub_h[id] -> handle (DIRECT for
 local sub_h = {}
 local timers = {}     -- timer token -> slot
 local next_id = 0
-local runq, nrun = {}, 0  -- slots to resume now, with their values (see `schedule`)
+-- Slots to resume now, with their values (see `schedule`): parallel arrays.
+local runq, runa, runb, nrun = {}, {}, {}, 0
 
 local function new_id()
     next_id = next_id + 1
@@ -286,8 +294,9 @@ end
 local function schedule(slot, a, b)
     slot.waiting = nil
     slot.token = nil
-    nrun = nrun + 1
-    runq[nrun] = { slot, a, b }
+    local n = nrun + 1
+    runq[n], runa[n], runb[n] = slot, a, b
+    nrun = n
 end
 
 local function natural_flag(res)
@@ -492,7 +501,9 @@ function RCTX:wait_cond(count, ...)
     end
     check_timeout(timeout)
     if self.waiting then raise("wait_cond: cannot call while already in wait mode", 2) end
-    self.waiting = { mode = mode, count = n, got = 0 }
+    local w = self.w
+    w.mode, w.count, w.got, w.handle, w.fast = mode, n, 0, nil, nil
+    self.waiting = w
     return co_yield(Y, YIELD_WAIT, timeout)
 end
 
@@ -506,7 +517,9 @@ function RCTX:enqueue_and_wait(r, h, timeout)
     end
     check_timeout(timeout)
     queue(self, r, i)
-    self.waiting = { handle = i }
+    local w = self.w
+    w.handle = i
+    self.waiting = w
     return co_yield(Y, YIELD_WAIT, timeout)
 end
 
@@ -518,7 +531,9 @@ function RCTX:wait_handle(h, timeout)
     if self.st[i] == IDLE then raise("wait_handle called on unqueued handle", 2) end
     if self.waiting then raise("wait: cannot call while already in wait mode", 2) end
     check_timeout(timeout)
-    self.waiting = { handle = i }
+    local w = self.w
+    w.handle = i
+    self.waiting = w
     return co_yield(Y, YIELD_WAIT, timeout)
 end
 
@@ -677,23 +692,27 @@ local function route_done(slot, ok, res)
         return
     end
     local task = slot.task
+    -- The last value of a REPLY says whether the slot is released with it (nothing of the
+    -- request's tree is still in flight): the common case, one action instead of two.
+    local now = slot.pending == 0
     if not ok then
-        emit(A_REPLY, task, DONE_ERR, tostring(res), traceback(slot.co, tostring(res)))
+        emit(A_REPLY, task, DONE_ERR, tostring(res), traceback(slot.co, tostring(res)), nil,
+            nil, now)
     elseif getmetatable(res) == Response then
         if res.raw == nil then
             -- [R] 1.6.45 sends nothing at all for a response that holds no bytes.
-            emit(A_REPLY, task, DONE_BAD)
+            emit(A_REPLY, task, DONE_BAD, nil, nil, nil, nil, now)
         else
-            emit(A_REPLY, task, DONE_RES, res.raw, res.status, res._code, res._mode or 0)
+            emit(A_REPLY, task, DONE_RES, res.raw, res.status, res._code, res._mode or 0, now)
         end
     elseif type(res) == "string" then
         if #res > MAX_STRING_REPLY then res = ssub(res, 1, MAX_STRING_REPLY) end
-        emit(A_REPLY, task, DONE_STR, res)
+        emit(A_REPLY, task, DONE_STR, res, nil, nil, nil, now)
     else
-        emit(A_REPLY, task, DONE_BAD)
+        emit(A_REPLY, task, DONE_BAD, nil, nil, nil, nil, now)
     end
-    -- (the tree may still have requests in flight: the last one releases the slot)
-    if slot.pending == 0 then release(slot) end
+    -- (otherwise the last request of the tree to come back releases the slot)
+    if now then release(slot, true) end
 end
 
 -- The slot is waiting (slot.waiting set by the rctx method): send its queue, count what
@@ -777,9 +796,9 @@ end
 local function drain()
     local i = 1
     while i <= nrun do
-        local e = runq[i]
-        runq[i] = nil
-        run(e[1], e[2], e[3])
+        local slot, a, b = runq[i], runa[i], runb[i]
+        runq[i], runa[i], runb[i] = nil, nil, nil
+        run(slot, a, b)
         i = i + 1
     end
     nrun = 0
@@ -803,8 +822,7 @@ start_child = function(parent, h, r)
     slot.returned = false
     slot.r = r
     -- (the parent's pending count stands for the child until it reports its result)
-    nrun = nrun + 1
-    runq[nrun] = { slot, r }
+    schedule(slot, r)
 end
 
 -- v2_start(task, fgen, cmd, line, key, nr, ...): six values per request, as v1's start_batch.
@@ -819,16 +837,14 @@ local function v2_start(...)
             ok, slot = false, "attempt to call a nil value"
         end
         if not ok then
-            emit(A_REPLY, task, START_FAIL, tostring(slot))
-            emit(A_RELEASE, task)
+            emit(A_REPLY, task, START_FAIL, tostring(slot), nil, nil, nil, true)
         else
             local r = setmetatable({ _h = task, _cmd = args[i + 2], _line = args[i + 3],
                 _key = args[i + 4] }, Request)
             if args[i + 5] then r._nr = true end
             slot.task, slot.r, slot.top = task, r, slot
             slot.pending = 0
-            nrun = nrun + 1
-            runq[nrun] = { slot, r }
+            schedule(slot, r)
         end
     end
     drain()

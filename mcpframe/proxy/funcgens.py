@@ -79,13 +79,16 @@ class FuncGens:
     def _run_starts(self) -> None:
         batch, self.starts = self.starts, []
         tasks = self.router.tasks
-        live = [
-            v
-            for i in range(0, len(batch), START_ARGS)
-            if batch[i] in tasks
-            for v in batch[i : i + START_ARGS]
-        ]
-        self._run(live, START_ARGS, self.start_fn, True)
+        for i in range(0, len(batch), START_ARGS):
+            if batch[i] not in tasks:  # ended since (shutdown): leave it out
+                batch = [
+                    v
+                    for j in range(0, len(batch), START_ARGS)
+                    if batch[j] in tasks
+                    for v in batch[j : j + START_ARGS]
+                ]
+                break
+        self._run(batch, START_ARGS, self.start_fn, True)
 
     def _run_events(self) -> None:
         batch, self.events = self.events, []
@@ -135,27 +138,41 @@ class FuncGens:
     # -- sending -------------------------------------------------------------------------
 
     def _send(self, a: tuple[Any, ...], i: int) -> None:
-        router = self.router
-        sub, pool_id, line, value, vh, key, mode, cmd = a[i + 2 : i + 10]
-        req: Request | None = None
+        """A SEND action: the request (its form: see the Lua driver) to a pool, or to the
+        proxy's own cache."""
+        sub = a[i + 2]
+        pool_id = a[i + 3]
+        line = a[i + 4]
+        vh = a[i + 6]
+        mode = a[i + 8]
         if line is None:
+            # a client request, unchanged: Python holds its bytes
             task = self._task(vh)
             if task is None:
                 return
             req = task.req
-            key = req.key
-        elif value is None and vh:
+            if pool_id >= 0:
+                self._to_pool(sub, pool_id, req.key, data_of(req), mode)
+            else:
+                self._run_internal(sub, req, b"", None, mode, req.cmd)
+            return
+        value = a[i + 5]
+        if value is None and vh:
             # A client request keeps its data block through edits (payload stays here).
             task = self._task(vh)
             value = task.req.value if task is not None else None
-        if pool_id == self.INTERNAL_POOL:
-            self._run_internal(sub, req, line, value, mode, cmd)
-            return
-        data = data_of(req) if req is not None else (line if value is None else line + value)
+        if pool_id >= 0:
+            self._to_pool(sub, pool_id, a[i + 7], line if value is None else line + value, mode)
+        else:
+            self._run_internal(sub, None, line, value, mode, a[i + 9])
+
+    def _to_pool(self, sub: int, pool_id: int, key: bytes, data: bytes, mode: int) -> None:
+        router = self.router
         pool = router.pools[pool_id]
         try:
             backend = pool.backends[pool.select(key)]
         except Exception as e:
+            # a failed result for the handle (v1 routes raise the text at their pool call)
             router.placement_error(e)
             self._event(sub, failure_response(), mode, 0, b"")
             return
@@ -210,7 +227,13 @@ class FuncGens:
         task = router.tasks.pop(handle, None)
         if task is None:
             return
-        self.replied[handle] = task
+        if a[i + 7]:
+            # released with its reply (nothing left in flight): no longer active
+            router.active -= 1
+            if task.mem:
+                router.mem_used -= task.mem
+        else:
+            self.replied[handle] = task
         kind = a[i + 2]
         if kind == self.DONE_RES:
             data = reply_bytes(a[i + 3], a[i + 4], a[i + 5], a[i + 6], task.mget)
