@@ -139,6 +139,9 @@ function FGEN:new_handle(obj)
     elseif mt == INTERNAL_BE then
         kind = K_INTERNAL
     elseif mt == FGEN then
+        if obj._router then
+            raise("cannot assign a router to a handle in new_handle", 2)
+        end
         kind, target = K_CHILD, obj
     else
         raise("invalid argument to new_handle", 2)
@@ -150,6 +153,139 @@ function FGEN:new_handle(obj)
 end
 
 local new_slot
+
+---------------------------------------------------------------------------
+-- routers (spec v2 section 4): a funcgen without slots that picks, per request, the
+-- funcgen whose slot runs it, from a prefix of the key and/or the command.
+
+local CMD_ANY_STORAGE = mcp.CMD_ANY_STORAGE
+
+local function router_fgen(v, level)
+    if getmetatable(v) ~= FGEN then
+        raise("bad argument #1 to 'router_new' (mcp.funcgen expected, got "
+            .. (v == nil and "no value" or type(v)) .. ")", level + 1)
+    end
+    return v
+end
+
+local function command_map(t)
+    local out = {}
+    for k, v in pairs(t) do
+        if mtype(k) ~= "integer" then
+            raise("Non integer key in router command map in router_new", 3)
+        end
+        if (k < 1 or k > 20) and k ~= CMD_ANY_STORAGE then
+            raise("Bad command in router command map in router_new", 3)
+        end
+        out[k] = router_fgen(v, 3)
+    end
+    return out
+end
+
+local function separator(opts, name)
+    local v = opts[name]
+    if v == nil then return nil end
+    if type(v) ~= "string" then
+        raise("must pass a string to " .. name .. " in mcp.router_new", 3)
+    end
+    if #v == 0 then
+        raise("must pass a non-zero length string to " .. name .. " in mcp.router_new", 3)
+    end
+    if #v > 5 then raise(name .. " is too long in mcp.router_new", 3) end
+    return v
+end
+
+function mcp.router_new(opts)
+    if type(opts) ~= "table" then
+        raise("Must pass a table of arguments to mcp.router_new", 2)
+    end
+    local map, cmap = opts.map, opts.cmap
+    if map == nil and cmap == nil then
+        raise("Must pass map and/or cmap to mcp.router_new", 2)
+    end
+    local rt = { anchor = false, start = nil, stop = "/" }
+    if map ~= nil then
+        if type(map) ~= "table" then
+            raise("Must pass a table to map argument of router_new", 2)
+        end
+        local m = {}
+        for k, v in pairs(map) do
+            if getmetatable(v) == FGEN then
+                m[k] = v
+            elseif type(v) == "table" then
+                m[k] = command_map(v)
+            else
+                raise("unhandled data in router_new map", 2)
+            end
+        end
+        rt.map = m
+        -- [Q] as 1.6.45: start and stop are only read when mode is given, as a string.
+        local mode = opts.mode
+        if type(mode) == "string" then
+            local start, stop = separator(opts, "start"), separator(opts, "stop")
+            if mode == "anchor" then
+                if (start == nil) ~= (stop == nil) then
+                    raise("must specify start and stop if mode is anchor in mcp.router_new", 2)
+                end
+                rt.anchor, rt.start, rt.stop = true, start or "/", stop or "/"
+            elseif mode == "prefix" then
+                rt.stop = stop or "/"
+            else
+                raise("unknown type passed to mcp.router_new", 2)
+            end
+        end
+    end
+    if cmap ~= nil then
+        if type(cmap) ~= "table" then
+            raise("Must pass a table to cmap argument of mcp.router_new", 2)
+        end
+        rt.cmap = command_map(cmap)
+    end
+    local default = opts.default
+    if default ~= nil and (type(default) == "table" or type(default) == "userdata") then
+        rt.default = router_fgen(default, 2)
+    end
+    -- [R] a top-level cmap entry for CMD_ANY_STORAGE acts as the default (1.6.45 writes it
+    -- out of bounds).
+    if rt.cmap and rt.cmap[CMD_ANY_STORAGE] and rt.default == nil then
+        rt.default = rt.cmap[CMD_ANY_STORAGE]
+    end
+    return setmetatable({ _router = rt, _ready = true, _kinds = {}, _targets = {}, _nh = 0,
+        _free = {}, _nfree = 0, _nslots = 0, _all = {}, _name = "mcp_router", _u = 0 }, FGEN)
+end
+
+-- The key's prefix per the router's mode (spec 4.3), or nil.
+local sfind = string.find
+local function prefix_of(rt, key)
+    if rt.anchor then
+        local start = rt.start
+        local n = #start
+        if ssub(key, 1, n) ~= start or #key < n + 2 then return nil end
+        local e = sfind(key, rt.stop, n + 1, true)
+        if e == nil or e == n + 1 then return nil end
+        return ssub(key, n + 1, e - 1)
+    end
+    local e = sfind(key, rt.stop, 1, true)
+    if e == nil or e == 1 then return nil end
+    return ssub(key, 1, e - 1)
+end
+
+-- The funcgen a router picks for (command, key), or nil (spec 4.4).
+local function route_pick(rt, cmd, key)
+    -- [Q] as 1.6.45: keyless requests never route.
+    if key == nil or key == "" then return nil end
+    if rt.map then
+        local p = prefix_of(rt, key)
+        local hit = p and rt.map[p]
+        if hit ~= nil then
+            if getmetatable(hit) == FGEN then return hit end
+            local fg = hit[cmd] or hit[CMD_ANY_STORAGE]
+            if fg ~= nil then return fg end
+        end
+    end
+    local cmap = rt.cmap
+    return (cmap and cmap[cmd]) or rt.default
+end
 
 function FGEN:ready(opts)
     if type(opts) ~= "table" then
@@ -830,8 +966,16 @@ local function v2_start(...)
     local args, n = { ... }, select("#", ...)
     for i = 1, n, 6 do
         local task, fg = args[i], args[i + 1]
+        local rt = fg._router
+        if rt ~= nil then
+            fg = route_pick(rt, args[i + 2], args[i + 4])
+            -- (a router picked by a router has no slots: it fails like a nil function)
+            if fg ~= nil and fg._router then fg = nil end
+        end
         local ok, slot
-        if fg._ready then
+        if fg == nil then
+            ok, slot = false, "attempt to call a nil value"
+        elseif fg._ready then
             ok, slot = pcall(take_slot, fg)
         else
             ok, slot = false, "attempt to call a nil value"
@@ -950,6 +1094,7 @@ end
 
 -- -2 when the funcgen can never be a pass-through (slots are never dropped), as v1's routes.
 local function passthrough_pool(fg)
+    if fg._router then return -2 end
     if not fg._ready then return -1 end
     if #fg._all > MAX_CHECKED_SLOTS then return -2 end
     local pool
