@@ -122,10 +122,21 @@ mcp.internal_handler = setmetatable({}, INTERNAL_BE)
 
 local K_POOL, K_INTERNAL, K_CHILD = 1, 2, 3
 
+-- References to a funcgen from hooks, handles and routers (spec 2.7): when the last one is
+-- dropped (its hooks replaced), it is closed: it finishes what it runs, and can never be
+-- attached or used as a handle again.
+local function fgen_ref(fg, delta)
+    if getmetatable(fg) ~= FGEN then return end
+    local n = fg._refs + delta
+    fg._refs = n
+    if n <= 0 and delta < 0 then fg._closed = true end
+end
+state.fgen_ref = fgen_ref
+
 function mcp.funcgen_new()
     -- _kinds/_targets: per handle (0-based), what it names; _free: LIFO of idle slots.
     return setmetatable({ _kinds = {}, _targets = {}, _nh = 0, _ready = false, _free = {},
-        _nfree = 0, _nslots = 0, _all = {}, _name = "anonymous", _u = 0 }, FGEN)
+        _nfree = 0, _nslots = 0, _all = {}, _name = "anonymous", _u = 0, _refs = 0 }, FGEN)
 end
 
 function FGEN:new_handle(obj)
@@ -142,6 +153,10 @@ function FGEN:new_handle(obj)
         if obj._router then
             raise("cannot assign a router to a handle in new_handle", 2)
         end
+        if obj._closed then
+            raise("cannot use a replaced function in new_handle", 2)
+        end
+        fgen_ref(obj, 1)
         kind, target = K_CHILD, obj
     else
         raise("invalid argument to new_handle", 2)
@@ -250,8 +265,19 @@ function mcp.router_new(opts)
     if rt.cmap and rt.cmap[CMD_ANY_STORAGE] and rt.default == nil then
         rt.default = rt.cmap[CMD_ANY_STORAGE]
     end
+    -- (the funcgens a router names count as referenced by it)
+    for _, v in pairs(rt.map or {}) do
+        if getmetatable(v) == FGEN then
+            fgen_ref(v, 1)
+        else
+            for _, fg in pairs(v) do fgen_ref(fg, 1) end
+        end
+    end
+    for _, fg in pairs(rt.cmap or {}) do fgen_ref(fg, 1) end
+    fgen_ref(rt.default, 1)
     return setmetatable({ _router = rt, _ready = true, _kinds = {}, _targets = {}, _nh = 0,
-        _free = {}, _nfree = 0, _nslots = 0, _all = {}, _name = "mcp_router", _u = 0 }, FGEN)
+        _free = {}, _nfree = 0, _nslots = 0, _all = {}, _name = "mcp_router", _u = 0,
+        _refs = 0 }, FGEN)
 end
 
 -- The key's prefix per the router's mode (spec 4.3), or nil.

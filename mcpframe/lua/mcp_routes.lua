@@ -461,6 +461,18 @@ local hooks = state.hooks  -- hooks[tag][cmd] = function; tag "" is untagged
 local attachable = state.attachable  -- cmd -> true for every valid single command
 local CMD_ANY, CMD_ANY_STORAGE = mcp.CMD_ANY, mcp.CMD_ANY_STORAGE
 
+-- A function generator counts the hooks (and handles, routers) that hold it: replaced
+-- everywhere, it is closed for good (spec v2 2.7; fgen_ref is in mcp_funcgen.lua).
+local function hook_put(slot, cmd, fn)
+    local old = slot[cmd]
+    if old ~= fn then
+        local ref = state.fgen_ref
+        ref(fn, 1)
+        ref(old, -1)
+        slot[cmd] = fn
+    end
+end
+
 function mcp.attach(cmd, fn, tag)
     if type(cmd) ~= "number" then
         raise("bad argument #1 to 'attach' (number expected, got " .. argtype(cmd) .. ")", 2)
@@ -470,6 +482,9 @@ function mcp.attach(cmd, fn, tag)
     -- it); a function generator (mcp_funcgen.lua) runs in its slots (spec v2 1.2).
     if type(fn) ~= "function" and getmetatable(fn) ~= state.FGEN_MT then
         raise("Must pass a function to mcp.attach", 2)
+    end
+    if type(fn) == "table" and fn._closed then
+        raise("mcp.attach: cannot use a previously replaced function", 2)
     end
     local t = ""
     if tag ~= nil then
@@ -491,11 +506,11 @@ function mcp.attach(cmd, fn, tag)
     if cmd == CMD_ANY or cmd == CMD_ANY_STORAGE then
         local last = (cmd == CMD_ANY) and mcp.CMD_CACHE_MEMLIMIT or mcp.CMD_PREPEND
         for c = 1, last do
-            if c ~= CMD_MN then slot[c] = fn end
+            if c ~= CMD_MN then hook_put(slot, c, fn) end
         end
     elseif cmd ~= nil and attachable[cmd] then
         -- mn is never hooked, so that it keeps working as a pipeline flush marker.
-        if cmd ~= CMD_MN then slot[cmd] = fn end
+        if cmd ~= CMD_MN then hook_put(slot, cmd, fn) end
     else
         -- [R] 1.6.20 does not check, and writes out of bounds.
         raise("mcp.attach: invalid command type", 2)

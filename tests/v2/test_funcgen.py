@@ -171,3 +171,12 @@ def test_a_route_yielding_by_itself_fails_and_its_slot_starts_over(units: Proxy)
     assert c.readline() == b"SERVER_ERROR lua failure\r\n"
     c.send(b"mg /handles/x v\r\n")
     assert c.read_until(b"END\r\n") == value("/handles/x", "01234")
+
+
+def test_a_funcgen_replaced_on_every_hook_is_closed(units: Proxy) -> None:
+    # Recorded by the config (mcp_config_routes) and reported by a v1 route on cas.
+    text = (
+        "true\nmcp.attach: cannot use a previously replaced function\n"
+        "cannot use a replaced function in new_handle"
+    )
+    assert exchange(units, b"cas x 0 0 1 1\r\nz\r\n") == value("closed", text)

@@ -289,6 +289,23 @@ function mcp_config_routes(p)
     -- A funcgen never made ready: every request fails to start.
     mcp.attach(mcp.CMD_GAT, mcp.funcgen_new())
 
+    -- A funcgen replaced on every hook is closed (spec 2.7).
+    local replaced = mcp.funcgen_new()
+    replaced:ready({ n = "replaced", f = function(rctx) return function(r) end end })
+    mcp.attach(mcp.CMD_INCR, replaced)
+    mcp.attach(mcp.CMD_DECR, replaced)
+    mcp.attach(mcp.CMD_INCR, fg)
+    local still_ok = pcall(mcp.attach, mcp.CMD_INCR, replaced)  -- still on decr: fine
+    mcp.attach(mcp.CMD_INCR, fg)
+    mcp.attach(mcp.CMD_DECR, fg)
+    local _, closed_attach = pcall(mcp.attach, mcp.CMD_INCR, replaced)
+    local probe = mcp.funcgen_new()
+    local _, closed_handle = pcall(probe.new_handle, probe, replaced)
+    local closed = tostring(still_ok) .. "\n" .. closed_attach .. "\n" .. closed_handle
+    mcp.attach(mcp.CMD_CAS, function(r)
+        return "VALUE closed 0 " .. #closed .. "\r\n" .. closed .. "\r\nEND\r\n"
+    end)
+
     -- API v1 in the same VM: a plain function is still a route (1.6.20 configs keep working).
     mcp.attach(mcp.CMD_DELETE, function(r) return "HD v1\r\n" end)
 end
