@@ -51,6 +51,14 @@ CASES = [
     # a child funcgen: its response, its string (the Lua string itself), its failure
     (b"mg /child/x v\r\nmg /child/str v\r\nmg /child/boom v\r\n",
      b"EN\r\n" + value("/child/str", "string HD child\r\n") + value("/child/boom", "failed 23 32")),
+    # a child that sleeps and waits on its own handle, next to a pool handle; a string
+    # result counts as RES_ANY
+    (b"mg /childmix/x v\r\nmg /childmix/slp v\r\nmg /childmix/str v\r\n",
+     value("/childmix/x", "2|16,16") + value("/childmix/slp", "2|16,16")
+     + value("/childmix/str", "2|16,32")),
+    # queue two, wait for each by itself
+    (b"ms /two/k 2\r\nhi\r\nmg /two/k v\r\nmg /two/miss v\r\n",
+     value("/two/k", "15,15") * 2 + value("/two/miss", "17,17")),
     # a handle to mcp.internal_handler
     (b"ms /internal/k 2\r\nhi\r\nmg /internal/k v\r\nmg /internal/zz v\r\n",
      b"HD\r\nVA 2\r\nhi\r\nEN\r\n"),

@@ -29,6 +29,9 @@ function mcp_config_routes(p)
             if string.find(r:key(), "boom", 1, true) then
                 error("child boom")
             end
+            if string.find(r:key(), "slp", 1, true) then
+                rctx:sleep(0.05)
+            end
             return rctx:enqueue_and_wait(r, ch)
         end
     end })
@@ -183,6 +186,19 @@ function mcp_config_routes(p)
             local _, flag = rctx:result(hc)
             if not res:ok() then return report(r, "failed " .. res:code() .. " " .. flag) end
             return res
+        end
+        scen.childmix = function(r)
+            -- a child (which may sleep, then waits on its own handle) next to a pool handle
+            rctx:enqueue(r, { h1, hc })
+            local n = rctx:wait_cond(2)
+            return report(r, n .. "|" .. flags({ h1, hc }))
+        end
+        scen.two = function(r)
+            -- queue two, wait for each one by itself, the later handle first
+            rctx:enqueue(r, { h1, h2 })
+            local b = rctx:wait_handle(h2)
+            local a = rctx:wait_handle(h1)
+            return report(r, (a and a:code() or "nil") .. "," .. (b and b:code() or "nil"))
         end
         scen.internal = function(r) return rctx:enqueue_and_wait(r, hi) end
         scen.mcpinternal = function(r) return mcp.internal(r) end
