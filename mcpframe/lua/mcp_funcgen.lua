@@ -29,8 +29,7 @@
 local mcp, state = ...
 local sh = state.shared
 
-local co_create, co_resume, co_yield, co_status = coroutine.create, coroutine.resume,
-    coroutine.yield, coroutine.status
+local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
 local traceback = debug.traceback
 local setmetatable, getmetatable, type, select, tostring, pcall = setmetatable, getmetatable,
     type, select, tostring, pcall
@@ -97,12 +96,12 @@ local function emit(a, task, x1, x2, x3, x4, x5, x6, x7, x8)
     nout = n + ACTION_WIDTH
 end
 
+-- (`out` is kept from call to call, so that it does not grow from empty each time; what
+-- lies past `nout` is stale.)
 local function flush()
     local n = nout
     nout = 0
-    local t = out
-    out = {}
-    return unpack(t, 1, n)
+    return unpack(out, 1, n)
 end
 
 ---------------------------------------------------------------------------
@@ -417,7 +416,7 @@ local function reset(slot)
             o._value, o._vh = nil, nil
         end
     end
-    if slot.broken or co_status(slot.co) == "dead" then
+    if slot.broken then
         slot.broken = nil
         slot.co = co_create(slot_body(slot))
     end
@@ -557,7 +556,7 @@ local start_child
 -- reply mode and command.
 local function emit_send(task, sub, pool, r)
     if not r._edited then
-        emit(A_SEND, task, sub, pool, nil, nil, r._h, r._key, 0, r._cmd)
+        emit(A_SEND, task, sub, pool, nil, nil, r._h, nil, 0, nil)
     else
         local vh = r._vh
         if vh == nil and r._h ~= 0 then vh = r._h end
@@ -918,6 +917,7 @@ end
 -- Act on what a slot's coroutine did when resumed.
 local function stepped(slot, ok, a, kind, x, r)
     if not ok then
+        slot.broken = true  -- its coroutine is dead: the slot gets a new one when released
         return route_done(slot, false, a)
     end
     if a == DONE then
