@@ -26,6 +26,7 @@ MCP_FUNCTIONS = defined("mcp_config.lua", r"^function mcp\.(\w+)") + defined(
     "mcp_routes.lua", r"^(?:function mcp\.(\w+)|mcp\.(\w+) = )"
 )
 MCP_FUNCTIONS += defined("mcp_funcgen.lua", r"^function mcp\.(\w+)")
+MCP_FUNCTIONS += defined("mcp_router.lua", r"^function mcp\.(\w+)")
 FUNCGEN_METHODS = defined("mcp_funcgen.lua", r"^function FGEN:(\w+)")
 RCTX_METHODS = defined("mcp_funcgen.lua", r"^function RCTX:(\w+)")
 REQUEST_METHODS = defined("mcp_routes.lua", r"^function Request:(\w+)")
@@ -47,7 +48,8 @@ def test_every_mcp_function_is_documented(name: str) -> None:
 
 
 def test_the_v2_lists_are_not_empty() -> None:
-    assert "funcgen_new" in names(MCP_FUNCTIONS) and "ready" in FUNCGEN_METHODS
+    assert "funcgen_new" in names(MCP_FUNCTIONS) and "router_new" in names(MCP_FUNCTIONS)
+    assert "ready" in FUNCGEN_METHODS
     assert "wait_cond" in RCTX_METHODS
 
 
