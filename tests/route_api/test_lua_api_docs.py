@@ -27,6 +27,7 @@ MCP_FUNCTIONS = defined("mcp_config.lua", r"^function mcp\.(\w+)") + defined(
 )
 MCP_FUNCTIONS += defined("mcp_funcgen.lua", r"^function mcp\.(\w+)")
 MCP_FUNCTIONS += defined("mcp_router.lua", r"^function mcp\.(\w+)")
+MCP_FUNCTIONS += defined("mcp_inspect.lua", r"^function mcp\.(\w+)")
 FUNCGEN_METHODS = defined("mcp_funcgen.lua", r"^function FGEN:(\w+)")
 RCTX_METHODS = defined("mcp_funcgen.lua", r"^function RCTX:(\w+)")
 REQUEST_METHODS = defined("mcp_routes.lua", r"^function Request:(\w+)")
