@@ -135,7 +135,8 @@ state.fgen_ref = fgen_ref
 function mcp.funcgen_new()
     -- _kinds/_targets: per handle (0-based), what it names; _free: LIFO of idle slots.
     return setmetatable({ _kinds = {}, _targets = {}, _nh = 0, _ready = false, _free = {},
-        _nfree = 0, _nslots = 0, _all = {}, _name = "anonymous", _u = 0, _refs = 0 }, FGEN)
+        _nfree = 0, _nslots = 0, _all = {}, _name = "anonymous", _u = 0, _refs = 0,
+        _pressure = 0 }, FGEN)
 end
 
 function FGEN:new_handle(obj)
@@ -252,6 +253,7 @@ local function take_slot(fg)
         fg._nfree = n - 1
         return slot
     end
+    fg._pressure, fg._deadline = 0, nil  -- keep the slots a burst made, for now
     return new_slot(fg)
 end
 
@@ -282,13 +284,56 @@ local function reset(slot)
 end
 
 -- `quiet`: the REPLY action just emitted says so already.
+-- Idle slot trimming (spec 2.6, 1.6.45's release-build numbers): while more than about half
+-- of a funcgen's slots are free at each release, "pressure" rises (else it halves); once it
+-- passes PRESSURE_MAX a deadline is set WAIT seconds ahead, and after it each such release
+-- drops its slot instead of keeping it (pressure falls by PRESSURE_DROP each time). Making a
+-- slot resets both. A burst's slots stay for at least a minute, then drain towards one.
+-- (state.slot_trim: tests change the numbers.)
+local trim = { pressure_max = 5000, pressure_drop = 200, wait = 60 }
+state.slot_trim = trim
+local os_time = os.time
+
+local drop_slot
+drop_slot = function(fg, slot)
+    for _, child in pairs(slot.child) do drop_slot(child.fg, child) end  -- pinned with it
+    local all, n = fg._all, fg._nslots
+    for i = 1, n do
+        if all[i] == slot then
+            all[i] = all[n]
+            all[n] = nil
+            break
+        end
+    end
+    fg._nslots = n - 1
+end
+
 local function release(top, quiet)
     local task = top.task
     reset(top)
     local fg = top.fg
-    local n = fg._nfree + 1
-    fg._free[n] = top
-    fg._nfree = n
+    local keep = true
+    if fg._nfree > fg._nslots // 2 - 1 then
+        local p = fg._pressure
+        fg._pressure = p + 1
+        if p > trim.pressure_max then
+            local now = os_time()
+            if fg._deadline == nil then fg._deadline = now + trim.wait end
+            -- (the last slot is always kept: 1.6.45 may drop it, to make it again next)
+            if now >= fg._deadline and fg._nslots > 1 then keep = false end
+            fg._pressure = fg._pressure - trim.pressure_drop
+        end
+    else
+        fg._pressure = fg._pressure >> 1
+        fg._deadline = nil
+    end
+    if keep then
+        local n = fg._nfree + 1
+        fg._free[n] = top
+        fg._nfree = n
+    else
+        drop_slot(fg, top)
+    end
     if not quiet then emit(A_RELEASE, task) end
 end
 

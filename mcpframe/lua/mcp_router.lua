@@ -128,7 +128,7 @@ function mcp.router_new(opts)
     fgen_ref(rt.default, 1)
     return setmetatable({ _router = rt, _ready = true, _kinds = {}, _targets = {}, _nh = 0,
         _free = {}, _nfree = 0, _nslots = 0, _all = {}, _name = "mcp_router", _u = 0,
-        _refs = 0 }, FGEN)
+        _refs = 0, _pressure = 0 }, FGEN)
 end
 
 -- The key's prefix per the router's mode (spec 4.3), or nil.
