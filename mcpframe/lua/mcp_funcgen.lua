@@ -132,11 +132,17 @@ local function fgen_ref(fg, delta)
 end
 state.fgen_ref = fgen_ref
 
+-- Every funcgen made (weakly), for `stats proxyfuncs`.
+local made = setmetatable({}, { __mode = "k" })
+state.fgens_made = made
+
 function mcp.funcgen_new()
     -- _kinds/_targets: per handle (0-based), what it names; _free: LIFO of idle slots.
-    return setmetatable({ _kinds = {}, _targets = {}, _nh = 0, _ready = false, _free = {},
+    local fg = setmetatable({ _kinds = {}, _targets = {}, _nh = 0, _ready = false, _free = {},
         _nfree = 0, _nslots = 0, _all = {}, _name = "anonymous", _u = 0, _refs = 0,
         _pressure = 0 }, FGEN)
+    made[fg] = true
+    return fg
 end
 
 function FGEN:new_handle(obj)
@@ -1034,9 +1040,43 @@ local function passthrough_pool(fg)
     return pool or -1
 end
 
+-- `stats proxyfuncs` (spec v2 10.3): per name, the funcgens in use (held by a hook, a
+-- handle or a router, and not closed) and their slots; a plain function attached counts as
+-- an "anonymous" funcgen, as 1.6.45 wraps it in one (its slots: 0 here, since v1 routes run
+-- in the driver's coroutines; 1.6.45 counts those it made). Flat: name, funcs, slots, ...
+local function funcs_stats()
+    local funcs, slots, order = {}, {}, {}
+    local function count(name, nslots)
+        if funcs[name] == nil then
+            order[#order + 1] = name
+            funcs[name], slots[name] = 0, 0
+        end
+        funcs[name] = funcs[name] + 1
+        slots[name] = slots[name] + nslots
+    end
+    for fg in pairs(made) do
+        if fg._refs > 0 and not fg._closed then count(fg._name, fg._nslots) end
+    end
+    local seen = {}
+    for _, by_cmd in pairs(state.hooks) do
+        for _, fn in pairs(by_cmd) do
+            if type(fn) == "function" and not seen[fn] then
+                seen[fn] = true
+                count("anonymous", 0)
+            end
+        end
+    end
+    table.sort(order)
+    local out = {}
+    for _, name in ipairs(order) do
+        out[#out + 1], out[#out + 2], out[#out + 3] = name, funcs[name], slots[name]
+    end
+    return unpack(out)
+end
+
 local function is_funcgen(v)
     return getmetatable(v) == FGEN
 end
 
 state.v2 = { start = v2_start, events = v2_events, is_funcgen = is_funcgen,
-    passthrough_pool = passthrough_pool }
+    passthrough_pool = passthrough_pool, funcs_stats = funcs_stats }

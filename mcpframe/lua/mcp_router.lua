@@ -126,9 +126,11 @@ function mcp.router_new(opts)
     end
     for _, fg in pairs(rt.cmap or {}) do fgen_ref(fg, 1) end
     fgen_ref(rt.default, 1)
-    return setmetatable({ _router = rt, _ready = true, _kinds = {}, _targets = {}, _nh = 0,
+    local router = setmetatable({ _router = rt, _ready = true, _kinds = {}, _targets = {}, _nh = 0,
         _free = {}, _nfree = 0, _nslots = 0, _all = {}, _name = "mcp_router", _u = 0,
         _refs = 0, _pressure = 0 }, FGEN)
+    state.fgens_made[router] = true
+    return router
 end
 
 -- The key's prefix per the router's mode (spec 4.3), or nil.

@@ -43,6 +43,7 @@ class FuncGens:
         v2 = state[b"v2"]
         self.start_fn = v2[b"start"]
         self.events_fn = v2[b"events"]
+        self._funcs_stats = v2[b"funcs_stats"]
         codes = vm.codes
         self.width: int = codes["ACTION_WIDTH"]
         self.A_SEND = codes["A_SEND"]
@@ -272,6 +273,13 @@ class FuncGens:
         transport = getattr(conn, "transport", None)
         sock = transport.get_extra_info("socket") if transport is not None else None
         return sock.fileno() if sock is not None else 0
+
+    def funcs_stats(self) -> tuple[Any, ...]:
+        """(name, funcgens, slots) flattened, per funcgen name (``stats proxyfuncs``)."""
+        flat = self._funcs_stats()
+        if flat is None:
+            return ()
+        return flat if type(flat) is tuple else (flat,)
 
     def abort_all(self) -> None:
         """Shutdown: replied requests stop counting."""

@@ -328,6 +328,8 @@ class ProxyServer:
             lines = self._proxy_stats()
             if self.board is not None:
                 lines = self.board.total("proxy", lines)
+        elif sub == b"proxyfuncs":
+            lines = self._proxyfuncs_stats()
         elif sub == b"settings":
             lines = self._settings_stats()
         else:
@@ -337,6 +339,18 @@ class ProxyServer:
         out = [f"STAT {k} {v}\r\n" for k, v in lines]
         out.append("END\r\n")
         return "".join(out).encode()
+
+    def _proxyfuncs_stats(self) -> list[tuple[str, object]]:
+        """``stats proxyfuncs`` (API v2): funcgens and slots per name, this worker's."""
+        router = self.router
+        if router is None:
+            return []
+        flat = router.funcgens.funcs_stats()
+        return [
+            (f"{kind}_{bytes(flat[i]).decode('utf-8', 'replace')}", int(flat[i + offset]))
+            for i in range(0, len(flat), 3)
+            for kind, offset in (("funcs", 1), ("slots", 2))
+        ]
 
     def _routers(self) -> list[Router]:
         """The live router and the retired ones still finishing requests (after a reload)."""
