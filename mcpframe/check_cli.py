@@ -149,21 +149,25 @@ def _place(key: str, pools: dict[str, PoolSpec]) -> dict[str, Any]:
     return {"key": key, "pools": placed}
 
 
-def describe(path: Path, keys: list[str]) -> dict[str, Any]:
-    """Load ``path`` against the installed plugins and describe it (what ``--json`` prints).
+def describe(path: Path | str, keys: list[str], start_arg: str | None = None) -> dict[str, Any]:
+    """Load ``path`` (one file, or several as a ``:`` list, as ``serve --config``) with
+    ``start_arg`` against the installed plugins and describe it (what ``--json`` prints).
 
     Raises:
-        CheckFailed: the file is missing, a plugin conflicts, or the config does not load.
+        CheckFailed: a file is missing, a plugin conflicts, or the config does not load.
     """
+    from mcpframe.config import ConfigSource
     from mcpframe.errors import McpframeError
     from mcpframe.proxy.app import load_config
     from mcpframe.registry import build_registry
 
-    if not path.is_file():
-        raise CheckFailed(f"{path}: config file not found")
+    paths = tuple(p for p in str(path).split(":") if p)
+    for one in paths:
+        if not Path(one).is_file():
+            raise CheckFailed(f"{one}: config file not found")
     try:
         registry = build_registry()
-        loaded = load_config(path, registry)
+        loaded = load_config(ConfigSource(paths, start_arg), registry)
     except McpframeError as exc:
         raise CheckFailed(str(exc)) from None
     except Exception as exc:  # a plugin raising something unexpected while a pool is built
@@ -250,7 +254,11 @@ def _render(report: dict[str, Any]) -> str:
 
 def check(
     config: Annotated[
-        Path, typer.Argument(help="Lua routes file to check.", dir_okay=False, metavar="CONFIG")
+        str,
+        typer.Argument(
+            help="Lua config file to check (several: a ':' list, run in order).",
+            metavar="CONFIG",
+        ),
     ],
     key: Annotated[
         list[str] | None,
@@ -262,10 +270,14 @@ def check(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    start_arg: Annotated[
+        str | None,
+        typer.Option("--start-arg", metavar="ARG", help="The config's mcp.start_arg."),
+    ] = None,
 ) -> None:
     """Load a config without serving: print pools, routes, and where keys land."""
     try:
-        report = describe(config, key or [])
+        report = describe(config, key or [], start_arg)
     except CheckFailed as exc:
         typer.echo(f"mcpframe check: {exc}", err=True)
         raise typer.Exit(1) from None

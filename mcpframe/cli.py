@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,6 +15,7 @@ from mcpframe import __version__, check_cli, plugins_cli
 from mcpframe.errors import ConfigError, PluginError, ServeError
 
 if TYPE_CHECKING:
+    from mcpframe.config import ConfigSource
     from mcpframe.proxy.server import ServerOptions
     from mcpframe.registry import Registry
 
@@ -50,9 +52,21 @@ def _fail(message: str) -> None:
 @app.command()
 def serve(
     config: Annotated[
-        Path | None,
+        list[str] | None,
         typer.Option(
-            "--config", "-c", help="Lua routes file (memcached proxy API).", dir_okay=False
+            "--config",
+            "-c",
+            metavar="FILE[:FILE...]",
+            help="Lua config file (memcached proxy API); repeatable, or a ':' list: the files "
+            "run in order in each Lua VM.",
+        ),
+    ] = None,
+    start_arg: Annotated[
+        str | None,
+        typer.Option(
+            "--start-arg",
+            metavar="ARG",
+            help="Seen by the config as mcp.start_arg (memcached's -o proxy_arg).",
         ),
     ] = None,
     listen: Annotated[
@@ -89,6 +103,15 @@ def serve(
             "--drain-timeout", min=0, help="Seconds to finish in-flight requests on stop."
         ),
     ] = 5.0,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            "--max-connections",
+            min=0,
+            help="Client connections at once, per process; more are refused as memcached's "
+            "-c refuses them (0: no limit).",
+        ),
+    ] = 0,
     metrics: Annotated[
         str | None,
         typer.Option(
@@ -100,41 +123,89 @@ def serve(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
 ) -> None:
     """Run the proxy (with no --config: a memcached-compatible cache)."""
+    run_serve(
+        ServeSettings(
+            config=config_paths(config or []),
+            start_arg=start_arg,
+            listen=listen or ["127.0.0.1:11211"],
+            memory=memory,
+            max_item_size=max_item_size,
+            logger=logger,
+            workers=workers,
+            pid_file=pid_file,
+            drain_timeout=drain_timeout,
+            max_connections=max_connections,
+            metrics=metrics,
+            verbose=verbose,
+        )
+    )
+
+
+def config_paths(values: list[str]) -> tuple[str, ...]:
+    """``--config`` values: each may be a ``:`` list, as memcached's ``proxy_config``."""
+    return tuple(path for value in values for path in value.split(":") if path)
+
+
+@dataclass
+class ServeSettings:
+    """What ``serve`` runs with, from its own options or from memcached's (``memcached``)."""
+
+    config: tuple[str, ...] = ()
+    start_arg: str | None = None
+    listen: list[str] = field(default_factory=lambda: ["127.0.0.1:11211"])
+    memory: int = 64
+    max_item_size: int = 1024 * 1024
+    logger: list[str] | None = None
+    workers: int = 1
+    pid_file: Path | None = None
+    drain_timeout: float = 5.0
+    max_connections: int = 0
+    metrics: str | None = None
+    verbose: int = 0
+
+
+def run_serve(settings: ServeSettings) -> None:
+    """Build and run the proxy (or, with several workers, their supervisor)."""
+    from mcpframe.config import ConfigSource
     from mcpframe.proxy import app as assembly
     from mcpframe.proxy.server import ServerOptions, parse_listen
     from mcpframe.proxy.workers import worker_index
     from mcpframe.registry import build_registry
 
     try:
-        listens = [parse_listen(x) for x in (listen or ["127.0.0.1:11211"])]
+        listens = [parse_listen(x) for x in settings.listen]
         is_worker = worker_index() is not None
+        pid_file = settings.pid_file
         options = ServerOptions(
             listens=listens,
-            memory_mb=memory,
-            max_item_size=max_item_size,
-            verbose=verbose,
+            memory_mb=settings.memory,
+            max_item_size=settings.max_item_size,
+            verbose=settings.verbose,
             pid_file=None if is_worker or pid_file is None else str(pid_file),
-            drain_timeout=drain_timeout,
+            drain_timeout=settings.drain_timeout,
             reuse_port=is_worker,
+            max_connections=settings.max_connections,
         )
-        if workers > 1 and config is None:
+        config = ConfigSource(settings.config, settings.start_arg) if settings.config else None
+        if settings.workers > 1 and config is None:
             _fail(
                 "--workers needs --config: the embedded cache lives in one process "
                 "(run it with --workers 1)"
             )
         registry = build_registry()
-        events = assembly.event_log(registry, logger)
-        if config is not None and not config.is_file():
-            _fail(f"config file not found: {config}")
+        events = assembly.event_log(registry, settings.logger)
+        for path in settings.config:
+            if path != "routelib" and not Path(path).is_file():
+                _fail(f"config file not found: {path}")
         server = assembly.build_server(options, config, registry, events)
-        if config is not None and workers > 1 and not is_worker:
-            _supervise(workers, options, config, registry)
+        if config is not None and settings.workers > 1 and not is_worker:
+            _supervise(settings.workers, options, config, registry)
             return
-        if metrics is not None:
+        if settings.metrics is not None:
             from mcpframe.proxy.metrics import parse_metrics_address
 
-            parse_metrics_address(metrics)  # a bad address fails before anything starts
-        assembly.run(server, metrics)
+            parse_metrics_address(settings.metrics)  # a bad address fails before anything starts
+        assembly.run(server, settings.metrics)
     except (ConfigError, PluginError, ServeError) as e:
         _fail(str(e))
 
@@ -142,7 +213,23 @@ def serve(
 app.command(name="check")(check_cli.check)
 
 
-def _supervise(count: int, options: ServerOptions, config: Path, registry: Registry) -> None:
+@app.command(
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "help_option_names": [],
+    },
+)
+def memcached(ctx: typer.Context) -> None:
+    """Run the proxy from memcached's own command line (-p, -l, -t, -o proxy_config=...)."""
+    from mcpframe import memcached_cli
+
+    memcached_cli.run(list(ctx.args))
+
+
+def _supervise(
+    count: int, options: ServerOptions, config: ConfigSource, registry: Registry
+) -> None:
     from mcpframe.proxy.app import load_config
     from mcpframe.proxy.workers import Supervisor, probe_listen, worker_argv
 
@@ -164,7 +251,7 @@ def _supervise(count: int, options: ServerOptions, config: Path, registry: Regis
         sys.stderr.flush()
 
     listens = ", ".join(str(x) for x in options.listens)
-    log(f"{__version__} supervising {count} workers on {listens}: config {config}")
+    log(f"{__version__} supervising {count} workers on {listens}: config {config.label}")
     if options.pid_file:
         Path(options.pid_file).write_text(f"{os.getpid()}\n")
     try:

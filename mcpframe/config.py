@@ -7,6 +7,7 @@ connections and runs routes from them, ``check`` prints them. This module import
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
@@ -38,26 +39,83 @@ DEFAULT_TUNABLES: dict[str, Tunable] = {
     "readtimeout": 3.0,
     "failurelimit": 3,
     "tcpkeepalive": False,
+    # memcached 1.6.45's (spec v2 7.1): depth limit and flap detection off by default.
+    "depthlimit": 0,
+    "flaptime": 0.0,
+    "flapbackofframp": 1.5,
+    "flapbackoffmax": 3600,
     "active_req_limit": 0,
     "buffer_memory_limit": 0,
 }
+
+
+@dataclass(frozen=True)
+class ConfigSource:
+    """What to load: config files run in order in each VM (memcached's
+    ``proxy_config=a.lua:b.lua``, spec v2 1.7) and the start argument every VM sees as
+    ``mcp.start_arg`` (``proxy_arg``, spec v2 1.8; None: not given)."""
+
+    paths: tuple[str, ...]
+    start_arg: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The files as memcached spells them: joined with ``:``."""
+        return ":".join(self.paths)
+
+    @classmethod
+    def of(cls, value: str | os.PathLike[str] | ConfigSource) -> ConfigSource:
+        """A source from one path (kept whole: a single path may contain ``:``)."""
+        if isinstance(value, ConfigSource):
+            return value
+        return cls((os.fspath(value),))
+
 
 #: A Lua value held by the route VM (a function, a table): lupa has no type information.
 LuaObject: TypeAlias = Any
 
 
 @dataclass(frozen=True)
+class BackendLog:
+    """``mcp.backend{log = {...}}`` (spec v2 8.8): which results of the backend to log."""
+
+    #: log results slower than this many milliseconds (0: off).
+    deadline: int = 0
+    #: log about one result in ``rate`` (1: every one; 0: off).
+    rate: int = 1
+    #: log every failed result.
+    errors: bool = False
+    #: the ``detail=`` text of the log lines.
+    tag: str = ""
+
+
+@dataclass(frozen=True)
 class BackendSpec:
-    """What ``mcp.backend`` described. Equal specs share one connection (spec 1.7)."""
+    """What ``mcp.backend`` described. Equal specs share one connection (spec 1.7; in 1.6.45
+    every option counts, spec v2 8.2)."""
 
     label: str
     host: str
     port: str
     connecttimeout: float = 5.0
+    #: seconds before a backend marked bad is tried again (1.6.45: ``retrywaittime``).
     retrytimeout: float = 3.0
     readtimeout: float = 3.0
     failurelimit: int = 3
     tcpkeepalive: bool = False
+    #: more requests than this outstanding: a new batch fails at once (0: no limit; v2 8.6).
+    depthlimit: int = 0
+    #: never connect; every request fails at once (spec v2 8.7).
+    down: bool = False
+    #: connections per backend, 1..8 (spec v2 8.3).
+    connections: int = 1
+    #: flap detection (spec v2 8.5): failures closer together than ``flaptime`` seconds
+    #: count as flaps (0: off); a flapping backend waits ``retrytimeout * ramp ** flaps``
+    #: seconds, at most ``flapbackoffmax``.
+    flaptime: float = 0.0
+    flapbackofframp: float = 1.5
+    flapbackoffmax: int = 3600
+    log: BackendLog | None = None
     where: str = field(default="?", compare=False)
 
     @property
@@ -126,7 +184,8 @@ class Routes(Protocol):
 
 @dataclass
 class LoadedConfig:
-    """One config file, loaded: its pools, routes, tunables and ``mcp.stat`` names."""
+    """One config (one or more files), loaded: its pools, routes, tunables and ``mcp.stat``
+    names. ``path`` is the files joined with ``:``; ``source`` is what a reload loads again."""
 
     path: str
     pools: list[PoolSpec]
@@ -137,6 +196,7 @@ class LoadedConfig:
     conf: ConfValue = None
     #: ``mcp.broadcast``: command code -> the indexes in ``pools`` it is sent to.
     broadcasts: dict[int, list[int]] = field(default_factory=dict)
+    source: ConfigSource | None = None
 
     def named_pools(self) -> dict[str, PoolSpec]:
         """Pools by their path in the value mcp_config_pools returned (``main``, ``z.1``...)."""

@@ -64,7 +64,8 @@ WATCH_FIELDS: dict[str, tuple[str, ...]] = {
     "proxy_conf": ("status",),
     "proxy_error": ("msg",),
     "proxy_user": ("msg",),
-    "proxy_backend": ("error", "name", "port", "depth", "rbuf"),
+    # label and retry: 1.6.45's markedbadflap line (the 1.6.20 lines carry neither).
+    "proxy_backend": ("error", "name", "port", "label", "depth", "rbuf", "retry"),
     "proxy_req": ("elapsed", "res_type", "code", "status", "be", "detail", "req"),
 }
 

@@ -29,6 +29,7 @@ NATIVE_MODULES = (
     "protocol/reader.py",
     "protocol/backend.py",
     "proxy/turn.py",
+    "proxy/clock.py",
     "placement.py",
     "proxy/task.py",
     "proxy/limits.py",

@@ -21,7 +21,7 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 #: ``base`` holds what every layer shares: the config records, plugin machinery, placement,
 #: events, errors (and the package root, which other modules import for its version).
 LAYERS = ("protocol", "cache", "base", "lua", "proxy", "cli")
-TOP = frozenset({"cli", "check_cli", "plugins_cli", "__main__", "testing"})
+TOP = frozenset({"cli", "check_cli", "memcached_cli", "plugins_cli", "__main__", "testing"})
 #: protocol/ is sans-I/O: besides itself, only these standard modules.
 PROTOCOL_STDLIB = {"__future__", "collections.abc", "typing"}
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import sys
 import time
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -96,8 +97,16 @@ U64_MAX = (1 << 64) - 1
 #: stores (a power of two); it only changes when the dict resizes, and reading it costs ~0.1 us.
 TABLE_REFRESH = 1024
 TABLE_REFRESH_MASK = TABLE_REFRESH - 1
-#: An item's cost beyond its key and value bytes (and 4 bytes for non-zero flags).
-ITEM_COST = ITEM_OVERHEAD + PY_ITEM_OVERHEAD
+
+#: memcached's default slab classes: the chunk size of class ``i + 1`` is ``CHUNK_SIZES[i]``.
+CHUNK_SIZES = slab_chunk_sizes()
+#: The class index (class - 1) of an item of memcached size ``s`` up to the largest chunk:
+#: ``CLASS_INDEX[(s + 7) >> 3]`` (chunk sizes are multiples of 8; a table lookup costs a
+#: store half what a bisection would). Larger items count in the largest class, as ``me``
+#: reports them.
+CLASS_INDEX = bytes(bisect_left(CHUNK_SIZES, i << 3) for i in range((CHUNK_SIZES[-1] >> 3) + 1))
+CLASS_INDEX_END = len(CLASS_INDEX)
+LARGEST_CLASS = len(CHUNK_SIZES) - 1
 
 
 def _table_cost(items: OrderedDict[bytes, Item]) -> int:
@@ -112,6 +121,9 @@ class Store:
 
     __slots__ = (
         "_cas",
+        "_class_bytes",
+        "_class_evictions",
+        "_class_items",
         "_clock",
         "_flush_at",
         "_items",
@@ -120,7 +132,6 @@ class Store:
         "_now",
         "_now_end",
         "_now_start",
-        "_slab_sizes",
         "_table",
         "_used",
         "cas_badval",
@@ -178,7 +189,18 @@ class Store:
         self._last_exptime = 0
         self._last_flags = 0
         self._flush_at = 0  # clock second at which a delayed flush_all empties the cache
-        self._slab_sizes = slab_chunk_sizes()
+        # Items and their memcached sizes per slab class (index: class - 1), kept as items
+        # are linked and unlinked: ``stats items``/``slabs`` walk no item.
+        self._class_items = [0] * len(CHUNK_SIZES)
+        self._class_bytes = [0] * len(CHUNK_SIZES)
+        self.reset_stats()
+
+    def reset_stats(self) -> None:
+        """``stats reset``: the counters start again from zero (as memcached's do); what the
+        store holds (``curr_items``, ``bytes``, the items per class) is not a counter."""
+        #: Per slab class index, [evicted, evicted_nonzero, evicted_time, evicted_unfetched,
+        #: reclaimed] as ``stats items`` names them.
+        self._class_evictions = [[0, 0, 0, 0, 0] for _ in CHUNK_SIZES]
         # Counters, named after memcached's stats.
         self.total_items = 0
         self.get_cmds = 0
@@ -259,6 +281,37 @@ class Store:
             "item_size_max": self.item_size_max,
         }
 
+    def slab_classes(self) -> list[dict[str, int]]:
+        """What ``stats items`` and ``stats slabs`` report, per slab class holding items.
+
+        A class is one of memcached's default chunk sizes (``-f 1.25 -n 48``), the one an
+        item of that memcached size would be stored in; nothing is allocated by class here.
+        ``age`` is the age of the oldest item in the store: there is one LRU, not one per
+        class. The counts are kept as items come and go: no item is visited.
+        """
+        oldest = next(iter(self._items.values()), None)
+        age = int(self._clock()) - oldest.time if oldest is not None else 0
+        out = []
+        for cls, number in enumerate(self._class_items):
+            if not number:
+                continue
+            evicted, nonzero, evicted_time, unfetched, reclaimed = self._class_evictions[cls]
+            out.append(
+                {
+                    "class": cls + 1,
+                    "chunk_size": CHUNK_SIZES[cls],
+                    "number": number,
+                    "age": age,
+                    "mem_requested": self._class_bytes[cls],
+                    "evicted": evicted,
+                    "evicted_nonzero": nonzero,
+                    "evicted_time": evicted_time,
+                    "reclaimed": reclaimed,
+                    "evicted_unfetched": unfetched,
+                }
+            )
+        return out
+
     def __len__(self) -> int:
         return len(self._items)
 
@@ -327,7 +380,12 @@ class Store:
         """Remove ``it`` (a linked item) from the store."""
         key = it.key
         del self._items[key]
-        self._used -= ITEM_COST + len(key) + len(it.value) + (FLAGS_BYTES if it.flags else 0)
+        size = ITEM_OVERHEAD + len(key) + len(it.value) + (FLAGS_BYTES if it.flags else 0)
+        self._used -= PY_ITEM_OVERHEAD + size
+        i = (size + 7) >> 3
+        cls = CLASS_INDEX[i] if i < CLASS_INDEX_END else LARGEST_CLASS
+        self._class_items[cls] -= 1
+        self._class_bytes[cls] -= size
 
     def link(self, it: Item, now: int) -> None:
         """Insert ``it`` (replacing whatever holds its key) with a fresh CAS.
@@ -338,10 +396,27 @@ class Store:
         items = self._items
         key = it.key
         old = items.pop(key, None)
-        used = self._used
-        if old is not None:
-            used -= ITEM_COST + len(key) + len(old.value) + (FLAGS_BYTES if old.flags else 0)
-        used += ITEM_COST + len(key) + len(it.value) + (FLAGS_BYTES if it.flags else 0)
+        size = ITEM_OVERHEAD + len(key) + len(it.value) + (FLAGS_BYTES if it.flags else 0)
+        used = self._used + PY_ITEM_OVERHEAD + size
+        if old is None:
+            i = (size + 7) >> 3
+            cls = CLASS_INDEX[i] if i < CLASS_INDEX_END else LARGEST_CLASS
+            self._class_items[cls] += 1
+            self._class_bytes[cls] += size
+        else:
+            old_size = ITEM_OVERHEAD + len(key) + len(old.value) + (FLAGS_BYTES if old.flags else 0)
+            used -= PY_ITEM_OVERHEAD + old_size
+            if old_size != size:  # (an overwrite of the same size, the usual one, is free)
+                class_items = self._class_items
+                class_bytes = self._class_bytes
+                i = (old_size + 7) >> 3
+                cls = CLASS_INDEX[i] if i < CLASS_INDEX_END else LARGEST_CLASS
+                class_items[cls] -= 1
+                class_bytes[cls] -= old_size
+                i = (size + 7) >> 3
+                cls = CLASS_INDEX[i] if i < CLASS_INDEX_END else LARGEST_CLASS
+                class_items[cls] += 1
+                class_bytes[cls] += size
         if used + self._table > self.memory_limit:
             used = self._evict(used, now)
         self._used = used
@@ -361,24 +436,39 @@ class Store:
         items = self._items
         popitem = items.popitem
         room = self.memory_limit - self._table
+        class_items = self._class_items
+        class_bytes = self._class_bytes
+        class_evictions = self._class_evictions
         while used > room and items:
             victim = popitem(False)[1]
-            used -= (
-                ITEM_COST
-                + len(victim.key)
-                + len(victim.value)
+            size = (
+                ITEM_OVERHEAD + len(victim.key) + len(victim.value)
                 + (FLAGS_BYTES if victim.flags else 0)
-            )
+            )  # fmt: skip
+            used -= PY_ITEM_OVERHEAD + size
+            i = (size + 7) >> 3
+            cls = CLASS_INDEX[i] if i < CLASS_INDEX_END else LARGEST_CLASS
+            class_items[cls] -= 1
+            class_bytes[cls] -= size
+            figures = class_evictions[cls]
             if victim.exptime and victim.exptime <= now:
                 self.reclaimed += 1
+                figures[4] += 1
             else:
                 self.evictions += 1
+                figures[0] += 1
+                figures[2] = now - victim.time
+                if victim.exptime:
+                    figures[1] += 1
                 if not victim.cas_bits & FETCHED:
                     self.evicted_unfetched += 1
+                    figures[3] += 1
         return used
 
     def _drop_all(self) -> None:
         self._items.clear()
+        self._class_items = [0] * len(CHUNK_SIZES)
+        self._class_bytes = [0] * len(CHUNK_SIZES)
         self._used = 0
         self._table = _table_cost(self._items)
 
@@ -502,7 +592,5 @@ class Store:
 
     def slab_class(self, size: int) -> int:
         """The memcached slab class (1-based) an item of ``size`` bytes would live in."""
-        for i, chunk in enumerate(self._slab_sizes):
-            if size <= chunk:
-                return i + 1
-        return len(self._slab_sizes)
+        i = (size + 7) >> 3
+        return (CLASS_INDEX[i] if i < CLASS_INDEX_END else LARGEST_CLASS) + 1

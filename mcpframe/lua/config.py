@@ -1,14 +1,19 @@
 """Loading a memcached-proxy Lua config: the config VM, the route VM, and what crosses between.
 
-The sequence follows memcached 1.6.20 (spec section 1): the file runs in a config VM that
-calls ``mcp_config_pools(nil)``; its return value is deep-copied into a route VM, where the
-same file runs again and ``mcp_config_routes(copy)`` attaches hooks. Each failure becomes a
-``ConfigError`` naming the file and line Lua reports. What a load produces are the records of
-:mod:`mcpframe.config`, which the proxy consumes without knowing Lua.
+The sequence follows memcached 1.6.20 (spec section 1): the files run, in order, in a config
+VM that then calls ``mcp_config_pools(nil)``; its return value is deep-copied into a route VM,
+where the same files run again and ``mcp_config_routes(copy)`` attaches hooks. Several files
+share each VM's globals, so a later file sees (and may overwrite) what earlier ones defined;
+every VM sees the start argument as ``mcp.start_arg`` (memcached 1.6.45, spec v2 1.7-1.8).
+Each failure becomes a ``ConfigError`` naming the file and line Lua reports. What a load
+produces are the records of :mod:`mcpframe.config`, which the proxy consumes without knowing
+Lua.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +23,9 @@ from mcpframe.config import (
     BROADCAST,
     DEFAULT_TUNABLES,
     ROUTABLE,
+    BackendLog,
     BackendSpec,
+    ConfigSource,
     ConfValue,
     LoadedConfig,
     LuaObject,
@@ -44,6 +51,12 @@ from mcpframe.registry import Registry
 
 LuaError = lua54.LuaError
 _MAX_DEPTH = 100
+
+#: What ``mcp.server_stats(sub)`` reads (spec v2 7.4), given by the server that loads the
+#: config: the ``(name, value)`` lines of section ``sub`` (None: ``stats``) and whether its
+#: names are per item (``<n>:<name>``, ``items:<n>:<name>``), or None for an unknown section.
+StatsSource = Callable[[str | None], "tuple[list[tuple[str, object]], bool] | None"]
+_SECTION_KEY = re.compile(r"^(?:items:)?(\d+):(.+)$")
 
 
 @dataclass
@@ -88,6 +101,17 @@ def _b(s: str) -> bytes:
 
 def _s(v: object) -> str:
     return v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else str(v)
+
+
+def _backend_log(t: LuaObject) -> BackendLog | None:
+    if t is None:
+        return None
+    return BackendLog(
+        deadline=int(t[b"deadline"]),
+        rate=int(t[b"rate"]),
+        errors=bool(t[b"errors"]),
+        tag=_s(t[b"tag"]),
+    )
 
 
 def _install_constants(mcp: Any) -> None:
@@ -157,8 +181,9 @@ class _PluginSurface:
         )
 
 
-def _run_file(lua: LuaRuntime, path: str) -> None:
-    """Compile and run the config file in ``lua``; chunk name = the path, for file:line."""
+def _run_files(lua: LuaRuntime, paths: tuple[str, ...]) -> None:
+    """Compile and run the config files in ``lua``, in order; chunk name = the path, for
+    file:line. A file that does not compile stops the load (spec v2 1.6 [R])."""
     run = lua.execute(
         b"""
         return function(path)
@@ -168,7 +193,26 @@ def _run_file(lua: LuaRuntime, path: str) -> None:
         end
         """
     )
-    run(_b(path))
+    for path in paths:
+        if path == "routelib":
+            # memcached 1.6.45 loads its embedded route library for this name (spec v2 1.9).
+            raise LuaError(b"routelib: memcached's built-in route library is not in mcpframe")
+        run(_b(path))
+
+
+def start_arg_value(lua: LuaRuntime, arg: str | None) -> LuaObject:
+    """``mcp.start_arg`` for ``proxy_arg`` (spec v2 1.8): ``false`` when not given, the string
+    when it has no ``:``, else a table: each ``:`` piece split on ``_`` into key and value
+    (parts after the second dropped), a piece without ``_`` mapping to ``true``."""
+    if arg is None:
+        return False
+    if ":" not in arg:
+        return _b(arg)
+    t = lua.table()
+    for piece in arg.split(":"):
+        key, sep, rest = piece.partition("_")
+        t[_b(key)] = _b(rest.partition("_")[0]) if sep else True
+    return t
 
 
 class ConfigLoader:
@@ -182,14 +226,28 @@ class ConfigLoader:
         self.stat_names: dict[int, str] = {}
         self.stat_names_pending: set[int] = set()
         self._built: dict[bytes, PoolSpec] = {}
+        #: the server's stats for ``mcp.server_stats`` (None: no server, as in ``check``:
+        #: every section reads as an empty table).
+        self.server_stats: StatsSource | None = None
 
     # -- config VM -------------------------------------------------------------------
 
-    def load(self, path: str) -> LoadedConfig:
+    def load(self, source: str | ConfigSource) -> LoadedConfig:
+        """Load ``source`` (one path, or files and a start argument).
+
+        Raises:
+            ConfigError: a file does not load (the message names the file and line).
+            PluginError: a plugin the config uses is missing or failed.
+        """
+        source = ConfigSource.of(source)
+        if not source.paths:
+            raise ConfigError("no config file given")
+        paths, path = source.paths, source.label
         lua = new_runtime()
         mcp = lua.table()
         lua.globals().mcp = mcp
         _install_constants(mcp)
+        mcp[b"start_arg"] = start_arg_value(lua, source.start_arg)
         state = lua.table()
         tunables = lua.table()
         for k, v in self.tunables.items():
@@ -215,11 +273,12 @@ class ConfigLoader:
             return None
 
         state[b"build_pool"] = build_pool
+        state[b"server_stats"] = self._stats_table(lua)
         self.surface.install(lua, mcp, state)
         lua.execute(lua_source("mcp_config.lua"), mcp, state)
 
         try:
-            _run_file(lua, path)
+            _run_files(lua, paths)
         except LuaError as e:
             raise ConfigError(f"Failed to load config file: {first_line(e.args[0])}") from None
         pools_fn = lua.globals().mcp_config_pools
@@ -251,7 +310,7 @@ class ConfigLoader:
         stat_names = {int(k): _s(v) for k, v in state[b"stats"].items()}
 
         self.stat_names_pending = set(self.stat_names) | set(stat_names)
-        routes = self._load_routes(path, conf, pools)
+        routes = self._load_routes(source, conf, pools)
         broadcasts = {
             int(k): [int(i) for i in ids.values()] for k, ids in routes.state[b"broadcasts"].items()
         }
@@ -259,8 +318,43 @@ class ConfigLoader:
         self.tunables.update(new_tunables)
         self.stat_names.update(stat_names)
         return LoadedConfig(
-            path, pools, routes, dict(self.tunables), dict(self.stat_names), conf, broadcasts
+            path,
+            pools,
+            routes,
+            dict(self.tunables),
+            dict(self.stat_names),
+            conf,
+            broadcasts,
+            source,
         )
+
+    def _stats_table(self, lua: LuaRuntime) -> Callable[[bytes | None], LuaObject]:
+        """The function behind ``mcp.server_stats``: a new table of string values, per-item
+        sections as sub-tables by their number; None for an unknown section."""
+
+        def server_stats(sub: bytes | None) -> LuaObject:
+            table = lua.table()
+            source = self.server_stats
+            if source is None:
+                return table
+            found = source(None if sub is None else _s(sub))
+            if found is None:
+                return None
+            lines, per_item = found
+            for name, value in lines:
+                text = _b(str(value))
+                m = _SECTION_KEY.match(name) if per_item else None
+                if m is None:
+                    table[_b(name)] = text
+                    continue
+                index = int(m[1])
+                section = table[index]
+                if section is None:
+                    section = table[index] = lua.table()
+                section[_b(m[2])] = text
+            return table
+
+        return server_stats
 
     def _copy_out(
         self,
@@ -322,6 +416,13 @@ class ConfigLoader:
                     readtimeout=float(b[b"readtimeout"]),
                     failurelimit=int(b[b"failurelimit"]),
                     tcpkeepalive=bool(b[b"tcpkeepalive"]),
+                    depthlimit=int(b[b"depthlimit"]),
+                    down=bool(b[b"down"]),
+                    connections=int(b[b"connections"]),
+                    flaptime=float(b[b"flaptime"]),
+                    flapbackofframp=float(b[b"flapbackofframp"]),
+                    flapbackoffmax=int(b[b"flapbackoffmax"]),
+                    log=_backend_log(b[b"log"]),
                     where=_s(b[b"where"]),
                 )
             )
@@ -342,11 +443,13 @@ class ConfigLoader:
 
     # -- route VM --------------------------------------------------------------------
 
-    def _load_routes(self, path: str, conf: ConfValue, pools: list[PoolSpec]) -> RouteVM:
+    def _load_routes(self, source: ConfigSource, conf: ConfValue, pools: list[PoolSpec]) -> RouteVM:
+        path = source.label
         lua = new_runtime()
         mcp = lua.table()
         lua.globals().mcp = mcp
         _install_constants(mcp)
+        mcp[b"start_arg"] = start_arg_value(lua, source.start_arg)
         state = lua.table()
         hooks = lua.table()
         state[b"hooks"] = hooks
@@ -391,7 +494,7 @@ class ConfigLoader:
             return value
 
         try:
-            _run_file(lua, path)
+            _run_files(lua, source.paths)
         except LuaError as e:
             raise ConfigError(
                 f"Failed to load data into worker thread: {first_line(e.args[0])}"

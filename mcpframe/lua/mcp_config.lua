@@ -52,11 +52,11 @@ local function seconds(v, fname)
     return whole + usec / 1000000
 end
 
-local function integer(v, fname)
+local function integer(v, fname, level)
     local n = math.tointeger(v)
     if n == nil then
         error(string.format("bad argument #1 to '%s' (number has no integer representation)",
-            fname), 3)
+            fname), level or 3)
     end
     return n
 end
@@ -79,6 +79,95 @@ function mcp.backend_failure_limit(n)
         error("backend_failure_limit must be >= 0", 2)
     end
     tunables.failurelimit = n
+end
+
+-- `level` as error()'s, counted from the caller of number() (default: its caller's caller).
+local function number(v, fname, level)
+    if type(v) ~= "number" then
+        error(string.format("bad argument #1 to '%s' (number expected, got %s)", fname,
+            v == nil and "no value" or type(v)), level or 3)
+    end
+    return v
+end
+
+-- memcached 1.6.45's retry wait: whole seconds, the fraction rounded up from 0.5, at least 1.
+local function waittime(v, fname)
+    v = number(v, fname, 4)
+    local whole = v >= 0 and math.floor(v) or math.ceil(v)
+    if v - whole >= 0.5 then whole = whole + 1 end
+    if whole < 1 then whole = 1 end
+    return math.tointeger(whole) or whole
+end
+
+-- flapbackoffmax: whole seconds; memcached turns a fraction into 0 (spec v2 7.1 [Q]), we
+-- truncate it ([R]).
+local function whole_seconds(v, fname)
+    v = number(v, fname, 4)
+    return math.tointeger(v >= 0 and math.floor(v) or math.ceil(v))
+end
+
+local function ramp(v, fname)
+    v = number(v, fname, 4)
+    if v <= 1.1 then v = 1.1 end
+    return v
+end
+
+-- 1.6.45's global defaults for the backend options it added (spec v2 7.1).
+function mcp.backend_retry_waittime(s)
+    tunables.retrytimeout = waittime(s, "backend_retry_waittime")
+end
+
+function mcp.backend_depth_limit(n)
+    n = integer(n, "backend_depth_limit")
+    if n < 0 then
+        error("backend_depth_limit must be >= 0", 2)
+    end
+    tunables.depthlimit = n
+end
+
+function mcp.backend_flap_time(s)
+    tunables.flaptime = number(s, "backend_flap_time") + 0.0
+end
+
+function mcp.backend_flap_backoff_ramp(f)
+    tunables.flapbackofframp = ramp(f, "backend_flap_backoff_ramp") + 0.0
+end
+
+function mcp.backend_flap_backoff_max(s)
+    tunables.flapbackoffmax = whole_seconds(s, "backend_flap_backoff_max")
+end
+
+-- mcp.backend{log = {...}} (spec v2 8.8): what to log of this backend's results.
+local function backend_log(t)
+    if type(t) ~= "table" then error("backend log option must be a table", 3) end
+    local log = { deadline = 0, rate = 0, errors = false, tag = "" }
+    if t.deadline ~= nil then
+        local n = integer(t.deadline, "backend", 4)
+        if n < 0 then error("backend log deadline must be >= 0", 3) end
+        log.deadline = n
+    end
+    if t.rate ~= nil then
+        local n = integer(t.rate, "backend", 4)
+        if n < 0 then error("backend log sample rate must be >= 0", 3) end
+        log.rate = n
+    end
+    if t.errors ~= nil then
+        if type(t.errors) ~= "boolean" then
+            error(string.format("bad argument #1 to 'backend' (boolean expected, got %s)",
+                type(t.errors)), 3)
+        end
+        log.errors = t.errors
+    end
+    if t.tag ~= nil then
+        if type(t.tag) ~= "string" and type(t.tag) ~= "number" then
+            error(string.format("bad argument #1 to 'backend' (string expected, got %s)",
+                type(t.tag)), 3)
+        end
+        log.tag = tostring(t.tag)
+    end
+    -- Nothing asked for would log nothing: memcached then logs every result.
+    if log.deadline == 0 and not log.errors and log.rate == 0 then log.rate = 1 end
+    return log
 end
 
 function mcp.tcp_keepalive(b)
@@ -104,6 +193,12 @@ function mcp.backend(label, host, port)
         readtimeout = tunables.readtimeout,
         failurelimit = tunables.failurelimit,
         tcpkeepalive = tunables.tcpkeepalive,
+        depthlimit = tunables.depthlimit,
+        flaptime = tunables.flaptime,
+        flapbackofframp = tunables.flapbackofframp,
+        flapbackoffmax = tunables.flapbackoffmax,
+        down = false,
+        connections = 1,
         where = where(2),
     }
     if type(label) == "table" then
@@ -117,6 +212,10 @@ function mcp.backend(label, host, port)
         if t.connecttimeout ~= nil then
             be.connecttimeout = seconds(t.connecttimeout, "backend")
         end
+        if t.retrywaittime ~= nil then
+            be.retrytimeout = waittime(t.retrywaittime, "backend")
+        end
+        -- The 1.6.20 spelling (fractions kept) wins over retrywaittime, as it does in 1.6.45.
         if t.retrytimeout ~= nil then be.retrytimeout = seconds(t.retrytimeout, "backend") end
         if t.readtimeout ~= nil then be.readtimeout = seconds(t.readtimeout, "backend") end
         if t.failurelimit ~= nil then
@@ -125,6 +224,27 @@ function mcp.backend(label, host, port)
             be.failurelimit = n
         end
         if t.tcpkeepalive ~= nil then be.tcpkeepalive = t.tcpkeepalive and true or false end
+        -- 1.6.45's keys (spec v2 8.1); unknown keys are ignored, as memcached ignores them.
+        if t.depthlimit ~= nil then
+            local n = integer(t.depthlimit, "backend")
+            if n < 0 then error("depthlimit must be >= 0", 2) end
+            be.depthlimit = n
+        end
+        if t.down ~= nil then be.down = t.down and true or false end
+        if t.flaptime ~= nil then be.flaptime = number(t.flaptime, "backend") + 0.0 end
+        if t.flapbackofframp ~= nil then
+            be.flapbackofframp = ramp(t.flapbackofframp, "backend") + 0.0
+        end
+        if t.flapbackoffmax ~= nil then
+            be.flapbackoffmax = whole_seconds(t.flapbackoffmax, "backend")
+        end
+        if t.connections ~= nil then
+            local n = integer(t.connections, "backend")
+            if n <= 0 then error("backend connections argument must be >= 0", 2) end
+            if n > 8 then error("backend connections argument must be <= 8", 2) end
+            be.connections = n
+        end
+        if t.log ~= nil then be.log = backend_log(t.log) end
     else
         be.label = strnum(label, "label", 1, "backend")
         be.host = strnum(host, "host", 2, "backend")
@@ -222,6 +342,17 @@ function mcp.pool(backends, options)
     local err = state.build_pool(pool, tostring(pool))
     if err ~= nil then error(err, 2) end
     return pool
+end
+
+-- The server's stats as `stats [sub]` reports them, every value a string (spec v2 7.4).
+function mcp.server_stats(sub)
+    if sub ~= nil and type(sub) ~= "string" and type(sub) ~= "number" then
+        error(string.format("bad argument #1 to 'server_stats' (string expected, got %s)",
+            type(sub)), 2)
+    end
+    local t = state.server_stats(sub ~= nil and tostring(sub) or nil)
+    if t == nil then error("unknown subcommand passed to server_stats", 2) end
+    return t
 end
 
 function mcp.add_stat(index, name)

@@ -29,6 +29,8 @@ _DIGITS: Final = b"0123456789"
 
 _LONG_MAX: Final = (1 << 63) - 1
 _ULONG_MAX: Final = (1 << 64) - 1
+#: Digits of the largest magnitude any caller accepts (``_ULONG_MAX`` has 20).
+_MAX_DIGITS: Final = 20
 
 
 def _scan(token: bytes) -> tuple[bool, int] | None:
@@ -45,7 +47,11 @@ def _scan(token: bytes) -> tuple[bool, int] | None:
         return None
     if ndigits < len(s) and s[ndigits] not in C_SPACE:
         return None
-    return negative, int(s[:ndigits])
+    digits = s[:ndigits].lstrip(b"0")
+    if len(digits) > _MAX_DIGITS:
+        # Out of range of every C type; int() would also refuse past 4300 digits.
+        return negative, _ULONG_MAX + 1
+    return negative, int(digits or b"0")
 
 
 def strtol64(token: bytes) -> int | None:

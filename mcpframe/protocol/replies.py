@@ -30,6 +30,8 @@ ROUTED_LINE_MAX: Final = 500
 
 ERROR: Final = b"ERROR\r\n"
 END: Final = b"END\r\n"
+RESET: Final = b"RESET\r\n"
+DETAIL_USAGE: Final = b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"
 BAD_FORMAT: Final = b"CLIENT_ERROR bad command line format\r\n"
 BAD_DATA_CHUNK: Final = b"CLIENT_ERROR bad data chunk\r\n"
 BAD_EXPTIME: Final = b"CLIENT_ERROR invalid exptime argument\r\n"
@@ -58,3 +60,17 @@ BAD_DELTA_VALUE: Final = b"CLIENT_ERROR invalid numeric delta value\r\n"
 BAD_INITIAL_VALUE: Final = b"CLIENT_ERROR invalid numeric initial value\r\n"
 MS_BAD_MODE: Final = b"CLIENT_ERROR invalid mode for ms M token\r\n"
 MA_BAD_MODE: Final = b"CLIENT_ERROR invalid mode for ma M token\r\n"
+
+# -- the proxy's own error lines (memcached's proxy sends the same texts) ------------------
+
+#: A route raised, or returned something that is not a response (spec 6.7).
+LUA_FAILURE: Final = b"SERVER_ERROR lua failure\r\n"
+BAD_RESPONSE: Final = b"SERVER_ERROR bad response\r\n"
+#: ``mcp.internal`` on a command the internal cache does not run.
+BAD_REQUEST: Final = b"SERVER_ERROR bad request\r\n"
+#: ``active_req_limit`` and ``buffer_memory_limit`` (spec 6.5, 6.6).
+ACTIVE_LIMIT: Final = b"SERVER_ERROR active request limit reached\r\n"
+OUT_OF_MEMORY: Final = b"SERVER_ERROR out of memory\r\n"
+#: mcpframe's own: a failure of the route executor itself, and requests cut by shutdown.
+INTERNAL_ERROR: Final = b"SERVER_ERROR internal error\r\n"
+SHUTTING_DOWN: Final = b"SERVER_ERROR shutting down\r\n"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mcpframe import __version__
-from mcpframe.config import LoadedConfig
+from mcpframe.config import ConfigSource, LoadedConfig
 from mcpframe.errors import ServeError
 from mcpframe.events import DEFAULT_SINK_STREAMS, EventLog, Sink
 from mcpframe.lua.config import ConfigLoader
@@ -33,15 +33,16 @@ GC_YOUNG_THRESHOLD = 10_000
 
 
 def load_config(
-    path: str | Path, registry: Registry, events: EventLog | None = None
+    path: str | Path | ConfigSource, registry: Registry, events: EventLog | None = None
 ) -> LoadedConfig:
-    """Load a config file against the plugins of ``registry``, as ``serve`` does.
+    """Load a config (one file, or several files and a start argument) against the plugins
+    of ``registry``, as ``serve`` does.
 
     Raises:
         ConfigError: the file does not load (the message names the file and line).
         PluginError: a plugin the config uses is missing or failed.
     """
-    return ConfigLoader(registry, events).load(str(path))
+    return ConfigLoader(registry, events).load(ConfigSource.of(path))
 
 
 def event_log(registry: Registry, loggers: list[str] | None) -> EventLog:
@@ -59,14 +60,20 @@ def event_log(registry: Registry, loggers: list[str] | None) -> EventLog:
 
 
 def build_server(
-    options: ServerOptions, config_path: str | Path | None, registry: Registry, events: EventLog
+    options: ServerOptions,
+    config_path: str | Path | ConfigSource | None,
+    registry: Registry,
+    events: EventLog,
 ) -> ProxyServer:
     """The proxy server, its config loaded (so a bad config fails before anything listens)
-    and reloadable from the same file; with no config, a memcached-compatible cache."""
+    and reloadable from the same files; with no config, a memcached-compatible cache."""
     if config_path is None:
         return ProxyServer(options, None, events)
     loader = ConfigLoader(registry, events)
-    return ProxyServer(options, loader.load(str(config_path)), events, loader)
+    # The server exists before the first load so that the config can read its stats.
+    server = ProxyServer(options, None, events, loader)
+    server.use_config(loader.load(ConfigSource.of(config_path)))
+    return server
 
 
 def tune_process() -> None:

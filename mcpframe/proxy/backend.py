@@ -25,6 +25,19 @@ Rules (spec section 7, with the fixes later memcached versions made):
   attempts and then fails fast until a retry validates. While a bad backend is being retried
   it stays bad, so requests never wait behind the probe.
 
+memcached 1.6.45's backend options (spec v2 8.4-8.7):
+
+- ``down``: the backend never connects; every request fails at once. It is not counted as
+  marked bad and logs nothing.
+- ``depthlimit``: a batch of requests (those routed to the backend before its next flush)
+  that finds more than ``depthlimit`` requests outstanding fails whole, at once, and counts
+  in ``proxy_request_failed_depth``. A batch admitted at or below the limit is admitted whole.
+- ``flaptime``: a ``timeout``, ``disconnected``, ``writing`` or ``reading`` failure within
+  ``flaptime`` seconds of the previous one (or of the connection being made) is a flap;
+  more flaps than ``failurelimit`` mark the backend bad for ``retrytimeout * ramp ** flaps``
+  seconds (truncated, at most ``flapbackoffmax``), logged as ``markedbadflap``. The flap
+  count survives a successful retry.
+
 Each TCP connection has its own :class:`_Link` protocol object, so events of a connection
 already given up (a late ``connection_lost``, a read that raced a timeout) can never be
 mistaken for events of its replacement.
@@ -133,15 +146,21 @@ def uri_encode(data: bytes) -> str:
     return "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in data)
 
 
+#: The failures that count for flap detection (spec v2 8.5).
+FLAP_REASONS: Final = frozenset({"timeout", "disconnected", "writing", "reading"})
+
+
 class BackendStats:
     """Process-wide backend counters shown in ``stats``."""
 
-    __slots__ = ("failed", "marked_bad", "total")
+    __slots__ = ("failed", "failed_depth", "marked_bad", "total")
 
     def __init__(self) -> None:
         self.total = 0
         self.marked_bad = 0
         self.failed = 0
+        #: requests failed by a backend's depth limit (``proxy_request_failed_depth``).
+        self.failed_depth = 0
 
 
 class _Link:
@@ -230,7 +249,18 @@ class Backend:
         )
         self.latency_sum_us = 0
         self.closed = False
+        #: depth limit: 0 (none), or whether the batch being routed here was refused.
+        self.depthlimit = spec.depthlimit
+        self.batch_open = False
+        self.batch_refused = False
+        #: flap detection: flaps so far and when the last qualifying failure (or connect) was.
+        self.flaps = 0
+        self.last_flap = 0.0
         stats.total += 1
+        if spec.down:
+            # Bad from the start and never retried: start() does not connect, send() fails.
+            self.bad = True
+            self.state = RETRY_WAIT
 
     # -- public ----------------------------------------------------------------------
 
@@ -244,6 +274,10 @@ class Backend:
         entry = (callback, handle, mode, time.monotonic())
         self.requests += 1
         state = self.state
+        if self.depthlimit and self._over_depth():
+            self.stats.failed_depth += 1
+            self.loop.call_soon(callback, handle, mode, failure_response(), 0, self.name)
+            return
         if state == READY:
             if not self.pending:
                 self.last_activity = entry[3]
@@ -260,6 +294,18 @@ class Backend:
             self.waiting.append((entry, data))
             if state == IDLE:
                 self._connect_soon()
+
+    def _over_depth(self) -> bool:
+        """Whether the batch this request belongs to is refused by the depth limit: the
+        first request of a batch decides for all of it (spec v2 8.6)."""
+        if not self.batch_open:
+            self.batch_open = True
+            self.batch_refused = self.depth > self.depthlimit
+            TURN.later(self._end_batch)
+        return self.batch_refused
+
+    def _end_batch(self) -> None:
+        self.batch_open = False
 
     def fail(self, reason: str) -> None:
         """Fail the current connection now, for ``reason`` (one of REASONS): its queued
@@ -359,6 +405,7 @@ class Backend:
                 link.transport.abort()
             return
         self.connects += 1
+        self.last_flap = time.monotonic()
         self.state = VALIDATING
         self.reader = ResponseReader()
         assert link.transport is not None
@@ -542,7 +589,28 @@ class Backend:
                 rbuf=uri_encode(buffered[:100]),
             )
         self.failures += 1
-        if self.failures > spec.failurelimit:
+        if spec.flaptime > 0 and reason in FLAP_REASONS:
+            now = time.monotonic()
+            self.flaps = 0 if now - self.last_flap > spec.flaptime else self.flaps + 1
+            self.last_flap = now
+        if spec.flaptime > 0 and self.flaps > spec.failurelimit:
+            wait = min(
+                int(spec.retrytimeout * spec.flapbackofframp**self.flaps), spec.flapbackoffmax
+            )
+            if not self.bad:
+                self.bad = True
+                self.stats.marked_bad += 1
+                self.events.emit(
+                    "proxy_backend",
+                    error="markedbadflap",
+                    name=spec.host,
+                    port=spec.port,
+                    label=spec.label,
+                    retry=wait,
+                )
+            self.state = RETRY_WAIT
+            self.retry_handle = self.loop.call_later(wait, self._retry)
+        elif self.failures > spec.failurelimit:
             if not self.bad:
                 self.bad = True
                 self.stats.marked_bad += 1

@@ -18,6 +18,8 @@ from mcpframe.protocol.reader import RequestReader, split_multiget
 from mcpframe.protocol.replies import END, REQUEST_TOO_LONG, ROUTED_LINE_MAX, TOO_LARGE
 from mcpframe.protocol.request import ErrorReply, Request
 from mcpframe.proxy.broadcast import broadcast
+from mcpframe.proxy.clock import CLOCK
+from mcpframe.proxy.stats import stats_reply
 from mcpframe.proxy.task import Slot
 from mcpframe.proxy.turn import TURN
 
@@ -63,7 +65,7 @@ class ClientConnection:
         "flush",
         "flush_scheduled",
         "head",
-        "loop",
+        "last_cmd",
         "max_inflight",
         "paused",
         "reader",
@@ -99,7 +101,8 @@ class ClientConnection:
         self.closing = False
         self.paused = False
         self.write_paused = False
-        self.loop = asyncio.get_running_loop()
+        #: Loop time of the last read from the client (``stats conns``).
+        self.last_cmd = CLOCK.now
         # Bound once (each request hands them on): compiled code makes a bound method object
         # at every ``self._deliver`` otherwise.
         self.deliver: Callable[[Slot], None] = self._deliver
@@ -141,6 +144,7 @@ class ClientConnection:
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
+        self.last_cmd = CLOCK.now
         items = self.reader.feed(data)
         if self.head < len(self.backlog):
             self.backlog.extend(items)
@@ -249,7 +253,7 @@ class ClientConnection:
             self.closing = True
             return Slot(b"", close=True)
         if cmd == c.CMD_STATS:
-            return Slot(self.server.stats_reply(req))
+            return Slot(stats_reply(self.server, req, self))
         if cmd == c.CMD_WATCH:
             return Slot(self.server.watch(self, req))
         if cmd in BROADCAST and self.server.router is not None:

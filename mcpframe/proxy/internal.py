@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Final
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.backend import ResponseReader
 from mcpframe.protocol.reader import RequestReader
-from mcpframe.protocol.replies import BAD_DATA_CHUNK
+from mcpframe.protocol.replies import BAD_DATA_CHUNK, BAD_REQUEST
 from mcpframe.protocol.request import Request
 from mcpframe.protocol.response import Response
 
@@ -21,7 +21,6 @@ INTERNAL_COMMANDS: Final = frozenset(
         c.CMD_INCR, c.CMD_DECR, c.CMD_DELETE, c.CMD_TOUCH,
     }
 )  # fmt: skip
-BAD_REQUEST: Final = b"SERVER_ERROR bad request\r\n"
 #: mcp.internal hands values of any size to the cache, which applies its own item limit.
 _INTERNAL_MAX_VALUE: Final = (1 << 31) - 3
 _INTERNAL_BE: Final = b"internal:0"

@@ -22,8 +22,6 @@ from typing import Any, Final
 from mcpframe.protocol.response import Response, failure_response
 from mcpframe.proxy.backend import Backend
 
-ACTIVE_LIMIT: Final = b"SERVER_ERROR active request limit reached\r\n"
-OUT_OF_MEMORY: Final = b"SERVER_ERROR out of memory\r\n"
 #: A limit of 0 means unlimited; this compares greater than any real count.
 UNLIMITED: Final = 1 << 62
 

@@ -61,6 +61,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterable, Iterator
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, ProcessCollector, generate_latest
@@ -75,6 +76,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from mcpframe import MEMCACHED_VERSION, __version__
 from mcpframe.errors import ServeError
 from mcpframe.proxy.backend import LATENCY_BOUNDS_US, READY, REASONS, Backend
+from mcpframe.proxy.stats import general_stats, proxy_stats
 
 if TYPE_CHECKING:
     from mcpframe.proxy.server import ProxyServer
@@ -156,7 +158,7 @@ class ProxyCollector(Collector):
         )
         info.add_metric([__version__, MEMCACHED_VERSION], 1)
         yield info
-        yield from self._stats(dict(server._general_stats()), dict(server._proxy_stats()))
+        yield from self._stats(dict(general_stats(server)), dict(proxy_stats(server)))
         yield from self._backends(server)
 
     def _stats(self, general: dict[str, object], proxy: dict[str, object]) -> Iterator[Metric]:
@@ -347,9 +349,8 @@ class _MetricsHTTP(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
-        reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed"}.get(status, "Error")
         headers = (
-            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n"
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nContent-Type: {ctype}\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
         ).encode()
         transport.write(headers if head else headers + body)

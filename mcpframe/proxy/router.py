@@ -29,6 +29,14 @@ from mcpframe.cache import Cache
 from mcpframe.config import LoadedConfig
 from mcpframe.events import EventLog
 from mcpframe.protocol import commands as c
+from mcpframe.protocol.replies import (
+    ACTIVE_LIMIT,
+    BAD_RESPONSE,
+    INTERNAL_ERROR,
+    LUA_FAILURE,
+    OUT_OF_MEMORY,
+    SHUTTING_DOWN,
+)
 from mcpframe.protocol.request import Request
 from mcpframe.protocol.response import Response
 from mcpframe.proxy.awaits import Awaits
@@ -36,15 +44,10 @@ from mcpframe.proxy.backend import Backend
 from mcpframe.proxy.funcgens import FuncGens
 from mcpframe.proxy.hooks import Hooks
 from mcpframe.proxy.internal import run_internal
-from mcpframe.proxy.limits import ACTIVE_LIMIT, OUT_OF_MEMORY
 from mcpframe.proxy.multiget import MultiGets
 from mcpframe.proxy.task import MODE_NORMAL, Slot, Task, data_of, reply_bytes
 from mcpframe.proxy.turn import TURN
 
-LUA_FAILURE: Final = b"SERVER_ERROR lua failure\r\n"
-BAD_RESPONSE: Final = b"SERVER_ERROR bad response\r\n"
-INTERNAL_ERROR: Final = b"SERVER_ERROR internal error\r\n"
-SHUTTING_DOWN: Final = b"SERVER_ERROR shutting down\r\n"
 #: Lua error texts in proxy_error log lines are capped like memcached's log entries.
 MAX_LOG_TEXT: Final = 512
 

@@ -1,4 +1,4 @@
-"""The proxy process: listeners, the loaded config, backend connections, stats.
+"""The proxy process: listeners, the loaded config, backend connections, reloads, shutdown.
 
 With no config, mcpframe is a memcached-compatible cache: there are no routes, so every
 command goes to the local engine (the internal cache), exactly as an unhooked command does
@@ -10,27 +10,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import resource
 import signal
 import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
-from mcpframe import MEMCACHED_VERSION
 from mcpframe.cache import Cache
-from mcpframe.config import LoadedConfig
+from mcpframe.config import ConfigSource, LoadedConfig
 from mcpframe.errors import ConfigError, PluginError, ServeError
 from mcpframe.events import STREAMS, WATCH_NAMES, EventLog, format_event
 from mcpframe.lua.config import ConfigLoader
-from mcpframe.protocol import commands as c
+from mcpframe.protocol.replies import ERROR
 from mcpframe.protocol.request import Request
 from mcpframe.proxy.backend import Backend, BackendStats, backend_key
 from mcpframe.proxy.broadcast import targets as broadcast_targets
 from mcpframe.proxy.client import ClientConnection
+from mcpframe.proxy.clock import CLOCK
 from mcpframe.proxy.router import Pool, Router
+from mcpframe.proxy.stats import general_stats, lua_stats, proxy_stats
 from mcpframe.proxy.turn import TURN
 from mcpframe.proxy.workers import (
     ENV_STATS_DIR,
@@ -39,13 +40,6 @@ from mcpframe.proxy.workers import (
     worker_count,
     worker_index,
 )
-
-#: The ``cmd_*`` lines of ``stats proxy``, in memcached's order (not quite the codes' order).
-PROXY_CMD_STATS = (
-    c.CMD_MG, c.CMD_MS, c.CMD_MD, c.CMD_MN, c.CMD_MA, c.CMD_ME, c.CMD_GET, c.CMD_GAT,
-    c.CMD_SET, c.CMD_ADD, c.CMD_CAS, c.CMD_GETS, c.CMD_GATS, c.CMD_INCR, c.CMD_DECR,
-    c.CMD_TOUCH, c.CMD_APPEND, c.CMD_PREPEND, c.CMD_DELETE, c.CMD_REPLACE,
-)  # fmt: skip
 
 
 @dataclass
@@ -60,11 +54,14 @@ class Listen:
 
 
 def parse_listen(text: str) -> Listen:
-    """``HOST:PORT``, ``HOST:PORT:TAG`` or memcached's ``tag[NAME]:HOST:PORT``."""
+    """``HOST:PORT``, ``HOST:PORT:TAG`` or memcached's ``tag[NAME]:HOST:PORT`` and its
+    shell-safe spelling ``tag_NAME_:HOST:PORT`` (spec v2 1.10)."""
     tag: str | None = None
     rest = text
     if rest.startswith("tag[") and "]:" in rest:
         tag, rest = rest[4:].split("]:", 1)
+    elif rest.startswith("tag_") and "_:" in rest[4:]:
+        tag, rest = rest[4:].split("_:", 1)
     if rest.startswith("["):  # [v6]:port
         host, _, after = rest[1:].partition("]:")
         port_s, _, tail = after.partition(":")
@@ -89,6 +86,9 @@ class ServerOptions:
     pid_file: str | None = None
     drain_timeout: float = 5.0
     reuse_port: bool = False
+    #: client connections open at once (0: no limit); past it a new one is told
+    #: ``ERROR Too many open connections`` and closed, as memcached does (``-c``).
+    max_connections: int = 0
 
 
 class ProxyServer:
@@ -115,12 +115,18 @@ class ProxyServer:
         self.connections: set[ClientConnection] = set()
         self.curr_connections = 0
         self.total_connections = 0
+        self.rejected_connections = 0
         self.conn_errors = 0
         self.started = time.time()
         self.reloads = 0
         self.reload_fails = 0
         self.loader = loader
-        self.config_path = config.path if config is not None else None
+        if loader is not None:
+            loader.server_stats = partial(lua_stats, self)
+        self.config_path: str | None = None
+        self.config_source: ConfigSource | None = None
+        if config is not None:
+            self.use_config(config)
         self.reload_task: asyncio.Task[None] | None = None
         self.reload_again = False
         self.retired_routers: list[Router] = []
@@ -132,6 +138,12 @@ class ProxyServer:
             self.board = StatsBoard(stats_dir, index)
 
     # -- lifecycle -------------------------------------------------------------------
+
+    def use_config(self, config: LoadedConfig) -> None:
+        """Serve ``config`` once started, and reload it from the same files."""
+        self.config = config
+        self.config_path = config.path
+        self.config_source = config.source
 
     def _apply_config(self, config: LoadedConfig) -> None:
         """Swap in a loaded config: new routes, reused or new backend connections.
@@ -196,7 +208,7 @@ class ProxyServer:
             return False
         self.events.emit("proxy_conf", status="start")
         try:
-            config = self.loader.load(self.config_path)
+            config = self.loader.load(self.config_source or self.config_path)
         except (ConfigError, PluginError) as e:
             self.reloads += 1
             self.reload_fails += 1
@@ -223,6 +235,7 @@ class ProxyServer:
 
     async def start(self) -> None:
         TURN.attach(asyncio.get_running_loop())
+        CLOCK.start(asyncio.get_running_loop())
         self.stopping = asyncio.Event()
         self.events.on_wants_change(self._wants_changed)
         if self.config is not None:
@@ -276,13 +289,16 @@ class ProxyServer:
     def _publish_stats(self) -> None:
         assert self.board is not None
         with contextlib.suppress(OSError):
-            self.board.publish({"general": self._general_stats(), "proxy": self._proxy_stats()})
+            self.board.publish({"general": general_stats(self), "proxy": proxy_stats(self)})
         if self.stopping is not None and not self.stopping.is_set():
             asyncio.get_running_loop().call_later(PUBLISH_INTERVAL, self._publish_stats)
 
+    def routers(self) -> list[Router]:
+        """The live router and the retired ones still finishing requests (after a reload)."""
+        return [r for r in (self.router, *self.retired_routers) if r is not None]
+
     def in_flight(self) -> int:
-        routers = [r for r in (self.router, *self.retired_routers) if r is not None]
-        return sum(r.active for r in routers) + sum(c.owed() for c in self.connections)
+        return sum(r.active for r in self.routers()) + sum(c.owed() for c in self.connections)
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to the drain timeout), close."""
@@ -297,14 +313,19 @@ class ProxyServer:
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.close()
-        for router in (self.router, *self.retired_routers):
-            if router is not None:
-                router.abort_all()
+        for router in self.routers():
+            router.abort_all()
         for b in self.backends.values():
             b.close()
         self.events.close()
 
     def connection_opened(self, conn: ClientConnection) -> None:
+        limit = self.options.max_connections
+        if limit and self.curr_connections >= limit and conn.transport is not None:
+            self.rejected_connections += 1
+            conn.transport.write(b"ERROR Too many open connections\r\n")
+            conn.transport.close()  # no more data is read; connection_closed ignores it
+            return
         self.connections.add(conn)
         self.curr_connections += 1
         self.total_connections += 1
@@ -317,127 +338,6 @@ class ProxyServer:
 
     # -- local commands --------------------------------------------------------------
 
-    def stats_reply(self, req: Request) -> bytes:
-        toks = req.tokens()
-        sub = toks[1] if len(toks) > 1 else b""
-        if sub == b"":
-            lines = self._general_stats()
-            if self.board is not None:
-                lines = self.board.total("general", lines)
-        elif sub == b"proxy":
-            lines = self._proxy_stats()
-            if self.board is not None:
-                lines = self.board.total("proxy", lines)
-        elif sub == b"proxyfuncs":
-            lines = self._proxyfuncs_stats()
-        elif sub == b"settings":
-            lines = self._settings_stats()
-        else:
-            return (
-                b"ERROR\r\n" if len(toks) > 2 else b"END\r\n" if sub == b"reset" else b"ERROR\r\n"
-            )
-        out = [f"STAT {k} {v}\r\n" for k, v in lines]
-        out.append("END\r\n")
-        return "".join(out).encode()
-
-    def _proxyfuncs_stats(self) -> list[tuple[str, object]]:
-        """``stats proxyfuncs`` (API v2): funcgens and slots per name, this worker's."""
-        router = self.router
-        if router is None:
-            return []
-        flat = router.funcgens.funcs_stats()
-        return [
-            (f"{kind}_{bytes(flat[i]).decode('utf-8', 'replace')}", int(flat[i + offset]))
-            for i in range(0, len(flat), 3)
-            for kind, offset in (("funcs", 1), ("slots", 2))
-        ]
-
-    def _routers(self) -> list[Router]:
-        """The live router and the retired ones still finishing requests (after a reload)."""
-        return [r for r in (self.router, *self.retired_routers) if r is not None]
-
-    def _general_stats(self) -> list[tuple[str, object]]:
-        """``stats``: memcached's lines, in memcached's order, with the proxy lines where
-        1.6.20 prints them (spec 9.1): the request gauges after the connection lines, the
-        config and backend counters after the log watcher lines."""
-        ru = resource.getrusage(resource.RUSAGE_SELF)
-        now = time.time()
-        lines: list[tuple[str, object]] = [
-            ("pid", os.getpid()),
-            ("uptime", int(now - self.started)),
-            ("time", int(now)),
-            ("version", MEMCACHED_VERSION),
-            ("pointer_size", 64),
-            ("rusage_user", f"{ru.ru_utime:.6f}"),
-            ("rusage_system", f"{ru.ru_stime:.6f}"),
-            ("max_connections", 65536),
-            ("curr_connections", self.curr_connections),
-            ("total_connections", self.total_connections),
-            ("rejected_connections", 0),
-            ("connection_structures", self.curr_connections),
-        ]
-        routers = self._routers()
-        if routers:
-            lines += [
-                ("proxy_conn_requests", routers[0].requests_started),
-                ("proxy_conn_errors", self.conn_errors),
-                ("proxy_conn_oom", 0),
-                ("proxy_req_active", sum(r.active for r in routers)),
-                ("proxy_await_active", sum(r.await_active for r in routers)),
-            ]
-        cache = self.cache.stats()
-        items = ("bytes", "curr_items", "total_items", "evicted_unfetched", "evictions")
-        tail = ("reclaimed",)
-        lines += [
-            (k, v)
-            for k, v in cache.items()
-            if k not in items and k not in tail and k not in ("limit_maxbytes", "item_size_max")
-        ]
-        lines += [
-            ("limit_maxbytes", cache["limit_maxbytes"]),
-            ("threads", 1),
-            ("log_watchers", len(self.events.watchers)),
-        ]
-        if routers:
-            lines += [
-                ("proxy_config_reloads", self.reloads),
-                ("proxy_config_reload_fails", self.reload_fails),
-                ("proxy_backend_total", self.backend_stats.total),
-                ("proxy_backend_marked_bad", self.backend_stats.marked_bad),
-                ("proxy_backend_failed", self.backend_stats.failed),
-            ]
-        lines += [(k, cache[k]) for k in (*items, *tail) if k in cache]
-        return lines
-
-    def _proxy_stats(self) -> list[tuple[str, object]]:
-        """``stats proxy`` (spec 9.2): user stats by slot, the limits, buffer memory in use,
-        then the routed request counts per command."""
-        router = self.router
-        lines: list[tuple[str, object]] = []
-        if router is not None:
-            cfg = router.config
-            counters = cfg.routes.user_stats()
-            for i in sorted(cfg.stat_names):
-                lines.append((f"user_{cfg.stat_names[i]}", counters.get(i, 0)))
-            lines.append(("active_req_limit", router.active_req_limit * router.workers))
-            lines.append(("buffer_memory_limit", router.buffer_memory_limit * router.workers))
-            lines.append(("buffer_memory_used", sum(r.mem_used for r in self._routers())))
-        else:
-            lines += [("active_req_limit", 0), ("buffer_memory_limit", 0)]
-            lines.append(("buffer_memory_used", 0))
-        counts = router.cmd_counts if router is not None else None
-        for code in PROXY_CMD_STATS:
-            lines.append((f"cmd_{c.NAMES[code]}", counts[code] if counts else 0))
-        return lines
-
-    def _settings_stats(self) -> list[tuple[str, object]]:
-        return [
-            ("maxbytes", self.options.memory_mb * 1024 * 1024),
-            ("item_size_max", self.options.max_item_size),
-            ("proxy_enabled", "yes" if self.config is not None else "no"),
-            ("proxy_uring_enabled", "no"),
-        ]
-
     def watch(self, conn: ClientConnection, req: Request) -> bytes:
         """``watch [stream...]``: turn the connection into a log stream (spec 9.3).
 
@@ -447,7 +347,7 @@ class ProxyServer:
         """
         names = [t.decode("ascii", "replace") for t in req.tokens()[1:]]
         if any(name not in WATCH_NAMES for name in names):
-            return b"ERROR\r\n"
+            return ERROR
         streams = frozenset(names) & STREAMS
 
         def write(event: Mapping[str, object]) -> None:

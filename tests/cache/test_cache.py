@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 import mcpframe
@@ -422,3 +424,68 @@ def test_stats_names() -> None:
     )
     for name in names.split():
         assert stats[name] == (1 << 20 if name == "limit_maxbytes" else 0)
+
+
+# --------------------------------------------------------------------- stats by slab class
+
+
+def test_slab_class_figures_follow_every_change(clock: FakeClock) -> None:
+    """What ``stats items``/``slabs`` read (kept as items come and go) always equals the
+    items' own ``me`` figures summed by class, through stores, resizes, deletes, expiry,
+    evictions and ``flush_all``."""
+    rng = random.Random(12)
+    cache = Cache(memory_limit=64 * 1024, clock=clock)
+    keys = [b"k%d" % i for i in range(60)]
+    for step in range(3000):
+        key = rng.choice(keys)
+        n = rng.choice((0, 1, 7, 40, 90, 200, 1500, 9000))
+        op = rng.randrange(12)
+        if op < 5:
+            value = b"7" * n if n < 20 else b"v" * n  # (incr reads at most 20 digits)
+            data = set_cmd(key, value, exptime=rng.choice((0, 0, 2)), flags=op % 2)
+        elif op == 5:
+            data = b"append %b 0 0 %d\r\n%b\r\n" % (key, n, b"a" * n)
+        elif op == 6:
+            data = b"delete %b\r\nmd %b\r\n" % (key, rng.choice(keys))
+        elif op == 7:
+            data = b"incr %b 99999\r\nma %b N0 J7\r\n" % (key, key)
+        elif op == 8:
+            data = b"ms %b %d T1\r\n%b\r\n" % (key, n, b"m" * n)
+        elif op == 9:
+            data = b"get %b %b\r\n" % (key, rng.choice(keys))
+        elif op == 10:
+            clock.advance(1)
+            data = b"touch %b 1\r\n" % key
+        else:
+            data = b"flush_all\r\n" if step % 500 == 0 else b"mn\r\n"
+        run(cache, data)
+        if step % 50:
+            continue
+        by_class: dict[int, list[int]] = {}
+        for k in keys:
+            reply = run(cache, b"me %b\r\n" % k)
+            if reply.startswith(b"ME "):
+                fields = dict(f.split(b"=") for f in reply.split()[2:])
+                figures = by_class.setdefault(int(fields[b"cls"]), [0, 0])
+                figures[0] += 1
+                figures[1] += int(fields[b"size"])
+        classes = cache.slab_classes()
+        assert {c["class"]: [c["number"], c["mem_requested"]] for c in classes} == by_class
+        assert sum(c["mem_requested"] for c in classes) == cache.stats()["bytes"]
+    evicted = sum(c["evicted"] for c in cache.slab_classes())
+    assert 0 < evicted <= cache.stats()["evictions"]
+
+
+def test_reset_stats_restarts_counters_not_contents(clock: FakeClock) -> None:
+    cache = small_cache(clock)
+    run(cache, b"".join(set_cmd(b"k%d" % i, b"%d" % i) for i in range(6)) + b"get k5 k0\r\n")
+    before = cache.stats()
+    assert before["evictions"] == 2 and before["get_hits"] == 1
+    figures = [(c["number"], c["mem_requested"]) for c in cache.slab_classes()]
+    cache.reset_stats()
+    after = cache.stats()
+    kept = ("curr_items", "bytes", "limit_maxbytes", "item_size_max")
+    assert {k: after[k] for k in kept} == {k: before[k] for k in kept}
+    assert all(v == 0 for k, v in after.items() if k not in kept)
+    assert [(c["number"], c["mem_requested"]) for c in cache.slab_classes()] == figures
+    assert all(c["evicted"] == 0 for c in cache.slab_classes())

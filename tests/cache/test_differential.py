@@ -531,3 +531,25 @@ def test_pipelined_sequence_keeps_cas_in_step() -> None:
             parts.append(b"md %b I\r\nmg %b c v\r\nms %b 1 C1 I c\r\nx\r\n" % (k, k, k))
         parts.append(b"mg %b c s f v\r\nma cnt N0 J%d c v\r\n" % (k, i))
     check_against_memcached(b"".join(parts), through_cache)
+
+
+def through_cache_with_reset(cache: Cache, data: bytes) -> bytes:
+    """As ``through_cache``; a ``stats reset`` line is answered as the server does it."""
+    parts = data.split(b"stats reset\r\n")
+    out = [through_cache(cache, parts[0])]
+    for part in parts[1:]:
+        cache.reset_stats()
+        out += [b"RESET\r\n", through_cache(cache, part)]
+    return b"".join(out)
+
+
+def test_stats_reset_restarts_the_same_counters() -> None:
+    """memcached's ``stats reset`` zeroes its counters (hits, misses, ``cmd_*``,
+    ``total_items``, evictions...) and keeps what it holds (``curr_items``, ``bytes``)."""
+    data = (
+        b"set a 0 0 1\r\n1\r\nset b 0 0 2\r\n22\r\nget a b zz\r\nincr a 1\r\ndecr zz 1\r\n"
+        b"delete b\r\ndelete b\r\ntouch a 100\r\ncas a 0 0 1 999\r\nx\r\nmg a v\r\n"
+        b"set big 0 0 %d\r\n" % (MAX_DATA + 1) + b"x" * (MAX_DATA + 1) + b"\r\n"
+        b"stats reset\r\nget a\r\nset c 0 0 1\r\n3\r\nstats reset\r\nmn\r\n"
+    )
+    check_against_memcached(data, through_cache_with_reset)

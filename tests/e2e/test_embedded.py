@@ -33,6 +33,11 @@ CASES: dict[str, bytes] = {
         b"set s 0 0 3\r\nabc\r\nincr s 1\r\nincr n abc\r\n"
         b"set d 0 0 3\r\n100\r\ndecr d 91\r\nget d\r\n"
     ),
+    # More digits than int() converts (4300): still memcached's non-numeric error.
+    "incr-huge-value": (
+        b"set h 0 0 5000\r\n" + b"7" * 5000 + b"\r\nincr h 1\r\ndecr h 1\r\nma h\r\n"
+        b"set z 0 0 25\r\n" + b"0" * 24 + b"9\r\nincr z 1\r\nget z\r\n"
+    ),
     "delete-touch": (
         b"set k 0 0 1\r\nx\r\ntouch k 100\r\ntouch nope 10\r\ndelete k\r\ndelete k\r\n"
         b"get k\r\ndelete k 0\r\ndelete k noreply\r\n"

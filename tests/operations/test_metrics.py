@@ -166,6 +166,29 @@ def test_http_details_and_embedded_mode(mcpframe_factory: Callable[..., Mcpframe
     assert err.value.code == 405
 
 
+def test_every_status_line_carries_the_http_reason_phrase(
+    mcpframe_factory: Callable[..., Mcpframe],
+) -> None:
+    """Status lines as HTTP defines them (``431 Request Header Fields Too Large``, not
+    ``431 Error``), read off the socket: urllib would hide the phrase."""
+    mport = free_port()
+    mcpframe_factory("--metrics", f"127.0.0.1:{mport}")
+
+    def status_line(request: bytes) -> bytes:
+        c = Client(("127.0.0.1", mport))
+        try:
+            c.send(request)
+            return c.readline()
+        finally:
+            c.close()
+
+    assert status_line(b"GET /metrics HTTP/1.1\r\n\r\n") == b"HTTP/1.1 200 OK\r\n"
+    assert status_line(b"GET /nope HTTP/1.1\r\n\r\n") == b"HTTP/1.1 404 Not Found\r\n"
+    assert status_line(b"PUT / HTTP/1.1\r\n\r\n") == b"HTTP/1.1 405 Method Not Allowed\r\n"
+    head = b"GET /metrics HTTP/1.1\r\nX-Long: " + b"x" * 9000
+    assert status_line(head) == b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+
+
 @pytest.mark.parametrize(
     ("address", "message"),
     [("nonsense", "invalid metrics address 'nonsense'"), ("127.0.0.1:0", "invalid metrics")],

@@ -121,6 +121,24 @@ def test_cmd_counts_in_stats_proxy(api: Api) -> None:
     assert p.stats()["proxy_conn_requests"] == "4"
 
 
+def test_stats_reset_restarts_the_proxy_counters_memcached_resets(api: Api) -> None:
+    """As memcached 1.6.20 (checked on its binary): ``proxy_conn_requests``,
+    ``proxy_conn_errors`` and ``total_connections`` restart; ``stats proxy`` (``cmd_*``,
+    user stats) and the config and backend counters do not."""
+    p = api.proxy
+    p.send(b"set /pool/r 0 0 1\r\nx\r\nget /pool/r\r\nbogus\r\nmn\r\n")
+    p.read_until(b"MN\r\n")
+    before, proxy_before = p.stats(), p.stats("proxy")
+    assert (before["proxy_conn_requests"], before["proxy_conn_errors"]) == ("2", "1")
+    assert ask(p, b"stats reset\r\n") == b"RESET\r\n"
+    after = p.stats()
+    assert after["proxy_conn_requests"] == after["proxy_conn_errors"] == "0"
+    assert after["total_connections"] == "0" and after["get_hits"] == "0"
+    kept = ("proxy_config_reloads", "proxy_backend_total", "curr_connections", "curr_items")
+    assert {k: after[k] for k in kept} == {k: before[k] for k in kept}
+    assert p.stats("proxy") == proxy_before
+
+
 def test_general_stats_carry_the_proxy_lines_in_memcached_order(api: Api) -> None:
     names = [line.split()[1] for line in api.proxy.stat_lines()]
     conn = names.index("proxy_conn_requests")
