@@ -23,8 +23,8 @@ def test_forwarding_is_a_pass_through() -> None:
     done = run_check(str(CONFIGS / "forward.lua"), env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     untagged, tagged = done.stdout.split("tag lua:")
-    assert "(pass-through: pool main)" in untagged
-    assert "pass-through" not in tagged
+    assert "CMD_ANY_STORAGE (19 commands) -> funcgen forward (pass-through: pool main)" in untagged
+    assert "-> funcgen forward\n" in tagged
 
 
 def test_pass_through_answers_as_lua(
