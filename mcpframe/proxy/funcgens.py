@@ -18,6 +18,7 @@ from mcpframe.protocol.reader import RequestReader
 from mcpframe.protocol.replies import BAD_DATA_CHUNK
 from mcpframe.protocol.request import Request
 from mcpframe.protocol.response import Response, failure_response
+from mcpframe.proxy.backend import Backend
 from mcpframe.proxy.internal import _INTERNAL_BE, _INTERNAL_MAX_VALUE, INTERNAL_COMMANDS, classify
 from mcpframe.proxy.task import Task, data_of, reply_bytes
 from mcpframe.proxy.turn import TURN
@@ -67,6 +68,8 @@ class FuncGens:
         self.events: list[Any] = []
         #: Replied, slot not yet released: task handle -> task.
         self.replied: dict[int, Task] = {}
+        #: While a buffer memory limit is set: sub-request -> (task handle, its backend).
+        self.holders: dict[int, tuple[int, Backend]] = {}
         self.on_response: Callable[[int, int, Response, int, bytes], None] = self._on_response
         state[b"py_cfd"] = self._cfd
 
@@ -153,7 +156,7 @@ class FuncGens:
                 return
             req = task.req
             if pool_id >= 0:
-                self._to_pool(sub, pool_id, req.key, data_of(req), mode)
+                self._to_pool(a[i + 1], sub, pool_id, req.key, data_of(req), mode)
             else:
                 self._run_internal(sub, req, b"", None, mode, req.cmd)
             return
@@ -163,11 +166,14 @@ class FuncGens:
             task = self._task(vh)
             value = task.req.value if task is not None else None
         if pool_id >= 0:
-            self._to_pool(sub, pool_id, a[i + 7], line if value is None else line + value, mode)
+            data = line if value is None else line + value
+            self._to_pool(a[i + 1], sub, pool_id, a[i + 7], data, mode)
         else:
             self._run_internal(sub, None, line, value, mode, a[i + 9])
 
-    def _to_pool(self, sub: int, pool_id: int, key: bytes, data: bytes, mode: int) -> None:
+    def _to_pool(
+        self, handle: int, sub: int, pool_id: int, key: bytes, data: bytes, mode: int
+    ) -> None:
         router = self.router
         pool = router.pools[pool_id]
         try:
@@ -177,6 +183,8 @@ class FuncGens:
             router.placement_error(e)
             self._event(sub, failure_response(), mode, 0, b"")
             return
+        if router.count_replies:
+            self.holders[sub] = (handle, backend)
         backend.send(data, self.on_response, sub, mode)
 
     def _run_internal(
@@ -202,6 +210,19 @@ class FuncGens:
         self._event(sub, classify(reply), mode, 0, _INTERNAL_BE)
 
     def _on_response(self, sub: int, mode: int, res: Response, elapsed: int, be: bytes) -> None:
+        router = self.router
+        if router.count_replies:
+            # buffer_memory_limit (spec 6.6): the reply is held by its request until the
+            # request's slot is released; past the limit, its backend connection fails.
+            holder = self.holders.pop(sub, None)
+            if holder is not None:
+                task = self._task(holder[0])
+                if router.mem_used > router.mem_limit and res.type:
+                    res = router.out_of_memory(holder[1])
+                elif task is not None:
+                    n = len(res.raw)
+                    task.mem += n
+                    router.mem_used += n
         self._event(sub, res, mode, elapsed, be)
 
     def _event(self, sub: int, res: Response, mode: int, elapsed: int, be: bytes) -> None:

@@ -1,8 +1,9 @@
-"""v2 slots, socket-free (tests/proxy/harness.py): a burst makes one slot per request in
+"""API v2 routes, socket-free (tests/proxy/harness.py). Slots: a burst makes one per request in
 flight; the slots are reused afterwards, and idle ones drain back towards one once the
 funcgen has been mostly idle for long enough (spec v2 2.6). The trimming numbers are
 1.6.45's release-build ones (pressure 5000, drop 200, 60 s); this test sets small ones, as
-memcached's own slot test uses its debug-build numbers."""
+memcached's own slot test uses its debug-build numbers. Buffer memory: replies held by v2
+routes count against ``buffer_memory_limit`` as v1 routes' do."""
 
 from __future__ import annotations
 
@@ -68,3 +69,22 @@ def test_a_burst_makes_slots_that_are_reused_then_drained(
     assert counts[-1] == 1
     # nothing leaked: no request is left active
     assert proxy.router.active == 0
+
+
+def test_a_v2_reply_past_the_buffer_memory_limit_fails_its_backend(
+    proxy_factory: Callable[[str], Proxy],
+) -> None:
+    limited = "function mcp_config_pools()\n    mcp.buffer_memory_limit(1)\n"  # 1 KB
+    proxy = proxy_factory(CONFIG.replace("function mcp_config_pools()\n", limited))
+    a = proxy.backends["a"]
+    c = proxy.client()
+    c.send(b"mg k1 v\r\nmg k2 v\r\n")  # v2 routes in Lua hold their replies
+    proxy.turn()
+    assert a.received() == b"mg k1 v\r\nmg k2 v\r\n"
+    big = b"VA 2000\r\n" + b"x" * 2000 + b"\r\n"
+    a.reply(big + b"HD\r\n")  # the second arrives while the first is held
+    proxy.turn()
+    assert c.received() == big + b"SERVER_ERROR backend failure\r\n"
+    failures = [e for e in proxy.log.events if e["type"] == "proxy_backend"]
+    assert failures[0]["error"] == "outofmemory"
+    assert proxy.router.mem_used == 0 and proxy.router.active == 0
