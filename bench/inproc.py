@@ -49,9 +49,22 @@ function mcp_config_routes(p)
 end
 """
 #: The route: a pass-through route (run without Lua, multigets one get per backend), or with
-#: ``--lua`` the same work written so that it runs in Lua for every request and key.
+#: ``--lua`` the same work written so that it runs in Lua for every request and key, or with
+#: ``--v2`` an API v2 function generator doing the same.
 PASSTHROUGH = "function(r) return p(r) end"
 IN_LUA = "function(r) local res = p(r) return res end"
+#: ``--v2``: the API v2 route that only forwards (a function generator with one handle).
+#: With ``--lua`` too, the same written so that it runs in Lua.
+FORWARD_V2 = """(function()
+    local fg = mcp.funcgen_new()
+    local h = fg:new_handle(p)
+    fg:ready({ n = "forward", f = function(rctx)
+        return function(r) %s end
+    end })
+    return fg
+  end)()"""
+V2_PASSTHROUGH = "return rctx:enqueue_and_wait(r, h)"
+V2_IN_LUA = "local res = rctx:enqueue_and_wait(r, h) return res"
 
 
 class Recorder:
@@ -101,7 +114,11 @@ async def measure(args: argparse.Namespace, ports: list[int]) -> list[float]:
 
     tmp = Path(tempfile.mkdtemp())
     routes = tmp / "routes.lua"
-    routes.write_text(ROUTES % (ports[0], ports[1], IN_LUA if args.lua else PASSTHROUGH))
+    if args.v2:
+        route = FORWARD_V2 % (V2_IN_LUA if args.lua else V2_PASSTHROUGH)
+    else:
+        route = IN_LUA if args.lua else PASSTHROUGH
+    routes.write_text(ROUTES % (ports[0], ports[1], route))
     port = free_port()
     options = ServerOptions(listens=[Listen("127.0.0.1", port)])
     if args.metrics:
@@ -205,6 +222,7 @@ def main() -> None:
     p.add_argument("--lua", action="store_true", help="a route that runs in Lua")
     p.add_argument("--binary", action="store_true", help="binary-protocol clients")
     p.add_argument("--metrics", action="store_true", help="record what --metrics records")
+    p.add_argument("--v2", action="store_true", help="an API v2 route that only forwards")
     args = p.parse_args()
     procs = []
     ports = []

@@ -72,8 +72,12 @@ def _describe_routes(loaded: LoadedConfig) -> list[dict[str, Any]]:
     try:
         # `source` is "@" + the chunk name, the path as given: unlike `short_src`, it is
         # never shortened with "..." (Lua cuts short_src at 60 bytes).
+        # An API v2 function generator (or router) is named by its `n` (fgen:ready).
         where_fn = routes.lua.execute(
-            b"return function(f) local i = debug.getinfo(f, 'S') "
+            b"return function(f) "
+            b"if type(f) == 'table' then return (f._router and 'router ' or 'funcgen ') "
+            b".. tostring(f._name) end "
+            b"local i = debug.getinfo(f, 'S') "
             b"local src = i.source:sub(1, 1) == '@' and i.source:sub(2) or i.short_src "
             b"return src .. ':' .. i.linedefined end"
         )

@@ -193,6 +193,8 @@ class Routes(Protocol):
     #: hooks[tag][command code] (tag "" is untagged), routable commands only.
     hooks: dict[str, dict[int, LuaObject]]
     codes: dict[str, int]
+    #: the VM's shared state table (``state.v2`` holds the API v2 driver, mcp_funcgen.lua).
+    state: LuaObject
 
     def set_wants(self, wants: dict[str, bool]) -> None: ...
 

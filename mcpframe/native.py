@@ -40,6 +40,7 @@ NATIVE_MODULES = (
     "proxy/multiget.py",
     "proxy/awaits.py",
     "proxy/internal.py",
+    "proxy/funcgens.py",
     "proxy/router.py",
     "proxy/client.py",
     "proxy/backend.py",

@@ -37,7 +37,14 @@ from mcpframe.config import (
 )
 from mcpframe.errors import ConfigError, PluginError, UnknownPluginError
 from mcpframe.events import EventLog
-from mcpframe.lua.runtime import CONSTANTS, LuaRuntime, first_line, lua_source, new_runtime
+from mcpframe.lua.runtime import (
+    CONSTANTS,
+    V2_CHUNKS,
+    LuaRuntime,
+    first_line,
+    lua_source,
+    new_runtime,
+)
 from mcpframe.placement import build_selector
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.replies import ROUTED_LINE_MAX, VALUE_LENGTH_MAX
@@ -490,6 +497,8 @@ class ConfigLoader:
             resume, fail, resume_await, abandon, start_batch, resume_batch, take,
             passthrough_pools,
         ) = lua.execute(lua_source("mcp_routes.lua"), mcp, state)  # fmt: skip
+        for chunk in V2_CHUNKS:  # API v2: funcgens, rctx, routers
+            lua.execute(lua_source(chunk), mcp, state)
         codes = {_s(k): int(v) for k, v in state[b"codes"].items()}
         proxy_mt = state[b"POOL_PROXY_MT"]
         setmt = lua.globals().setmetatable

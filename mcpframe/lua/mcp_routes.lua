@@ -461,13 +461,30 @@ local hooks = state.hooks  -- hooks[tag][cmd] = function; tag "" is untagged
 local attachable = state.attachable  -- cmd -> true for every valid single command
 local CMD_ANY, CMD_ANY_STORAGE = mcp.CMD_ANY, mcp.CMD_ANY_STORAGE
 
+-- A function generator counts the hooks (and handles, routers) that hold it: replaced
+-- everywhere, it is closed for good (spec v2 2.7; fgen_ref is in mcp_funcgen.lua).
+local function hook_put(slot, cmd, fn)
+    local old = slot[cmd]
+    if old ~= fn then
+        local ref = state.fgen_ref
+        ref(fn, 1)
+        ref(old, -1)
+        slot[cmd] = fn
+    end
+end
+
 function mcp.attach(cmd, fn, tag)
     if type(cmd) ~= "number" then
         raise("bad argument #1 to 'attach' (number expected, got " .. argtype(cmd) .. ")", 2)
     end
     cmd = tointeger(cmd)
-    if type(fn) ~= "function" then
+    -- A function is a v1 route (a coroutine per request, as 1.6.20 and 1.6.23-1.6.29 ran
+    -- it); a function generator (mcp_funcgen.lua) runs in its slots (spec v2 1.2).
+    if type(fn) ~= "function" and getmetatable(fn) ~= state.FGEN_MT then
         raise("Must pass a function to mcp.attach", 2)
+    end
+    if type(fn) == "table" and fn._closed then
+        raise("mcp.attach: cannot use a previously replaced function", 2)
     end
     local t = ""
     if tag ~= nil then
@@ -489,11 +506,11 @@ function mcp.attach(cmd, fn, tag)
     if cmd == CMD_ANY or cmd == CMD_ANY_STORAGE then
         local last = (cmd == CMD_ANY) and mcp.CMD_CACHE_MEMLIMIT or mcp.CMD_PREPEND
         for c = 1, last do
-            if c ~= CMD_MN then slot[c] = fn end
+            if c ~= CMD_MN then hook_put(slot, c, fn) end
         end
     elseif cmd ~= nil and attachable[cmd] then
         -- mn is never hooked, so that it keeps working as a pipeline flush marker.
-        if cmd ~= CMD_MN then slot[cmd] = fn end
+        if cmd ~= CMD_MN then hook_put(slot, cmd, fn) end
     else
         -- [R] 1.6.20 does not check, and writes out of bounds.
         raise("mcp.attach: invalid command type", 2)
@@ -1055,9 +1072,10 @@ end
 local function passthrough_pools(...)
     local out = {}
     local calls_unchanged = rawget(POOL_PROXY, "__call") == pool_call
+    local fgen_mt = state.FGEN_MT
     for i = 1, select("#", ...) do
         local fn = select(i, ...)
-        local plan = plan_of(fn)
+        local plan = getmetatable(fn) ~= fgen_mt and plan_of(fn)
         local id = plan and -1 or -2
         if plan and calls_unchanged then
             local _, v = getupvalue(fn, 1)
@@ -1071,10 +1089,20 @@ local function passthrough_pools(...)
             if getmetatable(v) == POOL_PROXY and mtype(rawget(v, "_id")) == "integer" then
                 id = rawget(v, "_id")
             end
+        elseif getmetatable(fn) == fgen_mt then
+            id = state.v2.passthrough_pool(fn)  -- (mcp_funcgen.lua)
         end
         out[i] = id
     end
     return unpack(out, 1, select("#", ...))
 end
+
+-- What the v2 chunk (mcp_funcgen.lua, run next in this VM) shares with this one.
+state.shared = {
+    Y = Y, DONE = DONE, Request = Request, Response = Response, POOL_PROXY = POOL_PROXY,
+    KEYED = KEYED, rewrite_noreply = rewrite_noreply, new_response = new_response,
+    content = content, YIELD_POOL = YIELD_POOL, YIELD_INTERNAL = YIELD_INTERNAL,
+    YIELD_AWAIT = YIELD_AWAIT, MODE_NOREPLY = MODE_NOREPLY, shape = shape,
+}
 
 return resume, fail, resume_await, abandon, start_batch, resume_batch, take, passthrough_pools

@@ -20,7 +20,21 @@ CONSTANTS: dict[str, int] = {
     "AWAIT_FIRST": 3,
     "AWAIT_FASTGOOD": 4,
     "AWAIT_BACKGROUND": 5,
+    # API v2 (spec v2 3.14), beside v1's as in 1.6.23-1.6.29; mcp.WAIT_RESUME (the boolean
+    # true) is set by the route VM.
+    "WAIT_ANY": 1,
+    "WAIT_OK": 2,
+    "WAIT_GOOD": 3,
+    "WAIT_FASTGOOD": 4,
+    "RES_GOOD": 8,
+    "RES_OK": 16,
+    "RES_ANY": 32,
 }
+#: The route VM's API v2 chunks, run in this order after ``mcp_routes.lua`` (API v1 and the
+#: request and response objects): function generators, rctx and their driver; routers;
+#: inspectors.
+V2_CHUNKS: tuple[str, ...] = ("mcp_funcgen.lua", "mcp_router.lua", "mcp_inspect.lua")
+
 # Internal markers that memcached does not export.
 CONSTANTS.pop("CMD_END_STORAGE", None)
 

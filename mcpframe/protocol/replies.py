@@ -65,6 +65,8 @@ MA_BAD_MODE: Final = b"CLIENT_ERROR invalid mode for ma M token\r\n"
 
 #: A route raised, or returned something that is not a response (spec 6.7).
 LUA_FAILURE: Final = b"SERVER_ERROR lua failure\r\n"
+#: An API v2 route whose slot could not be made (its generator raised, spec v2 2.5).
+START_FAILURE: Final = b"SERVER_ERROR lua start failure\r\n"
 BAD_RESPONSE: Final = b"SERVER_ERROR bad response\r\n"
 #: ``mcp.internal`` on a command the internal cache does not run.
 BAD_REQUEST: Final = b"SERVER_ERROR bad request\r\n"

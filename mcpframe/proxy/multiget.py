@@ -61,13 +61,14 @@ class MultiGets:
 
         False, with nothing done, when the per-key way must be taken: another route, a
         request limit or buffer memory limit in force (they count per key), a route queued
-        for Lua this turn (backend order), a key too long or not placeable.
+        for Lua this turn (v1 or v2: backend order), a key too long or not placeable.
         """
         router = self.router
         cmd = req.cmd
         if (
             (cmd != c.CMD_GET and cmd != c.CMD_GETS)
             or router.starts
+            or router.funcgens.starts
             or router.active_limit != UNLIMITED
             or router.count_replies
         ):

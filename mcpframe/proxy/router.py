@@ -42,6 +42,7 @@ from mcpframe.protocol.request import Request
 from mcpframe.protocol.response import Response
 from mcpframe.proxy.awaits import Awaits
 from mcpframe.proxy.backend import Backend
+from mcpframe.proxy.funcgens import FuncGens
 from mcpframe.proxy.hooks import Hooks
 from mcpframe.proxy.internal import run_internal
 from mcpframe.proxy.latency import COMMANDS, RouteLatency
@@ -122,6 +123,9 @@ class Router(Hooks):
         #: Route latency histograms (``--metrics``), and the tag row of each hook.
         self.latency: RouteLatency | None = None
         self.lat_rows: dict[Any, int] = {}
+        self.funcgens = FuncGens(self)
+        #: The hooks that are function generators (API v2), run by ``funcgens``.
+        self.fgen_hooks = self.funcgens.hooks
 
     def record_latency(self, latency: RouteLatency) -> None:
         """Record every route's latency in ``latency`` from now on."""
@@ -174,7 +178,13 @@ class Router(Hooks):
         self.active += 1
         starts = self.starts
         pool_id = self.passthrough_pool(hook)
-        if pool_id >= 0 and not starts and not req.noreply and req.cmd in c.KEYED:
+        if (
+            pool_id >= 0
+            and not starts
+            and not req.noreply
+            and req.cmd in c.KEYED
+            and not self.funcgens.starts
+        ):
             # A pass-through route: what it would do, done here (the reply comes back to
             # _on_pass_response). Noreply requests, which the route rewrites, go through it,
             # and so does every request after one queued for Lua this turn (requests reach
@@ -187,6 +197,9 @@ class Router(Hooks):
         if latency is not None:
             # (A pass-through route's latency is its backend request's: _on_pass_response.)
             task.t0 = time.monotonic()
+        if hook in self.fgen_hooks:
+            self.funcgens.start(handle, hook, req)
+            return
         if not starts:
             self.loop.call_soon(self._run_starts)
         starts += (handle, hook, req.cmd, req.line, req.key, req.noreply)
@@ -455,6 +468,7 @@ class Router(Hooks):
         for handle in list(self.tasks):
             self.abandon(handle)
             self.complete(handle, SHUTTING_DOWN)
+        self.funcgens.abort_all()
         self.multigets.abort_all(
             Response(0, c.MCMC_CODE_SERVER_ERROR, c.STATUS_FAILED, SHUTTING_DOWN)
         )

@@ -202,6 +202,20 @@ def proxybe_stats(server: ProxyServer) -> Lines:
     return [(f"bad_{label}", n) for label, n in bad.items()]
 
 
+def proxyfuncs_stats(server: ProxyServer) -> Lines:
+    """``stats proxyfuncs`` (spec v2 10.3): per function generator name, the generators in
+    use and their slots (``proxy/funcgens.py``). With --workers: this worker's."""
+    router = server.router
+    if router is None:
+        return []
+    flat = router.funcgens.funcs_stats()
+    return [
+        (f"{kind}_{bytes(flat[i]).decode('utf-8', 'replace')}", int(flat[i + offset]))
+        for i in range(0, len(flat), 3)
+        for kind, offset in (("funcs", 1), ("slots", 2))
+    ]
+
+
 def settings_stats(server: ProxyServer) -> Lines:
     """``stats settings``: the few settings mcpframe has, under memcached's names."""
     options = server.options
@@ -314,8 +328,7 @@ def lua_stats(server: ProxyServer, sub: str | None) -> tuple[Lines, bool] | None
     if sub in ("settings", "proxy", "proxybe"):
         return SECTIONS[sub.encode()](server), False
     if sub == "proxyfuncs":
-        section = SECTIONS.get(b"proxyfuncs")  # API v2 function generators: none without
-        return (section(server) if section is not None else []), False
+        return proxyfuncs_stats(server), False
     return None
 
 
@@ -323,6 +336,7 @@ def lua_stats(server: ProxyServer, sub: str | None) -> tuple[Lines, bool] | None
 SECTIONS: dict[bytes, Callable[[ProxyServer], Lines]] = {
     b"proxy": proxy_stats,
     b"proxybe": proxybe_stats,
+    b"proxyfuncs": proxyfuncs_stats,
     b"settings": settings_stats,
     b"items": items_stats,
     b"slabs": slabs_stats,

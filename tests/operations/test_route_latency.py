@@ -31,6 +31,16 @@ function mcp_config_routes(p)
     mcp.attach(mcp.CMD_GET, function(r) return p.fast(r) end)           -- pass-through
     mcp.attach(mcp.CMD_MG, function(r) local res = p.fast(r) return res end)  -- in Lua
     mcp.attach(mcp.CMD_GET, function(r) return p.slow(r) end, "slow")
+    local fg = mcp.funcgen_new()                                          -- API v2, in Lua
+    local h = fg:new_handle(p.fast)
+    fg:ready({{ n = "md_route", f = function(rctx)
+        return function(r)
+            local res = rctx:enqueue_and_wait(r, h)
+            if res:ok() then return res end
+            return "SERVER_ERROR md failed\r\n"
+        end
+    end }})
+    mcp.attach(mcp.CMD_MD, fg)
 end
 """
 
@@ -82,6 +92,9 @@ def test_route_and_backend_latency_histograms(
             c.send(b"get a%d b%d\r\nmg m%d v\r\n" % (i, i, i))
             assert c.read_until(b"END\r\n") == b"END\r\n"
             assert c.readline() == b"EN\r\n"
+        for i in range(5):
+            c.send(b"md d%d\r\n" % i)
+            assert c.readline() == b"NF\r\n"
         s = Client(("127.0.0.1", slow_port))
         for i in range(3):
             s.send(b"get s%d\r\n" % i)
@@ -95,6 +108,8 @@ def test_route_and_backend_latency_histograms(
         assert 0 < total < 1
         b, count, _ = histogram(mport, "mcpframe_route_duration_seconds", command="mg", tag="")
         assert count == 20 and b["0.05"] == 20
+        b, count, _ = histogram(mport, "mcpframe_route_duration_seconds", command="md", tag="")
+        assert count == 5 and b["0.05"] == 5  # an API v2 route (function generator)
         # the tagged route to the slow backend: every request over 50 ms, none over 5 s
         b, count, total = histogram(
             mport, "mcpframe_route_duration_seconds", command="get", tag="slow"
@@ -106,7 +121,7 @@ def test_route_and_backend_latency_histograms(
         b, count, _ = histogram(mport, "mcpframe_backend_response_seconds", label="slow")
         assert count == 3 and b["0.05"] == 0
         b, count, _ = histogram(mport, "mcpframe_backend_response_seconds", label="fast")
-        assert count == 40 and b["0.05"] == 40
+        assert count == 45 and b["0.05"] == 45
         # every series the documented PromQL queries read is served, with the labels they use
         with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5) as resp:
             served = {

@@ -1,6 +1,6 @@
 """docs/lua-api.md keeps up with the route API, by test: every ``mcp`` function of both VMs,
-every constant and every request and response method is documented, and the page's Lua
-examples compile (whole configs load)."""
+every constant, every request, response, funcgen and rctx method is documented, and the
+page's Lua examples compile (whole configs load)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,11 @@ def defined(source: str, pattern: str) -> list[str]:
 MCP_FUNCTIONS = defined("mcp_config.lua", r"^function mcp\.(\w+)") + defined(
     "mcp_routes.lua", r"^(?:function mcp\.(\w+)|mcp\.(\w+) = )"
 )
+MCP_FUNCTIONS += defined("mcp_funcgen.lua", r"^function mcp\.(\w+)")
+MCP_FUNCTIONS += defined("mcp_router.lua", r"^function mcp\.(\w+)")
+MCP_FUNCTIONS += defined("mcp_inspect.lua", r"^function mcp\.(\w+)")
+FUNCGEN_METHODS = defined("mcp_funcgen.lua", r"^function FGEN:(\w+)")
+RCTX_METHODS = defined("mcp_funcgen.lua", r"^function RCTX:(\w+)")
 REQUEST_METHODS = defined("mcp_routes.lua", r"^function Request:(\w+)")
 RESPONSE_METHODS = defined("mcp_routes.lua", r"^function Response:(\w+)")
 
@@ -41,6 +46,22 @@ def test_the_lists_are_not_empty() -> None:
 @pytest.mark.parametrize("name", names(MCP_FUNCTIONS))
 def test_every_mcp_function_is_documented(name: str) -> None:
     assert f"`mcp.{name}(" in PAGE
+
+
+def test_the_v2_lists_are_not_empty() -> None:
+    assert "funcgen_new" in names(MCP_FUNCTIONS) and "router_new" in names(MCP_FUNCTIONS)
+    assert "ready" in FUNCGEN_METHODS
+    assert "wait_cond" in RCTX_METHODS
+
+
+@pytest.mark.parametrize("name", FUNCGEN_METHODS)
+def test_every_funcgen_method_is_documented(name: str) -> None:
+    assert f"`fgen:{name}(" in PAGE
+
+
+@pytest.mark.parametrize("name", RCTX_METHODS)
+def test_every_rctx_method_is_documented(name: str) -> None:
+    assert f"`rctx:{name}(" in PAGE
 
 
 @pytest.mark.parametrize("name", REQUEST_METHODS)
