@@ -37,7 +37,7 @@ function mcp_config_routes(p)
         return function(r)
             local res = rctx:enqueue_and_wait(r, h)
             if res:ok() then return res end
-            return "SERVER_ERROR md failed\r\n"
+            return "SERVER_ERROR md failed\\r\\n"
         end
     end }})
     mcp.attach(mcp.CMD_MD, fg)
