@@ -181,6 +181,7 @@ class Conn:
 class Fill:
     sent: int = 0
     seconds: float = 0.0
+    worst_batch: float = 0.0  # the longest wait for a batch's MN: a pause during the fill
     unexpected: list[str] = field(default_factory=list)
     stopped: str = ""
 
@@ -212,7 +213,9 @@ def fill(conn: Conn, n: int, value_size: int, deadline: float) -> Fill:
 
 
 def _confirm(conn: Conn, result: Fill) -> None:
+    t0 = time.perf_counter()
     reply = conn.read_until(b"MN\r\n")
+    result.worst_batch = max(result.worst_batch, time.perf_counter() - t0)
     if reply != b"MN\r\n" and len(result.unexpected) < 5:
         result.unexpected.append(reply[:200].decode("latin-1"))
 
@@ -330,6 +333,7 @@ def measure(
         row.update(
             items_sent=result.sent,
             fill_seconds=round(result.seconds, 2),
+            fill_worst_batch_ms=round(result.worst_batch * 1000, 1),
             sets_per_second=round(result.sent / result.seconds) if result.seconds else None,
             rss_before=before,
             rss_after=after,
@@ -433,12 +437,15 @@ def print_items_table(rows: list[dict[str, Any]], items: int, value_size: int) -
     paused = [r for r in rows if "pauses" in r]
     if paused:
         print("\n   pauses: set+get pairs one at a time on random keys (ms)")
-        print(f"{'server':<22}{'requests':>10}{'max':>10}{'p50':>10}{'p99':>10}{'p99.9':>10}")
+        print(
+            f"{'server':<22}{'requests':>10}{'max':>10}{'p50':>10}{'p99':>10}{'p99.9':>10}"
+            f"{'fill: worst batch':>19}"
+        )
         for r in paused:
             p = r["pauses"]
             print(
                 f"{r['server']:<22}{p['requests']:>10,}{p['max_ms']:>10.2f}{p['p50_ms']:>10.3f}"
-                f"{p['p99_ms']:>10.3f}{p['p999_ms']:>10.3f}"
+                f"{p['p99_ms']:>10.3f}{p['p999_ms']:>10.3f}{r['fill_worst_batch_ms']:>19.1f}"
             )
     ok = [r for r in rows if r.get("rss_per_item")]
     if len(ok) == 2:
@@ -477,7 +484,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--items", type=int, default=1_000_000, help="items for experiment 1")
     p.add_argument("--value-size", type=int, default=100, help="bytes per value, in 2 and 3")
     p.add_argument("--value-sizes", default="100,10", help="bytes per value, each a run of 1")
-    p.add_argument("--pause-seconds", type=float, default=10.0, help="pause load, in 1 (0: none)")
+    p.add_argument("--pause-seconds", type=float, default=20.0, help="pause load, in 1 (0: none)")
     p.add_argument("--memory-mb", type=int, default=64, help="the limit for experiment 2")
     p.add_argument("--overfill", type=float, default=3.0, help="data sent / limit, in 2")
     p.add_argument("--python", default=sys.executable, help="interpreter running mcpframe")
