@@ -58,6 +58,7 @@ checked against a real memcached):
 
 from __future__ import annotations
 
+import struct
 import sys
 import time
 from bisect import bisect_left
@@ -138,14 +139,57 @@ COLD_MIN = 64
 #: ``item_size`` from the blob: the blob lacks the value's CRLF and has the header.
 BLOB_TO_SIZE = ITEM_OVERHEAD + 2 - HEADER_SIZE
 NO_FLAGS = bytes(4)
+#: A dict entry (hash, key, value) in a table whose keys are not all ``str``.
+DICT_ENTRY = 24
+
+
+#: ``struct`` packers of a header and an ``n``-byte value (``"s"`` copies the first ``n``
+#: bytes, so the CRLF is left out without a temporary slice): one allocation per store.
+#: Kept for values up to ``PACKED_VALUE_MAX`` bytes (at most that many small objects).
+_PACKERS: dict[int, Callable[..., bytes]] = {}
+PACKED_VALUE_MAX = 4096
+
+
+def _packer(n: int) -> Callable[..., bytes]:
+    if n > PACKED_VALUE_MAX:
+        return _pack_large
+    pack = struct.Struct(HEADER.format + f"{n}s").pack
+    _PACKERS[n] = pack
+    return pack
+
+
+def _pack_large(cas_bits: int, flags: int, exptime: int, now: int, value: bytes) -> bytes:
+    return HEADER.pack(cas_bits, flags, exptime, now) + value[:-2]
+
+
+def _index_bytes(slots: int) -> int:
+    """Bytes per slot of a CPython dict's index, by its number of slots."""
+    return 1 if slots <= 0xFF else 2 if slots <= 0xFFFF else 4 if slots <= 0xFFFFFFFF else 8
+
+
+#: ``sys.getsizeof`` of a dict less its index and entries (CPython 3.11: 96 bytes).
+DICT_BASE = sys.getsizeof({b"": b""}) - 8 * _index_bytes(8) - 5 * DICT_ENTRY
+
+
+def _rebuilt_table(n: int) -> int:
+    """The bytes of the table a dict of ``n`` live keys gets when CPython rebuilds it, which
+    it does whenever re-insertions have used up its free entries: room for ``3 * n`` keys,
+    rounded up to a power of two (``GROWTH_RATE``), two thirds of it entries."""
+    slots = max(8, 1 << (3 * n - 1).bit_length())
+    return DICT_BASE + slots * _index_bytes(slots) + (slots * 2 // 3) * DICT_ENTRY
 
 
 def _table_cost(items: dict[bytes, bytes]) -> int:
-    """The key table's bytes: the dict's index and entries.
+    """The key table's bytes: the dict's index and entries, as they are or as the next
+    rebuild will make them, whichever is larger.
 
+    Charging the rebuilt size at once matters under eviction: a dict that churns is rebuilt
+    for three times its live keys, up to twice the table it had while it filled. Charged
+    only when it happens, that growth would evict a fifth of the items at once, and their
+    memory would stay with the allocator (free blocks for later items), above the limit.
     The cold batch is not charged: at most 1/64 of the keys, under one byte per item.
     """
-    return sys.getsizeof(items)
+    return max(sys.getsizeof(items), _rebuilt_table(len(items)))
 
 
 class Store:
@@ -505,7 +549,11 @@ class Store:
         self._used = used
         self._cas += 1
         cas_bits = self._cas << CAS_SHIFT | bits
-        items[key] = HEADER.pack(cas_bits, flags, exptime, now) + value[:-2]
+        nvalue = len(value) - 2
+        pack = _PACKERS.get(nvalue)
+        if pack is None:
+            pack = _packer(nvalue)
+        items[key] = pack(cas_bits, flags, exptime, now, value)
         self.total_items += 1
         if not self.total_items & TABLE_REFRESH_MASK:
             self._table = _table_cost(items)
