@@ -58,6 +58,7 @@ checked against a real memcached):
 
 from __future__ import annotations
 
+import functools
 import struct
 import sys
 import time
@@ -151,15 +152,17 @@ PACKED_VALUE_MAX = 4096
 
 
 def _packer(n: int) -> Callable[..., bytes]:
+    """The packer of a header and the first ``n`` bytes of a value (a CRLF after them is
+    left out)."""
     if n > PACKED_VALUE_MAX:
-        return _pack_large
+        return functools.partial(_pack_large, n)
     pack = struct.Struct(HEADER.format + f"{n}s").pack
     _PACKERS[n] = pack
     return pack
 
 
-def _pack_large(cas_bits: int, flags: int, exptime: int, now: int, value: bytes) -> bytes:
-    return HEADER.pack(cas_bits, flags, exptime, now) + value[:-2]
+def _pack_large(n: int, cas_bits: int, flags: int, exptime: int, now: int, value: bytes) -> bytes:
+    return HEADER.pack(cas_bits, flags, exptime, now) + value[:n]
 
 
 def _index_bytes(slots: int) -> int:
@@ -442,10 +445,14 @@ class Store:
         if self._cold:
             self._cold.pop(key, None)
         value = blob[HEADER_SIZE:]
-        if exptime >= 0:
-            items[key] = HEADER.pack(cas_bits | FETCHED, flags, exptime, now) + value
-        elif t != now or not cas_bits & FETCHED:
-            items[key] = HEADER.pack(cas_bits | FETCHED, flags, dies, now) + value
+        if exptime >= 0 or t != now or not cas_bits & FETCHED:
+            n = len(value)
+            pack = _PACKERS.get(n)
+            if pack is None:
+                pack = _packer(n)
+            items[key] = pack(
+                cas_bits | FETCHED, flags, dies if exptime < 0 else exptime, now, value
+            )
         else:
             items[key] = blob
         return flags, cas_bits, value
