@@ -144,6 +144,9 @@ NO_FLAGS = bytes(4)
 DICT_ENTRY = 24
 
 
+_unpack_header = HEADER.unpack_from
+assert HEADER_SIZE == 20 and FETCHED == 1  # (fetch spells them out: it is the hottest path)
+
 #: ``struct`` packers of a header and an ``n``-byte value (``"s"`` copies the first ``n``
 #: bytes, so the CRLF is left out without a temporary slice): one allocation per store.
 #: Kept for values up to ``PACKED_VALUE_MAX`` bytes (at most that many small objects).
@@ -436,7 +439,7 @@ class Store:
         blob = items.get(key)
         if blob is None:
             return None
-        cas_bits, flags, dies, t = HEADER.unpack_from(blob)
+        cas_bits, flags, dies, t = _unpack_header(blob)
         if dies and dies <= now:
             self._forget(key, BLOB_TO_SIZE + len(key) + len(blob) + (FLAGS_BYTES if flags else 0))
             self.get_expired += 1
@@ -444,8 +447,8 @@ class Store:
         del items[key]
         if self._cold:
             self._cold.pop(key, None)
-        value = blob[HEADER_SIZE:]
-        if exptime >= 0 or t != now or not cas_bits & FETCHED:
+        value = blob[20:]  # HEADER_SIZE
+        if exptime >= 0 or t != now or not cas_bits & 1:  # FETCHED
             n = len(value)
             pack = _PACKERS.get(n)
             if pack is None:
