@@ -1,9 +1,13 @@
-"""One cached item: how it is stored (a ``bytes`` blob), how much memory it costs (as
-memcached counts it, and in Python), and ``Item``, its decoded form for the commands."""
+"""One cached item: how it is stored (a ``bytes`` blob, packed by ``packer``), how much
+memory it and the key table cost (as memcached counts it, and in Python), and ``Item``, its
+decoded form for the commands."""
 
 from __future__ import annotations
 
+import functools
 import struct
+import sys
+from collections.abc import Callable
 
 #: Per-item bytes memcached adds to key and value on a 64-bit build: the 48-byte item header,
 #: the 8-byte CAS and the key's terminating NUL. The value is counted with its CRLF (as the
@@ -56,6 +60,61 @@ def item_size(nkey: int, nvalue: int, flags: int) -> int:
 def blob_size(nkey: int, blob: bytes, flags: int) -> int:
     """``item_size`` of a stored item, from its blob (which holds the value without CRLF)."""
     return ITEM_OVERHEAD + 2 - HEADER_SIZE + nkey + len(blob) + (FLAGS_BYTES if flags else 0)
+
+
+#: A dict entry (hash, key, value) in a table whose keys are not all ``str``.
+DICT_ENTRY = 24
+
+
+#: ``struct`` packers of a header and an ``n``-byte value (``"s"`` copies the first ``n``
+#: bytes, so the CRLF is left out without a temporary slice): one allocation per store.
+#: Kept for values up to ``PACKED_VALUE_MAX`` bytes (at most that many small objects).
+PACKERS: dict[int, Callable[..., bytes]] = {}
+PACKED_VALUE_MAX = 4096
+
+
+def packer(n: int) -> Callable[..., bytes]:
+    """The packer of a header and the first ``n`` bytes of a value (a CRLF after them is
+    left out)."""
+    if n > PACKED_VALUE_MAX:
+        return functools.partial(_pack_large, n)
+    pack = struct.Struct(HEADER.format + f"{n}s").pack
+    PACKERS[n] = pack
+    return pack
+
+
+def _pack_large(n: int, cas_bits: int, flags: int, exptime: int, now: int, value: bytes) -> bytes:
+    return HEADER.pack(cas_bits, flags, exptime, now) + value[:n]
+
+
+def _index_bytes(slots: int) -> int:
+    """Bytes per slot of a CPython dict's index, by its number of slots."""
+    return 1 if slots <= 0xFF else 2 if slots <= 0xFFFF else 4 if slots <= 0xFFFFFFFF else 8
+
+
+#: ``sys.getsizeof`` of a dict less its index and entries (CPython 3.11: 96 bytes).
+DICT_BASE = sys.getsizeof({b"": b""}) - 8 * _index_bytes(8) - 5 * DICT_ENTRY
+
+
+def rebuilt_table(n: int) -> int:
+    """The bytes of the table a dict of ``n`` live keys gets when CPython rebuilds it, which
+    it does whenever re-insertions have used up its free entries: room for ``3 * n`` keys,
+    rounded up to a power of two (``GROWTH_RATE``), two thirds of it entries."""
+    slots = max(8, 1 << (3 * n - 1).bit_length())
+    return DICT_BASE + slots * _index_bytes(slots) + (slots * 2 // 3) * DICT_ENTRY
+
+
+def table_cost(items: dict[bytes, bytes]) -> int:
+    """The key table's bytes: the dict's index and entries, as they are or as the next
+    rebuild will make them, whichever is larger.
+
+    Charging the rebuilt size at once matters under eviction: a dict that churns is rebuilt
+    for three times its live keys, up to twice the table it had while it filled. Charged
+    only when it happens, that growth would evict a fifth of the items at once, and their
+    memory would stay with the allocator (free blocks for later items), above the limit.
+    The cold batch is not charged: at most 1/64 of the keys, under one byte per item.
+    """
+    return max(sys.getsizeof(items), rebuilt_table(len(items)))
 
 
 class Item:

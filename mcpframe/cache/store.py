@@ -58,9 +58,6 @@ checked against a real memcached):
 
 from __future__ import annotations
 
-import functools
-import struct
-import sys
 import time
 from bisect import bisect_left
 from collections.abc import Callable
@@ -75,12 +72,15 @@ from mcpframe.cache.item import (
     HEADER,
     HEADER_SIZE,
     ITEM_OVERHEAD,
+    PACKERS,
     PY_ITEM_OVERHEAD,
     STALE,
     WIN,
     Item,
     item_size,
+    packer,
     slab_chunk_sizes,
+    table_cost,
 )
 from mcpframe.protocol.numbers import strtoull
 from mcpframe.protocol.replies import NO_MEMORY, TOO_LARGE
@@ -140,62 +140,10 @@ COLD_MIN = 64
 #: ``item_size`` from the blob: the blob lacks the value's CRLF and has the header.
 BLOB_TO_SIZE = ITEM_OVERHEAD + 2 - HEADER_SIZE
 NO_FLAGS = bytes(4)
-#: A dict entry (hash, key, value) in a table whose keys are not all ``str``.
-DICT_ENTRY = 24
 
 
 _unpack_header = HEADER.unpack_from
 assert HEADER_SIZE == 20 and FETCHED == 1  # (fetch spells them out: it is the hottest path)
-
-#: ``struct`` packers of a header and an ``n``-byte value (``"s"`` copies the first ``n``
-#: bytes, so the CRLF is left out without a temporary slice): one allocation per store.
-#: Kept for values up to ``PACKED_VALUE_MAX`` bytes (at most that many small objects).
-_PACKERS: dict[int, Callable[..., bytes]] = {}
-PACKED_VALUE_MAX = 4096
-
-
-def _packer(n: int) -> Callable[..., bytes]:
-    """The packer of a header and the first ``n`` bytes of a value (a CRLF after them is
-    left out)."""
-    if n > PACKED_VALUE_MAX:
-        return functools.partial(_pack_large, n)
-    pack = struct.Struct(HEADER.format + f"{n}s").pack
-    _PACKERS[n] = pack
-    return pack
-
-
-def _pack_large(n: int, cas_bits: int, flags: int, exptime: int, now: int, value: bytes) -> bytes:
-    return HEADER.pack(cas_bits, flags, exptime, now) + value[:n]
-
-
-def _index_bytes(slots: int) -> int:
-    """Bytes per slot of a CPython dict's index, by its number of slots."""
-    return 1 if slots <= 0xFF else 2 if slots <= 0xFFFF else 4 if slots <= 0xFFFFFFFF else 8
-
-
-#: ``sys.getsizeof`` of a dict less its index and entries (CPython 3.11: 96 bytes).
-DICT_BASE = sys.getsizeof({b"": b""}) - 8 * _index_bytes(8) - 5 * DICT_ENTRY
-
-
-def _rebuilt_table(n: int) -> int:
-    """The bytes of the table a dict of ``n`` live keys gets when CPython rebuilds it, which
-    it does whenever re-insertions have used up its free entries: room for ``3 * n`` keys,
-    rounded up to a power of two (``GROWTH_RATE``), two thirds of it entries."""
-    slots = max(8, 1 << (3 * n - 1).bit_length())
-    return DICT_BASE + slots * _index_bytes(slots) + (slots * 2 // 3) * DICT_ENTRY
-
-
-def _table_cost(items: dict[bytes, bytes]) -> int:
-    """The key table's bytes: the dict's index and entries, as they are or as the next
-    rebuild will make them, whichever is larger.
-
-    Charging the rebuilt size at once matters under eviction: a dict that churns is rebuilt
-    for three times its live keys, up to twice the table it had while it filled. Charged
-    only when it happens, that growth would evict a fifth of the items at once, and their
-    memory would stay with the allocator (free blocks for later items), above the limit.
-    The cold batch is not charged: at most 1/64 of the keys, under one byte per item.
-    """
-    return max(sys.getsizeof(items), _rebuilt_table(len(items)))
 
 
 class Store:
@@ -265,7 +213,7 @@ class Store:
         # What the items cost: memcached's size plus PY_ITEM_OVERHEAD each, summed (so
         # ``stats bytes`` is this less PY_ITEM_OVERHEAD per item).
         self._used = 0
-        self._table = _table_cost(self._items)  # as last measured
+        self._table = table_cost(self._items)  # as last measured
         # The clock second of the last request (and the float range it covers).
         self._now = 0
         self._now_start = 0.0
@@ -450,9 +398,9 @@ class Store:
         value = blob[20:]  # HEADER_SIZE
         if exptime >= 0 or t != now or not cas_bits & 1:  # FETCHED
             n = len(value)
-            pack = _PACKERS.get(n)
+            pack = PACKERS.get(n)
             if pack is None:
-                pack = _packer(n)
+                pack = packer(n)
             items[key] = pack(
                 cas_bits | FETCHED, flags, dies if exptime < 0 else exptime, now, value
             )
@@ -560,13 +508,13 @@ class Store:
         self._cas += 1
         cas_bits = self._cas << CAS_SHIFT | bits
         nvalue = len(value) - 2
-        pack = _PACKERS.get(nvalue)
+        pack = PACKERS.get(nvalue)
         if pack is None:
-            pack = _packer(nvalue)
+            pack = packer(nvalue)
         items[key] = pack(cas_bits, flags, exptime, now, value)
         self.total_items += 1
         if not self.total_items & TABLE_REFRESH_MASK:
-            self._table = _table_cost(items)
+            self._table = table_cost(items)
             if used + self._table > self.memory_limit:  # the table grew: make room now
                 self._used = self._evict(used, now)
         return cas_bits
@@ -616,7 +564,7 @@ class Store:
         self._class_items = [0] * len(CHUNK_SIZES)
         self._class_bytes = [0] * len(CHUNK_SIZES)
         self._used = 0
-        self._table = _table_cost(self._items)
+        self._table = table_cost(self._items)
 
     def alloc_error(
         self, key: bytes, nvalue: int, flags: int, now: int, unlink: bool
