@@ -12,12 +12,17 @@ Three experiments, each server on a free loopback port, started and stopped here
 2. *The limit.* mcpframe with ``--memory M`` (``--memory-mb``, 64 by default), and memcached
    with ``-m M`` for reference, filled with ``--overfill`` (3) times M of key+value data: the
    RSS growth against M, and whether it is within 10% of it.
+   Then, on the same filled server, *pauses*: for ``--pause-seconds`` set+get pairs on random
+   filled keys, one request at a time (each waits for its reply), every request's latency
+   recorded: the worst, p50, p99 and p99.9. A stop-the-world pause in the server (a full
+   cyclic GC walking millions of objects, a key table resize) shows up as the worst one.
+   Experiment 1 runs once per value size of ``--value-sizes`` (100 and 10 bytes by default).
 3. *Cache.execute.* ops/s of the cache called directly in this process (no sockets), the
    speed every unhooked command is answered at: sets into an empty cache, gets that hit, and
    sets into a full cache (each one evicts). ``--no-execute`` skips it, ``--execute-only``
    runs nothing else.
 
-    .venv/bin/python bench/memory.py [--items 1000000] [--value-size 100] [--memory-mb 64]
+    .venv/bin/python bench/memory.py [--items 1000000] [--value-sizes 100,10] [--memory-mb 64]
 
 MB means MiB here, as ``--memory`` does. The whole run is bounded by ``--budget`` seconds
 (an experiment that runs out of time reports what it filled); everything started here is
@@ -176,6 +181,7 @@ class Conn:
 class Fill:
     sent: int = 0
     seconds: float = 0.0
+    worst_batch: float = 0.0  # the longest wait for a batch's MN: a pause during the fill
     unexpected: list[str] = field(default_factory=list)
     stopped: str = ""
 
@@ -207,9 +213,52 @@ def fill(conn: Conn, n: int, value_size: int, deadline: float) -> Fill:
 
 
 def _confirm(conn: Conn, result: Fill) -> None:
+    t0 = time.perf_counter()
     reply = conn.read_until(b"MN\r\n")
+    result.worst_batch = max(result.worst_batch, time.perf_counter() - t0)
     if reply != b"MN\r\n" and len(result.unexpected) < 5:
         result.unexpected.append(reply[:200].decode("latin-1"))
+
+
+def pauses(conn: Conn, n: int, value_size: int, seconds: float, deadline: float) -> dict[str, Any]:
+    """Set+get pairs on random keys among the ``n`` filled, one request at a time, for
+    ``seconds``: the latency of every request, summarised (milliseconds)."""
+    import random
+
+    rng = random.Random(16)
+    value = b"y" * value_size + b"\r\n"
+    head = b"set " + KEY_FORMAT + b" 0 0 %d\r\n" % value_size
+    latencies: list[float] = []
+    misses = 0
+    stop = min(time.monotonic() + seconds, deadline)
+    sock = conn.sock
+    clock = time.perf_counter
+    while time.monotonic() < stop:
+        i = rng.randrange(n)
+        t0 = clock()
+        sock.sendall(head % i + value)
+        if conn.read_until(b"\r\n") != b"STORED\r\n":
+            raise RuntimeError("set not stored")
+        t1 = clock()
+        sock.sendall(b"get " + KEY_FORMAT % i + b"\r\n")
+        if not conn.read_until(b"END\r\n").startswith(b"VALUE"):
+            misses += 1
+        t2 = clock()
+        latencies += (t1 - t0, t2 - t1)
+    latencies.sort()
+    count = len(latencies)
+
+    def pct(p: float) -> float:
+        return round(latencies[min(count - 1, int(p * count))] * 1000, 3) if count else 0.0
+
+    return {
+        "requests": count,
+        "max_ms": round(latencies[-1] * 1000, 3) if count else 0.0,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "p999_ms": pct(0.999),
+        "get_misses": misses,
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,8 +316,9 @@ def measure(
     items: int,
     value_size: int,
     deadline: float,
+    pause_seconds: float = 0.0,
 ) -> dict[str, Any]:
-    """Start a server, fill it, report RSS and stats, stop it."""
+    """Start a server, fill it, report RSS and stats (and the pauses under load), stop it."""
     row: dict[str, Any] = {"server": name, "items_sent": 0}
     server = start_server(procs, name, make_argv)
     conn = Conn(server.port)
@@ -283,6 +333,7 @@ def measure(
         row.update(
             items_sent=result.sent,
             fill_seconds=round(result.seconds, 2),
+            fill_worst_batch_ms=round(result.worst_batch * 1000, 1),
             sets_per_second=round(result.sent / result.seconds) if result.seconds else None,
             rss_before=before,
             rss_after=after,
@@ -296,6 +347,8 @@ def measure(
         curr = stats.get("curr_items") or 0
         row["rss_per_item"] = round((after - before) / curr, 1) if curr else None
         row["stats_bytes_per_item"] = round(stats["bytes"] / curr, 1) if curr else None
+        if pause_seconds > 0 and result.sent:
+            row["pauses"] = pauses(conn, result.sent, value_size, pause_seconds, deadline)
         if result.unexpected:
             row["unexpected_replies"] = result.unexpected
         if result.stopped:
@@ -381,6 +434,19 @@ def print_items_table(rows: list[dict[str, Any]], items: int, value_size: int) -
         for note in ("stopped", "unexpected_replies"):
             if note in r:
                 print(f"    {note}: {r[note]}")
+    paused = [r for r in rows if "pauses" in r]
+    if paused:
+        print("\n   pauses: set+get pairs one at a time on random keys (ms)")
+        print(
+            f"{'server':<22}{'requests':>10}{'max':>10}{'p50':>10}{'p99':>10}{'p99.9':>10}"
+            f"{'fill: worst batch':>19}"
+        )
+        for r in paused:
+            p = r["pauses"]
+            print(
+                f"{r['server']:<22}{p['requests']:>10,}{p['max_ms']:>10.2f}{p['p50_ms']:>10.3f}"
+                f"{p['p99_ms']:>10.3f}{p['p999_ms']:>10.3f}{r['fill_worst_batch_ms']:>19.1f}"
+            )
     ok = [r for r in rows if r.get("rss_per_item")]
     if len(ok) == 2:
         ratio = ok[1]["rss_per_item"] / ok[0]["rss_per_item"]
@@ -416,7 +482,9 @@ def print_limit_table(rows: list[dict[str, Any]], limit_mb: int, overfill: float
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--items", type=int, default=1_000_000, help="items for experiment 1")
-    p.add_argument("--value-size", type=int, default=100, help="bytes per value")
+    p.add_argument("--value-size", type=int, default=100, help="bytes per value, in 2 and 3")
+    p.add_argument("--value-sizes", default="100,10", help="bytes per value, each a run of 1")
+    p.add_argument("--pause-seconds", type=float, default=20.0, help="pause load, in 1 (0: none)")
     p.add_argument("--memory-mb", type=int, default=64, help="the limit for experiment 2")
     p.add_argument("--overfill", type=float, default=3.0, help="data sent / limit, in 2")
     p.add_argument("--python", default=sys.executable, help="interpreter running mcpframe")
@@ -428,7 +496,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--execute-rounds", type=int, default=5)
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
-    if args.items < 1 or args.value_size < 0 or args.memory_mb < 1 or args.overfill <= 0:
+    args.value_sizes = [int(v) for v in str(args.value_sizes).split(",") if v]
+    if (
+        args.items < 1
+        or args.value_size < 0
+        or min(args.value_sizes, default=-1) < 0
+        or args.memory_mb < 1
+        or args.overfill <= 0
+    ):
         p.error("--items, --memory-mb and --overfill must be positive")
     return args
 
@@ -441,39 +516,48 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}}
     # Capacity: memcached needs about key + value + 60 bytes per item, plus slab rounding;
     # mcpframe charges its real Python cost, a few hundred bytes per item more.
-    data = args.items * (KEY_SIZE + args.value_size + 2)
-    memcached_mb = max(64, math.ceil(data * 2 / MIB) + 64)
-    mcpframe_mb = max(64, math.ceil((data + args.items * 700) * 1.25 / MIB))
     limit_items = math.ceil(args.overfill * args.memory_mb * MIB / (KEY_SIZE + args.value_size))
-    experiments: list[tuple[str, str, Callable[[int], list[str]], int]] = [
-        ("items", f"memcached -m {memcached_mb}",
-         memcached_argv(args.memcached, memcached_mb), args.items),
-        ("items", f"mcpframe --memory {mcpframe_mb}",
-         mcpframe_argv(args.python, mcpframe_mb), args.items),
-        ("limit", f"memcached -m {args.memory_mb}",
+    # (kind, value size, name, argv, items): experiment 1 once per value size, then 2.
+    experiments: list[tuple[str, int, str, Callable[[int], list[str]], int]] = []
+    for size in args.value_sizes:
+        # Capacity: memcached needs about key + value + 60 bytes per item, plus slab rounding;
+        # mcpframe charges its real Python cost, which is a little more.
+        data = args.items * (KEY_SIZE + size + 2)
+        memcached_mb = max(64, math.ceil(data * 2 / MIB) + 64)
+        mcpframe_mb = max(64, math.ceil((data + args.items * 700) * 1.25 / MIB))
+        experiments += [
+            (f"items{size}", size, f"memcached -m {memcached_mb}",
+             memcached_argv(args.memcached, memcached_mb), args.items),
+            (f"items{size}", size, f"mcpframe --memory {mcpframe_mb}",
+             mcpframe_argv(args.python, mcpframe_mb), args.items),
+        ]  # fmt: skip
+    experiments += [
+        ("limit", args.value_size, f"memcached -m {args.memory_mb}",
          memcached_argv(args.memcached, args.memory_mb), limit_items),
-        ("limit", f"mcpframe --memory {args.memory_mb}",
+        ("limit", args.value_size, f"mcpframe --memory {args.memory_mb}",
          mcpframe_argv(args.python, args.memory_mb), limit_items),
     ]  # fmt: skip
-    rows: dict[str, list[dict[str, Any]]] = {"items": [], "limit": []}
+    rows: dict[str, list[dict[str, Any]]] = {"limit": []}
     with cleanup_on_signals():
         try:
-            for kind, name, make_argv, n in [] if args.execute_only else experiments:
-                print(f"filling {name} with {n:,} items ...", flush=True)
+            for kind, size, name, make_argv, n in [] if args.execute_only else experiments:
+                print(f"filling {name} with {n:,} items of {size} bytes ...", flush=True)
+                pause_seconds = args.pause_seconds if kind != "limit" else 0.0
                 try:
-                    row = measure(procs, name, make_argv, n, args.value_size, deadline)
+                    row = measure(procs, name, make_argv, n, size, deadline, pause_seconds)
                 except Exception as e:  # report it and go on with the next experiment
                     row = {"server": name, "error": f"{type(e).__name__}: {e}"}
                 if kind == "limit" and "rss_growth" in row:
                     limit = args.memory_mb * MIB
                     row["growth_over_limit"] = row["rss_growth"] / limit
                     row["within_tolerance"] = abs(row["rss_growth"] - limit) <= TOLERANCE * limit
-                rows[kind].append(row)
+                rows.setdefault(kind, []).append(row)
         finally:
             procs.stop_all()
     results.update(rows)
     if not args.execute_only:
-        print_items_table(rows["items"], args.items, args.value_size)
+        for size in args.value_sizes:
+            print_items_table(rows.get(f"items{size}", []), args.items, size)
         print_limit_table(rows["limit"], args.memory_mb, args.overfill)
     if not args.no_execute:
         if time.monotonic() < deadline:

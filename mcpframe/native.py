@@ -17,8 +17,8 @@ from pathlib import Path
 from types import ModuleType
 
 #: Package-relative paths of the modules compiled with mypyc (the per-request hot path). The
-#: internal cache stays Python: its memory accounting (``cache/item.py``) is measured on
-#: CPython's objects and their shared ints, which compiled classes would lay out otherwise.
+#: internal cache's items are ``bytes`` objects in a dict (``cache/item.py``), laid out the
+#: same compiled or not, so its store and commands are compiled too.
 NATIVE_MODULES = (
     "protocol/commands.py",
     "protocol/numbers.py",
@@ -44,6 +44,11 @@ NATIVE_MODULES = (
     "proxy/router.py",
     "proxy/client.py",
     "proxy/backend.py",
+    "cache/item.py",
+    "cache/store.py",
+    "cache/classic.py",
+    "cache/meta.py",
+    "cache/engine.py",
 )
 #: Written by an in-place (editable) build next to this file.
 STAMP_NAME = ".native-stamp"

@@ -26,7 +26,12 @@ Deliberate differences from memcached (tests/cache/test_cache.py pins each one):
 
 from __future__ import annotations
 
-from mcpframe.cache.item import CAS_SHIFT, FLAGS_BYTES, ITEM_OVERHEAD, Item
+from mcpframe.cache.item import (
+    CAS_SHIFT,
+    FLAGS_BYTES,
+    ITEM_OVERHEAD,
+    Item,
+)
 from mcpframe.cache.store import (
     ADD,
     APPEND,
@@ -83,13 +88,16 @@ def _retrieve(store: Store, toks: list[bytes], now: int, with_cas: bool, touch: 
         exptime = store.realtime(exp, now)
         first = 2
     out: list[bytes] = []
+    fetch = store.fetch
+    if not touch:
+        exptime = -1  # (fetch's "leave it")
     for i in range(first, len(toks)):
         key = toks[i]
         if len(key) > KEY_MAX_LENGTH:
             # memcached abandons the whole reply, hits already collected included.
             return BAD_FORMAT
-        it = store.lookup(key, now)
-        if it is None:
+        hit = fetch(key, now, exptime)
+        if hit is None:
             if touch:
                 store.touch_cmds += 1
                 store.touch_misses += 1
@@ -97,22 +105,20 @@ def _retrieve(store: Store, toks: list[bytes], now: int, with_cas: bool, touch: 
                 store.get_cmds += 1
                 store.get_misses += 1
             continue
-        store.bump(it, now)
         if touch:
-            it.exptime = exptime
             store.touch_cmds += 1
             store.touch_hits += 1
         else:
             store.get_cmds += 1
             store.get_hits += 1
+        flags, cas_bits, value = hit
         if with_cas:
             out.append(
-                b"VALUE %b %d %d %d\r\n"
-                % (key, it.flags, len(it.value) - 2, it.cas_bits >> CAS_SHIFT)
+                b"VALUE %b %d %d %d\r\n%b\r\n"
+                % (key, flags, len(value), cas_bits >> CAS_SHIFT, value)
             )
         else:
-            out.append(b"VALUE %b %d %d\r\n" % (key, it.flags, len(it.value) - 2))
-        out.append(it.value)
+            out.append(b"VALUE %b %d %d\r\n%b\r\n" % (key, flags, len(value), value))
     out.append(END)
     return b"".join(out)
 
@@ -181,9 +187,11 @@ def _update_reply(store: Store, req: Request, toks: list[bytes], now: int, comm:
     store.set_cmds += 1
     if len(value) != vlen + 2 or not value.endswith(b"\r\n"):
         return BAD_DATA_CHUNK
-    if flags > 256:
-        flags = store.share_flags(flags)
-    it = Item(key, value, flags, store.realtime(exp, now))
+    exptime = store.realtime(exp, now)
+    if comm == SET:
+        store.set_blob(key, value, flags, exptime, now)
+        return b"STORED\r\n"
+    it = Item(key, value, flags, exptime)
     return _STORE_REPLIES[store.store_item(comm, it, cas_in, now)]
 
 
@@ -262,8 +270,8 @@ def cmd_touch(store: Store, req: Request, toks: list[bytes], now: int) -> bytes:
             store.touch_misses += 1
             reply = b"NOT_FOUND\r\n"
         else:
-            store.bump(it, now)
             it.exptime = store.realtime(exp, now)
+            store.bump(it, now)
             store.touch_hits += 1
             reply = b"TOUCHED\r\n"
     return b"" if noreply else reply

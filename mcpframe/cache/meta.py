@@ -270,7 +270,7 @@ def mg(store: Store, req: Request, toks: list[bytes], now: int) -> bytes:
     if it is None and f.vivify:
         # An empty placeholder: this client wins the right to fill it, later ones see Z.
         it = Item(key, b"\r\n", 0, 0)
-        store.link(it, now)
+        store.link_item(it, now)
         created = True
     if it is None:
         store.get_cmds += 1
@@ -334,7 +334,9 @@ def mg(store: Store, req: Request, toks: list[bytes], now: int) -> bytes:
     if f.value:
         out.append(it.value)
     if not f.no_update:
-        store.bump(it, now)
+        store.bump(it, now)  # (which writes back the TTL and win token set above)
+    elif ttl_set or won or created:
+        store.save(it)
     if ttl_set:
         store.touch_cmds += 1
         store.touch_hits += 1
@@ -397,8 +399,6 @@ def ms(store: Store, req: Request, toks: list[bytes], now: int) -> bytes:
     if len(value) != vlen + 2 or not value.endswith(b"\r\n"):
         return BAD_DATA_CHUNK
     flags = f.client_flags
-    if flags > 256:
-        flags = store.share_flags(flags)
     it = Item(key, value, flags, exptime, BINARY if f.key_binary else 0)
     status = store.store_item(comm, it, f.req_cas_id, now, f.set_stale and comm == CAS)
     if status == STORED:
@@ -455,6 +455,7 @@ def md(store: Store, req: Request, toks: list[bytes], now: int) -> bytes:
                 it.exptime = f.exptime
             bits = (it.cas_bits | STALE) & (BITS ^ WIN)
             it.cas_bits = store.next_cas() << CAS_SHIFT | bits
+            store.save(it)
         else:
             store.unlink(it)
             store.delete_hits += 1
@@ -507,6 +508,7 @@ def ma(store: Store, req: Request, toks: list[bytes], now: int) -> bytes:
     else:
         return NON_NUMERIC
     assert it is not None
+    exptime = it.exptime
     out = [b"VA %d" % len(digits) if f.value else b"HD"]
     for i in range(2, len(toks)):
         tok = toks[i]
@@ -524,6 +526,8 @@ def ma(store: Store, req: Request, toks: list[bytes], now: int) -> bytes:
             out.append(b" " + tok)
         elif o == _k:
             out.append(_key_flag(key, f.key_binary))
+    if it.exptime != exptime:
+        store.save(it)
     if f.value:
         out.append(b"\r\n")
         out.append(digits)

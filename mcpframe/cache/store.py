@@ -11,27 +11,45 @@ checked against a real memcached):
 * Every store, append, incr/decr and ``md ... I`` takes the next value of one global CAS
   counter, starting at 1, as does an immediate ``flush_all``; CAS numbers therefore match a
   fresh memcached fed the same commands.
-* LRU: an ``OrderedDict`` in least-recently-used order. Reads, touches, ``add`` on an
-  existing key and incr/decr move an item to the young end; stores go there. When the real
-  memory cost (below) would pass ``memory_limit`` the oldest items are evicted (expired ones
-  count as ``reclaimed``, live ones as ``evictions``).
+* Layout: one plain ``dict`` from key to *blob*, a ``bytes`` object holding the item's
+  header (``item.HEADER``, 20 bytes: CAS and bits, flags, exptime, last access) and its value
+  without the CRLF. Neither keys nor blobs hold references, so the cyclic GC tracks none of
+  them and the dict itself stays untracked: a full collection costs the same with ten items
+  or ten million (one ``Item`` object per key, as before, made every full collection walk
+  them all: 855 ms with 2M items). Two objects and one dict entry per item is also the
+  smallest layout CPython offers short of an allocator of our own (``item.PY_ITEM_OVERHEAD``;
+  docs/operations.md, "Memory", has the figures). Commands see an item decoded into an
+  ``item.Item`` for the request and the store writes it back; ``classic`` reads the blob
+  directly on its hot paths (get, set).
+* LRU: the dict's own insertion order, oldest first. Reads, touches, ``add`` on an existing
+  key and incr/decr re-insert the key at the young end (a delete and a store: the blob is
+  rebuilt only when its header changes, on the first fetch or the first read in a new
+  second); stores go there too. Evicting from the old end needs the first live entry of the
+  dict, which CPython finds by scanning past the dummies that deletions left at the front
+  (milliseconds once there are millions): so the store takes the oldest ``len >> 6`` keys
+  (at least 64) in one scan, the *cold batch* (``_cold``: key -> None, youngest first, so
+  ``popitem`` gives the oldest), and evicts from it. A key re-inserted or deleted leaves the
+  batch at once, so the batch always holds exactly the oldest keys, in order: eviction is
+  exact LRU. When the real memory cost (below) would pass ``memory_limit`` the oldest items
+  are evicted (expired ones count as ``reclaimed``, live ones as ``evictions``).
+* Pauses: the dict grows by rebuilding its table, and rebuilds it at the same size once
+  re-insertions have used up its free entries: a copy of every entry, tens of milliseconds
+  per million items. That is the one stop-the-world cost left (docs/operations.md).
 * Memory is counted twice, on purpose. ``stats bytes`` (and ``me``'s ``size=``, the item
   size limit, ``SERVER_ERROR out of memory`` for an item larger than the whole limit) use
   memcached's item size, key + value + 57 bytes (``item.item_size``), so the numbers a
   client sees match memcached's. Eviction instead bounds what the items cost this process
   (``Store.memory_used()``): memcached's size plus ``item.PY_ITEM_OVERHEAD`` per item (the
-  Python objects: 238 bytes beyond key and value, against memcached's 57), plus the key
-  table as ``sys.getsizeof`` last measured it (every ``TABLE_REFRESH`` stores; a table
-  found grown makes room at once). With one accumulator (``_used``, the real cost) both
-  figures stay exact: ``bytes`` is ``_used`` less the overhead per item. So ``--memory 64``
-  holds about 64 MB of items in RSS terms (fewer items than memcached fits in 64 MB: see
-  docs/performance.md, "Memory"), not the ~230 MB that charging memcached's sizes let the
-  process grow to. Under eviction the key table is rebuilt every few hundred thousand
-  stores; the server has glibc return each old table to the system
-  (``mcpframe.proxy.allocator``: a process-wide setting, so not the store's to make).
-* Items are kept small: six slots, the CAS and the four flag bits in one int, and one int
-  object per clock second, per expiry and per large flags value shared by the items stored
-  with it (``item.Item``, ``item.PY_ITEM_OVERHEAD``).
+  key's and the blob's object headers and block rounding), plus the key table as
+  ``sys.getsizeof`` last measured it (every ``TABLE_REFRESH`` stores; a table found grown
+  makes room at once; the cold batch, under a byte per item, is not charged). With one
+  accumulator (``_used``, the real cost) both figures stay exact: ``bytes`` is ``_used``
+  less the overhead per item. So ``--memory 64`` holds about 64 MB of items in RSS terms.
+  Under eviction the key table is rebuilt every few hundred thousand stores; the server has
+  glibc return each old table to the system (``mcpframe.proxy.allocator``: a process-wide
+  setting, so not the store's to make).
+* Items and bytes per slab class (``stats items``/``slabs``) are counted as items come and
+  go; an overwrite of the same size, the usual one, costs nothing there.
 * ``flush_all`` (no delay, or a delay of at most one second) empties the store at once;
   with a delay ``d`` it is emptied when the clock reaches ``now + d - 1``, which is when
   memcached starts hiding the items stored before that moment. Flushed items are dropped at
@@ -40,33 +58,38 @@ checked against a real memcached):
 
 from __future__ import annotations
 
-import sys
 import time
 from bisect import bisect_left
-from collections import OrderedDict
 from collections.abc import Callable
+from itertools import islice
 
 from mcpframe.cache.item import (
     BINARY,
+    BITS,
     CAS_SHIFT,
     FETCHED,
     FLAGS_BYTES,
+    HEADER,
+    HEADER_SIZE,
     ITEM_OVERHEAD,
-    ODICT_NODE,
+    PACKERS,
     PY_ITEM_OVERHEAD,
     STALE,
     WIN,
     Item,
     item_size,
+    packer,
     slab_chunk_sizes,
+    table_cost,
 )
 from mcpframe.protocol.numbers import strtoull
 from mcpframe.protocol.replies import NO_MEMORY, TOO_LARGE
 
 #: Largest relative exptime (30 days); larger values are absolute Unix times.
 REALTIME_MAXDELTA = 60 * 60 * 24 * 30
-#: exptime of an item that arrived already expired (any value <= every clock reading).
-EXPIRED = -1
+#: exptime of an item that arrived already expired (any value <= every clock reading, and
+#: not 0, which means "never"; exptimes are stored as u32).
+EXPIRED = 1
 
 # Store modes of :meth:`Store.store_item` (memcached's NREAD_* values, plus the meta
 # append/prepend that vivify).
@@ -93,7 +116,7 @@ DELTA_CAS_MISMATCH = 3
 
 U64_MAX = (1 << 64) - 1
 
-#: The key table's size (``sys.getsizeof`` of the LRU dict) is read again every this many
+#: The key table's size (``sys.getsizeof`` of the dict) is read again every this many
 #: stores (a power of two); it only changes when the dict resizes, and reading it costs ~0.1 us.
 TABLE_REFRESH = 1024
 TABLE_REFRESH_MASK = TABLE_REFRESH - 1
@@ -108,10 +131,19 @@ CLASS_INDEX = bytes(bisect_left(CHUNK_SIZES, i << 3) for i in range((CHUNK_SIZES
 CLASS_INDEX_END = len(CLASS_INDEX)
 LARGEST_CLASS = len(CHUNK_SIZES) - 1
 
+#: The cold batch (the oldest keys, taken in one scan when eviction needs them) holds
+#: ``len(store) >> COLD_SHIFT`` keys, at least ``COLD_MIN``: a scan then passes at most
+#: ~64 dummy entries per key evicted, and the batch costs ~1/64 of the key table.
+COLD_SHIFT = 6
+COLD_MIN = 64
 
-def _table_cost(items: OrderedDict[bytes, Item]) -> int:
-    """The key table's bytes: the dict's slots and the LRU's index (its links are per item)."""
-    return sys.getsizeof(items) - ODICT_NODE * len(items)
+#: ``item_size`` from the blob: the blob lacks the value's CRLF and has the header.
+BLOB_TO_SIZE = ITEM_OVERHEAD + 2 - HEADER_SIZE
+NO_FLAGS = bytes(4)
+
+
+_unpack_header = HEADER.unpack_from
+assert HEADER_SIZE == 20 and FETCHED == 1  # (fetch spells them out: it is the hottest path)
 
 
 class Store:
@@ -125,10 +157,9 @@ class Store:
         "_class_evictions",
         "_class_items",
         "_clock",
+        "_cold",
         "_flush_at",
         "_items",
-        "_last_exptime",
-        "_last_flags",
         "_now",
         "_now_end",
         "_now_start",
@@ -174,20 +205,19 @@ class Store:
         self.memory_limit = memory_limit
         self.item_size_max = item_size_max
         self._clock = clock
-        self._items: OrderedDict[bytes, Item] = OrderedDict()
+        # key -> blob (``item.HEADER`` + value without CRLF), oldest first.
+        self._items: dict[bytes, bytes] = {}
+        # The oldest keys, youngest first (``popitem`` gives the oldest): see the docstring.
+        self._cold: dict[bytes, None] = {}
         self._cas = 0
         # What the items cost: memcached's size plus PY_ITEM_OVERHEAD each, summed (so
         # ``stats bytes`` is this less PY_ITEM_OVERHEAD per item).
         self._used = 0
-        self._table = _table_cost(self._items)  # the LRU dict's table, as last measured
-        # The clock second of the last request, as one int object shared by every item
-        # stored or read in that second (and the float range it covers); likewise one
-        # int per absolute expiry and per large flags value (see ``item.PY_ITEM_OVERHEAD``).
+        self._table = table_cost(self._items)  # as last measured
+        # The clock second of the last request (and the float range it covers).
         self._now = 0
         self._now_start = 0.0
         self._now_end = 0.0
-        self._last_exptime = 0
-        self._last_flags = 0
         self._flush_at = 0  # clock second at which a delayed flush_all empties the cache
         # Items and their memcached sizes per slab class (index: class - 1), kept as items
         # are linked and unlinked: ``stats items``/``slabs`` walk no item.
@@ -289,8 +319,10 @@ class Store:
         ``age`` is the age of the oldest item in the store: there is one LRU, not one per
         class. The counts are kept as items come and go: no item is visited.
         """
-        oldest = next(iter(self._items.values()), None)
-        age = int(self._clock()) - oldest.time if oldest is not None else 0
+        # The oldest key: the last of the cold batch, or the first of the dict (a scan past
+        # the dummies at its front: fine for a stats command).
+        oldest = next(reversed(self._cold)) if self._cold else next(iter(self._items), None)
+        age = int(self._clock()) - HEADER.unpack_from(self._items[oldest])[3] if oldest else 0
         out = []
         for cls, number in enumerate(self._class_items):
             if not number:
@@ -337,66 +369,115 @@ class Store:
         if exptime <= REALTIME_MAXDELTA:
             exptime += now
         # else absolute; in the past means expired on arrival
-        if exptime == self._last_exptime:
-            return self._last_exptime  # share the int object with the items stored before
-        self._last_exptime = exptime
-        return exptime
+        return exptime if exptime > EXPIRED else EXPIRED
 
-    def share_flags(self, flags: int) -> int:
-        """Flags over 256 (CPython caches smaller ints) as the int object the previous
-        store used, when equal: one object for a run of stores with the same flags."""
-        if flags == self._last_flags:
-            return self._last_flags
-        self._last_flags = flags
-        return flags
+    # ------------------------------------------------------------- items, as blobs
+
+    def peek_blob(self, key: bytes) -> bytes | None:
+        """The blob under ``key`` as stored, expired or not; nothing is touched or counted."""
+        return self._items.get(key)
+
+    def fetch(self, key: bytes, now: int, exptime: int = -1) -> tuple[int, int, bytes] | None:
+        """A read of ``key`` (``get``, and with ``exptime`` >= 0 ``gat``/``touch``, which
+        also set it): (flags, cas_bits, value without CRLF), or None for a miss (an expired
+        item is dropped and counted). The item is marked fetched, its access recorded, and it
+        moves to the young end; its blob is rebuilt only when its header changes (the first
+        fetch, the first read in a new second, a new exptime)."""
+        items = self._items
+        blob = items.get(key)
+        if blob is None:
+            return None
+        cas_bits, flags, dies, t = _unpack_header(blob)
+        if dies and dies <= now:
+            self._forget(key, BLOB_TO_SIZE + len(key) + len(blob) + (FLAGS_BYTES if flags else 0))
+            self.get_expired += 1
+            return None
+        del items[key]
+        if self._cold:
+            self._cold.pop(key, None)
+        value = blob[20:]  # HEADER_SIZE
+        if exptime >= 0 or t != now or not cas_bits & 1:  # FETCHED
+            n = len(value)
+            pack = PACKERS.get(n)
+            if pack is None:
+                pack = packer(n)
+            items[key] = pack(
+                cas_bits | FETCHED, flags, dies if exptime < 0 else exptime, now, value
+            )
+        else:
+            items[key] = blob
+        return flags, cas_bits, value
+
+    # ------------------------------------------------------------- items, decoded
 
     def lookup(self, key: bytes, now: int) -> Item | None:
         """The live item under ``key``, without touching the LRU; expired items are dropped."""
-        it = self._items.get(key)
-        if it is not None and it.exptime and it.exptime <= now:
-            self.unlink(it)
+        blob = self._items.get(key)
+        if blob is None:
+            return None
+        it = Item.decode(key, blob)
+        if it.exptime and it.exptime <= now:
+            self._forget(key, it.size)
             self.get_expired += 1
             return None
         return it
 
     def peek(self, key: bytes) -> Item | None:
         """The item under ``key`` as stored, expired or not; nothing is touched or counted."""
-        return self._items.get(key)
+        blob = self._items.get(key)
+        return None if blob is None else Item.decode(key, blob)
 
     def bump(self, it: Item, now: int) -> None:
-        """A read: mark fetched, record the access, move to the young end of the LRU."""
-        cas_bits = it.cas_bits
-        if not cas_bits & FETCHED:
-            it.cas_bits = cas_bits | FETCHED
-        it.time = now
-        self._items.move_to_end(it.key)
+        """A read: mark fetched, record the access, move to the young end of the LRU (and
+        write back whatever else the command changed in ``it``: its exptime, its bits)."""
+        it.cas_bits |= FETCHED
+        self.touch_lru(it, now)
 
     def touch_lru(self, it: Item, now: int) -> None:
-        """An update that keeps the item warm without counting as a fetch."""
+        """An update that keeps the item warm without counting as a fetch (and writes ``it``
+        back: its value must keep its length)."""
         it.time = now
-        self._items.move_to_end(it.key)
+        key = it.key
+        items = self._items
+        del items[key]
+        if self._cold:
+            self._cold.pop(key, None)
+        items[key] = it.encode()
+
+    def save(self, it: Item) -> None:
+        """Write back a linked item whose header changed (exptime, bits, CAS), in place: the
+        LRU is not touched."""
+        self._items[it.key] = it.encode()
 
     def unlink(self, it: Item) -> None:
         """Remove ``it`` (a linked item) from the store."""
-        key = it.key
+        self._forget(it.key, it.size)
+
+    def _forget(self, key: bytes, size: int) -> None:
         del self._items[key]
-        size = ITEM_OVERHEAD + len(key) + len(it.value) + (FLAGS_BYTES if it.flags else 0)
+        if self._cold:
+            self._cold.pop(key, None)
         self._used -= PY_ITEM_OVERHEAD + size
         i = (size + 7) >> 3
         cls = CLASS_INDEX[i] if i < CLASS_INDEX_END else LARGEST_CLASS
         self._class_items[cls] -= 1
         self._class_bytes[cls] -= size
 
-    def link(self, it: Item, now: int) -> None:
-        """Insert ``it`` (replacing whatever holds its key) with a fresh CAS.
+    def link_item(self, it: Item, now: int) -> None:
+        """``link`` for a decoded item, which gets its CAS and access time."""
+        it.cas_bits = self.link(it.key, it.value, it.flags, it.exptime, it.cas_bits & BITS, now)
+        it.time = now
 
-        Evicts from the old end of the LRU while the real cost (``memory_used``) with ``it``
-        in would pass ``memory_limit``.
+    def link(self, key: bytes, value: bytes, flags: int, exptime: int, bits: int, now: int) -> int:
+        """Store ``value`` (with its CRLF) under ``key`` at the young end, replacing whatever
+        holds it, with a fresh CAS; return the new ``cas_bits``.
+
+        Evicts from the old end of the LRU while the real cost (``memory_used``) with the new
+        item in would pass ``memory_limit``.
         """
         items = self._items
-        key = it.key
         old = items.pop(key, None)
-        size = ITEM_OVERHEAD + len(key) + len(it.value) + (FLAGS_BYTES if it.flags else 0)
+        size = ITEM_OVERHEAD + len(key) + len(value) + (FLAGS_BYTES if flags else 0)
         used = self._used + PY_ITEM_OVERHEAD + size
         if old is None:
             i = (size + 7) >> 3
@@ -404,7 +485,11 @@ class Store:
             self._class_items[cls] += 1
             self._class_bytes[cls] += size
         else:
-            old_size = ITEM_OVERHEAD + len(key) + len(old.value) + (FLAGS_BYTES if old.flags else 0)
+            if self._cold:
+                self._cold.pop(key, None)
+            old_size = (
+                BLOB_TO_SIZE + len(key) + len(old) + (0 if old[8:12] == NO_FLAGS else FLAGS_BYTES)
+            )
             used -= PY_ITEM_OVERHEAD + old_size
             if old_size != size:  # (an overwrite of the same size, the usual one, is free)
                 class_items = self._class_items
@@ -421,56 +506,65 @@ class Store:
             used = self._evict(used, now)
         self._used = used
         self._cas += 1
-        it.cas_bits |= self._cas << CAS_SHIFT  # a new item: its CAS part is still 0
-        it.time = now
-        items[key] = it
+        cas_bits = self._cas << CAS_SHIFT | bits
+        nvalue = len(value) - 2
+        pack = PACKERS.get(nvalue)
+        if pack is None:
+            pack = packer(nvalue)
+        items[key] = pack(cas_bits, flags, exptime, now, value)
         self.total_items += 1
         if not self.total_items & TABLE_REFRESH_MASK:
-            self._table = _table_cost(items)
+            self._table = table_cost(items)
             if used + self._table > self.memory_limit:  # the table grew: make room now
                 self._used = self._evict(used, now)
+        return cas_bits
 
     def _evict(self, used: int, now: int) -> int:
         """Drop the oldest items until ``used`` (the items' cost, a new one's included) and
-        the table fit in ``memory_limit``; return what ``used`` is then."""
+        the tables fit in ``memory_limit``; return what ``used`` is then."""
         items = self._items
-        popitem = items.popitem
+        cold = self._cold
         room = self.memory_limit - self._table
         class_items = self._class_items
         class_bytes = self._class_bytes
         class_evictions = self._class_evictions
+        unpack = HEADER.unpack_from
         while used > room and items:
-            victim = popitem(False)[1]
-            size = (
-                ITEM_OVERHEAD + len(victim.key) + len(victim.value)
-                + (FLAGS_BYTES if victim.flags else 0)
-            )  # fmt: skip
+            if not cold:
+                # One scan from the front for a batch of the oldest keys (see the docstring).
+                n = max(COLD_MIN, len(items) >> COLD_SHIFT)
+                cold = self._cold = dict.fromkeys(reversed(list(islice(items, n))))
+            key = cold.popitem()[0]
+            blob = items.pop(key)
+            cas_bits, flags, exptime, t = unpack(blob)
+            size = BLOB_TO_SIZE + len(key) + len(blob) + (FLAGS_BYTES if flags else 0)
             used -= PY_ITEM_OVERHEAD + size
             i = (size + 7) >> 3
             cls = CLASS_INDEX[i] if i < CLASS_INDEX_END else LARGEST_CLASS
             class_items[cls] -= 1
             class_bytes[cls] -= size
             figures = class_evictions[cls]
-            if victim.exptime and victim.exptime <= now:
+            if exptime and exptime <= now:
                 self.reclaimed += 1
                 figures[4] += 1
             else:
                 self.evictions += 1
                 figures[0] += 1
-                figures[2] = now - victim.time
-                if victim.exptime:
+                figures[2] = now - t
+                if exptime:
                     figures[1] += 1
-                if not victim.cas_bits & FETCHED:
+                if not cas_bits & FETCHED:
                     self.evicted_unfetched += 1
                     figures[3] += 1
         return used
 
     def _drop_all(self) -> None:
         self._items.clear()
+        self._cold.clear()
         self._class_items = [0] * len(CHUNK_SIZES)
         self._class_bytes = [0] * len(CHUNK_SIZES)
         self._used = 0
-        self._table = _table_cost(self._items)
+        self._table = table_cost(self._items)
 
     def alloc_error(
         self, key: bytes, nvalue: int, flags: int, now: int, unlink: bool
@@ -500,7 +594,7 @@ class Store:
         old = self.lookup(it.key, now)
         if old is None:
             if comm in (SET, ADD, APPEND_VIVIFY, PREPEND_VIVIFY):
-                self.link(it, now)
+                self.link_item(it, now)
                 return STORED
             if comm == CAS:
                 self.cas_misses += 1
@@ -508,7 +602,7 @@ class Store:
             return NOT_STORED  # replace/append/prepend need an existing item
 
         if comm in (SET, REPLACE):
-            self.link(it, now)
+            self.link_item(it, now)
             return STORED
         if comm == ADD:
             # add never overwrites, but it does count as a use of the existing item.
@@ -517,7 +611,7 @@ class Store:
         if comm == CAS:
             if cas_in == old.cas:
                 self.cas_hits += 1
-                self.link(it, now)
+                self.link_item(it, now)
                 return STORED
             if stale_ok and 0 < cas_in < old.cas:
                 # A late writer may replace an invalidated item: it stays stale, keeps its
@@ -525,7 +619,7 @@ class Store:
                 it.exptime = old.exptime
                 it.cas_bits |= STALE | (old.cas_bits & WIN)
                 self.cas_hits += 1
-                self.link(it, now)
+                self.link_item(it, now)
                 return STORED
             self.cas_badval += 1
             return EXISTS
@@ -539,8 +633,20 @@ class Store:
         ):
             return NOT_STORED  # the combined item cannot be allocated
         # The result keeps the old item's flags and exptime; the new data's are ignored.
-        self.link(Item(old.key, value, old.flags, old.exptime, old.cas_bits & BINARY), now)
+        self.link(old.key, value, old.flags, old.exptime, old.cas_bits & BINARY, now)
         return STORED
+
+    def set_blob(self, key: bytes, value: bytes, flags: int, exptime: int, now: int) -> None:
+        """A plain ``set`` (the commonest store, on the fast path): ``store_item(SET, ...)``
+        without decoding the item it replaces."""
+        old = self._items.get(key)
+        if old is not None:
+            _, old_flags, dies, _ = HEADER.unpack_from(old)
+            if dies and dies <= now:  # memcached's lookup counts it, as ``lookup`` does
+                size = BLOB_TO_SIZE + len(key) + len(old) + (FLAGS_BYTES if old_flags else 0)
+                self._forget(key, size)
+                self.get_expired += 1
+        self.link(key, value, flags, exptime, 0, now)
 
     def add_delta(
         self, key: bytes, incr: bool, delta: int, now: int, cas_in: int = 0
@@ -575,7 +681,7 @@ class Store:
             self.touch_lru(it, now)
             return DELTA_OK, it, digits
         new = Item(it.key, digits + b"\r\n", it.flags, it.exptime, it.cas_bits & BINARY)
-        self.link(new, now)
+        self.link_item(new, now)
         return DELTA_OK, new, digits
 
     def flush(self, exptime: int, now: int) -> None:
