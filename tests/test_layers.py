@@ -23,7 +23,8 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 LAYERS = ("protocol", "cache", "base", "lua", "proxy", "cli")
 TOP = frozenset({"cli", "check_cli", "memcached_cli", "plugins_cli", "__main__", "testing"})
 #: protocol/ is sans-I/O: besides itself, only these standard modules.
-PROTOCOL_STDLIB = {"__future__", "collections.abc", "struct", "typing"}  # struct: byte packing
+#: struct and binascii: pure byte packing and codecs (binary headers, base64 keys), no I/O.
+PROTOCOL_STDLIB = {"__future__", "binascii", "collections.abc", "struct", "typing"}
 
 
 def layer_of(module: str) -> str:
