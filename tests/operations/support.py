@@ -53,6 +53,14 @@ class LogTail:
                 return found
             time.sleep(0.01)
 
+    def settled(self, pattern: str, n: int, timeout: float = 5.0, quiet: float = 0.05) -> int:
+        """How many lines match once ``n`` have arrived (or ``timeout`` passed) and ``quiet``
+        more seconds brought no new one: the log comes through a pipe and a thread, so a line
+        written before the reply the test just read may still be on its way."""
+        self.wait_for(pattern, n, timeout)
+        time.sleep(quiet)
+        return self.count(pattern)
+
     def text(self) -> str:
         with self.lock:
             return "".join(line for _, line in self.lines)

@@ -111,8 +111,8 @@ def test_stalled_backend_fails_its_keys_within_the_read_timeout(
     ok, failed, slowest = probe.stop()
     assert failed == 0 and ok >= 20
     assert slowest < FAST
-    assert log.count(line_for("timeout", fake.port, 1, "")) == 1
-    assert log.count(line_for("timeout", fake.port, 5, "")) == 1
+    assert log.settled(line_for("timeout", fake.port, 1, ""), 1) == 1
+    assert log.settled(line_for("timeout", fake.port, 5, ""), 1) == 1
     assert len(watch.wait_for(exact_line("timeout", fake.port, 1, ""))) == 1
     assert len(watch.wait_for(exact_line("timeout", fake.port, 5, ""))) == 1
     watch.close()
@@ -141,7 +141,7 @@ def test_backend_that_never_validates_is_marked_bad_then_fails_fast(
     assert took < READ + SLACK
     marked = log.wait_for(line_for("markedbad", fake.port, 0, ""), timeout=2 * READ + 2)
     assert len(marked) == 1
-    assert log.count(line_for("readvalidate", fake.port, r"\d+", "")) == 2
+    assert log.settled(line_for("readvalidate", fake.port, r"\d+", ""), 2) == 2
     # Bad: every request fails at once, without network activity.
     accepted = fake.accepted
     for i in range(30):
@@ -151,8 +151,8 @@ def test_backend_that_never_validates_is_marked_bad_then_fails_fast(
     # Retries go on quietly while it stays bad (one per retry timeout + read timeout).
     time.sleep(2 * (RETRY + READ) + 0.2)
     assert fake.accepted - accepted >= 2
-    assert log.count(r"error=readvalidate") == 2
-    assert log.count(r"error=markedbad") == 1
+    assert log.settled(r"error=readvalidate", 2) == 2
+    assert log.settled(r"error=markedbad", 1) == 1
     # It starts answering: back within one retry cycle.
     fake.set_handler(answer())
     back, waited = poll_until(lambda: mg(c, "/a/back")[0] == b"EN\r\n", timeout=5)
@@ -200,7 +200,7 @@ def test_refused_connections_mark_bad_and_recover_when_it_listens(
     assert time.monotonic() - t0 < 50 * FAST / 2
     # Quiet retries while nothing listens.
     time.sleep(2 * RETRY)
-    assert log.count(r"error=connecting") == 4
+    assert log.settled(r"error=connecting", 4) == 4
     serve(fakes, answer(), port=port)
     back, waited = poll_until(lambda: mg(c, "/a/back")[0] == b"EN\r\n", timeout=5)
     assert back and waited < RETRY + SLACK
@@ -317,7 +317,7 @@ def test_slow_drip_is_not_a_timeout_but_a_gap_is(
     _ok, failed, slowest = probe.stop()
     assert failed == 0 and slowest < FAST
     # rbuf shows what memcached's buffer would hold: the partial header.
-    assert log.count(line_for("timeout", fake.port, 1, "VA%202")) == 1
+    assert log.settled(line_for("timeout", fake.port, 1, "VA%202"), 1) == 1
 
 
 def test_value_without_end_times_out_like_memcached(
@@ -336,7 +336,7 @@ def test_value_without_end_times_out_like_memcached(
     c.send(b"get /a/a\r\n")
     assert c.readline() == BACKEND_FAILURE
     assert 0.5 * 0.95 <= time.monotonic() - t0 < 0.5 + SLACK
-    assert log.count(line_for("timeout", fake.port, 1, "EN")) == 1
+    assert log.settled(line_for("timeout", fake.port, 1, "EN"), 1) == 1
     assert len(watch.wait_for(exact_line("timeout", fake.port, 1, "EN"))) == 1
     watch.close()
 
@@ -374,7 +374,7 @@ def test_bad_version_replies(
     proxy, log = start_faults_proxy(mcpframe_factory, fake.port, healthy.port)
     found = log.wait_for(line_for("markedbad", fake.port, 0, ""), timeout=3)
     assert len(found) == 1
-    assert log.count(line_for(reason, fake.port, r"\d+", rbuf)) == 4  # failure limit 3
+    assert log.settled(line_for(reason, fake.port, r"\d+", rbuf), 4) == 4  # failure limit 3
     c = connect(proxy.addr)
     assert mg(c, "/a/x") == (BACKEND_FAILURE, pytest.approx(0, abs=FAST))
     assert backend_stats(proxy.addr) == (2, 3, 1)
@@ -446,14 +446,14 @@ def test_unresolvable_host_is_a_connect_failure_not_a_crash(
         r"type=proxy_backend (?:gid=\d+ )?error=connecting name=no-such-host\.invalid port=11211 "
     )
     assert len(log.wait_for(r"error=markedbad name=no-such-host", timeout=3)) == 1
-    assert log.count(pattern) == 4
+    assert log.settled(pattern, 4) == 4
     c = connect(proxy.addr)
     for i in range(10):
         assert mg(c, f"/a/{i}") == (BACKEND_FAILURE, pytest.approx(0, abs=FAST))
         assert mg(c, f"/b/{i}")[0] == b"EN\r\n"
     time.sleep(2 * RETRY)
     assert proxy.proc.poll() is None
-    assert log.count(pattern) == 4
+    assert log.settled(pattern, 4) == 4
 
 
 def _keepalive_timer(server_port: int) -> set[str]:

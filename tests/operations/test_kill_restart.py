@@ -162,7 +162,7 @@ def test_kill_and_restart_under_load(
     # the message below for when it happens again; the backend counters are checked exactly.
     port = backend_a.port
     lines = [text for _, text in log.matching(rf"port={port} ")]
-    assert log.count(rf"error=markedbad name=127\.0\.0\.1 port={port} ") == 2, lines
+    assert log.settled(rf"error=markedbad name=127\.0\.0\.1 port={port} ", 2) == 2, lines
     lost = log.count(rf"error=(disconnected|reading) name=127\.0\.0\.1 port={port} ")
     refused = log.count(rf"error=connecting name=127\.0\.0\.1 port={port} ")
     assert 2 <= lost <= 3 and lost + refused in (2 * 4, 2 * 4 + 1), lines
@@ -218,5 +218,5 @@ def test_frozen_backend_under_load(
     first_ok = min(t for t, _, ok in load_a.between(thawed, 1e12) if ok)
     assert first_ok - thawed < RETRY + READ + SLACK
     port = backend_a.port
-    assert log.count(rf"error=timeout name=127\.0\.0\.1 port={port} ") == 1
-    assert log.count(rf"error=readvalidate name=127\.0\.0\.1 port={port} ") == 1
+    assert log.settled(rf"error=timeout name=127\.0\.0\.1 port={port} ", 1) == 1
+    assert log.settled(rf"error=readvalidate name=127\.0\.0\.1 port={port} ", 1) == 1
