@@ -11,8 +11,9 @@ A plugin is a module (or any object) with functions named after these hooks and 
     [project.entry-points.mcpframe]
     crc32 = "mcpframe_crc32"
 
-mcpframe's own distributions, hashers, filters and loggers are plugins of exactly that shape
-(see ``mcpframe/default_plugins/``). Each hook below shows a complete tiny plugin.
+mcpframe's own distributions, hashers, filters, loggers and route handlers are plugins of
+exactly that shape (see ``mcpframe/default_plugins/``). Each hook below shows a complete tiny
+plugin.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Iterable
 
 import pluggy
 
-from mcpframe.types import Distribution, Hasher, KeyFilter, Logger
+from mcpframe.types import Distribution, Hasher, KeyFilter, Logger, RouteHandler
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
 
@@ -170,5 +171,49 @@ def mcpframe_loggers() -> Iterable[Logger]:
     The operator then starts ``mcpframe serve --logger counter``.
 
     :return: the loggers this plugin provides (an empty iterable is fine).
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def mcpframe_route_handlers() -> Iterable[RouteHandler]:
+    """Provide route handlers, each used in a route-library config as ``route_<name>{...}``.
+
+    A handler is Lua source defining ``route_<name>_conf(args, ctx)`` (config VM: check the
+    arguments, return what the workers get) and ``route_<name>_start(args, ctx, fgen)`` (each
+    worker VM: make handles for the children and call ``fgen:ready``). See
+    :class:`~mcpframe.types.RouteHandler`.
+
+    Example (a complete plugin module, ``mcpframe_first.py``, with ``route_first.lua`` beside
+    it)::
+
+        from pathlib import Path
+
+        from mcpframe.hookspecs import hookimpl
+        from mcpframe.types import RouteHandler
+
+
+        @hookimpl
+        def mcpframe_route_handlers():
+            here = Path(__file__).with_name("route_first.lua")
+            return [RouteHandler.from_file("first", here, "ask the first child only")]
+
+    where ``route_first.lua`` holds::
+
+        function route_first_conf(t, ctx)
+            if t.children == nil then error("route_first needs children") end
+            return t
+        end
+
+        function route_first_start(a, ctx, fgen)
+            local h = fgen:new_handle(a.children[1])
+            fgen:ready({ n = ctx:label(), f = function(rctx)
+                return function(r) return rctx:enqueue_and_wait(r, h) end
+            end })
+        end
+
+    A config then uses ``routes{ map = { foo = route_first{ children = { "main" } } } }``.
+
+    :return: the route handlers this plugin provides (an empty iterable is fine).
     """
     raise NotImplementedError

@@ -1,4 +1,5 @@
-"""The registry: every distribution, hasher, key filter and logger the loaded plugins provide.
+"""The registry: every distribution, hasher, key filter, logger and route handler the loaded
+plugins provide.
 
 :func:`build_registry` calls each plugin's hooks once (at start-up or reload, never per
 request), checks every record, and files it by kind and name:
@@ -40,6 +41,7 @@ from mcpframe.types import (
     Logger,
     PluginKind,
     PluginRecord,
+    RouteHandler,
 )
 
 __all__ = ["NAME_PATTERN", "PluginTable", "Registry", "build_registry"]
@@ -55,9 +57,10 @@ _ENTRY_POINT_PREFIXES = {
     PluginKind.HASHER: "hash_",
     PluginKind.KEY_FILTER: "filter_",
     PluginKind.LOGGER: "logger_",
+    PluginKind.ROUTE_HANDLER: "route_",
 }
 
-R = TypeVar("R", Distribution, Hasher, KeyFilter, Logger)
+R = TypeVar("R", Distribution, Hasher, KeyFilter, Logger, RouteHandler)
 _Default = TypeVar("_Default")
 
 
@@ -142,7 +145,11 @@ class PluginTable(Mapping[str, R], Generic[R]):
 
 
 AnyTable: TypeAlias = (
-    PluginTable[Distribution] | PluginTable[Hasher] | PluginTable[KeyFilter] | PluginTable[Logger]
+    PluginTable[Distribution]
+    | PluginTable[Hasher]
+    | PluginTable[KeyFilter]
+    | PluginTable[Logger]
+    | PluginTable[RouteHandler]
 )
 
 
@@ -154,6 +161,8 @@ class Registry:
         hashers: ``mcp.hash_<name>`` records, e.g. ``registry.hashers["xxhash"]``.
         key_filters: records chosen by the ``filter`` pool option, e.g. ``["stop"]``.
         loggers: records chosen with ``--logger NAME[:ARG]``.
+        route_handlers: ``route_<name>`` handlers of the route library, e.g.
+            ``registry.route_handlers["failover"]``.
         failed: every plugin that failed to import, register, validate or provide valid
             records, in the order found.
         disabled: installed plugins an environment switch kept from loading.
@@ -184,6 +193,7 @@ class Registry:
         self.hashers = make(PluginKind.HASHER, Hasher)
         self.key_filters = make(PluginKind.KEY_FILTER, KeyFilter)
         self.loggers = make(PluginKind.LOGGER, Logger)
+        self.route_handlers = make(PluginKind.ROUTE_HANDLER, RouteHandler)
 
     def table(self, kind: PluginKind) -> AnyTable:
         """The table for ``kind``."""
@@ -193,7 +203,9 @@ class Registry:
             return self.hashers
         if kind is PluginKind.KEY_FILTER:
             return self.key_filters
-        return self.loggers
+        if kind is PluginKind.LOGGER:
+            return self.loggers
+        return self.route_handlers
 
     def key_hasher(self, dist: Distribution) -> Hasher | None:
         """The hasher published as ``mcp.dist_<name>.hash`` (``None`` when it names none)."""

@@ -1,9 +1,9 @@
 """The records plugins yield from their hooks.
 
 Every plugin kind has one frozen record: :class:`Distribution`, :class:`Hasher`,
-:class:`KeyFilter` and :class:`Logger`. A hook returns an iterable of them (see
-:mod:`mcpframe.hookspecs`); the :class:`~mcpframe.registry.Registry` collects them once, at
-start-up or reload, checks their names and refuses duplicates.
+:class:`KeyFilter`, :class:`Logger` and :class:`RouteHandler`. A hook returns an iterable of
+them (see :mod:`mcpframe.hookspecs`); the :class:`~mcpframe.registry.Registry` collects them
+once, at start-up or reload, checks their names and refuses duplicates.
 
 What a record carries is plain Python callables. Choosing a backend for a key is
 ``selector(hasher.hash(key_filter(key), seed))``: three calls, no pluggy and no lookups on the
@@ -12,14 +12,17 @@ expensive preparation such as sorting a hash ring.
 
 Names are the Lua surface: a :class:`Distribution` named ``jump_hash`` is ``mcp.dist_jump_hash``
 in a config, a :class:`Hasher` named ``xxhash`` is ``mcp.hash_xxhash``, a :class:`KeyFilter`
-named ``stop`` is chosen with ``mcp.pool(list, {filter = "stop", filter_conf = "|#|"})`` and a
-:class:`Logger` named ``jsonfile`` with ``--logger jsonfile:/var/log/mcpframe.jsonl``. So a name
-must match ``[a-z][a-z0-9_]*``.
+named ``stop`` is chosen with ``mcp.pool(list, {filter = "stop", filter_conf = "|#|"})``, a
+:class:`Logger` named ``jsonfile`` with ``--logger jsonfile:/var/log/mcpframe.jsonl`` and a
+:class:`RouteHandler` named ``failover`` is ``route_failover{...}`` in a route-library config. So
+a name must match ``[a-z][a-z0-9_]*``.
 """
 
 from __future__ import annotations
 
 import enum
+import os
+import pathlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias, runtime_checkable
@@ -36,6 +39,7 @@ __all__ = [
     "PluginKind",
     "PluginRecord",
     "PoolOptions",
+    "RouteHandler",
     "Selector",
 ]
 
@@ -53,12 +57,13 @@ FilterFunction: TypeAlias = Callable[[bytes], bytes]
 
 
 class PluginKind(enum.StrEnum):
-    """The four kinds of plugin record, with how each appears to operators."""
+    """The five kinds of plugin record, with how each appears to operators."""
 
     DISTRIBUTION = "distribution"
     HASHER = "hasher"
     KEY_FILTER = "key_filter"
     LOGGER = "logger"
+    ROUTE_HANDLER = "route"
 
     @property
     def hook_name(self) -> str:
@@ -80,18 +85,21 @@ _HOOK_NAMES = {
     PluginKind.HASHER: "mcpframe_hashers",
     PluginKind.KEY_FILTER: "mcpframe_key_filters",
     PluginKind.LOGGER: "mcpframe_loggers",
+    PluginKind.ROUTE_HANDLER: "mcpframe_route_handlers",
 }
 _LABELS = {
     PluginKind.DISTRIBUTION: "key distribution",
     PluginKind.HASHER: "key hasher",
     PluginKind.KEY_FILTER: "key filter",
     PluginKind.LOGGER: "logger",
+    PluginKind.ROUTE_HANDLER: "route handler",
 }
 _LUA_NAMES = {
     PluginKind.DISTRIBUTION: "mcp.dist_{name}",
     PluginKind.HASHER: "mcp.hash_{name}",
     PluginKind.KEY_FILTER: 'filter "{name}"',
     PluginKind.LOGGER: "logger {name}",
+    PluginKind.ROUTE_HANDLER: "route_{name}",
 }
 
 
@@ -244,7 +252,50 @@ class Logger:
     description: str = ""
 
 
-PluginRecord: TypeAlias = Distribution | Hasher | KeyFilter | Logger
+@dataclass(frozen=True, slots=True)
+class RouteHandler:
+    """A route handler of the route library, used in a config as ``route_<name>{...}``.
+
+    A handler is Lua, as in memcached's route library: its source defines two global functions,
+
+    * ``route_<name>_conf(args, ctx)``, run in the config VM when the config is read: it
+      checks the handler's arguments (``error(...)`` for a bad one) and returns the table the
+      workers get;
+    * ``route_<name>_start(args, ctx, fgen)``, run in each worker VM: it sets up the function
+      generator ``fgen`` (``fgen:new_handle(child)`` for each child, then ``fgen:ready{...}``).
+
+    The route library runs every handler's source in both VMs before the user's config, then
+    registers the name, exactly as ``register_route_handlers{"<name>"}`` does for a handler
+    written in the config itself.
+
+    Attributes:
+        name: the part after ``route_``; must match ``[a-z][a-z0-9_]*``.
+        lua: the Lua source text defining the two functions (and nothing else global).
+        chunkname: how Lua names the source in error messages and tracebacks, usually the file
+            it was read from (``route_shadow.lua``); ``""`` means ``route_<name>``.
+        description: one line for ``mcpframe plugins list --json``.
+
+    Example::
+
+        RouteHandler.from_file("shadow", Path(__file__).with_name("route_shadow.lua"),
+                               "copy a sample of requests to a second pool")
+    """
+
+    name: str
+    lua: str
+    chunkname: str = ""
+    description: str = ""
+
+    @classmethod
+    def from_file(
+        cls, name: str, path: str | os.PathLike[str], description: str = ""
+    ) -> RouteHandler:
+        """The handler whose source is the file at ``path`` (read now, as UTF-8); Lua names
+        the chunk after the file, so a config error points at its line."""
+        return cls(name, pathlib.Path(path).read_text("utf-8"), str(path), description)
+
+
+PluginRecord: TypeAlias = Distribution | Hasher | KeyFilter | Logger | RouteHandler
 """Any record a hook may yield."""
 
 RECORD_TYPES: Mapping[PluginKind, type[PluginRecord]] = {
@@ -252,5 +303,6 @@ RECORD_TYPES: Mapping[PluginKind, type[PluginRecord]] = {
     PluginKind.HASHER: Hasher,
     PluginKind.KEY_FILTER: KeyFilter,
     PluginKind.LOGGER: Logger,
+    PluginKind.ROUTE_HANDLER: RouteHandler,
 }
 """The record class each kind's hook must yield."""

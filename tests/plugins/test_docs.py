@@ -65,6 +65,7 @@ def test_hookspecs_found() -> None:
         "mcpframe_hashers",
         "mcpframe_key_filters",
         "mcpframe_loggers",
+        "mcpframe_route_handlers",
     }
     assert {k.hook_name for k in mtypes.PluginKind} == set(HOOKSPECS)
 
