@@ -50,8 +50,30 @@ KEY_SIZE = 32
 VALUE_SIZE = 100
 GET_RATIO = 0.9
 #: ``mcpframe`` runs a pass-through route (``return p.main(r)``, no Lua per request);
-#: ``mcpframe-lua`` the same work written so that it runs in Lua for every request and key.
-ALL_TARGETS = ("memcached", "mcpframe", "mcpframe-lua", "twemproxy")
+#: ``mcpframe-lua`` a v1 route with retry logic, which runs in Lua for every request and key.
+DEFAULT_TARGETS = ("memcached", "mcpframe", "mcpframe-lua", "twemproxy")
+#: The same route logic on every proxy that can run it (issue 15's matrix). The kind names a
+#: config written by :func:`route_config`; ``None`` as a kind is mcpframe's pass-through route.
+#: ``cproxy20`` is memcached 1.6.20's proxy (v1 API), ``cproxy45`` memcached 1.6.45's (v2 API and
+#: its embedded route library); both are looked up in --cproxy-dir and skipped when missing.
+ROUTE_TARGETS: dict[str, tuple[str, str]] = {
+    "mcpframe": ("mcpframe", "v1-direct"),
+    "mcpframe-lua": ("mcpframe", "v1-retry"),
+    "mcpframe-v2": ("mcpframe", "v2-retry"),
+    "mcpframe-direct": ("mcpframe", "routelib-direct"),
+    "mcpframe-failover": ("mcpframe", "routelib-failover"),
+    "mcpframe-allfastest": ("mcpframe", "routelib-allfastest"),
+    "cproxy20": ("cproxy20", "v1-direct"),
+    "cproxy20-lua": ("cproxy20", "v1-retry"),
+    "cproxy45-v2": ("cproxy45", "v2-retry"),
+    "cproxy45-direct": ("cproxy45", "routelib-direct"),
+    "cproxy45-failover": ("cproxy45", "routelib-failover"),
+    "cproxy45-allfastest": ("cproxy45", "routelib-allfastest"),
+}
+ALL_TARGETS = ("memcached", *ROUTE_TARGETS, "twemproxy")
+CPROXY_BINARIES = {"cproxy20": "memcached-1.6.20-proxy", "cproxy45": "memcached-1.6.45-proxy"}
+#: Backend key operations per client key operation, by route kind (allfastest asks both pools).
+FANOUT = {"routelib-allfastest": 2}
 #: ``--binary``: the same load in the binary protocol, against these targets of ALL_TARGETS.
 BINARY_SUFFIX = "-bin"
 BINARY_TARGETS = ("memcached", "mcpframe")
@@ -245,6 +267,56 @@ class Target:
     proc: subprocess.Popen[bytes]
     stderr_path: Path | None = None
     backends: list[int] = field(default_factory=list)  # backend ports this target feeds
+    fanout: int = 1  # backend key ops per client key op when every backend answers
+
+
+def route_config(kind: str, ports: Sequence[int]) -> str:
+    """The Lua config of one route kind over the two backends, in the API the kind names.
+
+    ``v1-*`` are memcached 1.6.20 configs (``mcp_config_routes``); ``v2-retry`` a 1.6.45
+    function generator; ``routelib-*`` a route-library config (``proxy_config=routelib``). The
+    retry logic is issue 15's: ask the pool, and ask again if the answer is not ok.
+    """
+    b = ", ".join(f'mcp.backend("b{i + 1}", "127.0.0.1", {p})' for i, p in enumerate(ports))
+    head = "-- written by bench/run.py\n"
+    if kind in ("v1-direct", "v1-retry"):
+        route = "return p.main(r)"
+        if kind == "v1-retry":
+            route = "local res = p.main(r) if res:ok() then return res end return p.main(r)"
+        return head + (
+            f"function mcp_config_pools() return {{ main = mcp.pool({{ {b} }}) }} end\n"
+            "function mcp_config_routes(p)\n"
+            f"    mcp.attach(mcp.CMD_ANY_STORAGE, function(r) {route} end)\n"
+            "end\n"
+        )
+    if kind == "v2-retry":
+        return head + (
+            f"function mcp_config_pools() return mcp.pool({{ {b} }}) end\n"
+            "function mcp_config_routes(pool)\n"
+            "    local fg = mcp.funcgen_new()\n"
+            "    local h = fg:new_handle(pool)\n"
+            '    fg:ready({ n = "retry", f = function(rctx)\n'
+            "        return function(r)\n"
+            "            local res = rctx:enqueue_and_wait(r, h)\n"
+            "            if res:ok() then return res end\n"
+            "            return rctx:enqueue_and_wait(r, h)\n"
+            "        end\n"
+            "    end })\n"
+            "    mcp.attach(mcp.CMD_ANY_STORAGE, fg)\n"
+            "end\n"
+        )
+    handler = kind.removeprefix("routelib-")
+    if handler not in ("direct", "failover", "allfastest"):
+        raise ValueError(f"unknown route kind {kind!r}")
+    hosts = [f'"127.0.0.1:{p}"' for p in ports]
+    child = 'child = "main"' if handler == "direct" else 'children = { "main", "alt" }'
+    return head + (
+        "pools{\n"
+        f"    main = {{ backends = {{ {', '.join(hosts)} }} }},\n"
+        f"    alt = {{ backends = {{ {', '.join(reversed(hosts))} }} }},\n"
+        "}\n"
+        f"routes{{ default = route_{handler}{{ {child} }} }}\n"
+    )
 
 
 class Bench:
@@ -315,6 +387,8 @@ class Bench:
             target.backends = [self.backend_ports[0]]
         elif name.startswith("mcpframe"):
             target = self._start_mcpframe(name)
+        elif name.startswith("cproxy"):
+            target = self._start_cproxy(name)
         elif name == "twemproxy":
             target = self._start_twemproxy()
         else:
@@ -322,21 +396,18 @@ class Bench:
         self.targets[name] = target
         return target
 
+    def _write_config(self, name: str) -> tuple[str, Path]:
+        """The route kind of target ``name`` (workers suffix ignored) and its config file."""
+        kind = ROUTE_TARGETS[name.partition("-w")[0]][1]
+        path = self.tmp / f"{name}.lua"
+        path.write_text(route_config(kind, self.backend_ports))
+        return kind, path
+
     def _start_mcpframe(self, name: str) -> Target:
-        b = ", ".join(
-            f'mcp.backend("b{i + 1}", "127.0.0.1", {p})' for i, p in enumerate(self.backend_ports)
-        )
-        route = "return p.main(r)"
-        if name == "mcpframe-lua":
-            route = "local res = p.main(r) return res"
-        routes = self.tmp / f"{name}.lua"
-        routes.write_text(
-            "-- written by bench/run.py\n"
-            f"function mcp_config_pools() return {{ main = mcp.pool({{ {b} }}) }} end\n"
-            "function mcp_config_routes(p)\n"
-            f"    mcp.attach(mcp.CMD_ANY_STORAGE, function(r) {route} end)\n"
-            "end\n"
-        )
+        kind, routes = self._write_config(name)
+        config = ["--routelib", str(routes)] if kind.startswith("routelib-") else [
+            "--config", str(routes)
+        ]  # fmt: skip
         workers = name.partition("-w")[2]
         extra = ["--workers", workers] if workers else []
         cpus = "0" if not workers or workers == "1" else "0,1"
@@ -345,7 +416,7 @@ class Bench:
 
         def argv(port: int) -> list[str]:
             return [
-                self.args.python, "-m", "mcpframe", "serve", "--config", str(routes),
+                self.args.python, "-m", "mcpframe", "serve", *config,
                 "--listen", f"127.0.0.1:{port}", *extra,
             ]  # fmt: skip
 
@@ -353,7 +424,33 @@ class Bench:
             port, proc = self._start_listening(argv, name, cpus, stderr=err)
         finally:
             err.close()
-        return Target(name, port, proc, err_path, list(self.backend_ports))
+        fanout = FANOUT.get(kind, 1)
+        return Target(name, port, proc, err_path, list(self.backend_ports), fanout)
+
+    def _start_cproxy(self, name: str) -> Target:
+        kind, routes = self._write_config(name)
+        binary = self.args.cproxy_dir / CPROXY_BINARIES[ROUTE_TARGETS[name][0]]
+        config = (
+            f"proxy_config=routelib,proxy_arg={routes}"
+            if kind.startswith("routelib-")
+            else f"proxy_config={routes}"
+        )
+        root_args = ["-u", "root"] if os.geteuid() == 0 else []
+        err_path = self.tmp / f"{name}.stderr"
+        err = err_path.open("ab")
+
+        def argv(port: int) -> list[str]:
+            return [
+                str(binary), "-U", "0", "-l", "127.0.0.1", "-p", str(port), "-t", "1",
+                "-c", "4096", "-o", config, *root_args,
+            ]  # fmt: skip
+
+        try:
+            port, proc = self._start_listening(argv, name, "0", stderr=err)
+        finally:
+            err.close()
+        fanout = FANOUT.get(kind, 1)
+        return Target(name, port, proc, err_path, list(self.backend_ports), fanout)
 
     def _start_twemproxy(self) -> Target:
         conf = self.tmp / "nutcracker.yml"
@@ -520,8 +617,10 @@ class Bench:
             for a, b in zip(st_after, st_before, strict=True)
         )
         client_ops = res.get("key_ops") or 0
-        res["backend_vs_client"] = backend_ops / client_ops if client_ops else None
-        denom = backend_ops or client_ops
+        # A fan-out route (allfastest) makes several backend ops of one client op: count client
+        # ops, so CPU per op is per request the client made.
+        res["backend_vs_client"] = backend_ops / target.fanout / client_ops if client_ops else None
+        denom = backend_ops // target.fanout or client_ops
         res["target_cpu_s"] = cpu_target
         res["target_cpu_us_per_op"] = cpu_target / denom * 1e6 if denom else None
         res["backends_cpu_s"] = cpu_backends
@@ -729,11 +828,13 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for (conns, mg, rnd, target), r in by_round.items():
             if (conns, mg, target) != (row["connections"], row["multiget"], row["target"]):
                 continue
-            tw = by_round.get((conns, mg, rnd, "twemproxy"))
-            if tw is None:
+            tw_run = by_round.get((conns, mg, rnd, "twemproxy"))
+            if tw_run is None:
                 continue
-            ops_ratios.append(_ratio(float(r["tps"]), float(tw["tps"])))
-            cpu_ratios.append(_ratio(r.get("target_cpu_us_per_op"), tw.get("target_cpu_us_per_op")))
+            ops_ratios.append(_ratio(float(r["tps"]), float(tw_run["tps"])))
+            cpu_ratios.append(
+                _ratio(r.get("target_cpu_us_per_op"), tw_run.get("target_cpu_us_per_op"))
+            )
         row["paired_ops_vs_twemproxy"] = _median(ops_ratios)
         row["paired_cpu_vs_twemproxy"] = _median(cpu_ratios)
         if row["target"].endswith(BINARY_SUFFIX):
@@ -794,7 +895,7 @@ def print_report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
     out.write(f"workers: {meta['workers_note']}\n")
     shapes = sorted({(r["multiget"], r["connections"]) for r in rows})
     head = (
-        f"{'target':<12}{'ops/s':>10}{'min..max':>17}{'lat avg':>9}{'p99<=':>8}"
+        f"{'target':<20}{'ops/s':>10}{'min..max':>17}{'lat avg':>9}{'p99<=':>8}"
         f"{'CPU us/op':>10}{'core%':>7}{'cpu0%':>7}{'cpu1%':>7}{'other':>7}{'vs mc':>7}"
         f"{'vs twem':>8}{'CPU/twem':>9}{'be/cl':>7}{'err':>5}\n"
     )
@@ -805,7 +906,7 @@ def print_report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
             span = f"{_f(r['ops_per_s_min'], ',.0f')}..{_f(r['ops_per_s_max'], ',.0f')}"
             errs = r["target_stderr_lines"] + len(r["failures"]) + len(r["check_failures"])
             out.write(
-                f"{r['target']:<12}{_f(r['ops_per_s'], ',.0f'):>10}{span:>17}"
+                f"{r['target']:<20}{_f(r['ops_per_s'], ',.0f'):>10}{span:>17}"
                 f"{_f(r['lat_avg_us'], '.0f'):>9}{_f(r['lat_p99_le_us'], '.0f'):>8}"
                 f"{_f(r['cpu_us_per_op'], '.1f'):>10}{_f(r['target_core_busy_pct'], '.0f'):>7}"
                 f"{_f(r['cpu0_busy_pct'], '.0f'):>7}{_f(r['cpu1_busy_pct'], '.0f'):>7}"
@@ -924,7 +1025,8 @@ def machine_info(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
     }
 
 
-def mcpframe_has_workers(python: str) -> bool:
+def mcpframe_serve_help(python: str) -> str:
+    """``mcpframe serve --help`` of the interpreter under test: which options it has."""
     p = subprocess.run(
         [python, "-m", "mcpframe", "serve", "--help"],
         capture_output=True,
@@ -933,7 +1035,22 @@ def mcpframe_has_workers(python: str) -> bool:
         env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"},
         cwd=ROOT,
     )
-    return "--workers" in p.stdout + p.stderr
+    return p.stdout + p.stderr
+
+
+def unavailable_targets(args: argparse.Namespace, serve_help: str) -> dict[str, str]:
+    """Targets this machine cannot run, with why: a C proxy binary that is not there, or an
+    mcpframe without the route library (``--routelib``)."""
+    out: dict[str, str] = {}
+    for name in args.target_list:
+        impl, kind = ROUTE_TARGETS.get(name, ("", ""))
+        if impl in CPROXY_BINARIES:
+            binary = args.cproxy_dir / CPROXY_BINARIES[impl]
+            if not os.access(binary, os.X_OK):
+                out[name] = f"{binary} not found (see --cproxy-dir)"
+        elif impl == "mcpframe" and kind.startswith("routelib-") and "--routelib" not in serve_help:
+            out[name] = "`mcpframe serve --help` has no --routelib option"
+    return out
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -951,7 +1068,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--workers", default="",
         help="mcpframe --workers values to compare, e.g. 1,2 (only if mcpframe supports it)",
     )  # fmt: skip
-    p.add_argument("--targets", default=",".join(ALL_TARGETS))
+    p.add_argument(
+        "--targets", default=",".join(DEFAULT_TARGETS),
+        help=f"comma-separated, from: {', '.join(ALL_TARGETS)}",
+    )  # fmt: skip
+    p.add_argument(
+        "--cproxy-dir", type=Path, default=ROOT.parent / "shared" / "bin",
+        help="where memcached-1.6.20-proxy and memcached-1.6.45-proxy are (cproxy* targets)",
+    )  # fmt: skip
     p.add_argument(
         "--binary", action="store_true",
         help="also run memcached and mcpframe with the binary protocol (memcaslap -B)",
@@ -1055,7 +1179,7 @@ def run_rounds(
                 r["foreign_cores_before"] = calm
                 runs.append(r)
                 print(
-                    f"  round {rnd} c={conns} mg={mg} {name:<10} "
+                    f"  round {rnd} c={conns} mg={mg} {name:<20} "
                     f"{_f(r.get('tps'), ',.0f'):>10} ops/s  "
                     f"cpu {_f(r.get('target_cpu_us_per_op'), '.1f')} us/op  "
                     f"core {r['target_core_busy_pct']:.0f}%  "
@@ -1091,10 +1215,15 @@ def main(argv: list[str] | None = None) -> int:
                     f"{args.python} cannot import mcpframe: run "
                     "`.venv/bin/pip install -e . --no-deps` or pass --python"
                 )
-            targets = list(args.target_list)
+            serve_help = mcpframe_serve_help(args.python) if check.returncode == 0 else ""
+            skipped = unavailable_targets(args, serve_help)
+            for name, why in skipped.items():
+                print(f"skipping target {name}: {why}", flush=True)
+                log.append(f"skipped target {name}: {why}")
+            targets = [t for t in args.target_list if t not in skipped]
             workers = [w.strip() for w in args.workers.split(",") if w.strip()]
             if "mcpframe" in targets and workers:
-                if mcpframe_has_workers(args.python):
+                if "--workers" in serve_help:
                     i = targets.index("mcpframe")
                     targets[i : i + 1] = [f"mcpframe-w{w}" for w in workers]
                     workers_note = f"mcpframe run with --workers {', '.join(workers)}"
