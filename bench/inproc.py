@@ -65,6 +65,12 @@ FORWARD_V2 = """(function()
   end)()"""
 V2_PASSTHROUGH = "return rctx:enqueue_and_wait(r, h)"
 V2_IN_LUA = "local res = rctx:enqueue_and_wait(r, h) return res"
+#: ``--retry``: issue 15's route with logic: ask again when the answer is not ok (v1 or v2).
+RETRY = "function(r) local res = p(r) if res:ok() then return res end return p(r) end"
+V2_RETRY = (
+    "local res = rctx:enqueue_and_wait(r, h) if res:ok() then return res end "
+    "return rctx:enqueue_and_wait(r, h)"
+)
 
 
 class Recorder:
@@ -115,9 +121,10 @@ async def measure(args: argparse.Namespace, ports: list[int]) -> list[float]:
     tmp = Path(tempfile.mkdtemp())
     routes = tmp / "routes.lua"
     if args.v2:
-        route = FORWARD_V2 % (V2_IN_LUA if args.lua else V2_PASSTHROUGH)
+        body = V2_RETRY if args.retry else V2_IN_LUA if args.lua else V2_PASSTHROUGH
+        route = FORWARD_V2 % body
     else:
-        route = IN_LUA if args.lua else PASSTHROUGH
+        route = RETRY if args.retry else IN_LUA if args.lua else PASSTHROUGH
     routes.write_text(ROUTES % (ports[0], ports[1], route))
     port = free_port()
     options = ServerOptions(listens=[Listen("127.0.0.1", port)])
@@ -223,6 +230,10 @@ def main() -> None:
     p.add_argument("--binary", action="store_true", help="binary-protocol clients")
     p.add_argument("--metrics", action="store_true", help="record what --metrics records")
     p.add_argument("--v2", action="store_true", help="an API v2 route that only forwards")
+    p.add_argument(
+        "--retry", action="store_true",
+        help="a route with logic: ask again when the answer is not ok (with --v2: in v2)",
+    )  # fmt: skip
     args = p.parse_args()
     procs = []
     ports = []
