@@ -16,6 +16,7 @@ from pymemcache.client.base import Client as PyMemcache
 
 from tests.fakebackend import FakeBackend, FakeConn
 from tests.helpers import ROOT, Client, Mcpframe, Memcached, free_port, wait_port
+from tests.lifecycle.support import version, wait_for
 
 CONFIG = """
 function mcp_config_pools()
@@ -36,24 +37,6 @@ def write_config(path: Path, a: int, b: int, version: str) -> None:
     path.write_text(CONFIG.format(port_a=a, port_b=b, version=version))
 
 
-def current_version(addr: tuple[str, int]) -> bytes:
-    c = Client(addr)
-    try:
-        c.send(b"get /version\r\n")
-        return c.read_until(b"END\r\n").split(b"\r\n")[1]
-    finally:
-        c.close()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
-
-
 def backend_connections(m: Memcached) -> int:
     c = PyMemcache(m.addr)
     try:
@@ -71,7 +54,7 @@ def test_reload_swaps_routes_keeps_connections_and_survives_a_bad_file(
     cfg, pid = tmp_path / "routes.lua", tmp_path / "mcpframe.pid"
     write_config(cfg, a.port, b.port, "v1")
     proxy = mcpframe_factory("--config", str(cfg), "--pid-file", str(pid))
-    assert current_version(proxy.addr) == b"v1"
+    assert version(proxy.addr) == b"v1"
     wait_for(lambda: backend_connections(a) >= 2)  # ours + the stats probe
     before = backend_connections(a)
 
@@ -81,13 +64,13 @@ def test_reload_swaps_routes_keeps_connections_and_survives_a_bad_file(
         capture_output=True, timeout=30, cwd=ROOT, check=True,
     )  # fmt: skip
     assert b"sent SIGHUP" in out.stdout
-    wait_for(lambda: current_version(proxy.addr) == b"v2")
+    wait_for(lambda: version(proxy.addr) == b"v2")
     assert backend_connections(a) == before  # unchanged backends: no new socket
 
     cfg.write_text(cfg.read_text() + "\nthis is not lua\n")
     os.kill(proxy.proc.pid, signal.SIGHUP)
     time.sleep(0.5)
-    assert current_version(proxy.addr) == b"v2"  # the old config keeps serving
+    assert version(proxy.addr) == b"v2"  # the old config keeps serving
     c = Client(proxy.addr)
     c.send(b"stats\r\n")
     stats = c.read_until(b"\r\nEND\r\n")
@@ -135,11 +118,11 @@ def test_reload_under_load_loses_and_misorders_nothing(
     for t in threads:
         t.start()
     try:
-        for version in range(2, 8):
+        for number in range(2, 8):
             time.sleep(0.25)
-            write_config(cfg, a.port, b.port, f"v{version}")
+            write_config(cfg, a.port, b.port, f"v{number}")
             os.kill(proxy.proc.pid, signal.SIGHUP)
-        wait_for(lambda: current_version(proxy.addr) == b"v7")
+        wait_for(lambda: version(proxy.addr) == b"v7")
         time.sleep(0.25)
     finally:
         stop.set()
@@ -182,7 +165,7 @@ def test_in_flight_request_finishes_on_old_routes_after_reload(
         os.kill(proxy.proc.pid, signal.SIGHUP)
         new.accept()
         new.accept()
-        wait_for(lambda: current_version(proxy.addr) == b"v2")
+        wait_for(lambda: version(proxy.addr) == b"v2")
         c = conn.client  # type: ignore[attr-defined]
         conn.send(b"VA 3\r\nold\r\n")  # the old backend answers after the swap
         assert c.readline() == b"VA 3\r\n"
@@ -255,11 +238,11 @@ def test_workers_share_the_port_sum_stats_restart_and_reload(
         os.kill(victim, signal.SIGKILL)
         time.sleep(1.5)
         for _ in range(10):  # all connections succeed again
-            assert current_version(addr) == b"v1"
+            assert version(addr) == b"v1"
 
         write_config(cfg, a.port, b.port, "v2")
         proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: all(current_version(addr) == b"v2" for _ in range(10)))
+        wait_for(lambda: all(version(addr) == b"v2" for _ in range(10)))
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)

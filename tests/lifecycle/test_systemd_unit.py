@@ -6,13 +6,10 @@ from __future__ import annotations
 import configparser
 import os
 import shlex
-import shutil
 import signal
 import stat
 import subprocess
 import sys
-import tempfile
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import ROOT, Client, Memcached, free_port, wait_port, wait_unix
+from tests.lifecycle.support import short_dir, version, wait_for
 
 DOCS = ROOT / "docs" / "operations.md"
 
@@ -48,29 +46,8 @@ def unit_section() -> configparser.SectionProxy:
 
 @pytest.fixture
 def scratch() -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix="mcs", dir="/tmp"))
-    try:
+    with short_dir("mcs") as d:
         yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
-
-
-def version(addr: tuple[str, int] | str) -> bytes:
-    c = Client(addr)
-    try:
-        c.send(b"get /version\r\n")
-        return c.read_until(b"END\r\n").split(b"\r\n")[1]
-    finally:
-        c.close()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def test_the_documented_unit_starts_serves_reloads_and_stops(

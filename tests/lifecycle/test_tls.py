@@ -10,7 +10,6 @@ import signal
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import MEMCACHED, ROOT, Client, Memcached, free_port, wait_port, wait_unix
+from tests.lifecycle.support import serve, short_dir, stop
 from tests.tlscerts import Pki, make_pki
 
 
@@ -33,11 +33,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 @pytest.fixture
 def sockdir() -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix="mct", dir="/tmp"))
-    try:
+    with short_dir("mct") as d:
         yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def client_ctx(pki: Pki, cert: tuple[Path, Path] | None = None) -> ssl.SSLContext:
@@ -45,26 +42,6 @@ def client_ctx(pki: Pki, cert: tuple[Path, Path] | None = None) -> ssl.SSLContex
     if cert is not None:
         ctx.load_cert_chain(str(cert[0]), str(cert[1]))
     return ctx
-
-
-def serve(*args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "mcpframe", "serve", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=ROOT,
-    )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> bytes:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        _, err = proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-    return err
 
 
 def set_get(c: Client, key: bytes, value: bytes) -> bytes:

@@ -4,50 +4,25 @@ backends reached over a unix socket, through real sockets, real memcached and th
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import ROOT, Client, UnixMemcached, free_port, wait_port, wait_unix
+from tests.lifecycle.support import serve, short_dir, stop, version, wait_for
 
 
 @pytest.fixture
 def sockdir() -> Iterator[Path]:
-    """A short directory (a socket path is at most 107 bytes; pytest's tmp_path can be long)."""
-    d = Path(tempfile.mkdtemp(prefix="mcu", dir="/tmp"))
-    try:
+    with short_dir("mcu") as d:
         yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
-
-
-def serve(*args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "mcpframe", "serve", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=ROOT,
-    )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> bytes:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        _, err = proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-    return err
 
 
 def roundtrip(addr: tuple[str, int] | str, key: bytes, value: bytes) -> bytes:
@@ -185,24 +160,6 @@ def write_config(path: Path, a: str, b: str, version: str) -> None:
     path.write_text(CONFIG.format(path_a=a, path_b=b, version=version))
 
 
-def current_version(addr: str) -> bytes:
-    c = Client(addr)
-    try:
-        c.send(b"get /version\r\n")
-        return c.read_until(b"END\r\n").split(b"\r\n")[1]
-    finally:
-        c.close()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 def test_unix_backends_both_spellings_route_keys_to_real_memcached(sockdir: Path) -> None:
     a = UnixMemcached(str(sockdir / "a.sock"))
     b = UnixMemcached(str(sockdir / "b.sock"))
@@ -313,11 +270,11 @@ def test_workers_share_one_unix_socket_survive_a_crash_reload_and_remove_it(
         time.sleep(1.0)
         assert os.path.exists(path)  # a worker's death does not take the socket away
         for _ in range(10):
-            assert current_version(path) == b"v1"
+            assert version(path) == b"v1"
 
         write_config(cfg, a.path, a.path, "v2")
         proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: all(current_version(path) == b"v2" for _ in range(10)))
+        wait_for(lambda: all(version(path) == b"v2" for _ in range(10)))
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o666  # reload keeps the listener
     finally:
         err = stop(proc)
