@@ -41,6 +41,7 @@ from mcpframe.lua.runtime import (
     CONSTANTS,
     V2_CHUNKS,
     LuaRuntime,
+    chunk_name,
     first_line,
     lua_source,
     new_runtime,
@@ -291,7 +292,7 @@ class ConfigLoader:
         state[b"build_pool"] = build_pool
         state[b"server_stats"] = self._stats_table(lua)
         self.surface.install(lua, mcp, state)
-        lua.execute(lua_source("mcp_config.lua"), mcp, state)
+        lua.execute(lua_source("mcp_config.lua"), mcp, state, name=chunk_name("mcp_config.lua"))
 
         try:
             _run_files(lua, paths)
@@ -496,9 +497,11 @@ class ConfigLoader:
         (
             resume, fail, resume_await, abandon, start_batch, resume_batch, take,
             passthrough_pools,
-        ) = lua.execute(lua_source("mcp_routes.lua"), mcp, state)  # fmt: skip
+        ) = lua.execute(
+            lua_source("mcp_routes.lua"), mcp, state, name=chunk_name("mcp_routes.lua")
+        )  # fmt: skip
         for chunk in V2_CHUNKS:  # API v2: funcgens, rctx, routers
-            lua.execute(lua_source(chunk), mcp, state)
+            lua.execute(lua_source(chunk), mcp, state, name=chunk_name(chunk))
         codes = {_s(k): int(v) for k, v in state[b"codes"].items()}
         proxy_mt = state[b"POOL_PROXY_MT"]
         setmt = lua.globals().setmetatable

@@ -16,8 +16,11 @@ state.POOL_MT = POOL_MT
 
 local tunables = state.tunables
 
+-- Taken now: a config may define a global `debug` of its own (memcached's route library does).
+local getinfo = debug.getinfo
+
 local function where(level)
-    local info = debug.getinfo(level + 1, "Sl")
+    local info = getinfo(level + 1, "Sl")
     if info and info.currentline and info.currentline > 0 then
         return info.short_src .. ":" .. info.currentline
     end

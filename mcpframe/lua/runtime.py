@@ -66,6 +66,12 @@ def new_runtime() -> LuaRuntime:
     return lua
 
 
+def chunk_name(name: str) -> str:
+    """How Lua names one of our own files in error messages and tracebacks
+    (``mcpframe/lua/mcp_config.lua:20:``), so a message never points at an anonymous chunk."""
+    return f"@mcpframe/lua/{name}"
+
+
 def lua_source(name: str) -> bytes:
     """The text of one of the Lua files shipped in this package."""
     return (resources.files("mcpframe.lua") / name).read_bytes()

@@ -166,6 +166,31 @@ def test_route_vm_errors(mcpframe_load_config: Load, call: str, message: str) ->
     assert ".lua:3:" in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("pools", "routes", "where", "message"),
+    [
+        ("mcp.backend('l', 'h', '123456')", "", "mcp_config_pools", "backend port too long"),
+        ("", "mcp.attach(mcp.CMD_GET, 5)", "mcp_config_routes", "Must pass a function"),
+        ("", "mcp.funcgen_new():new_handle(5)", "mcp_config_routes", "invalid argument"),
+        ("", "mcp.router_new({ map = 5 })", "mcp_config_routes", ""),
+    ],
+)
+def test_a_config_may_define_its_own_global_debug(
+    mcpframe_load_config: Load, pools: str, routes: str, where: str, message: str
+) -> None:
+    # memcached's route library defines `function debug(opt)`: our errors still name the line.
+    with pytest.raises(ConfigError) as err:
+        mcpframe_load_config(
+            "function debug(opt) end\n"
+            f"function mcp_config_pools()\n  {pools}\n  return {{}}\nend\n"
+            f"function mcp_config_routes(c)\n  {routes}\nend\n"
+        )
+    text = str(err.value)
+    assert text.startswith(f"Failed to execute {where}: "), text
+    assert message in text and "attempt to" not in text, text
+    assert (".lua:3:" if where == "mcp_config_pools" else ".lua:7:") in text, text
+
+
 def test_sandbox_hands_lua_no_python(mcpframe_load_config: Load) -> None:
     loaded = mcpframe_load_config(
         """
