@@ -13,6 +13,7 @@ Lua.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from mcpframe.config import (
     BackendSpec,
     ConfigSource,
     ConfValue,
+    GlobalRateLimit,
     LoadedConfig,
     LuaObject,
     PoolRef,
@@ -102,6 +104,11 @@ def _b(s: str) -> bytes:
 
 def _s(v: object) -> str:
     return v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else str(v)
+
+
+def _now_ms() -> int:
+    """The wall clock in milliseconds, as rate limiters read it (spec v2 6.1)."""
+    return time.time_ns() // 1_000_000
 
 
 def _backend_log(t: LuaObject) -> BackendLog | None:
@@ -227,6 +234,7 @@ class ConfigLoader:
         self.stat_names: dict[int, str] = {}
         self.stat_names_pending: set[int] = set()
         self._built: dict[bytes, PoolSpec] = {}
+        self._limits: dict[bytes, GlobalRateLimit] = {}
         #: the server's stats for ``mcp.server_stats`` (None: no server, as in ``check``:
         #: every section reads as an empty table).
         self.server_stats: StatsSource | None = None
@@ -274,6 +282,7 @@ class ConfigLoader:
         # even for a pool the config then drops: the pool is built here and kept.
         built: dict[bytes, PoolSpec] = {}
         self._built = built
+        self._limits = {}
 
         def build_pool(t: LuaObject, key: bytes) -> bytes | None:
             try:
@@ -290,8 +299,10 @@ class ConfigLoader:
 
         state[b"build_pool"] = build_pool
         state[b"server_stats"] = self._stats_table(lua)
+        state[b"now_ms"] = _now_ms
         self.surface.install(lua, mcp, state)
         lua.execute(lua_source("mcp_config.lua"), mcp, state)
+        lua.execute(lua_source("mcp_ratelim.lua"), mcp, state, b"config")
 
         try:
             _run_files(lua, paths)
@@ -316,6 +327,9 @@ class ConfigLoader:
                 local mt = getmetatable(v)
                 if mt == state.POOL_MT then return "pool", tostring(v) end
                 if mt == state.BACKEND_MT then return "backend" end
+                if mt == state.GLOBAL_TBF_MT then
+                    return "ratelim", tostring(v), v.limit, v.fill, v.tick, v.last
+                end
                 return type(v)
             end
             """,
@@ -389,6 +403,12 @@ class ConfigLoader:
         if depth > _MAX_DEPTH:
             raise ConfigError(f"{path}: configuration error: table recursion too deep")
         kind = self._kind(value)
+        if isinstance(kind, tuple) and kind[0] == b"ratelim":
+            # (one record per limiter, however often the value names it: one bucket)
+            lim = self._limits.get(kind[1])
+            if lim is None:
+                lim = self._limits[kind[1]] = GlobalRateLimit(*(int(x) for x in kind[2:]))
+            return lim
         if isinstance(kind, tuple):
             key = kind[1]
             if key not in pool_ids:
@@ -499,15 +519,25 @@ class ConfigLoader:
         ) = lua.execute(lua_source("mcp_routes.lua"), mcp, state)  # fmt: skip
         for chunk in V2_CHUNKS:  # API v2: funcgens, rctx, routers
             lua.execute(lua_source(chunk), mcp, state)
+        state[b"now_ms"] = _now_ms
+        lua.execute(lua_source("mcp_ratelim.lua"), mcp, state, b"route")
         codes = {_s(k): int(v) for k, v in state[b"codes"].items()}
         proxy_mt = state[b"POOL_PROXY_MT"]
         setmt = lua.globals().setmetatable
+        limits: dict[int, LuaObject] = {}
 
         def copy_in(value: ConfValue) -> LuaObject:
             if isinstance(value, PoolRef):
                 t = lua.table()
                 t[b"_id"] = value.index
                 return setmt(t, proxy_mt)
+            if isinstance(value, GlobalRateLimit):
+                lim = limits.get(id(value))
+                if lim is None:
+                    lim = limits[id(value)] = state[b"ratelim_proxy"](
+                        value.limit, value.fillrate, value.tickrate, value.last_update
+                    )
+                return lim
             if isinstance(value, dict):
                 t = lua.table()
                 for k, v in value.items():
