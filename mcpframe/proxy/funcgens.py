@@ -78,6 +78,7 @@ class FuncGens:
         self.holders: dict[int, tuple[int, Backend]] = {}
         self.on_response: Callable[[int, int, Response, int, bytes], None] = self._on_response
         state[b"py_cfd"] = self._cfd
+        state[b"py_value"] = self._value
 
     def start(self, handle: int, hook: Any, req: Request) -> None:
         """Queue the request of task ``handle`` for a slot of the funcgen ``hook``."""
@@ -303,6 +304,11 @@ class FuncGens:
         transport = getattr(conn, "transport", None)
         sock = transport.get_extra_info("socket") if transport is not None else None
         return sock.fileno() if sock is not None else 0
+
+    def _value(self, handle: int) -> bytes | None:
+        """A mutator's ``valcopy`` from a client request: its data block (CRLF included)."""
+        task = self._task(handle)
+        return task.req.value if task is not None else None
 
     def funcs_stats(self) -> tuple[Any, ...]:
         """(name, funcgens, slots) flattened, per funcgen name (``stats proxyfuncs``)."""
