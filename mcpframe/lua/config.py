@@ -39,6 +39,7 @@ from mcpframe.config import (
 )
 from mcpframe.errors import ConfigError, PluginError, UnknownPluginError
 from mcpframe.events import EventLog
+from mcpframe.lua.crons import CronTable
 from mcpframe.lua.runtime import (
     CONSTANTS,
     V2_CHUNKS,
@@ -241,6 +242,13 @@ class ConfigLoader:
         #: what mcp.init_tls set; kept across reloads, as memcached keeps its TLS context.
         self.tls: TlsClient | None = None
         self._state: LuaObject = None
+        #: the config VM: one for the loader's life, so that its globals (and the crons'
+        #: state) survive reloads, as memcached's config VM does (spec v2 1.3).
+        self._config_vm: LuaRuntime | None = None
+        #: what mcp.register_cron registered (the proxy runs them, proxy/crons.py).
+        self.crons = CronTable()
+        #: mcp.schedule_config_reload() was called (by a cron) since the last load.
+        self.reload_requested = False
 
     def _tls_now(self) -> TlsClient | None:
         t = self._state[b"tls"] if self._state is not None else None
@@ -266,7 +274,21 @@ class ConfigLoader:
         if not source.paths:
             raise ConfigError("no config file given")
         paths, path = source.paths, source.label
-        lua = new_runtime()
+        self.crons.begin_load()
+        ok = False
+        try:
+            loaded = self._load(source, paths, path)
+            ok = True
+            return loaded
+        finally:
+            self.crons.end_load(ok)
+            # (during a load, mcp.schedule_config_reload() does nothing: spec v2 7.3)
+            self.reload_requested = False
+
+    def _load(self, source: ConfigSource, paths: tuple[str, ...], path: str) -> LoadedConfig:
+        lua = self._config_vm
+        if lua is None:
+            lua = self._config_vm = new_runtime()
         mcp = lua.table()
         lua.globals().mcp = mcp
         _install_constants(mcp)
@@ -300,6 +322,9 @@ class ConfigLoader:
         state[b"build_pool"] = build_pool
         state[b"server_stats"] = self._stats_table(lua)
         state[b"now_ms"] = _now_ms
+        state[b"py_register_cron"] = self._register_cron
+        state[b"py_schedule_reload"] = self._schedule_reload
+        state[b"py_log"] = self._log_user
         self.surface.install(lua, mcp, state)
         lua.execute(lua_source("mcp_config.lua"), mcp, state)
         lua.execute(lua_source("mcp_ratelim.lua"), mcp, state, b"config")
@@ -573,7 +598,14 @@ class ConfigLoader:
             vm.set_wants(self.events.wants_by_stream())
         return vm
 
-    # Called from Lua (only when someone listens: see RouteVM.set_wants).
+    # Called from the config VM.
+    def _register_cron(self, name: bytes, func: LuaObject, every: int, repeat: bool) -> None:
+        self.crons.register(_s(name), func, int(every), bool(repeat))
+
+    def _schedule_reload(self) -> None:
+        self.reload_requested = True
+
+    # Called from Lua (in the route VM, only when someone listens: see RouteVM.set_wants).
     def _log_user(self, msg: bytes) -> None:
         if self.events is not None:
             self.events.emit("proxy_user", msg=_s(msg)[:512])

@@ -161,6 +161,8 @@ def general_stats(server: ProxyServer) -> Lines:
         lines += [
             ("proxy_config_reloads", server.reloads),
             ("proxy_config_reload_fails", server.reload_fails),
+            ("proxy_config_cron_runs", server.crons.runs if server.crons else 0),
+            ("proxy_config_cron_fails", server.crons.fails if server.crons else 0),
             ("proxy_backend_total", backends.total),
             ("proxy_backend_marked_bad", backends.marked_bad),
             ("proxy_backend_failed", backends.failed),
