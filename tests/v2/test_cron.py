@@ -43,20 +43,20 @@ def test_register_cron_errors(cron: Proxy) -> None:
 def test_crons_run_fail_and_reload_the_config_once(cron: Proxy) -> None:
     w = cron.watch("proxyuser", "proxyevents")
     t0 = time.monotonic()
-    # every = 1: the first run a second after the load; a cron that raises is logged
-    w.wait_for(r"type=proxy_user msg=once 1$", timeout=5)
-    w.wait_for(r"type=proxy_error msg=\S*cron\.lua:29: cron oops$", timeout=5)
-    # the reload cron (every = 2) reloads the config; its globals survived
+    # every = 2: the first run two seconds after the load; a cron that raises is logged
+    w.wait_for(r"type=proxy_user msg=once 1$", timeout=6)
+    w.wait_for(r"type=proxy_error msg=\S*cron\.lua:30: cron oops$", timeout=5)
+    # the reload cron (every = 3) reloads the config; its globals survived
     w.wait_for(r"type=proxy_user msg=reloading$", timeout=5)
     w.wait_for(r"type=proxy_conf status=start$")
     w.wait_for(r"type=proxy_conf status=done$")
-    assert time.monotonic() - t0 > 1.0
+    assert time.monotonic() - t0 > 2.0
     # rerun = false: once per load that registers it
-    w.wait_for(r"type=proxy_user msg=once 2$", timeout=5)
+    w.wait_for(r"type=proxy_user msg=once 2$", timeout=6)
     cron.send(b"mg loads\r\n")
     assert cron.read_until(b"END\r\n") == value("loads", "2")
     # the second load did not register the reload cron again: it is dropped, never runs
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 4
     while (left := deadline - time.monotonic()) > 0:
         try:
             line = w.line(left)
@@ -67,4 +67,4 @@ def test_crons_run_fail_and_reload_the_config_once(cron: Proxy) -> None:
     assert stats["proxy_config_reloads"] == "2"
     assert stats["proxy_config_reload_fails"] == "0"
     assert int(stats["proxy_config_cron_runs"]) > 5
-    assert int(stats["proxy_config_cron_fails"]) >= 3
+    assert int(stats["proxy_config_cron_fails"]) >= 2
