@@ -27,6 +27,7 @@ from mcpframe.protocol.replies import (
 from mcpframe.protocol.request import Request
 from mcpframe.protocol.response import Response, failure_response
 from mcpframe.proxy.backend import Backend
+from mcpframe.proxy.backend_log import BackendLogs
 from mcpframe.proxy.internal import _INTERNAL_BE, _INTERNAL_MAX_VALUE, INTERNAL_COMMANDS, classify
 from mcpframe.proxy.task import Task, data_of, reply_bytes
 from mcpframe.proxy.turn import TURN
@@ -78,6 +79,10 @@ class FuncGens:
         self.holders: dict[int, tuple[int, Backend]] = {}
         self.on_response: Callable[[int, int, Response, int, bytes], None] = self._on_response
         state[b"py_cfd"] = self._cfd
+        self._state = state
+        #: automatic backend logging (spec v2 8.8): only when a backend asks for it.
+        self.logs = BackendLogs(router.events)
+        self.log_backends = any(b.spec.log for p in router.pools for b in p.backends)
         state[b"py_value"] = self._value
 
     def start(self, handle: int, hook: Any, req: Request) -> None:
@@ -192,6 +197,10 @@ class FuncGens:
             return
         if router.count_replies:
             self.holders[sub] = (handle, backend)
+        if self.log_backends:
+            log = backend.spec.log
+            if log is not None and self._state[b"want_reqs"]:
+                self.logs.sent(sub, log, data, self._cfd(handle), backend.spec.name)
         backend.send(data, self.on_response, sub, mode)
 
     def _run_internal(
@@ -218,6 +227,8 @@ class FuncGens:
 
     def _on_response(self, sub: int, mode: int, res: Response, elapsed: int, be: bytes) -> None:
         router = self.router
+        if self.logs.pending:
+            self.logs.arrived(sub, res, elapsed)
         if router.count_replies:
             # buffer_memory_limit (spec 6.6): the reply is held by its request until the
             # request's slot is released; past the limit, its backend connection fails.
