@@ -222,7 +222,8 @@ class ProxyCollector(Collector):
         )
         labels_of: dict[int, list[str]] = {}
         seen: set[tuple[str, ...]] = set()
-        for key, be in list(server.backends.items()):
+        conns = [(key, c) for key, b in list(server.backends.items()) for c in b.connections()]
+        for key, be in conns:
             prefix = key[0] if isinstance(key, tuple) and isinstance(key[0], str) else ""
             labels = [be.name.decode(), be.spec.label, prefix]
             n = 1

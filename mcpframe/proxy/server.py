@@ -193,14 +193,14 @@ class ProxyServer:
         self.reloads += 1
 
     def _retire(self, conn: Backend) -> None:
-        if conn.depth == 0:
+        if conn.queued() == 0:
             conn.close()
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + conn.spec.readtimeout + conn.spec.connecttimeout + 1
 
         def check() -> None:
-            if conn.depth == 0 or loop.time() >= deadline:
+            if conn.queued() == 0 or loop.time() >= deadline:
                 conn.close()
             else:
                 loop.call_later(0.05, check)

@@ -198,9 +198,10 @@ def proxybe_stats(server: ProxyServer) -> Lines:
     """``stats proxybe`` (spec v2 10.4): per label, the backends now marked bad (those
     configured ``down`` are not listed). With --workers: this worker's backends."""
     bad: dict[str, int] = {}
-    for conn in server.backends.values():
-        if conn.bad and not conn.spec.down:
-            bad[conn.spec.label] = bad.get(conn.spec.label, 0) + 1
+    for backend in server.backends.values():
+        for conn in backend.connections():
+            if conn.bad and not conn.spec.down:
+                bad[conn.spec.label] = bad.get(conn.spec.label, 0) + 1
     return [(f"bad_{label}", n) for label, n in bad.items()]
 
 
