@@ -711,7 +711,12 @@ function RCTX:cfd()
 end
 
 function RCTX:tls_peer_cn()
-    return nil
+    -- The common name of the client's TLS certificate; nil without one, or once the reply
+    -- was sent (1.6.45). Python (proxy/funcgens.py) sets state.py_tls_peer_cn.
+    local task = self.top.task
+    local f = state.py_tls_peer_cn
+    if task == nil or f == nil then return nil end
+    return f(task)
 end
 
 local function use_uobj(self)

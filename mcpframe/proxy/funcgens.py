@@ -79,6 +79,7 @@ class FuncGens:
         self.holders: dict[int, tuple[int, Backend]] = {}
         self.on_response: Callable[[int, int, Response, int, bytes], None] = self._on_response
         state[b"py_cfd"] = self._cfd
+        state[b"py_tls_peer_cn"] = self._tls_peer_cn
         self._state = state
         #: automatic backend logging (spec v2 8.8): only when a backend asks for it.
         self.logs = BackendLogs(router.events)
@@ -308,13 +309,28 @@ class FuncGens:
         if task.mem:
             router.mem_used -= task.mem
 
+    @staticmethod
+    def _transport(task: Task | None) -> Any:
+        """The client connection's transport of ``task`` (None when gone)."""
+        conn = getattr(task.deliver, "__self__", None) if task is not None else None
+        return getattr(conn, "transport", None)
+
     def _cfd(self, handle: int) -> int:
         """``rctx:cfd()``: the client connection's file descriptor."""
-        task = self._task(handle)
-        conn = getattr(task.deliver, "__self__", None) if task is not None else None
-        transport = getattr(conn, "transport", None)
+        transport = self._transport(self._task(handle))
         sock = transport.get_extra_info("socket") if transport is not None else None
         return sock.fileno() if sock is not None else 0
+
+    def _tls_peer_cn(self, handle: int) -> bytes | None:
+        """``rctx:tls_peer_cn()``: the common name of the client's certificate, while the
+        request is not yet answered (None: no TLS, no certificate, or answered)."""
+        transport = self._transport(self.router.tasks.get(handle))
+        cert = transport.get_extra_info("peercert") if transport is not None else None
+        for rdn in cert.get("subject", ()) if cert else ():
+            for name, value in rdn:
+                if name == "commonName":
+                    return str(value).encode()
+        return None
 
     def _value(self, handle: int) -> bytes | None:
         """A mutator's ``valcopy`` from a client request: its data block (CRLF included)."""
