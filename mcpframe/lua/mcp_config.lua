@@ -426,9 +426,13 @@ function mcp.add_stat(index, name)
     state.stats[i] = name
 end
 
+-- (taken now: a config may define a global `debug` of its own, as memcached's route library
+-- does)
+local getinfo_now = debug.getinfo
+
 -- The name a C function reports in "bad argument" errors: how it was called, else "?".
 local function called_as(level)
-    local info = debug.getinfo(level + 1, "n")
+    local info = getinfo_now(level + 1, "n")
     return info and info.name or "?"
 end
 

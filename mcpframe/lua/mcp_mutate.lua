@@ -19,8 +19,8 @@ local Request, Response, parse = sh.Request, sh.Response, sh.parse
 local setmetatable, getmetatable, type, select, tostring = setmetatable, getmetatable, type,
     select, tostring
 local tointeger, mtype = math.tointeger, math.type
-local ssub, sbyte, smatch, sfind, concat = string.sub, string.byte, string.match,
-    string.find, table.concat
+local ssub, sbyte, smatch, sfind, sgmatch, concat = string.sub, string.byte, string.match,
+    string.find, string.gmatch, table.concat
 local getinfo = debug.getinfo
 
 local RES_META = 101
@@ -64,7 +64,7 @@ end
 local function res_flag(res, b)
     local flags = res:line()
     if flags == nil then return nil end
-    for tok in string.gmatch(flags, "[^ ]+") do
+    for tok in sgmatch(flags, "[^ ]+") do
         if sbyte(tok) == b then return ssub(tok, 2) end
     end
     return nil

@@ -118,3 +118,20 @@ def test_schedule_config_reload_only_from_a_cron(loader: ConfigLoader, tmp_path:
     assert not loader.reload_requested  # asked during the load: no effect
     advance(loader, 1)
     assert loader.reload_requested
+
+
+def test_register_cron_errors_with_a_config_that_replaces_debug(
+    loader: ConfigLoader, tmp_path: Path
+) -> None:
+    path = tmp_path / "d.lua"
+    path.write_text(
+        """
+        debug = { traceback = function(m) return m end }  -- as memcached's route library does
+        function mcp_config_pools()
+            local ok, e = pcall(mcp.register_cron, "x", 5)
+            assert(e == "bad argument #2 to '?' (table expected, got number)", e)
+        end
+        function mcp_config_routes() end
+        """
+    )
+    loader.load(str(path))
