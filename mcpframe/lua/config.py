@@ -112,6 +112,11 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _mono_ms() -> int:
+    """The monotonic clock in milliseconds (``mcp.time_mono_millis``)."""
+    return time.monotonic_ns() // 1_000_000
+
+
 def _backend_log(t: LuaObject) -> BackendLog | None:
     if t is None:
         return None
@@ -542,9 +547,10 @@ class ConfigLoader:
             resume, fail, resume_await, abandon, start_batch, resume_batch, take,
             passthrough_pools,
         ) = lua.execute(lua_source("mcp_routes.lua"), mcp, state)  # fmt: skip
+        state[b"now_ms"] = _now_ms
+        state[b"mono_ms"] = _mono_ms
         for chunk in V2_CHUNKS:  # API v2: funcgens, rctx, routers
             lua.execute(lua_source(chunk), mcp, state)
-        state[b"now_ms"] = _now_ms
         lua.execute(lua_source("mcp_ratelim.lua"), mcp, state, b"route")
         codes = {_s(k): int(v) for k, v in state[b"codes"].items()}
         proxy_mt = state[b"POOL_PROXY_MT"]
