@@ -174,3 +174,17 @@ def test_case(mutate: Proxy, n: int) -> None:
         want = REFERENCE_DIFFERS.get(n, want)
     mutate.send(f"mg case{n}\r\n".encode())
     assert mutate.read_until(b"END\r\n") == value(f"case{n}", want)
+
+
+def test_rctx_objects_are_blank_again_for_the_next_request(mutate: Proxy, one_mock: Mocks) -> None:
+    """The objects a slot made with rctx:request_new()/response_new() are cleared after each
+    request: rendered again by the next one, not "already rendered"."""
+    for _ in range(3):
+        mutate.send(b"mg mgres\r\n")
+        assert mutate.readline() == b"HD\r\n"
+    for _ in range(2):
+        mutate.send(b"ms msval 2 T9\r\nhi\r\n")
+        assert one_mock[0].read_line() == b"ms copied 2 T0\r\n"
+        assert one_mock[0].read_line() == b"hi\r\n"
+        one_mock[0].send(b"HD\r\n")
+        assert mutate.readline() == b"HD\r\n"
