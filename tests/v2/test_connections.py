@@ -4,11 +4,13 @@ on tests/configs/v2/connections.lua, in front of a fake backend."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from tests.fakebackend import FakeBackend, FakeConn
+from tests.helpers import free_port
 from tests.route_api.conftest import Proxy
 from tests.v2.conftest import StartProxy
 
@@ -85,3 +87,14 @@ def test_a_busy_connection_sends_the_next_batch_elsewhere(
     got = [c.read_available(0.3) for c in conns]
     assert sorted(got, key=len)[-1] == b"mg p1 v\r\nmg p2 v\r\n"
     assert sum(1 for data in got if data) == 1
+
+
+def test_stats_proxybe_counts_bad_connections(start_v2: StartProxy) -> None:
+    proxy = start_v2("connections_bad.lua", {"MCP_B1": str(free_port())})
+    deadline = time.monotonic() + 5
+    while (lines := proxy.stat_lines("proxybe")) != ["STAT bad_dead 2"]:
+        assert time.monotonic() < deadline, lines
+        time.sleep(0.1)
+    proxy.send(b"mg k v\r\n")
+    assert proxy.readline() == b"SERVER_ERROR backend failure\r\n"
+    assert proxy.stats()["proxy_backend_total"] == "1"
