@@ -83,6 +83,7 @@ class FuncGens:
         self._state = state
         #: automatic backend logging (spec v2 8.8): only when a backend asks for it.
         self.logs = BackendLogs(router.events)
+        self.log_pending = self.logs.pending  # (read per reply: one attribute, not two)
         self.log_backends = any(b.spec.log for p in router.pools for b in p.backends)
         state[b"py_value"] = self._value
 
@@ -228,7 +229,7 @@ class FuncGens:
 
     def _on_response(self, sub: int, mode: int, res: Response, elapsed: int, be: bytes) -> None:
         router = self.router
-        if self.logs.pending:
+        if self.log_pending:
             self.logs.arrived(sub, res, elapsed)
         if router.count_replies:
             # buffer_memory_limit (spec 6.6): the reply is held by its request until the
