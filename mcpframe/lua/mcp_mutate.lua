@@ -16,11 +16,14 @@ local mcp, state = ...
 local sh = state.shared
 
 local Request, Response, parse = sh.Request, sh.Response, sh.parse
+-- The token of flag byte `b` in a meta response ("" for a bare flag), or nil when absent
+-- (mcp_inspect.lua's).
+local res_flag = sh.res_flag
 local setmetatable, getmetatable, type, select, tostring = setmetatable, getmetatable, type,
     select, tostring
 local tointeger, mtype = math.tointeger, math.type
-local ssub, sbyte, smatch, sfind, sgmatch, concat = string.sub, string.byte, string.match,
-    string.find, string.gmatch, table.concat
+local ssub, sbyte, smatch, sfind, concat = string.sub, string.byte, string.match, string.find,
+    table.concat
 local getinfo = debug.getinfo
 
 local RES_META = 101
@@ -58,16 +61,6 @@ end
 local function is_meta_request(r)
     local c = r._cmd
     return c ~= nil and c >= mcp.CMD_MG and c <= mcp.CMD_ME
-end
-
--- The token of flag byte `b` in a meta response ("" for a bare flag), or nil when absent.
-local function res_flag(res, b)
-    local flags = res:line()
-    if flags == nil then return nil end
-    for tok in sgmatch(flags, "[^ ]+") do
-        if sbyte(tok) == b then return ssub(tok, 2) end
-    end
-    return nil
 end
 
 -- The value bytes (CRLF included) a request carries, or nil.
