@@ -1,4 +1,4 @@
-"""Backend connections: one persistent, pipelined TCP connection per backend.
+"""Backend connections: persistent, pipelined TCP connections (one per backend, or N).
 
 A backend whose host is a path (``mcp.backend("label", "/run/memcached.sock")``) is reached
 over a unix socket instead, and one with ``tls = true`` over TLS (``proxy/tls.py``; the
