@@ -169,8 +169,24 @@ class PoolRef:
         self.index = index
 
 
+class GlobalRateLimit:
+    """An ``mcp.ratelim_global_tbf`` in the copied config value (spec v2 6.3): its token
+    bucket as created. Every place the value names it shares one bucket in the route VM."""
+
+    __slots__ = ("fillrate", "last_update", "limit", "tickrate")
+
+    def __init__(self, limit: int, fillrate: int, tickrate: int, last_update: int) -> None:
+        self.limit = limit
+        self.fillrate = fillrate
+        self.tickrate = tickrate
+        #: when it was made, in milliseconds of the wall clock (its first tick counts from it)
+        self.last_update = last_update
+
+
 #: What ``mcp_config_pools`` returned, copied out of the config VM.
-ConfValue: TypeAlias = "bool | int | float | bytes | PoolRef | dict[Any, ConfValue] | None"
+ConfValue: TypeAlias = (
+    "bool | int | float | bytes | PoolRef | GlobalRateLimit | dict[Any, ConfValue] | None"
+)
 
 
 class Routes(Protocol):

@@ -66,7 +66,8 @@ WATCH_FIELDS: dict[str, tuple[str, ...]] = {
     "proxy_user": ("msg",),
     # label and retry: 1.6.45's markedbadflap line (the 1.6.20 lines carry neither).
     "proxy_backend": ("error", "name", "port", "label", "depth", "rbuf", "retry"),
-    "proxy_req": ("elapsed", "res_type", "code", "status", "be", "detail", "req"),
+    # res and cfd: 1.6.45's, on the lines of automatic backend logging (spec v2 10.6).
+    "proxy_req": ("elapsed", "res_type", "code", "status", "res", "cfd", "be", "detail", "req"),
 }
 
 

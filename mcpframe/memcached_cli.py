@@ -6,11 +6,13 @@ options are read the way memcached reads them (glibc ``getopt_long``: clustered 
 ``--long=value``, unique prefixes of long names, options after operands; then ``-o`` split on
 ``,`` into ``name[=value]``), and each one is:
 
-- taken: ``-p -l -t -m -I -c -P -v``, ``-o proxy_config,proxy_arg``;
+- taken: ``-p -l -t -m -I -c -P -v``, ``-o proxy_config,proxy_arg``; TLS: ``-Z`` and
+  ``-o ssl_chain_cert,ssl_key,ssl_ca_cert,ssl_verify_mode`` become ``serve``'s ``tls:``
+  listeners and ``--tls-*`` options (``-l notls:``/``btls:``/``mtls:`` too);
 - accepted with one warning line when it means nothing to mcpframe (``-U -R -u``, slab, LRU,
   hash table and extstore tuning...);
 - refused with memcached's own message and exit status when memcached would refuse it, or
-  when it asks for something mcpframe does not do (``-d``, ``-s``, ``-Y``, TLS, SASL).
+  when it asks for something mcpframe does not do (``-d``, ``-Y``, SASL).
 """
 
 from __future__ import annotations
@@ -19,16 +21,26 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import typer
 
 from mcpframe import __version__
 from mcpframe.cli import ServeSettings, run_serve
+from mcpframe.memcached_tls import (
+    EX_USAGE,
+    EXIT_ERROR,
+    PROG,
+    SSL_FILETYPE_PEM,
+    SSL_SUBOPTS,
+    SSL_TAKEN,
+    TlsRefused,
+    check_ssl_subopt,
+    tls_verify_mode,
+)
 
-PROG = "mcpframe"
-#: memcached's exit statuses: ``return 1`` from main, sysexits' EX_USAGE and EX_OSERR.
-EXIT_ERROR = 1
-EX_USAGE = 64
+T = TypeVar("T")
+#: sysexits' EX_OSERR (PROG, EXIT_ERROR and EX_USAGE: memcached_tls.py).
 EX_OSERR = 71
 
 #: Short options, as memcached 1.6.45 declares them (a ``:`` follows those taking a value).
@@ -190,12 +202,18 @@ Taken:
 -o, --extended            comma separated list of extended options:
    - proxy_config:        Lua config files, separated with ':'
    - proxy_arg:           the config's mcp.start_arg
+   - ssl_chain_cert:      TLS certificate chain (with -Z)
+   - ssl_key:             its private key
+   - ssl_ca_cert:         the CAs of client certificates
+   - ssl_verify_mode:     0 no client certificate, 1 checked if given, 2 and 3 required
+-Z, --enable-ssl          TLS on every -l listener but those spelled notls:
 -h, --help                print this help and exit
 -V, --version             print version and exit
 Accepted and ignored, with a warning: -U -a -A -M -k -r -u -f -n -D -L -R -C -b -B -F -X -W
--e -N, and memcached's other -o options (slab, LRU, hash table, logging buffers, extstore).
-Refused: -d (run mcpframe under a service manager), -s (unix sockets), -Y (authentication),
--Z and -o ssl_* (TLS), -S (SASL), -o proxy_config=routelib.
+-e -N, and memcached's other -o options (slab, LRU, hash table, logging buffers, extstore,
+ssl_ciphers, ssl_wbuf_size, ssl_session_cache, ssl_kernel_tls, ssl_min_version).
+Refused: -d (run mcpframe under a service manager), -Y (authentication), -S (SASL),
+-o proxy_config=routelib.
 """
 
 
@@ -293,16 +311,25 @@ class Listener:
     host: str
     port: int
     tag: str | None = None
+    #: TLS (with -Z): None (plain), "default" (-o ssl_verify_mode), "none" (btls:, no client
+    #: certificate) or "require" (mtls:, a client certificate required).
+    tls: str | None = None
 
     def serve_spelling(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         tag = f"tag[{self.tag}]:" if self.tag else ""
-        return f"{tag}{host}:{self.port}"
+        tls = "tls:" if self.tls is not None else ""
+        return f"{tls}{tag}{host}:{self.port}"
 
 
-def parse_listeners(inter: str, port: int) -> list[Listener]:
+#: memcached's listener prefixes with -Z: (prefix, TLS mode, its name in the error without -Z)
+TLS_PREFIXES = (("notls", None, "notls"), ("btls", "none", "btls"), ("mtls", "require", "otls"))
+
+
+def parse_listeners(inter: str, port: int, ssl: bool = False) -> list[Listener]:
     """memcached's ``server_sockets``: entries split on ``,`` and ``;``, each
-    ``[proto[NAME]:][tag[NAME]:|tag_NAME_:]HOST[:PORT]`` (``*``: every interface)."""
+    ``[notls:|btls:|mtls:][proto[NAME]:][tag[NAME]:|tag_NAME_:]HOST[:PORT]`` (``*``: every
+    interface); with ``ssl`` (-Z) an entry is TLS unless ``notls:``."""
 
     def refuse(message: str) -> Exit:
         # memcached then reports the whole list with errno, which is still 0 here.
@@ -315,9 +342,14 @@ def parse_listeners(inter: str, port: int) -> list[Listener]:
         if not entry:
             continue
         p = entry
-        for tls in ("notls", "btls", "mtls"):
-            if p.startswith(tls):
-                raise refuse(f"'{tls}' option is valid only when SSL is enabled")
+        mode: str | None = "default" if ssl else None
+        for prefix, prefix_mode, shown in TLS_PREFIXES:
+            if p.startswith(prefix):
+                if not ssl:
+                    # (sic: memcached names mtls "otls" here)
+                    raise refuse(f"'{shown}' option is valid only when SSL is enabled")
+                mode, p = prefix_mode, p[len(prefix) + 1 :]
+                break
         if p.startswith("proto"):
             p = p[5:]
             if p.startswith("["):
@@ -360,7 +392,7 @@ def parse_listeners(inter: str, port: int) -> list[Listener]:
             host = p
         if host in ("*", ""):
             host = "0.0.0.0"
-        out.append(Listener(host, the_port, tag))
+        out.append(Listener(host, the_port, tag, mode))
     return out
 
 
@@ -405,6 +437,10 @@ def parse(args: list[str]) -> Parsed:
     protocol = "auto"
     unix_path: str | None = None
     unix_mask = 0o700
+    ssl = False
+    #: -o ssl_chain_cert, ssl_key, ssl_ca_cert, ssl_verify_mode (as given)
+    tls: dict[str, str] = {}
+    tls_ignored: list[str] = []
 
     def ignore(flag: str, value: str | None, what: str) -> None:
         shown = flag if value is None else f"{flag} {value}"
@@ -413,7 +449,8 @@ def parse(args: list[str]) -> Parsed:
     for opt, optarg in opts:
         value = optarg.lstrip(" \t\n\r\v\f") if optarg is not None else ""
         if opt == "Z":
-            raise Exit(EX_USAGE, "This server is not built with TLS support.")
+            ssl = True
+            continue
         if opt == "S":
             raise Exit(EX_USAGE, "This server is not built with SASL support.")
         if opt == "s":
@@ -502,6 +539,12 @@ def parse(args: list[str]) -> Parsed:
                     protocol_specified = True
                 elif name == "proxy_arg":
                     start_arg = subvalue
+                elif name in SSL_SUBOPTS:
+                    _tls(check_ssl_subopt, name, subvalue if eq else None)
+                    if name in SSL_TAKEN:
+                        tls[name] = subvalue
+                    elif not (name == "ssl_keyformat" and atoi(subvalue) == SSL_FILETYPE_PEM):
+                        tls_ignored.append(sub)
                 elif name == "slab_chunk_max":
                     slab_chunk_max = _slab_chunk_max(subvalue if eq else None)
                     chunk_max_set = True
@@ -552,14 +595,29 @@ def parse(args: list[str]) -> Parsed:
     if config is not None and not config.strip(":"):
         # memcached loads an empty file name, which defines nothing.
         raise Exit(EXIT_ERROR, "ERROR: Configuration file missing 'mcp_config_pools' function")
+    tls_verify = "none"
     if unix_path is not None:
-        # memcached listens on the unix socket instead of TCP ("disables network support").
+        # memcached listens on the unix socket instead of TCP ("disables network support"),
+        # and without TLS.
         listen = [f"unix:{unix_path}:{unix_mask:04o}"]
     elif port == 0:
         raise Exit(EX_USAGE, f"{PROG}: -p 0: memcached then opens no TCP port; nor would mcpframe")
     else:
         interfaces = inter if inter is not None else "*"
-        listen = [x.serve_spelling() for x in parse_listeners(interfaces, port)]
+        listeners = parse_listeners(interfaces, port, ssl)
+        listen = [x.serve_spelling() for x in listeners]
+        if ssl:
+            modes = {x.tls for x in listeners if x.tls is not None}
+            tls_verify = _tls(tls_verify_mode, tls, modes)
+    for sub in tls_ignored:
+        warnings.append(f"ignoring -o {sub}: mcpframe has no such TLS setting")
+    if not ssl and tls:
+        warnings.append(
+            "ignoring -o "
+            + ",".join(f"{k}={v}" for k, v in tls.items())
+            + ": without -Z there is no TLS"
+        )
+        tls = {}
     paths = tuple(p for p in (config or "").split(":") if p)
     workers = threads or 1
     if not paths and workers > 1:
@@ -578,8 +636,20 @@ def parse(args: list[str]) -> Parsed:
         verbose=verbose,
         max_connections=maxconns,
         protocol=protocol,
+        tls_cert=Path(tls["ssl_chain_cert"]) if "ssl_chain_cert" in tls else None,
+        tls_key=Path(tls["ssl_key"]) if "ssl_key" in tls else None,
+        tls_ca=Path(tls["ssl_ca_cert"]) if "ssl_ca_cert" in tls else None,
+        tls_verify=tls_verify,
     )
     return Parsed(settings, warnings)
+
+
+def _tls(check: Callable[..., T], *args: object) -> T:
+    """A check of memcached_tls.py, its refusal turned into memcached's exit."""
+    try:
+        return check(*args)
+    except TlsRefused as e:
+        raise Exit(e.code, e.message) from None
 
 
 def _octal(text: str) -> int:

@@ -13,6 +13,7 @@ Lua.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from mcpframe.config import (
     BackendSpec,
     ConfigSource,
     ConfValue,
+    GlobalRateLimit,
     LoadedConfig,
     LuaObject,
     PoolRef,
@@ -37,6 +39,7 @@ from mcpframe.config import (
 )
 from mcpframe.errors import ConfigError, PluginError, UnknownPluginError
 from mcpframe.events import EventLog
+from mcpframe.lua.crons import CronTable
 from mcpframe.lua.runtime import (
     CONSTANTS,
     V2_CHUNKS,
@@ -103,6 +106,16 @@ def _b(s: str) -> bytes:
 
 def _s(v: object) -> str:
     return v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else str(v)
+
+
+def _now_ms() -> int:
+    """The wall clock in milliseconds, as rate limiters read it (spec v2 6.1)."""
+    return time.time_ns() // 1_000_000
+
+
+def _mono_ms() -> int:
+    """The monotonic clock in milliseconds (``mcp.time_mono_millis``)."""
+    return time.monotonic_ns() // 1_000_000
 
 
 def _backend_log(t: LuaObject) -> BackendLog | None:
@@ -228,12 +241,20 @@ class ConfigLoader:
         self.stat_names: dict[int, str] = {}
         self.stat_names_pending: set[int] = set()
         self._built: dict[bytes, PoolSpec] = {}
+        self._limits: dict[bytes, GlobalRateLimit] = {}
         #: the server's stats for ``mcp.server_stats`` (None: no server, as in ``check``:
         #: every section reads as an empty table).
         self.server_stats: StatsSource | None = None
         #: what mcp.init_tls set; kept across reloads, as memcached keeps its TLS context.
         self.tls: TlsClient | None = None
         self._state: LuaObject = None
+        #: the config VM: one for the loader's life, so that its globals (and the crons'
+        #: state) survive reloads, as memcached's config VM does (spec v2 1.3).
+        self._config_vm: LuaRuntime | None = None
+        #: what mcp.register_cron registered (the proxy runs them, proxy/crons.py).
+        self.crons = CronTable()
+        #: mcp.schedule_config_reload() was called (by a cron) since the last load.
+        self.reload_requested = False
 
     def _tls_now(self) -> TlsClient | None:
         t = self._state[b"tls"] if self._state is not None else None
@@ -259,7 +280,21 @@ class ConfigLoader:
         if not source.paths:
             raise ConfigError("no config file given")
         paths, path = source.paths, source.label
-        lua = new_runtime()
+        self.crons.begin_load()
+        ok = False
+        try:
+            loaded = self._load(source, paths, path)
+            ok = True
+            return loaded
+        finally:
+            self.crons.end_load(ok)
+            # (during a load, mcp.schedule_config_reload() does nothing: spec v2 7.3)
+            self.reload_requested = False
+
+    def _load(self, source: ConfigSource, paths: tuple[str, ...], path: str) -> LoadedConfig:
+        lua = self._config_vm
+        if lua is None:
+            lua = self._config_vm = new_runtime()
         mcp = lua.table()
         lua.globals().mcp = mcp
         _install_constants(mcp)
@@ -275,6 +310,7 @@ class ConfigLoader:
         # even for a pool the config then drops: the pool is built here and kept.
         built: dict[bytes, PoolSpec] = {}
         self._built = built
+        self._limits = {}
 
         def build_pool(t: LuaObject, key: bytes) -> bytes | None:
             try:
@@ -291,8 +327,15 @@ class ConfigLoader:
 
         state[b"build_pool"] = build_pool
         state[b"server_stats"] = self._stats_table(lua)
+        state[b"now_ms"] = _now_ms
+        state[b"py_register_cron"] = self._register_cron
+        state[b"py_schedule_reload"] = self._schedule_reload
+        state[b"py_log"] = self._log_user
         self.surface.install(lua, mcp, state)
         lua.execute(lua_source("mcp_config.lua"), mcp, state, name=chunk_name("mcp_config.lua"))
+        lua.execute(
+            lua_source("mcp_ratelim.lua"), mcp, state, b"config", name=chunk_name("mcp_ratelim.lua")
+        )
 
         try:
             _run_files(lua, paths)
@@ -317,6 +360,9 @@ class ConfigLoader:
                 local mt = getmetatable(v)
                 if mt == state.POOL_MT then return "pool", tostring(v) end
                 if mt == state.BACKEND_MT then return "backend" end
+                if mt == state.GLOBAL_TBF_MT then
+                    return "ratelim", tostring(v), v.limit, v.fill, v.tick, v.last
+                end
                 return type(v)
             end
             """,
@@ -390,6 +436,12 @@ class ConfigLoader:
         if depth > _MAX_DEPTH:
             raise ConfigError(f"{path}: configuration error: table recursion too deep")
         kind = self._kind(value)
+        if isinstance(kind, tuple) and kind[0] == b"ratelim":
+            # (one record per limiter, however often the value names it: one bucket)
+            lim = self._limits.get(kind[1])
+            if lim is None:
+                lim = self._limits[kind[1]] = GlobalRateLimit(*(int(x) for x in kind[2:]))
+            return lim
         if isinstance(kind, tuple):
             key = kind[1]
             if key not in pool_ids:
@@ -500,17 +552,30 @@ class ConfigLoader:
         ) = lua.execute(
             lua_source("mcp_routes.lua"), mcp, state, name=chunk_name("mcp_routes.lua")
         )  # fmt: skip
+        state[b"now_ms"] = _now_ms
+        state[b"mono_ms"] = _mono_ms
         for chunk in V2_CHUNKS:  # API v2: funcgens, rctx, routers
             lua.execute(lua_source(chunk), mcp, state, name=chunk_name(chunk))
+        lua.execute(
+            lua_source("mcp_ratelim.lua"), mcp, state, b"route", name=chunk_name("mcp_ratelim.lua")
+        )
         codes = {_s(k): int(v) for k, v in state[b"codes"].items()}
         proxy_mt = state[b"POOL_PROXY_MT"]
         setmt = lua.globals().setmetatable
+        limits: dict[int, LuaObject] = {}
 
         def copy_in(value: ConfValue) -> LuaObject:
             if isinstance(value, PoolRef):
                 t = lua.table()
                 t[b"_id"] = value.index
                 return setmt(t, proxy_mt)
+            if isinstance(value, GlobalRateLimit):
+                lim = limits.get(id(value))
+                if lim is None:
+                    lim = limits[id(value)] = state[b"ratelim_proxy"](
+                        value.limit, value.fillrate, value.tickrate, value.last_update
+                    )
+                return lim
             if isinstance(value, dict):
                 t = lua.table()
                 for k, v in value.items():
@@ -546,7 +611,14 @@ class ConfigLoader:
             vm.set_wants(self.events.wants_by_stream())
         return vm
 
-    # Called from Lua (only when someone listens: see RouteVM.set_wants).
+    # Called from the config VM.
+    def _register_cron(self, name: bytes, func: LuaObject, every: int, repeat: bool) -> None:
+        self.crons.register(_s(name), func, int(every), bool(repeat))
+
+    def _schedule_reload(self) -> None:
+        self.reload_requested = True
+
+    # Called from Lua (in the route VM, only when someone listens: see RouteVM.set_wants).
     def _log_user(self, msg: bytes) -> None:
         if self.events is not None:
             self.events.emit("proxy_user", msg=_s(msg)[:512])

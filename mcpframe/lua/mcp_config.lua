@@ -428,3 +428,60 @@ function mcp.add_stat(index, name)
     if name:find("%s") then error("stat cannot contain spaces or newlines", 2) end
     state.stats[i] = name
 end
+
+-- The name a C function reports in "bad argument" errors: how it was called, else "?".
+local function called_as(level)
+    local info = getinfo(level + 1, "n")
+    return info and info.name or "?"
+end
+
+local function typename(v)
+    return v == nil and "no value" or type(v)
+end
+
+-- mcp.register_cron(name, {func =, every =, rerun =}) (spec v2 7.2): checked here, kept by
+-- Python (lua/crons.py), run by the proxy between loads.
+function mcp.register_cron(name, opts)
+    if type(name) ~= "string" and type(name) ~= "number" then
+        error(string.format("bad argument #1 to '%s' (string expected, got %s)", called_as(1),
+            typename(name)), 2)
+    end
+    if type(opts) ~= "table" then
+        error(string.format("bad argument #2 to '%s' (table expected, got %s)", called_as(1),
+            typename(opts)), 2)
+    end
+    local func = opts.func
+    if func == nil then error("proxy cron entry missing 'func' field", 0) end
+    if type(func) ~= "function" then
+        error(string.format("bad argument #-1 to '%s' (function expected, got %s)",
+            called_as(1), type(func)), 2)
+    end
+    local rerun = true
+    if opts.rerun ~= nil and not opts.rerun then rerun = false end
+    local every = opts.every
+    if every == nil then error("proxy cron entry missing 'every' field", 0) end
+    if type(every) ~= "number" then
+        error(string.format("bad argument #-1 to '%s' (number expected, got %s)",
+            called_as(1), type(every)), 2)
+    end
+    -- ([Q] as 1.6.45: a fraction reads as 0; too large for a C int wraps)
+    local n = math.tointeger(every) or 0
+    n = ((n + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+    if n < 1 then error("proxy cron entry 'every' must be > 0", 0) end
+    state.py_register_cron(tostring(name), func, n, rerun)
+end
+
+-- A reload after the current cron pass (spec v2 7.3); during a load it does nothing.
+function mcp.schedule_config_reload()
+    state.py_schedule_reload()
+end
+
+-- The config VM's mcp.log (1.6.45): a proxy_user line, as the route VM's.
+function mcp.log(msg)
+    local t = type(msg)
+    if t ~= "string" and t ~= "number" then
+        error(string.format("bad argument #1 to '%s' (string expected, got %s)", called_as(1),
+            typename(msg)), 2)
+    end
+    state.py_log(tostring(msg))
+end

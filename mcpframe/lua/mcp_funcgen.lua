@@ -137,6 +137,18 @@ state.fgen_ref = fgen_ref
 local made = setmetatable({}, { __mode = "k" })
 state.fgens_made = made
 
+-- 1.6.45's clocks, in the route VM only (spec v2 3.16): integer milliseconds of the wall
+-- clock and of the monotonic clock (Python's, state.now_ms and state.mono_ms).
+local now_ms, mono_ms = state.now_ms, state.mono_ms
+
+function mcp.time_real_millis()
+    return now_ms()
+end
+
+function mcp.time_mono_millis()
+    return mono_ms()
+end
+
 function mcp.funcgen_new()
     -- _kinds/_targets: per handle (0-based), what it names; _free: LIFO of idle slots.
     local fg = setmetatable({ _kinds = {}, _targets = {}, _nh = 0, _ready = false, _free = {},
@@ -712,7 +724,12 @@ function RCTX:cfd()
 end
 
 function RCTX:tls_peer_cn()
-    return nil
+    -- The common name of the client's TLS certificate; nil without one, or once the reply
+    -- was sent (1.6.45). Python (proxy/funcgens.py) sets state.py_tls_peer_cn.
+    local task = self.top.task
+    local f = state.py_tls_peer_cn
+    if task == nil or f == nil then return nil end
+    return f(task)
 end
 
 local function use_uobj(self)

@@ -34,6 +34,7 @@ local function res_flag(res, b)
     end
     return nil
 end
+sh.res_flag = res_flag  -- (mutators read flags the same way: mcp_mutate.lua)
 
 local function req_flag(r, c)
     local present, tok = r:flag_token(c)

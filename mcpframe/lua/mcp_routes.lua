@@ -1103,7 +1103,7 @@ state.shared = {
     Y = Y, DONE = DONE, Request = Request, Response = Response, POOL_PROXY = POOL_PROXY,
     KEYED = KEYED, rewrite_noreply = rewrite_noreply, new_response = new_response,
     content = content, YIELD_POOL = YIELD_POOL, YIELD_INTERNAL = YIELD_INTERNAL,
-    YIELD_AWAIT = YIELD_AWAIT, MODE_NOREPLY = MODE_NOREPLY, shape = shape,
+    YIELD_AWAIT = YIELD_AWAIT, MODE_NOREPLY = MODE_NOREPLY, shape = shape, parse = parse,
 }
 
 return resume, fail, resume_await, abandon, start_batch, resume_batch, take, passthrough_pools

@@ -32,8 +32,13 @@ CONSTANTS: dict[str, int] = {
 }
 #: The route VM's API v2 chunks, run in this order after ``mcp_routes.lua`` (API v1 and the
 #: request and response objects): function generators, rctx and their driver; routers;
-#: inspectors.
-V2_CHUNKS: tuple[str, ...] = ("mcp_funcgen.lua", "mcp_router.lua", "mcp_inspect.lua")
+#: inspectors; mutators.
+V2_CHUNKS: tuple[str, ...] = (
+    "mcp_funcgen.lua",
+    "mcp_router.lua",
+    "mcp_inspect.lua",
+    "mcp_mutate.lua",
+)
 
 # Internal markers that memcached does not export.
 CONSTANTS.pop("CMD_END_STORAGE", None)

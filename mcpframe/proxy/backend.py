@@ -1,4 +1,4 @@
-"""Backend connections: one persistent, pipelined TCP connection per backend.
+"""Backend connections: persistent, pipelined TCP connections (one per backend, or N).
 
 A backend whose host is a path (``mcp.backend("label", "/run/memcached.sock")``) is reached
 over a unix socket instead, and one with ``tls = true`` over TLS (``proxy/tls.py``; the
@@ -30,7 +30,15 @@ Rules (spec section 7, with the fixes later memcached versions made):
   attempts and then fails fast until a retry validates. While a bad backend is being retried
   it stays bad, so requests never wait behind the probe.
 
-memcached 1.6.45's backend options (spec v2 8.4-8.7):
+memcached 1.6.45's backend options (spec v2 8.3-8.7):
+
+- ``connections = N``: the backend object (the first connection) holds N - 1 more
+  connections of its own (``siblings``), each with its own queue, failures and bad mark. Each
+  batch of requests (those routed to the backend in one loop turn) goes to one of them: the
+  first that is not bad and has nothing outstanding, else the one with the fewest requests
+  outstanding (the first when all are bad), so under a light load only the first connection
+  is used, as in 1.6.45. ``proxy_backend_total`` counts the backend once; ``stats proxybe``
+  counts bad connections.
 
 - ``down``: the backend never connects; every request fails at once. It is not counted as
   marked bad and logs nothing.
@@ -200,6 +208,7 @@ class Backend:
         events: EventLog,
         stats: BackendStats,
         tcp_keepalive: bool = False,
+        sibling: bool = False,
     ) -> None:
         self.spec = spec
         self.name = spec.name.encode()
@@ -243,7 +252,18 @@ class Backend:
         #: flap detection: flaps so far and when the last qualifying failure (or connect) was.
         self.flaps = 0
         self.last_flap = 0.0
-        stats.total += 1
+        #: connections = N: the other N - 1 connections (None: just this one), and the one
+        #: the batch being routed here goes to.
+        self.siblings: list[Backend] | None = None
+        self.batch_conn: Backend | None = None
+        self.counted = not sibling
+        if not sibling:
+            stats.total += 1
+            if spec.connections > 1:
+                self.siblings = [
+                    Backend(spec, events, stats, tcp_keepalive, sibling=True)
+                    for _ in range(spec.connections - 1)
+                ]
         if spec.down:
             # Bad from the start and never retried: start() does not connect, send() fails.
             self.bad = True
@@ -255,9 +275,28 @@ class Backend:
         """Connect now (at config load) rather than on the first request."""
         if self.state == IDLE:
             self._connect_soon()
+        if self.siblings is not None:
+            for conn in self.siblings:
+                conn.start()
+
+    def connections(self) -> list[Backend]:
+        """This backend's connections: itself, and its siblings (``connections = N``)."""
+        return [self] if self.siblings is None else [self, *self.siblings]
+
+    def queued(self) -> int:
+        """Requests queued on all of this backend's connections."""
+        return sum(conn.depth for conn in self.connections())
 
     def send(self, data: bytes, callback: Callback, handle: int, mode: int) -> None:
         """Queue ``data`` (request line + value) and call back with the reply."""
+        if self.siblings is not None:
+            conn = self.batch_conn
+            if conn is None:
+                conn = self.batch_conn = self._choose()
+                TURN.later(self._end_conn_batch)
+            if conn is not self:
+                conn.send(data, callback, handle, mode)
+                return
         entry = (callback, handle, mode, time.monotonic())
         self.requests += 1
         state = self.state
@@ -294,6 +333,24 @@ class Backend:
     def _end_batch(self) -> None:
         self.batch_open = False
 
+    def _choose(self) -> Backend:
+        """The connection for a new batch (1.6.45's choice, see the module docstring)."""
+        best = self
+        least = -1
+        for conn in self.connections():
+            if conn.bad:
+                continue
+            depth = conn.depth
+            if depth == 0:
+                return conn
+            if least < 0 or depth < least:
+                least = depth
+                best = conn
+        return best
+
+    def _end_conn_batch(self) -> None:
+        self.batch_conn = None
+
     def fail(self, reason: str) -> None:
         """Fail the current connection now, for ``reason`` (one of REASONS): its queued
         requests fail, the failure is logged and counted, and it reconnects as after any
@@ -312,7 +369,11 @@ class Backend:
             self.connect_task = None
         self._drop_link()
         self._fail_entries(*self._take_queue())
-        self.stats.total -= 1
+        if self.counted:
+            self.stats.total -= 1
+        if self.siblings is not None:
+            for conn in self.siblings:
+                conn.close()
 
     @property
     def depth(self) -> int:

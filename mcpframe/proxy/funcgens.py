@@ -27,6 +27,7 @@ from mcpframe.protocol.replies import (
 from mcpframe.protocol.request import Request
 from mcpframe.protocol.response import Response, failure_response
 from mcpframe.proxy.backend import Backend
+from mcpframe.proxy.backend_log import BackendLogs
 from mcpframe.proxy.internal import _INTERNAL_BE, _INTERNAL_MAX_VALUE, INTERNAL_COMMANDS, classify
 from mcpframe.proxy.task import Task, data_of, reply_bytes
 from mcpframe.proxy.turn import TURN
@@ -78,6 +79,13 @@ class FuncGens:
         self.holders: dict[int, tuple[int, Backend]] = {}
         self.on_response: Callable[[int, int, Response, int, bytes], None] = self._on_response
         state[b"py_cfd"] = self._cfd
+        state[b"py_tls_peer_cn"] = self._tls_peer_cn
+        self._state = state
+        #: automatic backend logging (spec v2 8.8): only when a backend asks for it.
+        self.logs = BackendLogs(router.events)
+        self.log_pending = self.logs.pending  # (read per reply: one attribute, not two)
+        self.log_backends = any(b.spec.log for p in router.pools for b in p.backends)
+        state[b"py_value"] = self._value
 
     def start(self, handle: int, hook: Any, req: Request) -> None:
         """Queue the request of task ``handle`` for a slot of the funcgen ``hook``."""
@@ -191,6 +199,10 @@ class FuncGens:
             return
         if router.count_replies:
             self.holders[sub] = (handle, backend)
+        if self.log_backends:
+            log = backend.spec.log
+            if log is not None and self._state[b"want_reqs"]:
+                self.logs.sent(sub, log, data, self._cfd(handle), backend.spec.name)
         backend.send(data, self.on_response, sub, mode)
 
     def _run_internal(
@@ -217,6 +229,8 @@ class FuncGens:
 
     def _on_response(self, sub: int, mode: int, res: Response, elapsed: int, be: bytes) -> None:
         router = self.router
+        if self.log_pending:
+            self.logs.arrived(sub, res, elapsed)
         if router.count_replies:
             # buffer_memory_limit (spec 6.6): the reply is held by its request until the
             # request's slot is released; past the limit, its backend connection fails.
@@ -296,13 +310,33 @@ class FuncGens:
         if task.mem:
             router.mem_used -= task.mem
 
+    @staticmethod
+    def _transport(task: Task | None) -> Any:
+        """The client connection's transport of ``task`` (None when gone)."""
+        conn = getattr(task.deliver, "__self__", None) if task is not None else None
+        return getattr(conn, "transport", None)
+
     def _cfd(self, handle: int) -> int:
         """``rctx:cfd()``: the client connection's file descriptor."""
-        task = self._task(handle)
-        conn = getattr(task.deliver, "__self__", None) if task is not None else None
-        transport = getattr(conn, "transport", None)
+        transport = self._transport(self._task(handle))
         sock = transport.get_extra_info("socket") if transport is not None else None
         return sock.fileno() if sock is not None else 0
+
+    def _tls_peer_cn(self, handle: int) -> bytes | None:
+        """``rctx:tls_peer_cn()``: the common name of the client's certificate, while the
+        request is not yet answered (None: no TLS, no certificate, or answered)."""
+        transport = self._transport(self.router.tasks.get(handle))
+        cert = transport.get_extra_info("peercert") if transport is not None else None
+        for rdn in cert.get("subject", ()) if cert else ():
+            for name, value in rdn:
+                if name == "commonName":
+                    return str(value).encode()
+        return None
+
+    def _value(self, handle: int) -> bytes | None:
+        """A mutator's ``valcopy`` from a client request: its data block (CRLF included)."""
+        task = self._task(handle)
+        return task.req.value if task is not None else None
 
     def funcs_stats(self) -> tuple[Any, ...]:
         """(name, funcgens, slots) flattened, per funcgen name (``stats proxyfuncs``)."""

@@ -21,8 +21,17 @@ class Hooks(Limits):
     """The router's route table. The router inherits it (as it inherits ``Limits``) so that
     the request path reads it without a hop."""
 
-    def __init__(self, vm: Routes, tunables: dict[str, Any], workers: int) -> None:
+    def __init__(
+        self,
+        vm: Routes,
+        tunables: dict[str, Any],
+        workers: int,
+        logged_pools: frozenset[int] = frozenset(),
+    ) -> None:
         super().__init__(tunables, workers)
+        #: pools with a backend that logs its results (spec v2 8.8): their routes run in Lua,
+        #: where results are logged, never as pass-through routes.
+        self.logged_pools = logged_pools
         self.hooks: dict[int, Any] = vm.hooks.get("", {})
         self.tagged: dict[str, dict[int, Any]] = {t: h for t, h in vm.hooks.items() if t}
         self.passthrough_pools = vm.passthrough_pools
@@ -48,7 +57,12 @@ class Hooks(Limits):
         if not hooks:
             return
         pools = self._as_tuple(self.passthrough_pools(*hooks))
-        self.passthrough = {fn: pool for fn, pool in zip(hooks, pools, strict=True) if pool >= 0}
+        logged = self.logged_pools
+        self.passthrough = {
+            fn: pool
+            for fn, pool in zip(hooks, pools, strict=True)
+            if pool >= 0 and pool not in logged
+        }
 
     def passthrough_pool(self, hook: Any) -> int:
         """The pool ``hook`` passes its requests to, or -1 when it is not a pass-through

@@ -28,6 +28,8 @@ Metrics (labels in braces; type; where the value comes from):
 * ``mcpframe_buffer_memory_used_bytes`` (gauge): ``buffer_memory_used``
 * ``mcpframe_config_reloads_total`` (counter): ``proxy_config_reloads`` (first load too)
 * ``mcpframe_config_reload_failures_total`` (counter): ``proxy_config_reload_fails``
+* ``mcpframe_config_cron_runs_total``, ``mcpframe_config_cron_failures_total`` (counters):
+  ``proxy_config_cron_runs``, ``proxy_config_cron_fails``
 * ``mcpframe_backends`` (gauge): ``proxy_backend_total``
 * ``mcpframe_backend_marked_bad_total`` (counter): ``proxy_backend_marked_bad``
 * ``mcpframe_backend_failed_total`` (counter): ``proxy_backend_failed``
@@ -98,6 +100,8 @@ _GENERAL: tuple[tuple[str, str, str, str], ...] = (
     ("proxy_await_active", "mcpframe_awaits_active", "gauge", "mcp.await calls pending."),
     ("proxy_config_reloads", "mcpframe_config_reloads", "counter", "Config loads."),
     ("proxy_config_reload_fails", "mcpframe_config_reload_failures", "counter", "Failed loads."),
+    ("proxy_config_cron_runs", "mcpframe_config_cron_runs", "counter", "Config cron runs."),
+    ("proxy_config_cron_fails", "mcpframe_config_cron_failures", "counter", "Crons that raised."),
     ("proxy_backend_total", "mcpframe_backends", "gauge", "Backend connection objects."),
     ("proxy_backend_marked_bad", "mcpframe_backend_marked_bad", "counter", "Marked bad."),
     ("proxy_backend_failed", "mcpframe_backend_failed", "counter", "Failures then reconnect."),
@@ -218,7 +222,8 @@ class ProxyCollector(Collector):
         )
         labels_of: dict[int, list[str]] = {}
         seen: set[tuple[str, ...]] = set()
-        for key, be in list(server.backends.items()):
+        conns = [(key, c) for key, b in list(server.backends.items()) for c in b.connections()]
+        for key, be in conns:
             prefix = key[0] if isinstance(key, tuple) and isinstance(key[0], str) else ""
             labels = [be.name.decode(), be.spec.label, prefix]
             n = 1

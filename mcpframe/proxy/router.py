@@ -82,7 +82,8 @@ class Router(Hooks):
         workers: int = 1,
     ) -> None:
         vm = config.routes
-        super().__init__(vm, config.tunables, workers)
+        logged = frozenset(i for i, p in enumerate(pools) if any(b.spec.log for b in p.backends))
+        super().__init__(vm, config.tunables, workers, logged)
         self.config = config
         self.resume = vm.resume
         self.fail = vm.fail

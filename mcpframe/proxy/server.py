@@ -31,6 +31,7 @@ from mcpframe.proxy.backend import Backend, BackendStats, backend_key
 from mcpframe.proxy.broadcast import targets as broadcast_targets
 from mcpframe.proxy.client import ClientConnection
 from mcpframe.proxy.clock import CLOCK
+from mcpframe.proxy.crons import CronTimer
 from mcpframe.proxy.latency import RouteLatency
 from mcpframe.proxy.listeners import Listen, UnixSocketFile, inherited_unix_fds, parse_listen
 from mcpframe.proxy.router import Pool, Router
@@ -104,8 +105,11 @@ class ProxyServer:
         self.reloads = 0
         self.reload_fails = 0
         self.loader = loader
+        #: runs the config's crons (spec v2 7.2), when it registers any.
+        self.crons: CronTimer | None = None
         if loader is not None:
             loader.server_stats = partial(lua_stats, self)
+            self.crons = CronTimer(loader, self.events, self.request_reload)
         self.config_path: str | None = None
         self.config_source: ConfigSource | None = None
         if config is not None:
@@ -189,14 +193,14 @@ class ProxyServer:
         self.reloads += 1
 
     def _retire(self, conn: Backend) -> None:
-        if conn.depth == 0:
+        if conn.queued() == 0:
             conn.close()
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + conn.spec.readtimeout + conn.spec.connecttimeout + 1
 
         def check() -> None:
-            if conn.depth == 0 or loop.time() >= deadline:
+            if conn.queued() == 0 or loop.time() >= deadline:
                 conn.close()
             else:
                 loop.call_later(0.05, check)
@@ -227,6 +231,9 @@ class ProxyServer:
             self.events.emit("proxy_error", msg=f"reload failed, old config kept: {e}")
             self.events.emit("proxy_conf", status="failed")
             return False
+        finally:
+            if self.crons is not None:
+                self.crons.schedule()
         self._apply_config(config)
         self.events.emit("proxy_conf", status="done")
         return True
@@ -254,6 +261,8 @@ class ProxyServer:
             self.events.emit("proxy_conf", status="start")
             self._apply_config(self.config)
             self.events.emit("proxy_conf", status="done")
+        if self.crons is not None:
+            self.crons.schedule()
         loop = asyncio.get_running_loop()
         inherited = inherited_unix_fds()
         try:
@@ -352,6 +361,8 @@ class ProxyServer:
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (up to the drain timeout), close."""
+        if self.crons is not None:
+            self.crons.cancel()
         self._close_listeners()
         for conn in list(self.connections):
             conn.stop_reading()

@@ -161,6 +161,8 @@ def general_stats(server: ProxyServer) -> Lines:
         lines += [
             ("proxy_config_reloads", server.reloads),
             ("proxy_config_reload_fails", server.reload_fails),
+            ("proxy_config_cron_runs", server.crons.runs if server.crons else 0),
+            ("proxy_config_cron_fails", server.crons.fails if server.crons else 0),
             ("proxy_backend_total", backends.total),
             ("proxy_backend_marked_bad", backends.marked_bad),
             ("proxy_backend_failed", backends.failed),
@@ -196,9 +198,10 @@ def proxybe_stats(server: ProxyServer) -> Lines:
     """``stats proxybe`` (spec v2 10.4): per label, the backends now marked bad (those
     configured ``down`` are not listed). With --workers: this worker's backends."""
     bad: dict[str, int] = {}
-    for conn in server.backends.values():
-        if conn.bad and not conn.spec.down:
-            bad[conn.spec.label] = bad.get(conn.spec.label, 0) + 1
+    for backend in server.backends.values():
+        for conn in backend.connections():
+            if conn.bad and not conn.spec.down:
+                bad[conn.spec.label] = bad.get(conn.spec.label, 0) + 1
     return [(f"bad_{label}", n) for label, n in bad.items()]
 
 

@@ -88,7 +88,38 @@ ILLEGAL = 'Illegal argument "?"\n'
         (["-R", "0"], 1, "Number of requests per event must be greater than 0\n"),
         (["-f", "1"], 1, "Factor must be greater than 1\n"),
         (["-N", "0"], 1, "Maximum number of NAPI IDs must be greater than 0\n"),
-        (["-Z"], 64, "This server is not built with TLS support.\n"),
+        # TLS: memcached's texts (observed with Debian's memcached built with TLS)
+        (
+            ["-Z"],
+            64,
+            "Error loading the certificate chain: (null) : no certificate "
+            "(mcpframe: give it with -o ssl_chain_cert=<file>)\n",
+        ),
+        (["-o", "ssl_chain_cert"], 1, "Missing ssl_chain_cert argument\n"),
+        (["-o", "ssl_verify_mode=x"], 1, "could not parse argument to ssl_verify_mode\n"),
+        (
+            ["-o", "ssl_verify_mode=7"],
+            1,
+            "Invalid ssl_verify_mode. Use help to see valid options.\n",
+        ),
+        (
+            ["-o", "ssl_min_version=9"],
+            1,
+            "Invalid ssl_min_version. Use help to see valid options.\n",
+        ),
+        (["-o", "ssl_wbuf_size=x"], 1, "could not parse argument to ssl_wbuf_size\n"),
+        (
+            ["-l", "mtls:127.0.0.1:1"],
+            71,
+            "'otls' option is valid only when SSL is enabled\n"
+            "failed to listen on one of interface(s) mtls:127.0.0.1:1: Success\n",
+        ),
+        (
+            ["-l", "notls:127.0.0.1"],
+            71,
+            "'notls' option is valid only when SSL is enabled\n"
+            "failed to listen on one of interface(s) notls:127.0.0.1: Success\n",
+        ),
         (["-S"], 64, "This server is not built with SASL support.\n"),
         (["-I", "1x"], 64, "Item max size cannot be less than 1024 bytes.\n"),
         (["-I", "2000m"], 64, "Cannot set item size limit higher than 1/2 of memory max.\n"),
@@ -155,6 +186,58 @@ def test_unix_socket_replaces_tcp_as_in_memcached() -> None:
     assert settings.listen == ["unix:/run/mc.sock:0660"]
     assert parse(["-s", "/run/mc.sock"]).settings.listen == ["unix:/run/mc.sock:0700"]
     assert parse(["-a", "755"]).settings.listen != ["unix:/run/mc.sock:0755"]
+
+
+TLS = ["-Z", "-o", "ssl_chain_cert=/etc/mc/chain.pem,ssl_key=/etc/mc/key.pem"]
+
+
+def test_tls_listeners_and_files() -> None:
+    parsed = parse([*TLS, "-p", "11211", "-l", "127.0.0.1,notls:127.0.0.1:2,tag_a_:127.0.0.1:3"])
+    settings = parsed.settings
+    assert settings.listen == ["tls:127.0.0.1:11211", "127.0.0.1:2", "tls:tag[a]:127.0.0.1:3"]
+    assert (str(settings.tls_cert), str(settings.tls_key)) == (
+        "/etc/mc/chain.pem", "/etc/mc/key.pem",
+    )  # fmt: skip
+    assert (settings.tls_ca, settings.tls_verify, parsed.warnings) == (None, "none", [])
+    assert parse([*TLS, "-l", "127.0.0.1"]).settings.listen == ["tls:127.0.0.1:11211"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "verify"), [("0", "none"), ("1", "request"), ("2", "require"), ("3", "require")]
+)
+def test_ssl_verify_mode_is_tls_verify(mode: str, verify: str) -> None:
+    settings = parse([*TLS, "-o", f"ssl_verify_mode={mode},ssl_ca_cert=/etc/mc/ca.pem"]).settings
+    assert (settings.tls_verify, str(settings.tls_ca)) == (verify, "/etc/mc/ca.pem")
+
+
+def test_btls_and_mtls_listeners() -> None:
+    ca = "ssl_ca_cert=/etc/mc/ca.pem"
+    settings = parse([*TLS, "-o", ca, "-l", "mtls:127.0.0.1:1,notls:127.0.0.1:2"]).settings
+    assert settings.listen == ["tls:127.0.0.1:1", "127.0.0.1:2"]
+    assert settings.tls_verify == "require"
+    assert parse([*TLS, "-l", "btls:127.0.0.1:1"]).settings.tls_verify == "none"
+    done = memcached_cli(*TLS, "-o", ca, "-l", "mtls:127.0.0.1:1,btls:127.0.0.1:2")
+    assert done.returncode == 64
+    assert "one -o ssl_verify_mode for all" in done.stderr
+    done = memcached_cli(*TLS, "-o", "ssl_verify_mode=2", "-l", "127.0.0.1")
+    assert done.returncode == 64
+    assert "-o ssl_ca_cert" in done.stderr
+
+
+def test_tls_settings_mcpframe_ignores_and_ssl_without_z() -> None:
+    parsed = parse([*TLS, "-o", "ssl_ciphers=HIGH,ssl_session_cache,ssl_keyformat=1"])
+    assert parsed.warnings == [
+        "ignoring -o ssl_ciphers=HIGH: mcpframe has no such TLS setting",
+        "ignoring -o ssl_session_cache: mcpframe has no such TLS setting",
+    ]
+    parsed = parse(["-o", "ssl_chain_cert=/etc/mc/chain.pem", "-l", "127.0.0.1"])
+    assert parsed.settings.listen == ["127.0.0.1:11211"]
+    assert parsed.settings.tls_cert is None
+    assert parsed.warnings == [
+        "ignoring -o ssl_chain_cert=/etc/mc/chain.pem: without -Z there is no TLS"
+    ]
+    done = memcached_cli(*TLS, "-o", "ssl_keyformat=2")
+    assert (done.returncode, "PEM keys only" in done.stderr) == (64, True)
 
 
 def test_help_and_version() -> None:

@@ -318,3 +318,58 @@ def test_a_backend_ca_file_that_does_not_load_stops_serve(tmp_path: Path) -> Non
     )  # fmt: skip
     assert out.returncode != 0
     assert b"mcp.init_tls: cannot load cafile /nonexistent/ca.pem" in out.stderr
+
+
+def test_rctx_tls_peer_cn_names_the_client_certificate(pki: Pki) -> None:
+    cert, key = pki.issue("server", "mcpframe-cn")
+    client_cert = pki.issue("client", "client-7", sans="")
+    tls_port, plain_port = free_port(), free_port()
+    proc = serve(
+        "--config", str(ROOT / "tests" / "configs" / "v2" / "tls_cn.lua"),
+        "--listen", f"tls:127.0.0.1:{tls_port}", "--listen", f"127.0.0.1:{plain_port}",
+        "--tls-cert", str(cert), "--tls-key", str(key), "--tls-ca", str(pki.ca),
+        "--tls-verify", "request",
+    )  # fmt: skip
+    try:
+        wait_port(tls_port, proc)
+        wait_port(plain_port, proc)
+        for addr, tls, cn in [
+            (tls_port, client_ctx(pki, client_cert), b"client-7"),
+            (tls_port, client_ctx(pki), b"nil"),  # TLS, no client certificate
+            (plain_port, None, b"nil"),
+        ]:
+            c = Client(("127.0.0.1", addr), tls=tls)
+            c.send(b"mg k v\r\n")
+            assert c.read_until(b"END\r\n") == b"VALUE k 0 %d\r\n%s\r\nEND\r\n" % (len(cn), cn)
+            c.close()
+    finally:
+        err = stop(proc)
+    assert proc.returncode == 0, err
+
+
+def test_memcached_command_line_z_serves_tls(pki: Pki) -> None:
+    """``mcpframe memcached -Z -o ssl_chain_cert=...`` (memcached's spelling) serves TLS on
+    its listeners, a ``notls:`` one in plain text."""
+    cert, key = pki.issue("server", "mcpframe-z")
+    port, plain = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcpframe", "memcached", "-Z", "-U", "0", "-p", str(port),
+         "-l", f"127.0.0.1,notls:127.0.0.1:{plain}",
+         "-o", f"ssl_chain_cert={cert},ssl_key={key},ssl_session_cache"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        wait_port(port, proc)
+        wait_port(plain, proc)
+        c = Client(("127.0.0.1", port), tls=client_ctx(pki))
+        assert peer_cn(c) == "mcpframe-z"
+        assert set_get(c, b"z", b"tls") == b"VALUE z 0 3\r\ntls\r\nEND\r\n"
+        c.close()
+        p = Client(("127.0.0.1", plain))
+        p.send(b"get z\r\n")
+        assert p.read_until(b"END\r\n") == b"VALUE z 0 3\r\ntls\r\nEND\r\n"
+        p.close()
+    finally:
+        err = stop(proc)
+    assert proc.returncode == 0, err
+    assert b"ignoring -o ssl_session_cache" in err

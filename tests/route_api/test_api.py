@@ -148,9 +148,10 @@ def test_general_stats_carry_the_proxy_lines_in_memcached_order(api: Api) -> Non
     ]  # fmt: skip
     assert names.index("total_connections") < conn < names.index("cmd_get")
     reloads = names.index("proxy_config_reloads")
-    assert names[reloads : reloads + 5] == [
-        "proxy_config_reloads", "proxy_config_reload_fails", "proxy_backend_total",
-        "proxy_backend_marked_bad", "proxy_backend_failed",
+    assert names[reloads : reloads + 7] == [
+        "proxy_config_reloads", "proxy_config_reload_fails", "proxy_config_cron_runs",
+        "proxy_config_cron_fails", "proxy_backend_total", "proxy_backend_marked_bad",
+        "proxy_backend_failed",
     ]  # fmt: skip
     assert names.index("log_watchers") < reloads < names.index("curr_items")
     assert api.proxy.stats()["proxy_config_reloads"] == "1"

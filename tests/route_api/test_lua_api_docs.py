@@ -28,6 +28,8 @@ MCP_FUNCTIONS = defined("mcp_config.lua", r"^function mcp\.(\w+)") + defined(
 MCP_FUNCTIONS += defined("mcp_funcgen.lua", r"^function mcp\.(\w+)")
 MCP_FUNCTIONS += defined("mcp_router.lua", r"^function mcp\.(\w+)")
 MCP_FUNCTIONS += defined("mcp_inspect.lua", r"^function mcp\.(\w+)")
+MCP_FUNCTIONS += defined("mcp_ratelim.lua", r"^ *function mcp\.(\w+)")
+MCP_FUNCTIONS += defined("mcp_mutate.lua", r"^function mcp\.(\w+)")
 FUNCGEN_METHODS = defined("mcp_funcgen.lua", r"^function FGEN:(\w+)")
 RCTX_METHODS = defined("mcp_funcgen.lua", r"^function RCTX:(\w+)")
 REQUEST_METHODS = defined("mcp_routes.lua", r"^function Request:(\w+)")
@@ -50,6 +52,8 @@ def test_every_mcp_function_is_documented(name: str) -> None:
 
 def test_the_v2_lists_are_not_empty() -> None:
     assert "funcgen_new" in names(MCP_FUNCTIONS) and "router_new" in names(MCP_FUNCTIONS)
+    assert {"ratelim_tbf", "ratelim_global_tbf"} <= set(names(MCP_FUNCTIONS))
+    assert {"req_mutator_new", "res_mutator_new"} <= set(names(MCP_FUNCTIONS))
     assert "ready" in FUNCGEN_METHODS
     assert "wait_cond" in RCTX_METHODS
 
