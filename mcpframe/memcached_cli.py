@@ -188,14 +188,15 @@ Taken:
 -P, --pidfile=<file>      save PID in <file> (for reload: SIGHUP)
 -v, --verbose             verbose (repeat for more)
 -o, --extended            comma separated list of extended options:
-   - proxy_config:        Lua config files, separated with ':'
+   - proxy_config:        Lua config files, separated with ':' (routelib: the route
+                          library, its config file given as proxy_arg)
    - proxy_arg:           the config's mcp.start_arg
 -h, --help                print this help and exit
 -V, --version             print version and exit
 Accepted and ignored, with a warning: -U -a -A -M -k -r -u -f -n -D -L -R -C -b -B -F -X -W
 -e -N, and memcached's other -o options (slab, LRU, hash table, logging buffers, extstore).
 Refused: -d (run mcpframe under a service manager), -s (unix sockets), -Y (authentication),
--Z and -o ssl_* (TLS), -S (SASL), -o proxy_config=routelib.
+-Z and -o ssl_* (TLS), -S (SASL).
 """
 
 

@@ -182,9 +182,15 @@ class _PluginSurface:
         )
 
 
-def _run_files(lua: LuaRuntime, paths: tuple[str, ...]) -> None:
+def _run_files(
+    lua: LuaRuntime,
+    paths: tuple[str, ...],
+    registry: Registry,
+    stat_names: dict[int, str] | None = None,
+) -> None:
     """Compile and run the config files in ``lua``, in order; chunk name = the path, for
-    file:line. A file that does not compile stops the load (spec v2 1.6 [R])."""
+    file:line. A file that does not compile stops the load (spec v2 1.6 [R]). The entry
+    ``routelib`` is the route library (spec v2 1.9): see :func:`_run_routelib`."""
     run = lua.execute(
         b"""
         return function(path)
@@ -196,9 +202,31 @@ def _run_files(lua: LuaRuntime, paths: tuple[str, ...]) -> None:
     )
     for path in paths:
         if path == "routelib":
-            # memcached 1.6.45 loads its embedded route library for this name (spec v2 1.9).
-            raise LuaError(b"routelib: memcached's built-in route library is not in mcpframe")
-        run(_b(path))
+            _run_routelib(lua, registry, stat_names or {})
+        else:
+            run(_b(path))
+
+
+def _run_routelib(lua: LuaRuntime, registry: Registry, stat_names: dict[int, str]) -> None:
+    """Run the route library in ``lua``: first the source of every route handler plugin
+    (chunk name: its file, so errors name the file and line), then ``routelib.lua``, which
+    registers them; the user's file runs later, from ``mcp_config_pools``."""
+    run = lua.execute(
+        b"""
+        return function(src, name)
+            local f, err = load(src, name, "t")
+            if not f then error(err, 0) end
+            f()
+        end
+        """
+    )
+    names = sorted(registry.route_handlers)
+    for name in names:
+        record = registry.route_handlers[name]
+        run(_b(record.lua), _b("@" + (record.chunkname or f"route_{name}")))
+    prev = lua.table_from({k: _b(v) for k, v in stat_names.items()})
+    library = lua.execute(b"return load(..., '=routelib', 't')", lua_source("routelib.lua"))
+    library(lua.table_from([_b(n) for n in names]), prev)
 
 
 def start_arg_value(lua: LuaRuntime, arg: str | None) -> LuaObject:
@@ -294,7 +322,7 @@ class ConfigLoader:
         lua.execute(lua_source("mcp_config.lua"), mcp, state)
 
         try:
-            _run_files(lua, paths)
+            _run_files(lua, paths, self.registry, self.stat_names)
         except LuaError as e:
             raise ConfigError(f"Failed to load config file: {first_line(e.args[0])}") from None
         pools_fn = lua.globals().mcp_config_pools
@@ -516,7 +544,7 @@ class ConfigLoader:
             return value
 
         try:
-            _run_files(lua, source.paths)
+            _run_files(lua, source.paths, self.registry)
         except LuaError as e:
             raise ConfigError(
                 f"Failed to load data into worker thread: {first_line(e.args[0])}"
