@@ -25,7 +25,8 @@ function route_allfastest_start(a, ctx, fgen)
                     return res
                 elseif kind == OK then
                     final = res
-                elseif res ~= nil and (final == nil or not final:ok()) then
+                elseif res ~= nil and (final == nil or type(final) == "string"
+                    or not final:ok()) then
                     final = res
                 end
             end

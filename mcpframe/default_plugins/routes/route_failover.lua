@@ -46,7 +46,8 @@ function route_failover_start(a, ctx, fgen)
             for i = 1, limit do
                 if i > 1 and sid then stat(sid, 1) end
                 res = rctx:enqueue_and_wait(r, hs[i], wait)
-                if res ~= nil then
+                -- (a string from a child handler, e.g. route_null, counts as a failure)
+                if res ~= nil and type(res) ~= "string" then
                     if res:hit() then return res end
                     if res:ok() then
                         if not miss then return res end

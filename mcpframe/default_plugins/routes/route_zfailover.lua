@@ -37,7 +37,9 @@ function route_zfailover_start(a, ctx, fgen)
         local stat, FASTGOOD, GOOD, OK = mcp.stat, mcp.WAIT_FASTGOOD, mcp.RES_GOOD, mcp.RES_OK
         return function(r)
             local res = rctx:enqueue_and_wait(r, near)
-            if res:hit() or (not miss and res:ok()) or nfar == 0 then return res end
+            if nfar == 0 or (type(res) ~= "string" and (res:hit() or (not miss and res:ok()))) then
+                return res
+            end
             if sid then stat(sid, 1) end
             rctx:enqueue(r, far)
             rctx:wait_cond(nfar, FASTGOOD)

@@ -1,0 +1,121 @@
+"""Fixtures for the route library tests: mcpframe started through its CLI with
+``serve --routelib tests/configs/routelib/<name>``, in front of real memcached servers
+(routing) or of scripted fake backends (failover, timing, misses).
+
+The expected bytes were recorded from memcached 1.6.45's proxy started with
+``-o proxy_config=routelib,proxy_arg=<the same file>`` on the same requests. To record again,
+point MCPFRAME_ROUTELIB_REFERENCE at that binary: the same tests then run against it (the
+suite itself never needs it); tests of the places where mcpframe fixes a defect of 1.6.45's
+library are marked ``fixed`` and skipped there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT_ARGS, Mcpframe, Memcached, free_port, wait_port
+from tests.route_api.conftest import Mocks, Proxy, stop_all
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "routelib"
+REFERENCE = os.environ.get("MCPFRAME_ROUTELIB_REFERENCE")
+
+
+def config(name: str) -> str:
+    return str(CONFIGS / name)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if REFERENCE:
+        skip = pytest.mark.skip(reason="mcpframe fixes 1.6.45's library here")
+        for item in items:
+            if item.get_closest_marker("fixed") is not None:
+                item.add_marker(skip)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "fixed: mcpframe differs from 1.6.45 on purpose")
+
+
+class Reference:
+    """memcached 1.6.45's proxy on a routelib config (see the module docstring)."""
+
+    def __init__(self, path: str, env: dict[str, str], tags: dict[str, int]) -> None:
+        self.port = free_port()
+        listens = [a for tag, port in tags.items() for a in ("-l", f"tag_{tag}_:127.0.0.1:{port}")]
+        self.proc = subprocess.Popen(
+            [REFERENCE or "", *ROOT_ARGS, "-U", "0", "-l", f"127.0.0.1:{self.port}", *listens,
+             "-t", "1", "-o", f"proxy_config=routelib,proxy_arg={path}"],
+            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_port(self.port, self.proc)
+
+    @property
+    def addr(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
+    def stop(self) -> tuple[bytes, bytes]:
+        self.proc.terminate()
+        self.proc.wait(5)
+        return b"", b""
+
+
+StartRoutelib = Callable[..., Proxy]
+
+
+@pytest.fixture
+def start_routelib(mcpframe_factory: Callable[..., Mcpframe]) -> Iterator[StartRoutelib]:
+    """Start a proxy on ``tests/configs/routelib/<name>`` with the environment ``env``, also
+    listening on the ports of ``tags`` (tag name -> port) for those listener tags."""
+    started: list[Proxy] = []
+    refs: list[Reference] = []
+
+    def start(name: str, env: dict[str, str], tags: dict[str, int] | None = None) -> Proxy:
+        tags = tags or {}
+        if REFERENCE:
+            ref = Reference(config(name), env, tags)
+            refs.append(ref)
+            p = Proxy(ref)  # type: ignore[arg-type]
+        else:
+            listens = [
+                a for tag, port in tags.items() for a in ("--listen", f"127.0.0.1:{port}:{tag}")
+            ]
+            p = Proxy(mcpframe_factory("--routelib", config(name), *listens, env=env))
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.close()
+    for r in refs:
+        r.stop()
+
+
+@pytest.fixture(scope="module")
+def three_memcached() -> Iterator[list[Memcached]]:
+    servers = [Memcached() for _ in range(3)]
+    yield servers
+    stop_all(servers)
+
+
+def backends_env(servers: list[Memcached]) -> dict[str, str]:
+    return {f"MCP_B{i + 1}": str(m.port) for i, m in enumerate(servers)}
+
+
+@pytest.fixture
+def mocks() -> Iterator[Mocks]:
+    m = Mocks(3)
+    yield m
+    m.close()
+
+
+@pytest.fixture
+def faults(start_routelib: StartRoutelib, mocks: Mocks) -> Proxy:
+    """faults.lua in front of three fake backends, all connected and validated."""
+    proxy = start_routelib("faults.lua", mocks.env())
+    mocks.accept_all()
+    return proxy
