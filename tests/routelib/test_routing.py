@@ -64,7 +64,8 @@ CASES = [
     (b"set ttl/a 0 0 2\r\nhi\r\nmg ttl/a t v\r\nms ttl/b 2 T5\r\nhi\r\nmg ttl/b t\r\n"
      b"mg ttl/c v\r\n",
      b"STORED\r\nSERVER_ERROR invalid command for route_ttl\r\nHD\r\n"
-     b"SERVER_ERROR invalid command for route_ttl\r\nSERVER_ERROR invalid command for route_ttl\r\n"),
+     b"SERVER_ERROR invalid command for route_ttl\r\n"
+     b"SERVER_ERROR invalid command for route_ttl\r\n"),
     # a command map in the map: get/set to pool two, every other command to route_null
     (b"set cmd/a 0 0 1\r\nz\r\nget cmd/a\r\nmg cmd/a v\r\ndelete cmd/a\r\n",
      b"STORED\r\nVALUE cmd/a 0 1\r\nz\r\nEND\r\nEN\r\nNOT_FOUND\r\n"),

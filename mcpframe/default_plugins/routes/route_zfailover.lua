@@ -43,18 +43,21 @@ function route_zfailover_start(a, ctx, fgen)
             if sid then stat(sid, 1) end
             rctx:enqueue(r, far)
             rctx:wait_cond(nfar, FASTGOOD)
-            local final
+            -- a far hit, else a far miss, else the local miss, else the first error
+            local final, err
             for i = 1, nfar do
                 local fres, kind = rctx:result(far[i])
                 if kind == GOOD then
                     return fres
                 elseif kind == OK then
-                    final = fres
-                elseif final == nil then
-                    final = fres
+                    final = final or fres
+                elseif err == nil then
+                    err = fres
                 end
             end
-            return final or res
+            if final then return final end
+            if type(res) ~= "string" and res:ok() then return res end
+            return err or res
         end
     end })
 end
