@@ -12,7 +12,6 @@ import time
 
 from tests.route_api.conftest import Mocks, Proxy
 
-
 NOTHING_BACK = b"SERVER_ERROR bad response\r\n"
 
 
