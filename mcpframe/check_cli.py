@@ -258,12 +258,13 @@ def _render(report: dict[str, Any]) -> str:
 
 def check(
     config: Annotated[
-        str,
+        str | None,
         typer.Argument(
             help="Lua config file to check (several: a ':' list, run in order).",
             metavar="CONFIG",
+            show_default=False,
         ),
-    ],
+    ] = None,
     key: Annotated[
         list[str] | None,
         typer.Option(
@@ -278,9 +279,27 @@ def check(
         str | None,
         typer.Option("--start-arg", metavar="ARG", help="The config's mcp.start_arg."),
     ] = None,
+    routelib: Annotated[
+        str | None,
+        typer.Option(
+            "--routelib",
+            metavar="FILE",
+            help="A route library config, as serve --routelib (CONFIG files, if given, run "
+            "after the library).",
+        ),
+    ] = None,
 ) -> None:
     """Load a config without serving: print pools, routes, and where keys land."""
     try:
+        if routelib is not None:
+            if start_arg is not None:
+                raise CheckFailed("--routelib FILE is the start argument: drop --start-arg")
+            if not Path(routelib).is_file():
+                raise CheckFailed(f"{routelib}: config file not found")
+            config = "routelib" + (f":{config}" if config else "")
+            start_arg = routelib
+        if config is None:
+            raise CheckFailed("give a CONFIG file or --routelib FILE")
         report = describe(config, key or [], start_arg)
     except CheckFailed as exc:
         typer.echo(f"mcpframe check: {exc}", err=True)

@@ -54,13 +54,21 @@ local is_verbose, is_debug = false, false
 ---------------------------------------------------------------------------
 -- helpers shared with the handlers (global `routelib`)
 
--- The user's file and line `level` frames above the caller ("?" when not Lua code).
+-- The user's file and line `level` frames above the caller ("?" when not Lua code); the
+-- path whole (Lua's own messages cut it to 60 bytes).
 local function where(level)
     local info = getinfo(level + 1, "Sl")
     if info and info.currentline and info.currentline > 0 then
-        return info.short_src .. ":" .. info.currentline
+        local src = info.source
+        if ssub(src, 1, 1) == "@" then src = ssub(src, 2) else src = info.short_src end
+        return src .. ":" .. info.currentline
     end
     return "?"
+end
+
+-- An error at the user's line that called the function calling this.
+local function raise(msg)
+    error(where(3) .. ": " .. msg, 0)
 end
 
 -- The "nothing there" reply for a request's command (memcached's `resnull` mutator step,
@@ -158,27 +166,27 @@ function dsay(...)
 end
 
 function settings(t)
-    if type(t) ~= "table" then error("settings{} takes a table", 2) end
+    if type(t) ~= "table" then raise("settings{} takes a table") end
     dsay("settings:", t)
     input.settings = t
 end
 
 function pools(t)
-    if type(t) ~= "table" then error("pools{} takes a table", 2) end
+    if type(t) ~= "table" then raise("pools{} takes a table") end
     for name, conf in pairs(t) do
         input.pools[name] = { conf = conf, where = where(2) }
     end
 end
 
 function routes(t)
-    if type(t) ~= "table" then error("routes{} takes a table", 2) end
+    if type(t) ~= "table" then raise("routes{} takes a table") end
     if t.conf == nil then t.conf = {} end
     t._where = where(2)
     input.routes[t.tag or "default"] = t
 end
 
 function find_pools()
-    error("find_pools is not implemented", 2)
+    raise("find_pools is not implemented")
 end
 
 function local_zone(zone)
@@ -190,7 +198,7 @@ end
 function local_zone_from_env(var)
     local zone = os.getenv(var)
     if zone == nil then
-        error("failed to get local zone from environment variable: " .. tostring(var), 2)
+        raise("failed to get local zone from environment variable: " .. tostring(var))
     end
     dsay("=== local zone: ", zone)
     input.zone = zone
@@ -199,12 +207,12 @@ end
 function local_zone_from_file(path)
     local f, err = io.open(path, "r")
     if f == nil then
-        error("failure while opening local zone file: " .. tostring(path) .. " " .. err, 2)
+        raise("failure while opening local zone file: " .. tostring(path) .. " " .. err)
     end
     local zone = f:read("l")
     f:close()
     if zone == nil then
-        error("failed to read local zone from file: " .. path, 2)
+        raise("failed to read local zone from file: " .. path)
     end
     dsay("=== local zone: ", zone)
     input.zone = zone
@@ -223,18 +231,18 @@ setmetatable(debug, { __call = function(_, on)
 end })
 
 function cmdmap(t)
-    if type(t) ~= "table" then error("cmdmap{} takes a table", 2) end
+    if type(t) ~= "table" then raise("cmdmap{} takes a table") end
     local out = {}
     for k, v in pairs(t) do
         local code = k
         if type(k) == "string" then
             code = CMD_BY_NAME[k]
-            if code == nil then error("unknown command in cmdmap: " .. k, 2) end
+            if code == nil then raise("unknown command in cmdmap: " .. k) end
         elseif type(k) ~= "number" then
-            error("cmdmap keys must all be strings or id numbers", 2)
+            raise("cmdmap keys must all be strings or id numbers")
         end
         if getmetatable(v) ~= HANDLER then
-            error("bad entry in route table map: cmdmap{} values must be route handlers", 2)
+            raise("bad entry in route table map: cmdmap{} values must be route handlers")
         end
         out[code] = v
     end
@@ -245,16 +253,16 @@ end
 local registered = {}
 
 function register_route_handlers(list)
-    if type(list) ~= "table" then error("register_route_handlers takes a list of names", 2) end
+    if type(list) ~= "table" then raise("register_route_handlers takes a list of names") end
     for _, name in pairs(list) do
         if type(name) ~= "string" then
-            error("register_route_handlers: names must be strings", 2)
+            raise("register_route_handlers: names must be strings")
         end
         registered[name] = true
         rawset(_G, "route_" .. name, function(args)
             if args == nil then args = {} end
             if type(args) ~= "table" then
-                error("route_" .. name .. "{...} takes a table of options", 2)
+                raise("route_" .. name .. "{...} takes a table of options")
             end
             return setmetatable({ f = name, a = args, where = where(2) }, HANDLER)
         end)
@@ -438,7 +446,7 @@ if type(prev_stats) == "table" then
 end
 
 local function stats_id(name)
-    if type(name) ~= "string" then error("stat names must be strings", 2) end
+    if type(name) ~= "string" then raise("stat names must be strings") end
     local id = stats.map[name] or stats.old[name]
     if id == nil then
         id = table.remove(stats.free)
@@ -587,8 +595,8 @@ local function unknown_handlers(_, k)
         local known = {}
         for name in pairs(registered) do known[#known + 1] = name end
         table.sort(known)
-        error(sformat("unknown route handler: %s (registered: %s)", k,
-            table.concat(known, ", ")), 2)
+        error(sformat("%s: unknown route handler: %s (registered: %s)", where(2), k,
+            table.concat(known, ", ")), 0)
     end
 end
 
