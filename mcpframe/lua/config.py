@@ -187,6 +187,7 @@ def _run_files(
     paths: tuple[str, ...],
     registry: Registry,
     stat_names: dict[int, str] | None = None,
+    shared: LuaObject = None,
 ) -> None:
     """Compile and run the config files in ``lua``, in order; chunk name = the path, for
     file:line. A file that does not compile stops the load (spec v2 1.6 [R]). The entry
@@ -202,15 +203,19 @@ def _run_files(
     )
     for path in paths:
         if path == "routelib":
-            _run_routelib(lua, registry, stat_names or {})
+            _run_routelib(lua, registry, stat_names or {}, shared)
         else:
             run(_b(path))
 
 
-def _run_routelib(lua: LuaRuntime, registry: Registry, stat_names: dict[int, str]) -> None:
+def _run_routelib(
+    lua: LuaRuntime, registry: Registry, stat_names: dict[int, str], shared: LuaObject
+) -> None:
     """Run the route library in ``lua``: first the source of every route handler plugin
     (chunk name: its file, so errors name the file and line), then ``routelib.lua``, which
-    registers them; the user's file runs later, from ``mcp_config_pools``."""
+    registers them; the user's file runs later, from ``mcp_config_pools``. ``stat_names``:
+    the previous load's ``mcp.add_stat`` names (config VM); ``shared``: the route VM's
+    request/response internals (``state.shared``), for the library's null responses."""
     run = lua.execute(
         b"""
         return function(src, name)
@@ -226,7 +231,7 @@ def _run_routelib(lua: LuaRuntime, registry: Registry, stat_names: dict[int, str
         run(_b(record.lua), _b("@" + (record.chunkname or f"route_{name}")))
     prev = lua.table_from({k: _b(v) for k, v in stat_names.items()})
     library = lua.execute(b"return load(..., '=routelib', 't')", lua_source("routelib.lua"))
-    library(lua.table_from([_b(n) for n in names]), prev)
+    library(lua.table_from([_b(n) for n in names]), prev, shared)
 
 
 def start_arg_value(lua: LuaRuntime, arg: str | None) -> LuaObject:
@@ -544,7 +549,7 @@ class ConfigLoader:
             return value
 
         try:
-            _run_files(lua, source.paths, self.registry)
+            _run_files(lua, source.paths, self.registry, shared=state[b"shared"])
         except LuaError as e:
             raise ConfigError(
                 f"Failed to load data into worker thread: {first_line(e.args[0])}"

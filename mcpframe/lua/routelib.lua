@@ -8,7 +8,9 @@
 -- `route_<name>_start`). Called as a chunk with:
 --   names  the handler plugins' names, registered here as `register_route_handlers` does;
 --   stats  the `mcp.add_stat` names of the previous load (id -> name), so that a reload keeps
---          each counter's id as memcached's copy does (it keeps them in its config VM).
+--          each counter's id as memcached's copy does (it keeps them in its config VM);
+--   shared the route VM's request and response internals (mcp_routes.lua's state.shared),
+--          nil in the config VM: null replies are real response objects.
 --
 -- Two stages, as in memcached: `mcp_config_pools` (config VM) runs the user's file
 -- (mcp.start_arg), applies its settings, builds the pools, checks every handler's children
@@ -16,7 +18,7 @@
 -- `mcp_config_routes` resolves children to pools and funcgens, runs every `_start` and
 -- attaches one router per `routes{}` tree. Every error about a handler names the user's file
 -- and line where `route_<name>{...}` was written.
-local names, prev_stats = ...
+local names, prev_stats, shared = ...
 
 local getinfo, traceback = debug.getinfo, debug.traceback
 local type, pairs, ipairs, next, error, pcall, tostring, rawget, rawset, setmetatable,
@@ -71,22 +73,48 @@ local function raise(msg)
     error(where(3) .. ": " .. msg, 0)
 end
 
--- The "nothing there" reply for a request's command (memcached's `resnull` mutator step,
--- spec v2 5.8), or nil for a command without one.
-local NULL_REPLY = {
-    [mcp.CMD_MG] = "EN\r\n", [mcp.CMD_ME] = "EN\r\n", [mcp.CMD_MS] = "NS\r\n",
-    [mcp.CMD_MD] = "NF\r\n", [mcp.CMD_MA] = "NF\r\n",
-    [mcp.CMD_GET] = "END\r\n", [mcp.CMD_GETS] = "END\r\n", [mcp.CMD_GAT] = "END\r\n",
-    [mcp.CMD_GATS] = "END\r\n",
-    [mcp.CMD_SET] = "NOT_STORED\r\n", [mcp.CMD_ADD] = "NOT_STORED\r\n",
-    [mcp.CMD_CAS] = "NOT_STORED\r\n", [mcp.CMD_REPLACE] = "NOT_STORED\r\n",
-    [mcp.CMD_APPEND] = "NOT_STORED\r\n", [mcp.CMD_PREPEND] = "NOT_STORED\r\n",
-    [mcp.CMD_INCR] = "NOT_FOUND\r\n", [mcp.CMD_DECR] = "NOT_FOUND\r\n",
-    [mcp.CMD_TOUCH] = "NOT_FOUND\r\n", [mcp.CMD_DELETE] = "NOT_FOUND\r\n",
+-- The "nothing there" reply of each command (memcached's `resnull` mutator step, spec v2
+-- 5.8), and its response code.
+local END, NOT_STORED, NOT_FOUND = mcp.MCMC_CODE_END, mcp.MCMC_CODE_NOT_STORED,
+    mcp.MCMC_CODE_NOT_FOUND
+local NULL = {
+    [mcp.CMD_MG] = { "EN\r\n", END }, [mcp.CMD_ME] = { "EN\r\n", END },
+    [mcp.CMD_MS] = { "NS\r\n", NOT_STORED }, [mcp.CMD_MD] = { "NF\r\n", NOT_FOUND },
+    [mcp.CMD_MA] = { "NF\r\n", NOT_FOUND },
+    [mcp.CMD_GET] = { "END\r\n", END }, [mcp.CMD_GETS] = { "END\r\n", END },
+    [mcp.CMD_GAT] = { "END\r\n", END }, [mcp.CMD_GATS] = { "END\r\n", END },
+    [mcp.CMD_SET] = { "NOT_STORED\r\n", NOT_STORED },
+    [mcp.CMD_ADD] = { "NOT_STORED\r\n", NOT_STORED },
+    [mcp.CMD_CAS] = { "NOT_STORED\r\n", NOT_STORED },
+    [mcp.CMD_REPLACE] = { "NOT_STORED\r\n", NOT_STORED },
+    [mcp.CMD_APPEND] = { "NOT_STORED\r\n", NOT_STORED },
+    [mcp.CMD_PREPEND] = { "NOT_STORED\r\n", NOT_STORED },
+    [mcp.CMD_INCR] = { "NOT_FOUND\r\n", NOT_FOUND },
+    [mcp.CMD_DECR] = { "NOT_FOUND\r\n", NOT_FOUND },
+    [mcp.CMD_TOUCH] = { "NOT_FOUND\r\n", NOT_FOUND },
+    [mcp.CMD_DELETE] = { "NOT_FOUND\r\n", NOT_FOUND },
 }
+local IS_META = { [mcp.CMD_MG] = true, [mcp.CMD_MS] = true, [mcp.CMD_MD] = true,
+    [mcp.CMD_MA] = true, [mcp.CMD_ME] = true, [mcp.CMD_MN] = true }
+-- reply modes of mcp_routes.lua: noreply, quiet, quiet mg
+local MODE_NOREPLY, MODE_QUIET, MODE_QUIET_MG = 1, 2, 3
+local new_response = shared and shared.new_response
 
+-- The null reply for request `r`: a response object, so that quiet and noreply requests,
+-- multigets and handlers above this one treat it as the miss it is.
 local function null_reply(r)
-    return NULL_REPLY[r:command()] or "SERVER_ERROR no null reply for this command\r\n"
+    local cmd = r:command()
+    local null = NULL[cmd]
+    if null == nil then return "SERVER_ERROR no null reply for this command\r\n" end
+    local mode = 0
+    if r._nr then
+        if IS_META[cmd] then
+            mode = cmd == mcp.CMD_MG and MODE_QUIET_MG or MODE_QUIET
+        else
+            mode = MODE_NOREPLY
+        end
+    end
+    return new_response(null[1], 0, null[2], 0, mode, 0, 0, "")
 end
 
 -- Option checks for `_conf` functions: each raises "<name>: <what>" (the library adds the
