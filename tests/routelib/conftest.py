@@ -70,11 +70,14 @@ StartRoutelib = Callable[..., Proxy]
 @pytest.fixture
 def start_routelib(mcpframe_factory: Callable[..., Mcpframe]) -> Iterator[StartRoutelib]:
     """Start a proxy on ``tests/configs/routelib/<name>`` with the environment ``env``, also
-    listening on the ports of ``tags`` (tag name -> port) for those listener tags."""
+    listening on the ports of ``tags`` (tag name -> port) for those listener tags; ``extra``:
+    more ``serve`` arguments (mcpframe only)."""
     started: list[Proxy] = []
     refs: list[Reference] = []
 
-    def start(name: str, env: dict[str, str], tags: dict[str, int] | None = None) -> Proxy:
+    def start(
+        name: str, env: dict[str, str], tags: dict[str, int] | None = None, *extra: str
+    ) -> Proxy:
         tags = tags or {}
         if REFERENCE:
             ref = Reference(config(name), env, tags)
@@ -84,7 +87,7 @@ def start_routelib(mcpframe_factory: Callable[..., Mcpframe]) -> Iterator[StartR
             listens = [
                 a for tag, port in tags.items() for a in ("--listen", f"127.0.0.1:{port}:{tag}")
             ]
-            p = Proxy(mcpframe_factory("--routelib", config(name), *listens, env=env))
+            p = Proxy(mcpframe_factory("--routelib", config(name), *listens, *extra, env=env))
         started.append(p)
         return p
 

@@ -154,3 +154,16 @@ def test_a_tagged_listener_gets_its_tree(routing: Proxy, alt_port: int) -> None:
 
 def test_non_storage_commands_stay_local(routing: Proxy) -> None:
     assert exchange(routing, b"mn\r\nversion\r\n").startswith(b"MN\r\nVERSION ")
+
+
+def test_random_spreads_requests_over_its_children(
+    routing: Proxy, three_memcached: list[Memcached]
+) -> None:
+    keys = [b"rand3/%d" % i for i in range(30)]
+    c = routing.connect()
+    for key in keys:
+        c.send(b"set " + key + b" 0 0 1\r\nv\r\n")
+        assert c.readline() == b"STORED\r\n"
+    used = {tuple(holders(three_memcached, key)) for key in keys}
+    assert used <= {(1,), (2,), (3,)}  # each request goes to exactly one child
+    assert len(used) >= 2

@@ -27,6 +27,7 @@ routes{
         split = route_split{ child_a = "one", child_b = "two" },
         sync = route_allsync{ children = { "one", "two", "three" } },
         rand = route_random{ children = { "two" } },
+        rand3 = route_random{ children = { "one", "two", "three" } },
         east = route_direct{ child = "set_zones_east" },
         west = route_failover{ children = "set_zones", local_zone = "west" },
         cmd = cmdmap{
