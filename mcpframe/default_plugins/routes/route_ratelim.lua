@@ -19,6 +19,9 @@ function route_ratelim_conf(t, ctx)
         t.stats_id = ctx:get_stats_id((t.stats_name or ctx:label()) .. "_limits")
     end
     if t.global then
+        if mcp.ratelim_global_tbf == nil then
+            error("mcp.ratelim_global_tbf is not available in this mcpframe", 0)
+        end
         t.tbf_global = mcp.ratelim_global_tbf({ limit = t.limit, fillrate = t.fillrate,
             tickrate = t.tickrate })
     end
@@ -31,6 +34,9 @@ function route_ratelim_start(a, ctx, fgen)
     if a.global then
         o.take = a.tbf_global
     else
+        if mcp.ratelim_tbf == nil then
+            error("mcp.ratelim_tbf is not available in this mcpframe", 0)
+        end
         o.take = mcp.ratelim_tbf({ limit = a.limit, fillrate = a.fillrate,
             tickrate = a.tickrate })
     end
