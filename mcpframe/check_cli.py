@@ -176,9 +176,12 @@ def describe(path: Path | str, keys: list[str], start_arg: str | None = None) ->
         raise CheckFailed(str(exc)) from None
     except Exception as exc:  # a plugin raising something unexpected while a pool is built
         raise CheckFailed(f"{path}: {type(exc).__name__}: {exc}") from None
+    from mcpframe.routelib_tree import describe_routelib
+
     pools = loaded.named_pools()
     return {
         "config": str(path),
+        "routelib": describe_routelib(loaded, keys),
         "pools": [_describe_pool(name, pool, registry) for name, pool in pools.items()],
         "routes": _describe_routes(loaded),
         "keys": [_place(key, pools) for key in keys],
@@ -238,6 +241,10 @@ def _render(report: dict[str, Any]) -> str:
         if route["passthrough"] is not None:
             target += f" (pass-through: pool {route['passthrough']})"
         lines.append(f"  {tag}: {commands} -> {target}")
+    if report.get("routelib") is not None:
+        from mcpframe.routelib_tree import render_routelib
+
+        lines += render_routelib(report["routelib"])
     if report["keys"]:
         lines += ["", "keys"]
     for placed in report["keys"]:
