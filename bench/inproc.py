@@ -63,6 +63,24 @@ FORWARD_V2 = """(function()
     end })
     return fg
   end)()"""
+#: ``--routelib HANDLER``: a route library config (docs/routelib.md) with one tree: ``direct``
+#: (a default route_direct alone), ``router`` (the same behind a prefix router whose map the
+#: keys miss), ``failover`` and ``allfastest`` (two pools on the same two backends, both
+#: healthy: failover asks the first, allfastest both).
+ROUTELIB = """
+pools{
+  main = { backends = { "127.0.0.1:%d b1", "127.0.0.1:%d b2" } },
+  alt = { backends = { "127.0.0.1:%d b1", "127.0.0.1:%d b2" } },
+}
+routes{ %s }
+"""
+ROUTELIB_TREES = {
+    "direct": 'default = route_direct{ child = "main" }',
+    "router": 'conf = { mode = "prefix", stop = "/" }, map = { x = route_null{} }, '
+    'default = route_direct{ child = "main" }',
+    "failover": 'default = route_failover{ children = { "main", "alt" } }',
+    "allfastest": 'default = route_allfastest{ children = { "main", "alt" } }',
+}
 V2_PASSTHROUGH = "return rctx:enqueue_and_wait(r, h)"
 V2_IN_LUA = "local res = rctx:enqueue_and_wait(r, h) return res"
 
@@ -119,12 +137,19 @@ async def measure(args: argparse.Namespace, ports: list[int]) -> list[float]:
     else:
         route = IN_LUA if args.lua else PASSTHROUGH
     routes.write_text(ROUTES % (ports[0], ports[1], route))
+    config: Any = routes
+    if args.routelib:
+        from mcpframe.config import ConfigSource
+
+        tree = ROUTELIB_TREES[args.routelib]
+        routes.write_text(ROUTELIB % (ports[0], ports[1], ports[0], ports[1], tree))
+        config = ConfigSource(("routelib",), str(routes))
     port = free_port()
     options = ServerOptions(listens=[Listen("127.0.0.1", port)])
     if args.metrics:
         from mcpframe.proxy.metrics import record_latency
 
-    server = build_server(options, routes, build_registry(), EventLog([]))
+    server = build_server(options, config, build_registry(), EventLog([]))
     if args.metrics:
         record_latency(server)  # what `serve --metrics` records, before anything connects
     tune_process()  # as `mcpframe serve` does
@@ -223,6 +248,11 @@ def main() -> None:
     p.add_argument("--binary", action="store_true", help="binary-protocol clients")
     p.add_argument("--metrics", action="store_true", help="record what --metrics records")
     p.add_argument("--v2", action="store_true", help="an API v2 route that only forwards")
+    p.add_argument(
+        "--routelib",
+        choices=sorted(ROUTELIB_TREES),
+        help="a route library config with this handler (see ROUTELIB_TREES)",
+    )
     args = p.parse_args()
     procs = []
     ports = []
