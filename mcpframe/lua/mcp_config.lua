@@ -16,8 +16,12 @@ state.POOL_MT = POOL_MT
 
 local tunables = state.tunables
 
+-- (debug.getinfo kept here: a config may replace the global `debug`, as memcached's
+-- routelib does)
+local getinfo = debug.getinfo
+
 local function where(level)
-    local info = debug.getinfo(level + 1, "Sl")
+    local info = getinfo(level + 1, "Sl")
     if info and info.currentline and info.currentline > 0 then
         return info.short_src .. ":" .. info.currentline
     end

@@ -74,10 +74,11 @@ local DIRECT = -1
 
 -- Errors: `msg` at the caller `level` frames up, or without a position when that frame is
 -- one of the drivers (a tail call from the route left no frame of its own).
-local SELF_SOURCE = debug.getinfo(1, "S").source
+local getinfo = debug.getinfo  -- (a config may replace the global `debug`)
+local SELF_SOURCE = getinfo(1, "S").source
 local error = error
 local function raise(msg, level)
-    local info = debug.getinfo(level + 1, "S")
+    local info = getinfo(level + 1, "S")
     if info == nil or info.source == SELF_SOURCE or info.what == "C" then
         error(msg, 0)
     end

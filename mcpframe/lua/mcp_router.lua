@@ -13,10 +13,11 @@ local ssub, sfind = string.sub, string.find
 
 -- Errors at the caller `level` frames up (see mcp_funcgen.lua's), without a position when
 -- that frame is not Lua code of the config.
-local SELF_SOURCE = debug.getinfo(1, "S").source
+local getinfo = debug.getinfo  -- (a config may replace the global `debug`)
+local SELF_SOURCE = getinfo(1, "S").source
 local error = error
 local function raise(msg, level)
-    local info = debug.getinfo(level + 1, "S")
+    local info = getinfo(level + 1, "S")
     if info == nil or info.source == SELF_SOURCE or info.what == "C" then
         error(msg, 0)
     end

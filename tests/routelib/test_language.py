@@ -262,3 +262,27 @@ def test_reload_picks_up_the_new_tree(
             break
         time.sleep(0.05)
     assert got == b"EN\r\n"
+
+
+def test_a_config_may_replace_the_debug_library(tmp_path: Path) -> None:
+    # memcached's own routelib file assigns a function to the global `debug`; mcpframe's
+    # config and route VMs keep working (they hold debug.getinfo from before)
+    config = write(
+        tmp_path,
+        """\
+        debug = function() end
+        function mcp_config_pools()
+            return mcp.pool({ mcp.backend("b1", "127.0.0.1", 11211) })
+        end
+        function mcp_config_routes(p)
+            local fg = mcp.funcgen_new()
+            local h = fg:new_handle(p)
+            fg:ready({ n = "x", f = function(rctx) return function(r)
+                return rctx:enqueue_and_wait(r, h) end end })
+            mcp.attach(mcp.CMD_ANY_STORAGE, mcp.router_new({ map = { a = fg } }))
+        end
+        """,
+        "v2.lua",
+    )
+    done = run_check(str(config))
+    assert done.returncode == 0, done.stderr
