@@ -23,6 +23,9 @@ from tests.route_api.conftest import Mocks, Proxy, stop_all
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "routelib"
 REFERENCE = os.environ.get("MCPFRAME_ROUTELIB_REFERENCE")
+#: Developer check: run mcpframe on memcached's own library file (``--config STOCK
+#: --start-arg FILE``) instead of its own (docs/routelib.md, "memcached's file on mcpframe").
+STOCK = os.environ.get("MCPFRAME_ROUTELIB_STOCK")
 
 
 def config(name: str) -> str:
@@ -30,7 +33,7 @@ def config(name: str) -> str:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if REFERENCE:
+    if REFERENCE or STOCK:
         skip = pytest.mark.skip(reason="mcpframe fixes 1.6.45's library here")
         for item in items:
             if item.get_closest_marker("fixed") is not None:
@@ -87,7 +90,8 @@ def start_routelib(mcpframe_factory: Callable[..., Mcpframe]) -> Iterator[StartR
             listens = [
                 a for tag, port in tags.items() for a in ("--listen", f"127.0.0.1:{port}:{tag}")
             ]
-            p = Proxy(mcpframe_factory("--routelib", config(name), *listens, *extra, env=env))
+            lib = ["--config", STOCK, "--start-arg"] if STOCK else ["--routelib"]
+            p = Proxy(mcpframe_factory(*lib, config(name), *listens, *extra, env=env))
         started.append(p)
         return p
 
