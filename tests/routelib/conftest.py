@@ -12,14 +12,16 @@ library are marked ``fixed`` and skipped there.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT_ARGS, Mcpframe, Memcached, free_port, wait_port
-from tests.route_api.conftest import Mocks, Proxy, stop_all
+from tests.helpers import Mcpframe, Memcached
+from tests.route_api.conftest import Mocks, Proxy
+from tests.route_api.conftest import mocks as mocks  # (fixtures shared with those tests)
+from tests.v2.conftest import Reference
+from tests.v2.conftest import three_memcached as three_memcached
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "routelib"
 REFERENCE = os.environ.get("MCPFRAME_ROUTELIB_REFERENCE")
@@ -44,29 +46,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "fixed: mcpframe differs from 1.6.45 on purpose")
 
 
-class Reference:
-    """memcached 1.6.45's proxy on a routelib config (see the module docstring)."""
-
-    def __init__(self, path: str, env: dict[str, str], tags: dict[str, int]) -> None:
-        self.port = free_port()
-        listens = [a for tag, port in tags.items() for a in ("-l", f"tag_{tag}_:127.0.0.1:{port}")]
-        self.proc = subprocess.Popen(
-            [REFERENCE or "", *ROOT_ARGS, "-U", "0", "-l", f"127.0.0.1:{self.port}", *listens,
-             "-t", "1", "-o", f"proxy_config=routelib,proxy_arg={path}"],
-            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_port(self.port, self.proc)
-
-    @property
-    def addr(self) -> tuple[str, int]:
-        return ("127.0.0.1", self.port)
-
-    def stop(self) -> tuple[bytes, bytes]:
-        self.proc.terminate()
-        self.proc.wait(5)
-        return b"", b""
-
-
 StartRoutelib = Callable[..., Proxy]
 
 
@@ -83,7 +62,8 @@ def start_routelib(mcpframe_factory: Callable[..., Mcpframe]) -> Iterator[StartR
     ) -> Proxy:
         tags = tags or {}
         if REFERENCE:
-            ref = Reference(config(name), env, tags)
+            listens = [f"-ltag_{tag}_:127.0.0.1:{port}" for tag, port in tags.items()]
+            ref = Reference(f"routelib,proxy_arg={config(name)}", env, *listens, binary=REFERENCE)
             refs.append(ref)
             p = Proxy(ref)  # type: ignore[arg-type]
         else:
@@ -102,22 +82,8 @@ def start_routelib(mcpframe_factory: Callable[..., Mcpframe]) -> Iterator[StartR
         r.stop()
 
 
-@pytest.fixture(scope="module")
-def three_memcached() -> Iterator[list[Memcached]]:
-    servers = [Memcached() for _ in range(3)]
-    yield servers
-    stop_all(servers)
-
-
 def backends_env(servers: list[Memcached]) -> dict[str, str]:
     return {f"MCP_B{i + 1}": str(m.port) for i, m in enumerate(servers)}
-
-
-@pytest.fixture
-def mocks() -> Iterator[Mocks]:
-    m = Mocks(3)
-    yield m
-    m.close()
 
 
 @pytest.fixture
