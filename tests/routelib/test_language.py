@@ -286,3 +286,25 @@ def test_a_config_may_replace_the_debug_library(tmp_path: Path) -> None:
     )
     done = run_check(str(config))
     assert done.returncode == 0, done.stderr
+
+
+def test_stat_counters_follow_their_names_across_reloads(
+    tmp_path: Path, mcpframe_factory: Callable[..., Mcpframe]
+) -> None:
+    tree = 'routes{{ map = {{ {} = route_failover{{ children = {{ "internal" }}, stats = true }} }} }}\n'
+    config = write(tmp_path, tree.format("a"))
+    proxy = mcpframe_factory("--routelib", str(config))
+    c = Client(proxy.addr)
+
+    def user_stats() -> list[bytes]:
+        c.send(b"stats proxy\r\n")
+        lines = c.read_until(b"END\r\n").split(b"\r\n")
+        return [line for line in lines if line.startswith(b"STAT user_")]
+
+    assert user_stats() == [b"STAT user_a_retries 0"]
+    config.write_text(tree.format("b"))
+    os.kill(proxy.proc.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while user_stats() != [b"STAT user_b_retries 0"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert user_stats() == [b"STAT user_b_retries 0"]  # a_retries blanked, b counted anew
