@@ -291,7 +291,9 @@ def test_a_config_may_replace_the_debug_library(tmp_path: Path) -> None:
 def test_stat_counters_follow_their_names_across_reloads(
     tmp_path: Path, mcpframe_factory: Callable[..., Mcpframe]
 ) -> None:
-    tree = 'routes{{ map = {{ {} = route_failover{{ children = {{ "internal" }}, stats = true }} }} }}\n'
+    tree = (
+        'routes{{ map = {{ {} = route_failover{{ children = {{ "internal" }}, stats = true }} }} }}'
+    )
     config = write(tmp_path, tree.format("a"))
     proxy = mcpframe_factory("--routelib", str(config))
     c = Client(proxy.addr)
