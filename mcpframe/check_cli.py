@@ -46,13 +46,15 @@ def _command_groups() -> tuple[dict[int, str], frozenset[int], frozenset[int]]:
     return c.NAMES, ROUTABLE, c.KEYED
 
 
-def _describe_pool(name: str, pool: PoolSpec, registry: Registry) -> dict[str, Any]:
+def _describe_pool(
+    name: str, pool: PoolSpec, registry: Registry, where: str | None = None
+) -> dict[str, Any]:
     seed = None
     if pool.seed is not None:
         seed = {"string": _text(pool.seed), "value": registry.hashers["xxhash"].hash(pool.seed, 0)}
     return {
         "name": name,
-        "where": pool.where,
+        "where": where or pool.where,
         "dist": pool.dist,
         "hash": pool.hash,
         "filter": pool.filter,
@@ -176,13 +178,16 @@ def describe(path: Path | str, keys: list[str], start_arg: str | None = None) ->
         raise CheckFailed(str(exc)) from None
     except Exception as exc:  # a plugin raising something unexpected while a pool is built
         raise CheckFailed(f"{path}: {type(exc).__name__}: {exc}") from None
-    from mcpframe.routelib_tree import describe_routelib
+    from mcpframe.routelib_tree import describe_routelib, pool_sources
 
     pools = loaded.named_pools()
+    sources = pool_sources(loaded)
     return {
         "config": str(path),
         "routelib": describe_routelib(loaded, keys),
-        "pools": [_describe_pool(name, pool, registry) for name, pool in pools.items()],
+        "pools": [
+            _describe_pool(name, pool, registry, sources.get(name)) for name, pool in pools.items()
+        ],
         "routes": _describe_routes(loaded),
         "keys": [_place(key, pools) for key in keys],
         "failed_plugins": [str(error) for error in registry.failed],

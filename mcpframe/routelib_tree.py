@@ -15,7 +15,7 @@ from typing import Any
 from mcpframe.config import ConfValue, LoadedConfig, PoolRef, PoolSpec
 from mcpframe.protocol import commands as c
 
-__all__ = ["describe_routelib", "render_routelib"]
+__all__ = ["describe_routelib", "pool_sources", "render_routelib"]
 
 _ANY_STORAGE = c.CMD_ANY_STORAGE
 
@@ -110,6 +110,20 @@ class _Tree:
         for child in node.get("children", []):
             out.extend(self.names_below(child))
         return out
+
+
+def pool_sources(loaded: LoadedConfig) -> dict[str, str]:
+    """Where each pool of a route library config was written (``file:line`` of its
+    ``pools{}``), by its name in :meth:`LoadedConfig.named_pools`; empty for other configs."""
+    conf = loaded.conf
+    wheres = _table(conf.get(b"pw")) if isinstance(conf, dict) else {}
+    out = {}
+    for name in loaded.named_pools():
+        top = name.split(".")[1] if name.startswith("p.") else ""
+        where = wheres.get(top.encode())
+        if isinstance(where, bytes):
+            out[name] = _s(where)
+    return out
 
 
 def _router(conf: ConfValue) -> dict[str, str | None]:

@@ -659,7 +659,10 @@ function mcp_config_pools()
     end
     stats_turnover()
     dsay("=== mcp_config_pools: done ===")
-    local out = { r = trees, p = all, is_verbose = is_verbose, is_debug = is_debug }
+    -- pw: where each pool was written (for `mcpframe check`)
+    local pw = {}
+    for name, d in pairs(input.pools) do pw[name] = d.where end
+    local out = { r = trees, p = all, pw = pw, is_verbose = is_verbose, is_debug = is_debug }
     reset_input()
     return out
 end

@@ -14,6 +14,8 @@ ENV = {**os.environ, "MCP_B1": "21001", "MCP_B2": "21002", "MCP_B3": "21003"}
 
 def test_the_tree_as_json() -> None:
     report = check_json("--routelib", config("routing.lua"), "--key", "main/a", env=ENV)
+    wheres = {p["name"]: p["where"].rsplit("/", 1)[1] for p in report["pools"]}
+    assert (wheres["p.main"], wheres["p.set_zones.east"]) == ("routing.lua:7", "routing.lua:12")
     untagged, alt = report["routelib"]
     assert (untagged["tag"], alt["tag"]) == (None, "alt")
     assert untagged["router"] == {"mode": "prefix", "start": None, "stop": "/"}
