@@ -216,22 +216,29 @@ def _run_routelib(
     registers them; the user's file runs later, from ``mcp_config_pools``. ``stat_names``:
     the previous load's ``mcp.add_stat`` names (config VM); ``shared``: the route VM's
     request/response internals (``state.shared``), for the library's null responses."""
+    # A handler whose source does not compile or run is left out (a config that uses it is
+    # told why); the others, and configs without it, still load.
     run = lua.execute(
         b"""
         return function(src, name)
             local f, err = load(src, name, "t")
-            if not f then error(err, 0) end
-            f()
+            if not f then return err end
+            local ok, e = pcall(f)
+            if not ok then return tostring(e) end
         end
         """
     )
-    names = sorted(registry.route_handlers)
-    for name in names:
+    names, broken = [], lua.table()
+    for name in sorted(registry.route_handlers):
         record = registry.route_handlers[name]
-        run(_b(record.lua), _b("@" + (record.chunkname or f"route_{name}")))
+        error = run(_b(record.lua), _b("@" + (record.chunkname or f"route_{name}")))
+        if error is None:
+            names.append(name)
+        else:
+            broken[_b(name)] = error
     prev = lua.table_from({k: _b(v) for k, v in stat_names.items()})
     library = lua.execute(b"return load(..., '=routelib', 't')", lua_source("routelib.lua"))
-    library(lua.table_from([_b(n) for n in names]), prev, shared)
+    library(lua.table_from([_b(n) for n in names]), prev, shared, broken)
 
 
 def start_arg_value(lua: LuaRuntime, arg: str | None) -> LuaObject:

@@ -10,7 +10,8 @@
 --   stats  the `mcp.add_stat` names of the previous load (id -> name), so that a reload keeps
 --          each counter's id as memcached's copy does (it keeps them in its config VM);
 --   shared the route VM's request and response internals (mcp_routes.lua's state.shared),
---          nil in the config VM: null replies are real response objects.
+--          nil in the config VM: null replies are real response objects;
+--   broken handler plugins whose source failed to load: name -> the error.
 --
 -- Two stages, as in memcached: `mcp_config_pools` (config VM) runs the user's file
 -- (mcp.start_arg), applies its settings, builds the pools, checks every handler's children
@@ -18,7 +19,7 @@
 -- `mcp_config_routes` resolves children to pools and funcgens, runs every `_start` and
 -- attaches one router per `routes{}` tree. Every error about a handler names the user's file
 -- and line where `route_<name>{...}` was written.
-local names, prev_stats, shared = ...
+local names, prev_stats, shared, broken = ...
 
 local getinfo, traceback = debug.getinfo, debug.traceback
 local type, pairs, ipairs, next, error, pcall, tostring, rawget, rawset, setmetatable,
@@ -620,6 +621,10 @@ end
 local function unknown_handlers(_, k)
     if type(k) == "string" and sfind(k, "^route_") and not sfind(k, "_conf$")
         and not sfind(k, "_start$") then
+        local failed = broken and broken[ssub(k, 7)]
+        if failed then
+            error(sformat("%s: %s: its plugin failed to load: %s", where(2), k, failed), 0)
+        end
         local known = {}
         for name in pairs(registered) do known[#known + 1] = name end
         table.sort(known)
