@@ -166,3 +166,17 @@ def test_allfastest_wait_with_nothing_back(faults: Proxy, mocks: Mocks) -> None:
     assert faults.readline() == NOTHING_BACK
     mocks[0].send(b"HD\r\n")
     mocks[1].send(b"HD\r\n")
+
+
+def test_failover_shuffle_picks_one_order_per_worker(faults: Proxy, mocks: Mocks) -> None:
+    # the order is shuffled once, when the config loads: every request goes to the same child
+    firsts = set()
+    for i in range(3):
+        faults.send(b"mg shuffled/%d\r\n" % i)
+        got = [mocks[j].read_available(0.15) for j in range(3)]
+        (first,) = [j for j, data in enumerate(got) if data]
+        assert got[first] == b"mg shuffled/%d\r\n" % i
+        mocks[first].send(b"HD\r\n")
+        assert faults.readline() == b"HD\r\n"
+        firsts.add(first)
+    assert len(firsts) == 1

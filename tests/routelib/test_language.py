@@ -310,3 +310,17 @@ def test_stat_counters_follow_their_names_across_reloads(
     while user_stats() != [b"STAT user_b_retries 0"] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert user_stats() == [b"STAT user_b_retries 0"]  # a_retries blanked, b counted anew
+
+
+def test_verbose_says_what_it_builds(tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        """\
+        verbose(true)
+        pools{ main = { backends = { "127.0.0.1:11211 a" } } }
+        routes{ default = route_direct{ child = "main" } }
+        """,
+    )
+    done = run_check("--routelib", str(config))
+    assert "verbosity set to:\ttrue\n" in done.stdout
+    assert "making backend for... 127.0.0.1:11211 a\n" in done.stdout

@@ -23,5 +23,7 @@ routes{
         fastwait = route_allfastest{ children = { "p1", "p2" }, wait = 0.5 },
         sync = route_allsync{ children = { "p1", "p2", "p3" } },
         split = route_split{ child_a = "p1", child_b = "p2" },
+        shuffled = route_failover{ children = { "p1", "p2", "p3" }, shuffle = true,
+            failover_count = 1 },
     },
 }
