@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import Client, Memcached, free_port
 from tests.route_api.conftest import Proxy
-from tests.routelib.conftest import StartRoutelib, backends_env
+from tests.routelib.conftest import REFERENCE, StartRoutelib, backends_env
 
 
 @pytest.fixture
@@ -167,3 +167,20 @@ def test_random_spreads_requests_over_its_children(
     used = {tuple(holders(three_memcached, key)) for key in keys}
     assert used <= {(1,), (2,), (3,)}  # each request goes to exactly one child
     assert len(used) >= 2
+
+
+def test_each_handler_is_a_funcgen_named_after_its_place(routing: Proxy) -> None:
+    funcs = {
+        line.split()[1]: int(line.split()[2])
+        for line in routing.stat_lines("proxyfuncs")
+        if line.startswith("STAT funcs_")
+    }
+    # 1.6.45 also wraps the alt tree, which has only a default, in a router; mcpframe attaches
+    # that default itself
+    assert funcs.pop("funcs_mcp_router") == (2 if REFERENCE else 1)
+    assert funcs == {
+        "funcs_cmd": 3, "funcs_cmdmap": 1, "funcs_default": 2, "funcs_east": 1,
+        "funcs_fast": 1, "funcs_main": 1, "funcs_nest": 2, "funcs_null": 1, "funcs_rand": 1,
+        "funcs_rand3": 1, "funcs_split": 1, "funcs_sync": 1, "funcs_ttl": 1, "funcs_ttlms": 1,
+        "funcs_west": 1,
+    }  # fmt: skip
