@@ -4,6 +4,10 @@ connection, and which hooks are pass-through routes, with the pool each names no
 A pass-through route (``return pool(r)``; the Lua driver recognises its shape) is run by
 the router without entering Lua. ``lua_ran`` says Lua code ran since the pools were read: a
 route may have reassigned what a pass-through route names, so they are read again before use.
+A router (``mcp.router_new``) is mirrored by a :class:`RouterPlan`: for each request it picks
+the target the router would pick, and when that target only forwards to a pool (a
+pass-through function generator, e.g. the route library's ``route_direct``), the request is
+placed without entering Lua either.
 """
 
 from __future__ import annotations
@@ -11,10 +15,73 @@ from __future__ import annotations
 from typing import Any, Final
 
 from mcpframe.config import Routes
+from mcpframe.protocol import commands as c
 from mcpframe.proxy.limits import Limits
 
 #: What ``passthrough_pools`` answers for a route that is not a pass-through route.
 NOT_PASSTHROUGH: Final = -2
+
+
+_ANY_STORAGE: Final = c.CMD_ANY_STORAGE
+
+
+class RouterPlan:
+    """What a router picks for a (command, key), as ``route_pick`` in mcp_router.lua does,
+    with each target as the pool it forwards to (-1: a target that runs in Lua, or none)."""
+
+    def __init__(
+        self,
+        anchor: bool,
+        start: bytes,
+        stop: bytes,
+        has_map: bool,
+        prefixes: dict[bytes, Any],
+        cmap: dict[int, int],
+        default: int,
+    ) -> None:
+        self.anchor = anchor
+        self.start = start
+        self.stop = stop
+        self.has_map = has_map
+        #: prefix -> pool id, or a command table (command -> pool id)
+        self.prefixes = prefixes
+        self.cmap = cmap
+        self.default = default
+
+    def prefix_of(self, key: bytes) -> bytes | None:
+        stop = self.stop
+        if self.anchor:
+            start = self.start
+            n = len(start)
+            if not key.startswith(start) or len(key) < n + 2:
+                return None
+            e = key.find(stop, n)
+            if e <= n:
+                return None
+            return key[n:e]
+        e = key.find(stop)
+        if e <= 0:
+            return None
+        return key[:e]
+
+    def pick(self, cmd: int, key: bytes) -> int:
+        """The pool the request goes to without Lua, or -1 (it runs in Lua)."""
+        if not key:
+            return -1
+        if self.has_map:
+            prefix = self.prefix_of(key)
+            if prefix is not None:
+                hit = self.prefixes.get(prefix)
+                if hit is not None:
+                    if type(hit) is int:
+                        return hit
+                    pool = hit.get(cmd)
+                    if pool is None:
+                        pool = hit.get(_ANY_STORAGE)
+                    if pool is not None:
+                        return int(pool)
+        pool = self.cmap.get(cmd)
+        return self.default if pool is None else pool
 
 
 class Hooks(Limits):
@@ -26,9 +93,14 @@ class Hooks(Limits):
         self.hooks: dict[int, Any] = vm.hooks.get("", {})
         self.tagged: dict[str, dict[int, Any]] = {t: h for t, h in vm.hooks.items() if t}
         self.passthrough_pools = vm.passthrough_pools
+        v2 = vm.state[b"v2"] if vm.state is not None else None
+        self.router_plan: Any = v2[b"router_plan"] if v2 is not None else None
         #: Pass-through routes: hook -> pool index.
         self.pass_hooks: list[Any] = []
         self.passthrough: dict[Any, int] = {}
+        #: Routers attached: hook -> its plan (re-read with the pass-through routes).
+        self.router_hooks: list[Any] = []
+        self.router_plans: dict[Any, RouterPlan] = {}
         self.lua_ran = False
         self._find_passthrough()
 
@@ -39,16 +111,40 @@ class Hooks(Limits):
         pools = self._as_tuple(self.passthrough_pools(*hooks))
         found = zip(hooks, pools, strict=True)
         self.pass_hooks = [fn for fn, pool in found if pool != NOT_PASSTHROUGH]
+        plan = self.router_plan
+        if plan is not None:
+            self.router_hooks = list({fn: None for fn in hooks if plan(fn) is not None})
         self._read_passthrough()
 
     def _read_passthrough(self) -> None:
-        """(Re)read the pool of every pass-through route."""
+        """(Re)read the pool of every pass-through route, and the plan of every router."""
         self.lua_ran = False
         hooks = self.pass_hooks
-        if not hooks:
-            return
-        pools = self._as_tuple(self.passthrough_pools(*hooks))
-        self.passthrough = {fn: pool for fn, pool in zip(hooks, pools, strict=True) if pool >= 0}
+        if hooks:
+            pools = self._as_tuple(self.passthrough_pools(*hooks))
+            self.passthrough = {
+                fn: pool for fn, pool in zip(hooks, pools, strict=True) if pool >= 0
+            }
+        if self.router_hooks:
+            self.router_plans = {fn: self._plan(fn) for fn in self.router_hooks}
+
+    def _plan(self, hook: Any) -> RouterPlan:
+        anchor, start, stop, has_map, prefixes, cmap, default = self.router_plan(hook)
+        table: dict[bytes, Any] = {}
+        for prefix, target in prefixes.items():
+            if isinstance(target, int):
+                table[prefix] = target
+            else:
+                table[prefix] = {int(k): int(v) for k, v in target.items()}
+        return RouterPlan(
+            bool(anchor),
+            start or b"",
+            stop or b"/",
+            bool(has_map),
+            table,
+            {int(k): int(v) for k, v in cmap.items()},
+            int(default),
+        )
 
     def passthrough_pool(self, hook: Any) -> int:
         """The pool ``hook`` passes its requests to, or -1 when it is not a pass-through
@@ -56,6 +152,17 @@ class Hooks(Limits):
         if self.lua_ran:
             self._read_passthrough()
         return self.passthrough.get(hook, -1)
+
+    def passthrough_pool_for(self, hook: Any, cmd: int, key: bytes) -> int:
+        """The pool a request with ``cmd`` and ``key`` goes to without Lua: ``hook``'s as
+        :meth:`passthrough_pool`, or for a router the one its pick forwards to; else -1."""
+        if self.lua_ran:
+            self._read_passthrough()
+        pool = self.passthrough.get(hook, -1)
+        if pool >= 0 or not self.router_plans:
+            return pool
+        plan = self.router_plans.get(hook)
+        return -1 if plan is None else plan.pick(cmd, key)
 
     @staticmethod
     def _as_tuple(values: Any) -> tuple[Any, ...]:

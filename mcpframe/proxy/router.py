@@ -177,7 +177,7 @@ class Router(Hooks):
         self.tasks[handle] = task
         self.active += 1
         starts = self.starts
-        pool_id = self.passthrough_pool(hook)
+        pool_id = self.passthrough_pool_for(hook, req.cmd, req.key)
         if (
             pool_id >= 0
             and not starts
