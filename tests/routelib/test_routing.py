@@ -184,3 +184,15 @@ def test_each_handler_is_a_funcgen_named_after_its_place(routing: Proxy) -> None
         "funcs_rand3": 1, "funcs_split": 1, "funcs_sync": 1, "funcs_ttl": 1, "funcs_ttlms": 1,
         "funcs_west": 1,
     }  # fmt: skip
+
+
+def test_multiget_across_prefixes(routing: Proxy) -> None:
+    assert exchange(routing, b"set main/a 0 0 1\r\n1\r\nset east/b 0 5 1\r\n2\r\n") == (
+        b"STORED\r\nSTORED\r\n"
+    )
+    assert exchange(routing, b"get main/a east/b zz/none null/x main/a\r\n") == (
+        b"VALUE main/a 0 1\r\n1\r\nVALUE east/b 0 1\r\n2\r\nVALUE main/a 0 1\r\n1\r\nEND\r\n"
+    )
+    assert exchange(routing, b"set main/q 0 0 1 noreply\r\nx\r\nmg main/q v q\r\nmn\r\n") == (
+        b"VA 1\r\nx\r\nMN\r\n"
+    )
