@@ -32,25 +32,27 @@ def test_zfailover_answers_a_local_hit(zones: Proxy, mocks: Mocks) -> None:
     assert mocks[1].read_available(0.2) == b""
 
 
+def fan_out(zones: Proxy, mocks: Mocks, line: bytes, near: bytes, *far: bytes) -> None:
+    """Send ``line``: the local zone (z1) answers ``near``, then each far zone (z2, z3) gets
+    the request and answers in order."""
+    zones.send(line)
+    assert mocks[0].read_line() == line
+    mocks[0].send(near)
+    for i in (1, 2):
+        assert mocks[i].read_line() == line
+    for i, reply in enumerate(far, 1):
+        mocks[i].send(reply)
+
+
 def test_zfailover_fans_out_after_a_local_error(zones: Proxy, mocks: Mocks) -> None:
-    zones.send(b"mg zf/a\r\n")
-    assert mocks[0].read_line() == b"mg zf/a\r\n"
-    mocks[0].send(b"SERVER_ERROR local\r\n")
-    assert mocks[1].read_line() == b"mg zf/a\r\n"
-    assert mocks[2].read_line() == b"mg zf/a\r\n"
+    fan_out(zones, mocks, b"mg zf/a\r\n", b"SERVER_ERROR local\r\n")
     mocks[2].send(b"HD z3\r\n")
     assert zones.readline() == b"HD z3\r\n"
     mocks[1].send(b"EN\r\n")
 
 
 def test_zfailover_miss_true_fans_out_after_a_local_miss(zones: Proxy, mocks: Mocks) -> None:
-    zones.send(b"mg zfmiss/a\r\n")
-    assert mocks[0].read_line() == b"mg zfmiss/a\r\n"
-    mocks[0].send(b"EN\r\n")
-    assert mocks[1].read_line() == b"mg zfmiss/a\r\n"
-    assert mocks[2].read_line() == b"mg zfmiss/a\r\n"
-    mocks[1].send(b"EN\r\n")
-    mocks[2].send(b"EN\r\n")
+    fan_out(zones, mocks, b"mg zfmiss/a\r\n", b"EN\r\n", b"EN\r\n", b"EN\r\n")
     assert zones.readline() == b"EN\r\n"
 
 
@@ -67,12 +69,7 @@ def test_zfailover_returns_a_local_miss_by_default(zones: Proxy, mocks: Mocks) -
 @pytest.mark.fixed
 def test_zfailover_counts_its_retries(zones: Proxy, mocks: Mocks) -> None:
     # 1.6.45 registers zf_retries but never adds to it
-    zones.send(b"mg zf/a\r\n")
-    assert mocks[0].read_line() == b"mg zf/a\r\n"
-    mocks[0].send(b"SERVER_ERROR local\r\n")
-    for i in (1, 2):
-        assert mocks[i].read_line() == b"mg zf/a\r\n"
-        mocks[i].send(b"EN\r\n")
+    fan_out(zones, mocks, b"mg zf/a\r\n", b"SERVER_ERROR local\r\n", b"EN\r\n", b"EN\r\n")
     assert zones.readline() == b"EN\r\n"
     assert user_stat(zones, "zf_retries") == 1
 
@@ -80,23 +77,15 @@ def test_zfailover_counts_its_retries(zones: Proxy, mocks: Mocks) -> None:
 @pytest.mark.fixed
 def test_zfailover_all_remote_errors_answer_the_local_miss(zones: Proxy, mocks: Mocks) -> None:
     # 1.6.45 answers SERVER_ERROR bad response (its error fallback is inverted)
-    zones.send(b"mg zfmiss/a\r\n")
-    assert mocks[0].read_line() == b"mg zfmiss/a\r\n"
-    mocks[0].send(b"EN\r\n")
-    for i in (1, 2):
-        assert mocks[i].read_line() == b"mg zfmiss/a\r\n"
-        mocks[i].send(b"SERVER_ERROR far%d\r\n" % i)
+    fan_out(zones, mocks, b"mg zfmiss/a\r\n", b"EN\r\n", b"SERVER_ERROR far1\r\n",
+            b"SERVER_ERROR far2\r\n")  # fmt: skip
     assert zones.readline() == b"EN\r\n"
 
 
 @pytest.mark.fixed
 def test_zfailover_all_errors_answer_an_error(zones: Proxy, mocks: Mocks) -> None:
-    zones.send(b"mg zf/a\r\n")
-    assert mocks[0].read_line() == b"mg zf/a\r\n"
-    mocks[0].send(b"SERVER_ERROR local\r\n")
-    for i in (1, 2):
-        assert mocks[i].read_line() == b"mg zf/a\r\n"
-        mocks[i].send(b"SERVER_ERROR far\r\n")
+    fan_out(zones, mocks, b"mg zf/a\r\n", b"SERVER_ERROR local\r\n", b"SERVER_ERROR far\r\n",
+            b"SERVER_ERROR far\r\n")  # fmt: skip
     assert zones.readline() == b"SERVER_ERROR far\r\n"
 
 
