@@ -16,8 +16,7 @@ state.POOL_MT = POOL_MT
 
 local tunables = state.tunables
 
--- (debug.getinfo kept here: a config may replace the global `debug`, as memcached's
--- routelib does)
+-- Taken now: a config may define a global `debug` of its own (memcached's route library does).
 local getinfo = debug.getinfo
 
 local function where(level)

@@ -74,7 +74,7 @@ local DIRECT = -1
 
 -- Errors: `msg` at the caller `level` frames up, or without a position when that frame is
 -- one of the drivers (a tail call from the route left no frame of its own).
-local getinfo = debug.getinfo  -- (a config may replace the global `debug`)
+local getinfo = debug.getinfo  -- (a config may replace the global `debug`, as routelib does)
 local SELF_SOURCE = getinfo(1, "S").source
 local error = error
 local function raise(msg, level)

@@ -13,7 +13,7 @@ local ssub, sfind = string.sub, string.find
 
 -- Errors at the caller `level` frames up (see mcp_funcgen.lua's), without a position when
 -- that frame is not Lua code of the config.
-local getinfo = debug.getinfo  -- (a config may replace the global `debug`)
+local getinfo = debug.getinfo  -- (a config may replace the global `debug`, as routelib does)
 local SELF_SOURCE = getinfo(1, "S").source
 local error = error
 local function raise(msg, level)

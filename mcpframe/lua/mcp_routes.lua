@@ -27,11 +27,11 @@ local sfind, ssub, sbyte, smatch, sgmatch, srep = string.find, string.sub, strin
 -- Raises `msg` at the caller `level` frames up, as error(msg, level) does; but when that
 -- frame is this driver (the route tail-called the raising function, as in `return pool(r)`,
 -- which leaves no frame of the route), with no position rather than a wrong one.
-local dgetinfo = debug.getinfo  -- (a config may replace the global `debug`)
-local SELF_SOURCE = dgetinfo(1, "S").source
+local getinfo = debug.getinfo  -- (a config may replace the global `debug`, as routelib does)
+local SELF_SOURCE = getinfo(1, "S").source
 local error = error
 local function raise(msg, level)
-    local info = dgetinfo(level + 1, "S")
+    local info = getinfo(level + 1, "S")
     if info == nil or info.source == SELF_SOURCE then
         error(msg, 0)
     end
