@@ -48,21 +48,6 @@ function mcp_config_routes(p)
   mcp.attach(mcp.CMD_ANY_STORAGE, %s)
 end
 """
-#: The route: a pass-through route (run without Lua, multigets one get per backend), or with
-#: ``--lua`` the same work written so that it runs in Lua for every request and key, or with
-#: ``--v2`` an API v2 function generator doing the same.
-PASSTHROUGH = "function(r) return p(r) end"
-IN_LUA = "function(r) local res = p(r) return res end"
-#: ``--v2``: the API v2 route that only forwards (a function generator with one handle).
-#: With ``--lua`` too, the same written so that it runs in Lua.
-FORWARD_V2 = """(function()
-    local fg = mcp.funcgen_new()
-    local h = fg:new_handle(p)
-    fg:ready({ n = "forward", f = function(rctx)
-        return function(r) %s end
-    end })
-    return fg
-  end)()"""
 #: ``--routelib HANDLER``: a route library config (docs/routelib.md) with one tree: ``direct``
 #: (a default route_direct alone), ``router`` (the same behind a prefix router whose map the
 #: keys miss), ``failover`` and ``allfastest`` (two pools on the same two backends, both
@@ -81,6 +66,21 @@ ROUTELIB_TREES = {
     "failover": 'default = route_failover{ children = { "main", "alt" } }',
     "allfastest": 'default = route_allfastest{ children = { "main", "alt" } }',
 }
+#: The route: a pass-through route (run without Lua, multigets one get per backend), or with
+#: ``--lua`` the same work written so that it runs in Lua for every request and key, or with
+#: ``--v2`` an API v2 function generator doing the same.
+PASSTHROUGH = "function(r) return p(r) end"
+IN_LUA = "function(r) local res = p(r) return res end"
+#: ``--v2``: the API v2 route that only forwards (a function generator with one handle).
+#: With ``--lua`` too, the same written so that it runs in Lua.
+FORWARD_V2 = """(function()
+    local fg = mcp.funcgen_new()
+    local h = fg:new_handle(p)
+    fg:ready({ n = "forward", f = function(rctx)
+        return function(r) %s end
+    end })
+    return fg
+  end)()"""
 V2_PASSTHROUGH = "return rctx:enqueue_and_wait(r, h)"
 V2_IN_LUA = "local res = rctx:enqueue_and_wait(r, h) return res"
 
@@ -137,6 +137,11 @@ async def measure(args: argparse.Namespace, ports: list[int]) -> list[float]:
     else:
         route = IN_LUA if args.lua else PASSTHROUGH
     routes.write_text(ROUTES % (ports[0], ports[1], route))
+    port = free_port()
+    options = ServerOptions(listens=[Listen("127.0.0.1", port)])
+    if args.metrics:
+        from mcpframe.proxy.metrics import record_latency
+
     config: Any = routes
     if args.routelib:
         from mcpframe.config import ConfigSource
@@ -144,11 +149,6 @@ async def measure(args: argparse.Namespace, ports: list[int]) -> list[float]:
         tree = ROUTELIB_TREES[args.routelib]
         routes.write_text(ROUTELIB % (ports[0], ports[1], ports[0], ports[1], tree))
         config = ConfigSource(("routelib",), str(routes))
-    port = free_port()
-    options = ServerOptions(listens=[Listen("127.0.0.1", port)])
-    if args.metrics:
-        from mcpframe.proxy.metrics import record_latency
-
     server = build_server(options, config, build_registry(), EventLog([]))
     if args.metrics:
         record_latency(server)  # what `serve --metrics` records, before anything connects
@@ -244,15 +244,15 @@ def main() -> None:
     p.add_argument("--conns", type=int, default=32)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--multiget", type=int, default=1, help="keys per get")
-    p.add_argument("--lua", action="store_true", help="a route that runs in Lua")
-    p.add_argument("--binary", action="store_true", help="binary-protocol clients")
-    p.add_argument("--metrics", action="store_true", help="record what --metrics records")
-    p.add_argument("--v2", action="store_true", help="an API v2 route that only forwards")
     p.add_argument(
         "--routelib",
         choices=sorted(ROUTELIB_TREES),
         help="a route library config with this handler (see ROUTELIB_TREES)",
     )
+    p.add_argument("--lua", action="store_true", help="a route that runs in Lua")
+    p.add_argument("--binary", action="store_true", help="binary-protocol clients")
+    p.add_argument("--metrics", action="store_true", help="record what --metrics records")
+    p.add_argument("--v2", action="store_true", help="an API v2 route that only forwards")
     args = p.parse_args()
     procs = []
     ports = []
