@@ -17,13 +17,13 @@
 -- (mcp.start_arg), applies its settings, builds the pools, checks every handler's children
 -- and runs every handler's `_conf`; its return value crosses into the route VM, where
 -- `mcp_config_routes` resolves children to pools and funcgens, runs every `_start` and
--- attaches one router per `routes{}` tree. Every error about a handler names the user's file
+-- attaches one router per `routes{}` tree (a tree with only a default: that handler itself). Every error about a handler names the user's file
 -- and line where `route_<name>{...}` was written.
 local names, prev_stats, shared, broken = ...
 
-local getinfo, traceback = debug.getinfo, debug.traceback
-local type, pairs, ipairs, next, error, pcall, tostring, rawget, rawset, setmetatable,
-    getmetatable = type, pairs, ipairs, next, error, pcall, tostring, rawget, rawset,
+local getinfo = debug.getinfo
+local type, pairs, next, error, pcall, tostring, rawget, rawset, setmetatable,
+    getmetatable = type, pairs, next, error, pcall, tostring, rawget, rawset,
     setmetatable, getmetatable
 local sfind, smatch, sformat, ssub, sgmatch = string.find, string.match, string.format,
     string.sub, string.gmatch
@@ -385,7 +385,8 @@ local function make_pool(conf, opts)
     local popts = merged(opts.pool_options, conf.options)
     local bopts = merged(opts.backend_options, conf.backend_options)
     local list = {}
-    for _, entry in ipairs(conf.backends) do
+    -- (pairs, as memcached's copy: a list is taken in order)
+    for _, entry in pairs(conf.backends) do
         list[#list + 1] = make_backend(entry, bopts)
     end
     return mcp.pool(list, popts)
