@@ -173,15 +173,23 @@ state.route_pick = route_pick
 -- requests without entering Lua: anchor, start, stop, whether it has a map, the map (prefix
 -- -> pool id, or command -> pool id for a command table), cmap (command -> pool id) and the
 -- default's pool id. A target that does more than forward to a pool is -1: the request runs
--- in Lua, where route_pick chooses the same target. nil for anything but a router.
+-- in Lua, where route_pick chooses the same target; one the route library marked as a plain
+-- failover is -10 - i, the i-th (from 0) of the funcgens listed last. nil for anything but
+-- a router.
 local function router_plan(fg)
     local rt = getmetatable(fg) == FGEN and fg._router
     if not rt then return nil end
     local passthrough_pool = state.v2.passthrough_pool
+    local fast = {}
     local function pool(f)
         if f == nil then return -1 end
         local p = passthrough_pool(f)
-        return p >= 0 and p or -1
+        if p >= 0 then return p end
+        if rawget(f, "_fast") then
+            fast[#fast + 1] = f
+            return -10 - (#fast - 1)
+        end
+        return -1
     end
     local map, cmap = {}, {}
     for k, v in pairs(rt.map or {}) do
@@ -194,6 +202,7 @@ local function router_plan(fg)
         end
     end
     for cmd, f in pairs(rt.cmap or {}) do cmap[cmd] = pool(f) end
-    return rt.anchor, rt.start, rt.stop, rt.map ~= nil, map, cmap, pool(rt.default)
+    local default = pool(rt.default)
+    return rt.anchor, rt.start, rt.stop, rt.map ~= nil, map, cmap, default, fast
 end
 state.v2.router_plan = router_plan

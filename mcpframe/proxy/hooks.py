@@ -23,6 +23,19 @@ NOT_PASSTHROUGH: Final = -2
 
 
 _ANY_STORAGE: Final = c.CMD_ANY_STORAGE
+#: What :meth:`Hooks.passthrough_pool_for` answers for the i-th fast plan: ``FAST - i``.
+FAST: Final = -10
+
+
+class FailoverPlan:
+    """A route library ``route_failover`` over pools, without ``wait`` or ``stats``, run by
+    the router without Lua: the pools in the order tried, at most ``limit`` of them, and
+    whether a miss moves on (``miss = true``) or is the answer."""
+
+    def __init__(self, pools: list[int], limit: int, miss: bool) -> None:
+        self.pools = pools
+        self.limit = limit
+        self.miss = miss
 
 
 class RouterPlan:
@@ -101,6 +114,13 @@ class Hooks(Limits):
         #: Routers attached: hook -> its plan (re-read with the pass-through routes).
         self.router_hooks: list[Any] = []
         self.router_plans: dict[Any, RouterPlan] = {}
+        #: Failovers run without Lua (``FAST - i`` is the i-th), and the attached ones.
+        self.fast_plans: list[FailoverPlan] = []
+        self.fast_hooks: dict[Any, int] = {}
+        self.failover_plan: Any = v2[b"failover_plan"] if v2 is not None else None
+        self.slots_made: Any = v2[b"slots_made"] if v2 is not None else None
+        #: ``slots_made.n`` when the router and failover plans were made
+        self.planned_at = -1
         self.lua_ran = False
         self._find_passthrough()
 
@@ -125,25 +145,59 @@ class Hooks(Limits):
             self.passthrough = {
                 fn: pool for fn, pool in zip(hooks, pools, strict=True) if pool >= 0
             }
+        made = self.slots_made[b"n"] if self.slots_made is not None else 0
+        if made == self.planned_at:
+            return  # no new slot: the plans stand
+        self.planned_at = made
+        self.fast_plans = []
+        self.fast_hooks = {}
+        if self.failover_plan is not None:
+            for fn in self._hooks_but(self.passthrough):
+                code = self._fast(fn)
+                if code <= FAST:
+                    self.fast_hooks[fn] = code
         if self.router_hooks:
             self.router_plans = {fn: self._plan(fn) for fn in self.router_hooks}
 
+    def _hooks_but(self, skip: dict[Any, int]) -> list[Any]:
+        """The attached hooks, each once, but those in ``skip``."""
+        found = {fn: None for table in (self.hooks, *self.tagged.values()) for fn in table.values()}
+        return [fn for fn in found if fn not in skip]
+
+    def _fast(self, fgen: Any) -> int:
+        """``FAST - i`` for a funcgen with a fast plan (the i-th, added now), else -1."""
+        found = self.failover_plan(fgen) if self.failover_plan is not None else None
+        if found is None:
+            return -1
+        limit, miss, *pools = found if type(found) is tuple else (found,)
+        if not pools or any(not isinstance(p, int) or p < 0 for p in pools):
+            return -1
+        self.fast_plans.append(FailoverPlan([int(p) for p in pools], int(limit), bool(miss)))
+        return FAST - (len(self.fast_plans) - 1)
+
     def _plan(self, hook: Any) -> RouterPlan:
-        anchor, start, stop, has_map, prefixes, cmap, default = self.router_plan(hook)
+        anchor, start, stop, has_map, prefixes, cmap, default, fast = self.router_plan(hook)
+        # the router's fast targets (``FAST - i`` of its own list) as plans of this table
+        codes = {FAST - i: self._fast(fg) for i, fg in enumerate(fast.values())}
+
+        def target(code: Any) -> int:
+            code = int(code)
+            return codes.get(code, -1) if code <= FAST else code
+
         table: dict[bytes, Any] = {}
-        for prefix, target in prefixes.items():
-            if isinstance(target, int):
-                table[prefix] = target
+        for prefix, entry in prefixes.items():
+            if isinstance(entry, int):
+                table[prefix] = target(entry)
             else:
-                table[prefix] = {int(k): int(v) for k, v in target.items()}
+                table[prefix] = {int(k): target(v) for k, v in entry.items()}
         return RouterPlan(
             bool(anchor),
             start or b"",
             stop or b"/",
             bool(has_map),
             table,
-            {int(k): int(v) for k, v in cmap.items()},
-            int(default),
+            {int(k): target(v) for k, v in cmap.items()},
+            target(default),
         )
 
     def passthrough_pool(self, hook: Any) -> int:
@@ -154,13 +208,20 @@ class Hooks(Limits):
         return self.passthrough.get(hook, -1)
 
     def passthrough_pool_for(self, hook: Any, cmd: int, key: bytes) -> int:
-        """The pool a request with ``cmd`` and ``key`` goes to without Lua: ``hook``'s as
-        :meth:`passthrough_pool`, or for a router the one its pick forwards to; else -1."""
+        """Where a request with ``cmd`` and ``key`` goes without Lua: ``hook``'s pool as
+        :meth:`passthrough_pool`, or for a router the one its pick forwards to; ``FAST - i``
+        for the i-th of :attr:`fast_plans`; else -1 (the route runs in Lua)."""
         if self.lua_ran:
             self._read_passthrough()
         pool = self.passthrough.get(hook, -1)
-        if pool >= 0 or not self.router_plans:
+        if pool >= 0:
             return pool
+        if self.fast_hooks:
+            code = self.fast_hooks.get(hook)
+            if code is not None:
+                return code
+        if not self.router_plans:
+            return -1
         plan = self.router_plans.get(hook)
         return -1 if plan is None else plan.pick(cmd, key)
 

@@ -43,7 +43,7 @@ from mcpframe.protocol.response import Response
 from mcpframe.proxy.awaits import Awaits
 from mcpframe.proxy.backend import Backend
 from mcpframe.proxy.funcgens import FuncGens
-from mcpframe.proxy.hooks import Hooks
+from mcpframe.proxy.hooks import FAST, Hooks
 from mcpframe.proxy.internal import run_internal
 from mcpframe.proxy.latency import COMMANDS, RouteLatency
 from mcpframe.proxy.multiget import MultiGets
@@ -100,6 +100,9 @@ class Router(Hooks):
         self.on_response: Callable[[int, int, Response, int, bytes], None] = self._on_response
         self.on_pass_response: Callable[[int, int, Response, int, bytes], None] = (
             self._on_pass_response
+        )
+        self.on_failover_response: Callable[[int, int, Response, int, bytes], None] = (
+            self._on_failover_response
         )
         codes = vm.codes
         self.YIELD_POOL = codes["YIELD_POOL"]
@@ -194,6 +197,23 @@ class Router(Hooks):
                 return
             # Not placed: the route runs after all, and its pool call raises this error.
             task.pass_error = (pool_id, error)
+        elif (
+            pool_id <= FAST
+            and not starts
+            and not req.noreply
+            and req.cmd in c.KEYED
+            and not self.funcgens.starts
+        ):
+            # A route library failover over pools (hooks.FailoverPlan): its attempts, done
+            # here (each reply comes back to _on_failover_response). Not placed: it runs in Lua.
+            plan = self.fast_plans[FAST - pool_id]
+            task.plan = plan
+            error = self._send(
+                task, handle, plan.pools[0], req.key, data_of(req), self.on_failover_response
+            )
+            if error is None:
+                return
+            task.plan = None
         if latency is not None:
             # (A pass-through route's latency is its backend request's: _on_pass_response.)
             task.t0 = time.monotonic()
@@ -407,6 +427,33 @@ class Router(Hooks):
         if self.count_replies and self.mem_used > self.mem_limit and res.type:
             res = self.out_of_memory(task.backend)
         self._done(task, reply_bytes(res.raw, res.status, res.code, mode, task.mget))
+
+    def _on_failover_response(
+        self, handle: int, mode: int, res: Response, elapsed: int, be: bytes
+    ) -> None:
+        """A reply to an attempt of a failover run here (``route_failover.lua`` in Python): a
+        hit, or a miss unless misses move on, is the answer; otherwise the next pool is
+        asked, and after the last attempt the client gets the last miss, else this reply."""
+        task = self.tasks.get(handle)
+        if task is None:
+            return
+        plan = task.plan
+        assert plan is not None
+        if res.status == 0:
+            if res.code != c.MCMC_CODE_END or not plan.miss:
+                self._on_pass_response(handle, mode, res, elapsed, be)
+                return
+            task.missed = res
+        attempt = task.attempt + 1
+        if attempt < plan.limit:
+            task.attempt = attempt
+            req = task.req
+            pool = plan.pools[attempt]
+            if self._send(task, handle, pool, req.key, data_of(req), self.on_failover_response):
+                # (a key no pool of the plan can place: answered with what came back so far)
+                self._on_pass_response(handle, mode, task.missed or res, elapsed, be)
+            return
+        self._on_pass_response(handle, mode, task.missed or res, elapsed, be)
 
     def _on_response(self, handle: int, mode: int, res: Response, elapsed: int, be: bytes) -> None:
         task = self.tasks.get(handle)
