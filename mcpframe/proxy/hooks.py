@@ -103,6 +103,9 @@ class Hooks(Limits):
 
     def __init__(self, vm: Routes, tunables: dict[str, Any], workers: int) -> None:
         super().__init__(tunables, workers)
+        #: pools whose requests must run in Lua (branch v2rest sets those with a logging
+        #: backend, spec v2 8.8): router and failover plans never name them.
+        self.logged_pools: frozenset[int] = frozenset()
         self.hooks: dict[int, Any] = vm.hooks.get("", {})
         self.tagged: dict[str, dict[int, Any]] = {t: h for t, h in vm.hooks.items() if t}
         self.passthrough_pools = vm.passthrough_pools
@@ -170,7 +173,8 @@ class Hooks(Limits):
         if found is None:
             return -1
         limit, miss, *pools = found if type(found) is tuple else (found,)
-        if not pools or any(not isinstance(p, int) or p < 0 for p in pools):
+        logged = self.logged_pools
+        if not pools or any(not isinstance(p, int) or p < 0 or p in logged for p in pools):
             return -1
         self.fast_plans.append(FailoverPlan([int(p) for p in pools], int(limit), bool(miss)))
         return FAST - (len(self.fast_plans) - 1)
@@ -180,9 +184,13 @@ class Hooks(Limits):
         # the router's fast targets (``FAST - i`` of its own list) as plans of this table
         codes = {FAST - i: self._fast(fg) for i, fg in enumerate(fast.values())}
 
+        logged = self.logged_pools
+
         def target(code: Any) -> int:
             code = int(code)
-            return codes.get(code, -1) if code <= FAST else code
+            if code <= FAST:
+                return codes.get(code, -1)
+            return -1 if code in logged else code
 
         table: dict[bytes, Any] = {}
         for prefix, entry in prefixes.items():
