@@ -1046,23 +1046,25 @@ local function passthrough_pool(fg)
     return pool or -1
 end
 
--- A function generator the route library marked as a plain failover (`fg._fast`, set by
--- route_failover over pools without `wait` or `stats`), for Python's fast path
--- (proxy/hooks.py FailoverPlan): its attempt limit, whether a miss moves on, then the pool of
--- each handle in the order tried; nil when it is not one (or no longer: a handle that is not
--- a pool, a callback set on one).
-local function failover_plan(fg)
+-- A function generator the route library marked for Python's fast path (`fg._fast`, set by
+-- route_failover over pools without `wait` or `stats`, and by route_allfastest over pools
+-- without `wait`; proxy/hooks.py FastPlan): whether it asks every child at once
+-- (allfastest), how many children it may ask, whether a miss moves on, then the pool of each
+-- handle in the order tried; nil when it is not one (or no longer: a handle that is not a
+-- pool, a callback set on one).
+local function fast_plan(fg)
     local f = getmetatable(fg) == FGEN and rawget(fg, "_fast")
-    if not f or f.kind ~= "failover" or not fg._ready or #fg._all > MAX_CHECKED_SLOTS then
+    if not f or (f.kind ~= "failover" and f.kind ~= "allfastest") or not fg._ready
+        or #fg._all > MAX_CHECKED_SLOTS then
         return nil
     end
-    local out = { f.limit, f.miss and true or false }
+    local out = { f.kind == "allfastest", f.limit or #f.handles, f.miss and true or false }
     for i, h in ipairs(f.handles) do
         if fg._kinds[h] ~= K_POOL then return nil end
         for _, slot in ipairs(fg._all) do
             if slot.cb[h] ~= nil then return nil end
         end
-        out[i + 2] = fg._targets[h]
+        out[i + 3] = fg._targets[h]
     end
     return unpack(out)
 end
@@ -1107,4 +1109,4 @@ end
 
 state.v2 = { start = v2_start, events = v2_events, is_funcgen = is_funcgen,
     passthrough_pool = passthrough_pool, funcs_stats = funcs_stats,
-    failover_plan = failover_plan, slots_made = slots_made }
+    fast_plan = fast_plan, slots_made = slots_made }

@@ -27,15 +27,18 @@ _ANY_STORAGE: Final = c.CMD_ANY_STORAGE
 FAST: Final = -10
 
 
-class FailoverPlan:
-    """A route library ``route_failover`` over pools, without ``wait`` or ``stats``, run by
-    the router without Lua: the pools in the order tried, at most ``limit`` of them, and
-    whether a miss moves on (``miss = true``) or is the answer."""
+class FastPlan:
+    """A route library handler over pools that the router runs without Lua: a
+    ``route_failover`` without ``wait`` or ``stats`` (the pools in the order tried, at most
+    ``limit`` of them) or, with ``fastest``, a ``route_allfastest`` without ``wait`` (every
+    pool at once); ``miss``: a miss is not an answer (failover: try the next; allfastest:
+    wait for a hit)."""
 
-    def __init__(self, pools: list[int], limit: int, miss: bool) -> None:
+    def __init__(self, pools: list[int], limit: int, miss: bool, fastest: bool) -> None:
         self.pools = pools
         self.limit = limit
         self.miss = miss
+        self.fastest = fastest
 
 
 class RouterPlan:
@@ -117,10 +120,11 @@ class Hooks(Limits):
         #: Routers attached: hook -> its plan (re-read with the pass-through routes).
         self.router_hooks: list[Any] = []
         self.router_plans: dict[Any, RouterPlan] = {}
-        #: Failovers run without Lua (``FAST - i`` is the i-th), and the attached ones.
-        self.fast_plans: list[FailoverPlan] = []
+        #: Failovers and allfastests run without Lua (``FAST - i`` is the i-th), and the
+        #: attached ones.
+        self.fast_plans: list[FastPlan] = []
         self.fast_hooks: dict[Any, int] = {}
-        self.failover_plan: Any = v2[b"failover_plan"] if v2 is not None else None
+        self.fast_plan: Any = v2[b"fast_plan"] if v2 is not None else None
         self.slots_made: Any = v2[b"slots_made"] if v2 is not None else None
         #: ``slots_made.n`` when the router and failover plans were made
         self.planned_at = -1
@@ -154,7 +158,7 @@ class Hooks(Limits):
         self.planned_at = made
         self.fast_plans = []
         self.fast_hooks = {}
-        if self.failover_plan is not None:
+        if self.fast_plan is not None:
             for fn in self._hooks_but(self.passthrough):
                 code = self._fast(fn)
                 if code <= FAST:
@@ -169,14 +173,15 @@ class Hooks(Limits):
 
     def _fast(self, fgen: Any) -> int:
         """``FAST - i`` for a funcgen with a fast plan (the i-th, added now), else -1."""
-        found = self.failover_plan(fgen) if self.failover_plan is not None else None
+        found = self.fast_plan(fgen) if self.fast_plan is not None else None
         if found is None:
             return -1
-        limit, miss, *pools = found if type(found) is tuple else (found,)
+        fastest, limit, miss, *pools = found if type(found) is tuple else (found,)
         logged = self.logged_pools
         if not pools or any(not isinstance(p, int) or p < 0 or p in logged for p in pools):
             return -1
-        self.fast_plans.append(FailoverPlan([int(p) for p in pools], int(limit), bool(miss)))
+        plan = FastPlan([int(p) for p in pools], int(limit), bool(miss), bool(fastest))
+        self.fast_plans.append(plan)
         return FAST - (len(self.fast_plans) - 1)
 
     def _plan(self, hook: Any) -> RouterPlan:

@@ -15,7 +15,7 @@ from mcpframe.proxy.backend import Backend
 
 if TYPE_CHECKING:
     from mcpframe.protocol.response import Response
-    from mcpframe.proxy.hooks import FailoverPlan
+    from mcpframe.proxy.hooks import FastPlan
 
 # Reply modes, recorded per request sent and carried by its response (spec 4.4). The Lua
 # driver uses the same numbers.
@@ -55,6 +55,7 @@ class Task:
         "pass_error",
         "plan",
         "req",
+        "results",
         "series",
         "slot",
         "t0",
@@ -76,11 +77,13 @@ class Task:
         #: with route latency recorded (``latency.py``): its series and when it started.
         self.series = -1
         self.t0 = 0.0
-        #: a failover run without Lua (``hooks.FailoverPlan``): the plan, the attempt under
-        #: way (from 0) and the last miss (kept when misses move on).
-        self.plan: FailoverPlan | None = None
+        #: a failover or allfastest run without Lua (``hooks.FastPlan``): the plan, the
+        #: attempt under way (from 0) and the last miss (kept when misses move on).
+        self.plan: FastPlan | None = None
         self.attempt = 0
         self.missed: Response | None = None
+        #: an allfastest run without Lua: each child's reply, as they arrive.
+        self.results: list[Response | None] | None = None
         # ``backend`` (the backend of its pending pool call) is set by the pool call.
 
 

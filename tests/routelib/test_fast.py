@@ -1,6 +1,7 @@
 """Which route library handlers the proxy runs without Lua (proxy/hooks.py): ``route_direct``
-(a pass-through function generator, alone or behind the tree's router) and ``route_failover``
-over pools without ``wait`` or ``stats`` (a FailoverPlan). Their replies are tested through
+(a pass-through function generator, alone or behind the tree's router), ``route_failover``
+over pools without ``wait`` or ``stats`` and ``route_allfastest`` over pools without ``wait``
+(a FastPlan). Their replies are tested through
 the wire by test_routing.py and test_faults.py, which cover both paths."""
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ def test_plans(monkeypatch: pytest.MonkeyPatch) -> None:
         if code > FAST:
             return code
         found = hooks.fast_plans[FAST - code]
-        return found.pools, found.limit, found.miss
+        return found.pools, found.limit, found.miss, found.fastest
 
-    assert plan(b"fo/x") == ([p1, p2, p3], 3, False)
-    assert plan(b"focount/x") == ([p1, p2, p3], 2, True)
+    assert plan(b"fo/x") == ([p1, p2, p3], 3, False, False)
+    assert plan(b"focount/x") == ([p1, p2, p3], 2, True, False)
+    assert plan(b"fast/x") == ([p1, p2, p3], 3, False, True)
+    assert plan(b"fastmiss/x") == ([p1, p2, p3], 3, True, True)
     shuffled = plan(b"shuffled/x")
     assert isinstance(shuffled, tuple) and sorted(shuffled[0]) == sorted([p1, p2, p3])
     assert shuffled[1] == 1
     # stats, wait, other handlers, no match: in Lua
-    for key in (b"fomiss/x", b"fowait/x", b"fast/x", b"sync/x", b"split/x", b"zz/x", b"x"):
+    for key in (b"fomiss/x", b"fowait/x", b"fastwait/x", b"sync/x", b"split/x", b"zz/x", b"x"):
         assert plan(key) == -1, key

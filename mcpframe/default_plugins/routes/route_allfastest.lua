@@ -11,6 +11,10 @@ end
 function route_allfastest_start(a, ctx, fgen)
     local o = { hs = routelib.handles(fgen, a.children), miss = a.miss, wait = a.wait }
     if #o.hs == 0 then error("route_allfastest needs at least one child", 0) end
+    -- without wait, the proxy may run it without Lua (mcp_funcgen.lua fast_plan)
+    if a.wait == nil then
+        fgen._fast = { kind = "allfastest", handles = o.hs, miss = a.miss }
+    end
     fgen:ready({ n = ctx:label(), a = o, f = function(rctx, o)
         local hs, n, wait = o.hs, #o.hs, o.wait
         local mode = o.miss and mcp.WAIT_GOOD or mcp.WAIT_OK

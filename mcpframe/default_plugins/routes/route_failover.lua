@@ -38,7 +38,7 @@ function route_failover_start(a, ctx, fgen)
     end
     local o = { hs = hs, limit = math.min(a.failover_count or #hs, #hs), miss = a.miss,
         wait = a.wait, stats_id = a.stats_id }
-    -- without wait or stats, the proxy may run it without Lua (mcp_funcgen.lua failover_plan)
+    -- without wait or stats, the proxy may run it without Lua (mcp_funcgen.lua fast_plan)
     if a.wait == nil and a.stats_id == nil then
         fgen._fast = { kind = "failover", handles = hs, limit = o.limit, miss = a.miss }
     end
