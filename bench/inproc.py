@@ -48,6 +48,24 @@ function mcp_config_routes(p)
   mcp.attach(mcp.CMD_ANY_STORAGE, %s)
 end
 """
+#: ``--routelib HANDLER``: a route library config (docs/routelib.md) with one tree: ``direct``
+#: (a default route_direct alone), ``router`` (the same behind a prefix router whose map the
+#: keys miss), ``failover`` and ``allfastest`` (two pools on the same two backends, both
+#: healthy: failover asks the first, allfastest both).
+ROUTELIB = """
+pools{
+  main = { backends = { "127.0.0.1:%d b1", "127.0.0.1:%d b2" } },
+  alt = { backends = { "127.0.0.1:%d b1", "127.0.0.1:%d b2" } },
+}
+routes{ %s }
+"""
+ROUTELIB_TREES = {
+    "direct": 'default = route_direct{ child = "main" }',
+    "router": 'conf = { mode = "prefix", stop = "/" }, map = { x = route_null{} }, '
+    'default = route_direct{ child = "main" }',
+    "failover": 'default = route_failover{ children = { "main", "alt" } }',
+    "allfastest": 'default = route_allfastest{ children = { "main", "alt" } }',
+}
 #: The route: a pass-through route (run without Lua, multigets one get per backend), or with
 #: ``--lua`` the same work written so that it runs in Lua for every request and key, or with
 #: ``--v2`` an API v2 function generator doing the same.
@@ -131,7 +149,14 @@ async def measure(args: argparse.Namespace, ports: list[int]) -> list[float]:
     if args.metrics:
         from mcpframe.proxy.metrics import record_latency
 
-    server = build_server(options, routes, build_registry(), EventLog([]))
+    config: Any = routes
+    if args.routelib:
+        from mcpframe.config import ConfigSource
+
+        tree = ROUTELIB_TREES[args.routelib]
+        routes.write_text(ROUTELIB % (ports[0], ports[1], ports[0], ports[1], tree))
+        config = ConfigSource(("routelib",), str(routes))
+    server = build_server(options, config, build_registry(), EventLog([]))
     if args.metrics:
         record_latency(server)  # what `serve --metrics` records, before anything connects
     tune_process()  # as `mcpframe serve` does
@@ -226,6 +251,11 @@ def main() -> None:
     p.add_argument("--conns", type=int, default=32)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--multiget", type=int, default=1, help="keys per get")
+    p.add_argument(
+        "--routelib",
+        choices=sorted(ROUTELIB_TREES),
+        help="a route library config with this handler (see ROUTELIB_TREES)",
+    )
     p.add_argument("--lua", action="store_true", help="a route that runs in Lua")
     p.add_argument("--binary", action="store_true", help="binary-protocol clients")
     p.add_argument("--metrics", action="store_true", help="record what --metrics records")

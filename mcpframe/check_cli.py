@@ -46,13 +46,15 @@ def _command_groups() -> tuple[dict[int, str], frozenset[int], frozenset[int]]:
     return c.NAMES, ROUTABLE, c.KEYED
 
 
-def _describe_pool(name: str, pool: PoolSpec, registry: Registry) -> dict[str, Any]:
+def _describe_pool(
+    name: str, pool: PoolSpec, registry: Registry, where: str | None = None
+) -> dict[str, Any]:
     seed = None
     if pool.seed is not None:
         seed = {"string": _text(pool.seed), "value": registry.hashers["xxhash"].hash(pool.seed, 0)}
     return {
         "name": name,
-        "where": pool.where,
+        "where": where or pool.where,
         "dist": pool.dist,
         "hash": pool.hash,
         "filter": pool.filter,
@@ -167,7 +169,7 @@ def describe(path: Path | str, keys: list[str], start_arg: str | None = None) ->
 
     paths = tuple(p for p in str(path).split(":") if p)
     for one in paths:
-        if not Path(one).is_file():
+        if one != "routelib" and not Path(one).is_file():
             raise CheckFailed(f"{one}: config file not found")
     try:
         registry = build_registry()
@@ -176,10 +178,16 @@ def describe(path: Path | str, keys: list[str], start_arg: str | None = None) ->
         raise CheckFailed(str(exc)) from None
     except Exception as exc:  # a plugin raising something unexpected while a pool is built
         raise CheckFailed(f"{path}: {type(exc).__name__}: {exc}") from None
+    from mcpframe.routelib_tree import describe_routelib, pool_sources
+
     pools = loaded.named_pools()
+    sources = pool_sources(loaded)
     return {
         "config": str(path),
-        "pools": [_describe_pool(name, pool, registry) for name, pool in pools.items()],
+        "routelib": describe_routelib(loaded, keys),
+        "pools": [
+            _describe_pool(name, pool, registry, sources.get(name)) for name, pool in pools.items()
+        ],
         "routes": _describe_routes(loaded),
         "keys": [_place(key, pools) for key in keys],
         "failed_plugins": [str(error) for error in registry.failed],
@@ -238,6 +246,10 @@ def _render(report: dict[str, Any]) -> str:
         if route["passthrough"] is not None:
             target += f" (pass-through: pool {route['passthrough']})"
         lines.append(f"  {tag}: {commands} -> {target}")
+    if report.get("routelib") is not None:
+        from mcpframe.routelib_tree import render_routelib
+
+        lines += render_routelib(report["routelib"])
     if report["keys"]:
         lines += ["", "keys"]
     for placed in report["keys"]:
@@ -258,12 +270,13 @@ def _render(report: dict[str, Any]) -> str:
 
 def check(
     config: Annotated[
-        str,
+        str | None,
         typer.Argument(
             help="Lua config file to check (several: a ':' list, run in order).",
             metavar="CONFIG",
+            show_default=False,
         ),
-    ],
+    ] = None,
     key: Annotated[
         list[str] | None,
         typer.Option(
@@ -278,9 +291,27 @@ def check(
         str | None,
         typer.Option("--start-arg", metavar="ARG", help="The config's mcp.start_arg."),
     ] = None,
+    routelib: Annotated[
+        str | None,
+        typer.Option(
+            "--routelib",
+            metavar="FILE",
+            help="A route library config, as serve --routelib (CONFIG files, if given, run "
+            "after the library).",
+        ),
+    ] = None,
 ) -> None:
     """Load a config without serving: print pools, routes, and where keys land."""
     try:
+        if routelib is not None:
+            if start_arg is not None:
+                raise CheckFailed("--routelib FILE is the start argument: drop --start-arg")
+            if not Path(routelib).is_file():
+                raise CheckFailed(f"{routelib}: config file not found")
+            config = "routelib" + (f":{config}" if config else "")
+            start_arg = routelib
+        if config is None:
+            raise CheckFailed("give a CONFIG file or --routelib FILE")
         report = describe(config, key or [], start_arg)
     except CheckFailed as exc:
         typer.echo(f"mcpframe check: {exc}", err=True)

@@ -78,6 +78,16 @@ def serve(
             help="Seen by the config as mcp.start_arg (memcached's -o proxy_arg).",
         ),
     ] = None,
+    routelib: Annotated[
+        str | None,
+        typer.Option(
+            "--routelib",
+            metavar="FILE",
+            help="A route library config (settings{}, pools{}, routes{}: docs/routelib.md); "
+            "memcached's -o proxy_config=routelib,proxy_arg=FILE. --config files given too "
+            "run after the library (handlers written in Lua).",
+        ),
+    ] = None,
     listen: Annotated[
         list[str] | None,
         typer.Option(
@@ -177,9 +187,16 @@ def serve(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
 ) -> None:
     """Run the proxy (with no --config: a memcached-compatible cache)."""
+    paths = config_paths(config or [])
+    if routelib is not None:
+        if start_arg is not None:
+            _fail("--routelib FILE is the start argument: give --start-arg without --routelib")
+        if not Path(routelib).is_file():
+            _fail(f"routelib config file not found: {routelib}")
+        paths, start_arg = ("routelib", *paths), routelib
     run_serve(
         ServeSettings(
-            config=config_paths(config or []),
+            config=paths,
             start_arg=start_arg,
             listen=listen or ["127.0.0.1:11211"],
             memory=memory,

@@ -200,7 +200,8 @@ Taken:
 -P, --pidfile=<file>      save PID in <file> (for reload: SIGHUP)
 -v, --verbose             verbose (repeat for more)
 -o, --extended            comma separated list of extended options:
-   - proxy_config:        Lua config files, separated with ':'
+   - proxy_config:        Lua config files, separated with ':' (routelib: the route
+                          library, its config file given as proxy_arg)
    - proxy_arg:           the config's mcp.start_arg
    - ssl_chain_cert:      TLS certificate chain (with -Z)
    - ssl_key:             its private key
@@ -212,8 +213,7 @@ Taken:
 Accepted and ignored, with a warning: -U -a -A -M -k -r -u -f -n -D -L -R -C -b -B -F -X -W
 -e -N, and memcached's other -o options (slab, LRU, hash table, logging buffers, extstore,
 ssl_ciphers, ssl_wbuf_size, ssl_session_cache, ssl_kernel_tls, ssl_min_version).
-Refused: -d (run mcpframe under a service manager), -Y (authentication), -S (SASL),
--o proxy_config=routelib.
+Refused: -d (run mcpframe under a service manager), -Y (authentication), -S (SASL).
 """
 
 

@@ -196,9 +196,16 @@ class _PluginSurface:
         )
 
 
-def _run_files(lua: LuaRuntime, paths: tuple[str, ...]) -> None:
+def _run_files(
+    lua: LuaRuntime,
+    paths: tuple[str, ...],
+    registry: Registry,
+    stat_names: dict[int, str] | None = None,
+    shared: LuaObject = None,
+) -> None:
     """Compile and run the config files in ``lua``, in order; chunk name = the path, for
-    file:line. A file that does not compile stops the load (spec v2 1.6 [R])."""
+    file:line. A file that does not compile stops the load (spec v2 1.6 [R]). The entry
+    ``routelib`` is the route library (spec v2 1.9): see :func:`_run_routelib`."""
     run = lua.execute(
         b"""
         return function(path)
@@ -210,9 +217,42 @@ def _run_files(lua: LuaRuntime, paths: tuple[str, ...]) -> None:
     )
     for path in paths:
         if path == "routelib":
-            # memcached 1.6.45 loads its embedded route library for this name (spec v2 1.9).
-            raise LuaError(b"routelib: memcached's built-in route library is not in mcpframe")
-        run(_b(path))
+            _run_routelib(lua, registry, stat_names or {}, shared)
+        else:
+            run(_b(path))
+
+
+def _run_routelib(
+    lua: LuaRuntime, registry: Registry, stat_names: dict[int, str], shared: LuaObject
+) -> None:
+    """Run the route library in ``lua``: first the source of every route handler plugin
+    (chunk name: its file, so errors name the file and line), then ``routelib.lua``, which
+    registers them; the user's file runs later, from ``mcp_config_pools``. ``stat_names``:
+    the previous load's ``mcp.add_stat`` names (config VM); ``shared``: the route VM's
+    request/response internals (``state.shared``), for the library's null responses."""
+    # A handler whose source does not compile or run is left out (a config that uses it is
+    # told why); the others, and configs without it, still load.
+    run = lua.execute(
+        b"""
+        return function(src, name)
+            local f, err = load(src, name, "t")
+            if not f then return err end
+            local ok, e = pcall(f)
+            if not ok then return tostring(e) end
+        end
+        """
+    )
+    names, broken = [], lua.table()
+    for name in sorted(registry.route_handlers):
+        record = registry.route_handlers[name]
+        error = run(_b(record.lua), _b("@" + (record.chunkname or f"route_{name}")))
+        if error is None:
+            names.append(name)
+        else:
+            broken[_b(name)] = error
+    prev = lua.table_from({k: _b(v) for k, v in stat_names.items()})
+    library = lua.execute(b"return load(..., '=routelib', 't')", lua_source("routelib.lua"))
+    library(lua.table_from([_b(n) for n in names]), prev, shared, broken)
 
 
 def start_arg_value(lua: LuaRuntime, arg: str | None) -> LuaObject:
@@ -338,7 +378,7 @@ class ConfigLoader:
         )
 
         try:
-            _run_files(lua, paths)
+            _run_files(lua, paths, self.registry, self.stat_names)
         except LuaError as e:
             raise ConfigError(f"Failed to load config file: {first_line(e.args[0])}") from None
         pools_fn = lua.globals().mcp_config_pools
@@ -584,7 +624,7 @@ class ConfigLoader:
             return value
 
         try:
-            _run_files(lua, source.paths)
+            _run_files(lua, source.paths, self.registry, shared=state[b"shared"])
         except LuaError as e:
             raise ConfigError(
                 f"Failed to load data into worker thread: {first_line(e.args[0])}"

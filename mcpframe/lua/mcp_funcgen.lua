@@ -247,7 +247,12 @@ end
 -- active (handles dispatched and not complete), pending (top only: requests of the whole
 -- tree in flight, children running included), returned, task, r, waiting (a wait in
 -- progress: mode, count, got, handle), token (of its timer), uobjs.
+-- Slots made so far (read by proxy/hooks.py: plans of routers and failovers are made again
+-- only when a new slot may have changed what a function generator does).
+local slots_made = { n = 0 }
+
 new_slot = function(fg)
+    slots_made.n = slots_made.n + 1
     local slot = setmetatable({ fg = fg, st = {}, req = {}, res = {}, flag = {}, cb = {},
         child = {}, active = 0, pending = 0, returned = false, uleft = fg._u, uobjs = {},
         w = {} }, RCTX)
@@ -1058,6 +1063,29 @@ local function passthrough_pool(fg)
     return pool or -1
 end
 
+-- A function generator the route library marked for Python's fast path (`fg._fast`, set by
+-- route_failover over pools without `wait` or `stats`, and by route_allfastest over pools
+-- without `wait`; proxy/hooks.py FastPlan): whether it asks every child at once
+-- (allfastest), how many children it may ask, whether a miss moves on, then the pool of each
+-- handle in the order tried; nil when it is not one (or no longer: a handle that is not a
+-- pool, a callback set on one).
+local function fast_plan(fg)
+    local f = getmetatable(fg) == FGEN and rawget(fg, "_fast")
+    if not f or (f.kind ~= "failover" and f.kind ~= "allfastest") or not fg._ready
+        or #fg._all > MAX_CHECKED_SLOTS then
+        return nil
+    end
+    local out = { f.kind == "allfastest", f.limit or #f.handles, f.miss and true or false }
+    for i, h in ipairs(f.handles) do
+        if fg._kinds[h] ~= K_POOL then return nil end
+        for _, slot in ipairs(fg._all) do
+            if slot.cb[h] ~= nil then return nil end
+        end
+        out[i + 3] = fg._targets[h]
+    end
+    return unpack(out)
+end
+
 -- `stats proxyfuncs` (spec v2 10.3): per name, the funcgens in use (held by a hook, a
 -- handle or a router, and not closed) and their slots; a plain function attached counts as
 -- an "anonymous" funcgen, as 1.6.45 wraps it in one (its slots: 0 here, since v1 routes run
@@ -1097,4 +1125,5 @@ local function is_funcgen(v)
 end
 
 state.v2 = { start = v2_start, events = v2_events, is_funcgen = is_funcgen,
-    passthrough_pool = passthrough_pool, funcs_stats = funcs_stats }
+    passthrough_pool = passthrough_pool, funcs_stats = funcs_stats,
+    fast_plan = fast_plan, slots_made = slots_made }

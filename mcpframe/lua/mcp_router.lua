@@ -167,3 +167,42 @@ local function route_pick(rt, cmd, key)
 end
 
 state.route_pick = route_pick
+
+-- A router's table for Python's pass-through path (proxy/hooks.py RouterPlan), so that a
+-- router whose targets only forward (routelib's route_direct behind a prefix map) places
+-- requests without entering Lua: anchor, start, stop, whether it has a map, the map (prefix
+-- -> pool id, or command -> pool id for a command table), cmap (command -> pool id) and the
+-- default's pool id. A target that does more than forward to a pool is -1: the request runs
+-- in Lua, where route_pick chooses the same target; one the route library marked as a plain
+-- failover is -10 - i, the i-th (from 0) of the funcgens listed last. nil for anything but
+-- a router.
+local function router_plan(fg)
+    local rt = getmetatable(fg) == FGEN and fg._router
+    if not rt then return nil end
+    local passthrough_pool = state.v2.passthrough_pool
+    local fast = {}
+    local function pool(f)
+        if f == nil then return -1 end
+        local p = passthrough_pool(f)
+        if p >= 0 then return p end
+        if rawget(f, "_fast") then
+            fast[#fast + 1] = f
+            return -10 - (#fast - 1)
+        end
+        return -1
+    end
+    local map, cmap = {}, {}
+    for k, v in pairs(rt.map or {}) do
+        if getmetatable(v) == FGEN then
+            map[k] = pool(v)
+        else
+            local sub = {}
+            for cmd, f in pairs(v) do sub[cmd] = pool(f) end
+            map[k] = sub
+        end
+    end
+    for cmd, f in pairs(rt.cmap or {}) do cmap[cmd] = pool(f) end
+    local default = pool(rt.default)
+    return rt.anchor, rt.start, rt.stop, rt.map ~= nil, map, cmap, default, fast
+end
+state.v2.router_plan = router_plan

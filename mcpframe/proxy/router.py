@@ -43,7 +43,7 @@ from mcpframe.protocol.response import Response
 from mcpframe.proxy.awaits import Awaits
 from mcpframe.proxy.backend import Backend
 from mcpframe.proxy.funcgens import FuncGens
-from mcpframe.proxy.hooks import Hooks
+from mcpframe.proxy.hooks import FAST, FastPlan, Hooks
 from mcpframe.proxy.internal import run_internal
 from mcpframe.proxy.latency import COMMANDS, RouteLatency
 from mcpframe.proxy.multiget import MultiGets
@@ -102,6 +102,14 @@ class Router(Hooks):
         self.on_pass_response: Callable[[int, int, Response, int, bytes], None] = (
             self._on_pass_response
         )
+        self.on_failover_response: Callable[[int, int, Response, int, bytes], None] = (
+            self._on_failover_response
+        )
+        self.on_fastest_response: Callable[[int, int, Response, int, bytes], None] = (
+            self._on_fastest_response
+        )
+        #: requests of allfastests run here: their own handle -> (the task's, child index)
+        self.fanned: dict[int, tuple[int, int]] = {}
         codes = vm.codes
         self.YIELD_POOL = codes["YIELD_POOL"]
         self.YIELD_INTERNAL = codes["YIELD_INTERNAL"]
@@ -178,7 +186,7 @@ class Router(Hooks):
         self.tasks[handle] = task
         self.active += 1
         starts = self.starts
-        pool_id = self.passthrough_pool(hook)
+        pool_id = self.passthrough_pool_for(hook, req.cmd, req.key)
         if (
             pool_id >= 0
             and not starts
@@ -195,6 +203,29 @@ class Router(Hooks):
                 return
             # Not placed: the route runs after all, and its pool call raises this error.
             task.pass_error = (pool_id, error)
+        elif (
+            pool_id <= FAST
+            and not starts
+            and not req.noreply
+            and req.cmd in c.KEYED
+            and not self.funcgens.starts
+        ):
+            # A route library failover or allfastest over pools (hooks.FastPlan), done here
+            # (the replies come back to _on_failover_response, _on_fastest_response). Not
+            # placed: it runs in Lua.
+            plan = self.fast_plans[FAST - pool_id]
+            task.plan = plan
+            if plan.fastest:
+                if self._fan_out(task, handle, plan, req):
+                    return
+            elif (
+                self._send(
+                    task, handle, plan.pools[0], req.key, data_of(req), self.on_failover_response
+                )
+                is None
+            ):
+                return
+            task.plan = None
         if latency is not None:
             # (A pass-through route's latency is its backend request's: _on_pass_response.)
             task.t0 = time.monotonic()
@@ -408,6 +439,91 @@ class Router(Hooks):
         if self.count_replies and self.mem_used > self.mem_limit and res.type:
             res = self.out_of_memory(task.backend)
         self._done(task, reply_bytes(res.raw, res.status, res.code, mode, task.mget))
+
+    def _on_failover_response(
+        self, handle: int, mode: int, res: Response, elapsed: int, be: bytes
+    ) -> None:
+        """A reply to an attempt of a failover run here (``route_failover.lua`` in Python): a
+        hit, or a miss unless misses move on, is the answer; otherwise the next pool is
+        asked, and after the last attempt the client gets the last miss, else this reply."""
+        task = self.tasks.get(handle)
+        if task is None:
+            return
+        plan = task.plan
+        assert plan is not None
+        if res.status == 0:
+            if res.code != c.MCMC_CODE_END or not plan.miss:
+                self._on_pass_response(handle, mode, res, elapsed, be)
+                return
+            task.missed = res
+        attempt = task.attempt + 1
+        if attempt < plan.limit:
+            task.attempt = attempt
+            req = task.req
+            pool = plan.pools[attempt]
+            if self._send(task, handle, pool, req.key, data_of(req), self.on_failover_response):
+                # (a key no pool of the plan can place: answered with what came back so far)
+                self._on_pass_response(handle, mode, task.missed or res, elapsed, be)
+            return
+        self._on_pass_response(handle, mode, task.missed or res, elapsed, be)
+
+    def _fan_out(self, task: Task, handle: int, plan: FastPlan, req: Request) -> bool:
+        """Send an allfastest's request to every pool of ``plan`` (False, with nothing sent,
+        when a pool cannot place the key: the route then runs in Lua)."""
+        key = req.key
+        backends = []
+        for pool_id in plan.pools:
+            pool = self.pools[pool_id]
+            try:
+                backends.append(pool.backends[pool.select(key)])
+            except Exception:
+                return False
+        task.results = [None] * len(backends)
+        task.backend = backends[0]
+        data = data_of(req)
+        fanned = self.fanned
+        for i, backend in enumerate(backends):
+            sub = self.next_handle
+            self.next_handle = sub + 1
+            fanned[sub] = (handle, i)
+            backend.send(data, self.on_fastest_response, sub, MODE_NORMAL)
+        return True
+
+    def _on_fastest_response(
+        self, sub: int, mode: int, res: Response, elapsed: int, be: bytes
+    ) -> None:
+        """A reply to an allfastest run here (``route_allfastest.lua`` in Python): the first
+        useful one (a non-error, or with ``miss`` a hit) answers, or the last to arrive; the
+        answer is chosen among those arrived as the handler does: the first hit in child
+        order, else the last miss, else an error. Replies after the answer are dropped."""
+        found = self.fanned.pop(sub, None)
+        if found is None:
+            return
+        handle, i = found
+        task = self.tasks.get(handle)
+        if task is None:
+            return
+        plan = task.plan
+        results = task.results
+        assert plan is not None and results is not None
+        results[i] = res
+        useful = res.status == 0 and (not plan.miss or res.code != c.MCMC_CODE_END)
+        if not useful and None in results:
+            return
+        final: Response = res
+        best: Response | None = None
+        for r in results:
+            if r is None:
+                continue
+            if r.status == 0:
+                best = r
+                if r.code != c.MCMC_CODE_END:
+                    break
+            elif best is None or best.status != 0:
+                best = r
+        if best is not None:
+            final = best
+        self._on_pass_response(handle, mode, final, elapsed, be)
 
     def _on_response(self, handle: int, mode: int, res: Response, elapsed: int, be: bytes) -> None:
         task = self.tasks.get(handle)

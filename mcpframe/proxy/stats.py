@@ -181,7 +181,8 @@ def proxy_stats(server: ProxyServer) -> Lines:
         cfg = router.config
         counters = cfg.routes.user_stats()
         for i in sorted(cfg.stat_names):
-            lines.append((f"user_{cfg.stat_names[i]}", counters.get(i, 0)))
+            if cfg.stat_names[i]:  # a blank name hides the slot (spec v2 10.5)
+                lines.append((f"user_{cfg.stat_names[i]}", counters.get(i, 0)))
         lines.append(("active_req_limit", router.active_req_limit * router.workers))
         lines.append(("buffer_memory_limit", router.buffer_memory_limit * router.workers))
         lines.append(("buffer_memory_used", sum(r.mem_used for r in server.routers())))

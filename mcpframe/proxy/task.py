@@ -7,11 +7,15 @@ the client connection, which reserves the slots.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.request import Request
 from mcpframe.proxy.backend import Backend
+
+if TYPE_CHECKING:
+    from mcpframe.protocol.response import Response
+    from mcpframe.proxy.hooks import FastPlan
 
 # Reply modes, recorded per request sent and carried by its response (spec 4.4). The Lua
 # driver uses the same numbers.
@@ -41,7 +45,21 @@ class Task:
     """One running route: where its reply goes, the client request it serves, the bytes it
     holds (buffer memory) and the backend of its pending pool call."""
 
-    __slots__ = ("backend", "deliver", "mem", "mget", "pass_error", "req", "series", "slot", "t0")
+    __slots__ = (
+        "attempt",
+        "backend",
+        "deliver",
+        "mem",
+        "mget",
+        "missed",
+        "pass_error",
+        "plan",
+        "req",
+        "results",
+        "series",
+        "slot",
+        "t0",
+    )
 
     backend: Backend
 
@@ -59,6 +77,13 @@ class Task:
         #: with route latency recorded (``latency.py``): its series and when it started.
         self.series = -1
         self.t0 = 0.0
+        #: a failover or allfastest run without Lua (``hooks.FastPlan``): the plan, the
+        #: attempt under way (from 0) and the last miss (kept when misses move on).
+        self.plan: FastPlan | None = None
+        self.attempt = 0
+        self.missed: Response | None = None
+        #: an allfastest run without Lua: each child's reply, as they arrive.
+        self.results: list[Response | None] | None = None
         # ``backend`` (the backend of its pending pool call) is set by the pool call.
 
 

@@ -165,7 +165,6 @@ def test_refused_as_memcached_refuses(args: list[str], code: int, stderr: str) -
     [
         (["-d"], ["does not daemonize"]),
         (["-Y", "/etc/auth"], ["no ASCII authentication"]),
-        (["-o", "proxy_config=routelib,proxy_arg=x.lua"], ["routelib"]),
     ],
 )
 def test_refused_features_are_named(tmp_path: Path, args: list[str], names: list[str]) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from mcpframe.config import ConfigSource
 from mcpframe.lua.config import ConfigLoader
 from mcpframe.lua.runtime import new_runtime
 from mcpframe.plugins import create_plugin_manager
@@ -47,6 +48,8 @@ def registry_with_plugins(site: Site) -> Registry:
 LUA = all_blocks("lua")
 CONFIGS = [b for b in LUA if "function mcp_config_pools" in b.body and b.marker is None]
 FRAGMENTS = [b for b in LUA if b.marker != "file" and b not in CONFIGS]
+#: route library configs (docs/routelib.md): loaded as ``serve --routelib`` loads them.
+ROUTELIB = [b for b in LUA if "routes{" in b.body and b.marker is None and b not in CONFIGS]
 
 
 def test_the_docs_have_examples() -> None:
@@ -59,6 +62,16 @@ def test_lua_config_loads(block: Block, registry_with_plugins: Registry, tmp_pat
     path.write_text(block.body)
     loaded = ConfigLoader(registry_with_plugins).load(str(path))
     assert loaded.named_pools(), f"{block.where}: the config defines no pool"
+
+
+@pytest.mark.parametrize("block", ROUTELIB, ids=lambda b: b.where)
+def test_routelib_config_loads(
+    block: Block, registry_with_plugins: Registry, tmp_path: Path
+) -> None:
+    path = tmp_path / "example.lua"
+    path.write_text(block.body)
+    loaded = ConfigLoader(registry_with_plugins).load(ConfigSource(("routelib",), str(path)))
+    assert loaded.routes.hooks[""], f"{block.where}: nothing attached"
 
 
 @pytest.mark.parametrize("block", FRAGMENTS, ids=lambda b: b.where)

@@ -30,6 +30,17 @@ BUILTINS = {
     "filter_tags",
     "logger_stderr",
     "logger_jsonfile",
+    # the route library's handlers (docs/routelib.md)
+    "route_allfastest",
+    "route_allsync",
+    "route_direct",
+    "route_failover",
+    "route_null",
+    "route_random",
+    "route_ratelim",
+    "route_split",
+    "route_ttl",
+    "route_zfailover",
 }
 
 

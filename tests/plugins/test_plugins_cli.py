@@ -28,6 +28,20 @@ def list_json(*args: str) -> list[dict[str, str | None]]:
     return rows
 
 
+ROUTE_HANDLERS = (
+    "allfastest",
+    "allsync",
+    "direct",
+    "failover",
+    "null",
+    "random",
+    "ratelim",
+    "split",
+    "ttl",
+    "zfailover",
+)
+
+
 def test_list_json_shows_builtins(monkeypatch: pytest.MonkeyPatch) -> None:
     use_sources(monkeypatch)
     rows = {(r["kind"], r["name"]): r for r in list_json()}
@@ -41,6 +55,7 @@ def test_list_json_shows_builtins(monkeypatch: pytest.MonkeyPatch) -> None:
         ("key_filter", "tags"),
         ("logger", "stderr"),
         ("logger", "jsonfile"),
+        *(("route", name) for name in ROUTE_HANDLERS),
     }
     ring = rows[("distribution", "ring_hash")]
     assert ring["lua_name"] == "mcp.dist_ring_hash"

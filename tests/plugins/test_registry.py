@@ -168,5 +168,5 @@ def test_registry_is_rebuilt_without_reimporting() -> None:
 
 def test_registry_repr() -> None:
     assert repr(registry()) == (
-        "<Registry distributions=2, hashers=3, key_filters=2, loggers=2, routes=0, failed=0>"
+        "<Registry distributions=2, hashers=3, key_filters=2, loggers=2, routes=10, failed=0>"
     )

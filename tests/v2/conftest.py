@@ -26,11 +26,14 @@ REFERENCE = os.environ.get("MCPFRAME_V2_REFERENCE")
 class Reference:
     """memcached 1.6.45's proxy, for recording expected bytes (see the module docstring)."""
 
-    def __init__(self, config: str, env: dict[str, str]) -> None:
+    def __init__(
+        self, config: str, env: dict[str, str], *extra: str, binary: str | None = None
+    ) -> None:
+        """``config``: the ``proxy_config`` value; ``extra``: more arguments (``-l ...``)."""
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [REFERENCE or "", *ROOT_ARGS, "-U", "0", "-l", "127.0.0.1", "-p", str(self.port),
-             "-t", "1", "-o", f"proxy_config={config}"],
+            [binary or REFERENCE or "", *ROOT_ARGS, "-U", "0", "-l", "127.0.0.1", "-p",
+             str(self.port), "-t", "1", "-o", f"proxy_config={config}", *extra],
             env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         wait_port(self.port, self.proc)

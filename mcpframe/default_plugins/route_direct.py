@@ -1,0 +1,17 @@
+"""``route_direct`` of the route library (docs/routelib.md, where its arguments are).
+
+Send every request to one child.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from mcpframe.default_plugins.routes import handler
+from mcpframe.hookspecs import hookimpl
+from mcpframe.types import RouteHandler
+
+
+@hookimpl
+def mcpframe_route_handlers() -> Iterable[RouteHandler]:
+    return [handler("direct", "send every request to one child")]

@@ -1,0 +1,280 @@
+"""The route tree of a route library config, for ``mcpframe check --routelib``.
+
+What ``mcp_config_pools`` of ``mcpframe/lua/routelib.lua`` returned (``LoadedConfig.conf``:
+``r`` the trees by listener tag, ``p`` the pools by name) is walked here, in Python: each tree's
+router (mode, separators), its prefixes with their command maps, its ``cmap`` and default,
+each handler (where it was written, its options) and its children down to pools and backends.
+For a sample key: which entry of each tree takes it and, for every pool below that entry, the
+backend the key lands on (the pool's own selector, as ``serve`` places keys).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcpframe.config import ConfValue, LoadedConfig, PoolRef, PoolSpec
+from mcpframe.protocol import commands as c
+
+__all__ = ["describe_routelib", "pool_sources", "render_routelib"]
+
+_ANY_STORAGE = c.CMD_ANY_STORAGE
+
+
+def _s(v: object) -> str:
+    return v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else str(v)
+
+
+def _command(code: object) -> str:
+    if code == _ANY_STORAGE:
+        return "all"
+    return c.NAMES.get(code, str(code)) if isinstance(code, int) else _s(code)
+
+
+def _table(v: ConfValue) -> dict[Any, ConfValue]:
+    return v if isinstance(v, dict) else {}
+
+
+def _is_handler(v: ConfValue) -> bool:
+    return isinstance(v, dict) and v.get(b"_rlib_route") is True
+
+
+class _Tree:
+    def __init__(self, loaded: LoadedConfig, conf: dict[Any, ConfValue]) -> None:
+        self.loaded = loaded
+        pools = conf.get(b"p")
+        self.pools: dict[Any, ConfValue] = pools if isinstance(pools, dict) else {}
+
+    def lookup(self, name: str) -> tuple[str, list[tuple[str, PoolSpec]]]:
+        """What a child name means: a description and the pools (name, spec) below it."""
+        if name == "internal":
+            return "the proxy's internal cache", []
+        raw = name.encode()
+        found = self.pools.get(raw)
+        if isinstance(found, PoolRef):
+            return f"pool {name}", [(name, self.loaded.pools[found.index])]
+        if isinstance(found, dict):
+            zones = [
+                (f"{name}.{_s(z)}", self.loaded.pools[ref.index])
+                for z, ref in sorted(found.items(), key=lambda kv: _s(kv[0]))
+                if isinstance(ref, PoolRef)
+            ]
+            return f"pool set {name}", zones
+        for set_name, zones_of in sorted(self.pools.items(), key=lambda kv: -len(kv[0])):
+            prefix = set_name + b"_"
+            if isinstance(zones_of, dict) and raw.startswith(prefix):
+                ref = zones_of.get(raw[len(prefix) :])
+                if isinstance(ref, PoolRef):
+                    return f"pool set {_s(set_name)} zone {_s(raw[len(prefix) :])}", [
+                        (name, self.loaded.pools[ref.index])
+                    ]
+        return f"{name} (unknown)", []
+
+    def handler(self, h: dict[Any, ConfValue]) -> dict[str, Any]:
+        args = h.get(b"a")
+        args = args if isinstance(args, dict) else {}
+        options: dict[str, str] = {}
+        children: list[dict[str, Any]] = []
+        for k in sorted(args, key=_s):
+            key, value = _s(k), args[k]
+            if key.startswith("child"):
+                children.extend(self.children(key, value))
+            elif key != "stats_id" and not isinstance(value, dict):
+                options[key] = _s(value).lower() if isinstance(value, bool) else _s(value)
+        return {
+            "handler": "route_" + _s(h.get(b"f")),
+            "where": _s(h.get(b"where")),
+            "options": options,
+            "children": children,
+        }
+
+    def children(self, key: str, value: ConfValue) -> list[dict[str, Any]]:
+        if _is_handler(value):
+            assert isinstance(value, dict)
+            return [{"option": key, **self.handler(value)}]
+        if isinstance(value, bytes):
+            what, pools = self.lookup(_s(value))
+            return [
+                {"option": key, "child": what, "name": _s(value), "pools": [n for n, _ in pools]}
+            ]
+        if isinstance(value, dict):
+            out = []
+            for k in sorted(value, key=lambda k: (isinstance(k, bytes), _s(k))):
+                label = f"{key}[{_s(k)}]"
+                out.extend(self.children(label, value[k]))
+            return out
+        return [{"option": key, "child": _s(value), "pools": []}]
+
+    def names_below(self, node: dict[str, Any]) -> list[str]:
+        """The child names (pools, sets, zones) of a handler and of the handlers below it."""
+        out = [node["name"]] if "name" in node else []
+        for child in node.get("children", []):
+            out.extend(self.names_below(child))
+        return out
+
+
+def pool_sources(loaded: LoadedConfig) -> dict[str, str]:
+    """Where each pool of a route library config was written (``file:line`` of its
+    ``pools{}``), by its name in :meth:`LoadedConfig.named_pools`; empty for other configs."""
+    conf = loaded.conf
+    wheres = _table(conf.get(b"pw")) if isinstance(conf, dict) else {}
+    out = {}
+    for name in loaded.named_pools():
+        top = name.split(".")[1] if name.startswith("p.") else ""
+        where = wheres.get(top.encode())
+        if isinstance(where, bytes):
+            out[name] = _s(where)
+    return out
+
+
+def _router(conf: ConfValue) -> dict[str, str | None]:
+    """The router's mode and separators as ``mcp.router_new`` reads them."""
+    opts = conf if isinstance(conf, dict) else {}
+    mode = opts.get(b"mode")
+    if not isinstance(mode, bytes):  # start and stop are read only with a mode
+        return {"mode": "prefix", "start": None, "stop": "/"}
+    start, stop = opts.get(b"start"), opts.get(b"stop")
+    if mode == b"anchor":
+        return {
+            "mode": "anchor",
+            "start": _s(start) if start is not None else "/",
+            "stop": _s(stop) if stop is not None else "/",
+        }
+    return {"mode": _s(mode), "start": None, "stop": _s(stop) if stop is not None else "/"}
+
+
+def _prefix_of(router: dict[str, str | None], key: str) -> str | None:
+    stop = router["stop"] or "/"
+    if router["mode"] == "anchor":
+        start = router["start"] or "/"
+        if not key.startswith(start) or len(key) < len(start) + 2:
+            return None
+        end = key.find(stop, len(start))
+        if end <= len(start):
+            return None
+        return key[len(start) : end]
+    end = key.find(stop)
+    return key[:end] if end > 0 else None
+
+
+def describe_routelib(loaded: LoadedConfig, keys: list[str]) -> list[dict[str, Any]] | None:
+    """The route trees of a route library config (None: not one), and for each key, the
+    entry of each tree that takes it (a storage command; a command map shows its entries)."""
+    conf = loaded.conf
+    if not isinstance(conf, dict) or not isinstance(conf.get(b"r"), dict):
+        return None
+    tree = _Tree(loaded, conf)
+    trees = conf[b"r"]
+    assert isinstance(trees, dict)
+    out = []
+    for tag in sorted(trees, key=lambda t: (t != b"default", _s(t))):
+        t = trees[tag]
+        if not isinstance(t, dict):
+            continue
+        router = _router(t.get(b"conf"))
+        entry: dict[str, Any] = {
+            "tag": None if tag == b"default" else _s(tag),
+            "router": router,
+            "map": [],
+            "cmap": [],
+            "default": None,
+        }
+        mapping = _table(t.get(b"map"))
+        for prefix in sorted(mapping, key=_s):
+            v = mapping[prefix]
+            if isinstance(v, dict) and isinstance(v.get(b"cmdmap"), dict):
+                cmds = _table(v[b"cmdmap"])
+                entry["map"].append(
+                    {
+                        "prefix": _s(prefix),
+                        "commands": [
+                            {"command": _command(code), **tree.handler(_table(cmds[code]))}
+                            for code in sorted(cmds, key=lambda k: (k == _ANY_STORAGE, str(k)))
+                        ],
+                    }
+                )
+            elif isinstance(v, dict):
+                entry["map"].append({"prefix": _s(prefix), **tree.handler(v)})
+        cmap = _table(t.get(b"cmap"))
+        for code in sorted(cmap, key=str):
+            h = cmap[code]
+            if isinstance(h, dict):
+                entry["cmap"].append({"command": _command(code), **tree.handler(h)})
+        default = t.get(b"default")
+        if isinstance(default, dict):
+            entry["default"] = tree.handler(default)
+        entry["keys"] = [_place(tree, entry, key) for key in keys]
+        out.append(entry)
+    return out
+
+
+def _place(tree: _Tree, entry: dict[str, Any], key: str) -> dict[str, Any]:
+    prefix = _prefix_of(entry["router"], key) if entry["map"] else None
+    taken: dict[str, Any] | None = None
+    via = "default"
+    for m in entry["map"]:
+        if m["prefix"] == prefix:
+            taken, via = m, f"prefix {prefix}"
+    if taken is None and entry["cmap"]:
+        via = "cmap (by command), else default"
+    if taken is None:
+        taken = entry["default"]
+    if taken is None:
+        return {"key": key, "via": via, "pools": {}}
+    nodes = taken.get("commands", [taken])
+    raw = key.encode("utf-8", "surrogateescape")
+    placed: dict[str, Any] = {}
+    for node in nodes:
+        for name in tree.names_below(node):
+            for pool_name, spec in tree.lookup(name)[1]:
+                try:
+                    b = spec.backends[spec.select(raw)]
+                    placed[pool_name] = b.name if b.label == b.name else f"{b.label} {b.name}"
+                except Exception as exc:
+                    placed[pool_name] = f"error: {exc}"
+    return {"key": key, "via": via, "pools": placed}
+
+
+def _handler_lines(node: dict[str, Any], indent: str) -> list[str]:
+    options = " ".join(f"{k}={v}" for k, v in node["options"].items())
+    lines = [f"{node['handler']}  ({node['where']})" + (f"  {options}" if options else "")]
+    for child in node["children"]:
+        if "handler" in child:
+            sub = _handler_lines(child, indent + "  ")
+            lines.append(f"{indent}  {child['option']}: {sub[0]}")
+            lines.extend(sub[1:])
+        else:
+            lines.append(f"{indent}  {child['option']}: {child['child']}")
+    return lines
+
+
+def render_routelib(trees: list[dict[str, Any]]) -> list[str]:
+    """Text lines for :func:`describe_routelib`'s result."""
+    lines = ["", "route tree"]
+    for t in trees:
+        r = t["router"]
+        seps = f"stop {r['stop']!r}" + (f" start {r['start']!r}" if r["start"] else "")
+        where = f"tag {t['tag']}" if t["tag"] else "untagged"
+        router = f"router {r['mode']} {seps}" if t["map"] or t["cmap"] else "no router"
+        lines.append(f"  {where}: storage commands -> {router}")
+
+        def add(label: str, node: dict[str, Any], indent: str) -> None:
+            sub = _handler_lines(node, indent)
+            lines.append(f"{indent}{label} -> {sub[0]}")
+            lines.extend(sub[1:])
+
+        for m in t["map"]:
+            if "commands" in m:
+                lines.append(f"    prefix {m['prefix']} -> cmdmap")
+                for cmd in m["commands"]:
+                    add(cmd["command"], cmd, "      ")
+            else:
+                add(f"prefix {m['prefix']}", m, "    ")
+        for cm in t["cmap"]:
+            add(f"cmap {cm['command']}", cm, "    ")
+        if t["default"] is not None:
+            add("default", t["default"], "    ")
+        for placed in t["keys"]:
+            lines.append(f"    key {placed['key']}: {placed['via']}")
+            for pool, backend in placed["pools"].items():
+                lines.append(f"      {pool}: {backend}")
+    return lines

@@ -1,0 +1,44 @@
+"""Which route library handlers the proxy runs without Lua (proxy/hooks.py): ``route_direct``
+(a pass-through function generator, alone or behind the tree's router), ``route_failover``
+over pools without ``wait`` or ``stats`` and ``route_allfastest`` over pools without ``wait``
+(a FastPlan). Their replies are tested through
+the wire by test_routing.py and test_faults.py, which cover both paths."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcpframe.config import ConfigSource
+from mcpframe.lua.config import ConfigLoader
+from mcpframe.protocol import commands as c
+from mcpframe.proxy.hooks import FAST, Hooks
+from mcpframe.registry import build_registry
+from tests.routelib.conftest import config
+
+
+def test_plans(monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in (1, 2, 3):
+        monkeypatch.setenv(f"MCP_B{i}", str(21000 + i))
+    loaded = ConfigLoader(build_registry()).load(ConfigSource(("routelib",), config("faults.lua")))
+    hooks = Hooks(loaded.routes, loaded.tunables, 1)
+    router = loaded.routes.hooks[""][c.CMD_MG]
+    pools = {spec.backends[0].label: i for i, spec in enumerate(loaded.pools)}
+    p1, p2, p3 = pools["b1"], pools["b2"], pools["b3"]
+
+    def plan(key: bytes) -> tuple[list[int], int, bool] | int:
+        code = hooks.passthrough_pool_for(router, c.CMD_MG, key)
+        if code > FAST:
+            return code
+        found = hooks.fast_plans[FAST - code]
+        return found.pools, found.limit, found.miss, found.fastest
+
+    assert plan(b"fo/x") == ([p1, p2, p3], 3, False, False)
+    assert plan(b"focount/x") == ([p1, p2, p3], 2, True, False)
+    assert plan(b"fast/x") == ([p1, p2, p3], 3, False, True)
+    assert plan(b"fastmiss/x") == ([p1, p2, p3], 3, True, True)
+    shuffled = plan(b"shuffled/x")
+    assert isinstance(shuffled, tuple) and sorted(shuffled[0]) == sorted([p1, p2, p3])
+    assert shuffled[1] == 1
+    # stats, wait, other handlers, no match: in Lua
+    for key in (b"fomiss/x", b"fowait/x", b"fastwait/x", b"sync/x", b"split/x", b"zz/x", b"x"):
+        assert plan(key) == -1, key
