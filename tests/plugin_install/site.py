@@ -26,7 +26,7 @@ from cookiecutter.main import cookiecutter
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = ROOT / "plugins"
 TEMPLATE = ROOT / "cookiecutter"
-KINDS = ("dist", "hasher", "key_filter", "logger")
+KINDS = ("dist", "hasher", "key_filter", "logger", "route")
 
 # What never belongs to a package's sources (build and test leftovers).
 IGNORED = shutil.ignore_patterns(
