@@ -14,9 +14,11 @@ built-in plugins there.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +71,22 @@ def pip_install(target: Path, *packages: Path) -> None:
     )
     if done.returncode != 0:
         pytest.fail(f"pip install failed:\n{done.stdout}\n{done.stderr}")
+
+
+def install_into(site: Path) -> Callable[[str], str]:
+    """For a docs page's steps (tests.docs.steps.run_steps): the only change made to them is
+    that `pip install -e X` installs into ``site``."""
+
+    def rewrite(script: str) -> str:
+        return re.sub(
+            r"^pip install -e (\S+)$",
+            rf'"{sys.executable}" -m pip install --quiet --no-deps --no-build-isolation '
+            rf'--disable-pip-version-check --target "{site}" \1',
+            script,
+            flags=re.MULTILINE,
+        )
+
+    return rewrite
 
 
 def site_env(site: Path, **extra: str) -> dict[str, str]:

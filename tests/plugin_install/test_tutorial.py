@@ -22,26 +22,11 @@ import xxhash
 from mcpframe.types import BackendInfo
 from tests.docs.steps import DOCS, ROOT, run_steps
 from tests.helpers import Client, Mcpframe, Memcached
-from tests.plugin_install.site import site_env
+from tests.plugin_install.site import install_into, site_env
 
 TUTORIAL = DOCS / "tutorial.md"
 DOC_PORTS = (11311, 11312, 11313)
 LABELS = ("b1", "b2", "b3")
-
-
-def install_into(site: Path) -> Callable[[str], str]:
-    """The only change made to the page's steps: `pip install -e X` installs into ``site``."""
-
-    def rewrite(script: str) -> str:
-        return re.sub(
-            r"^pip install -e (\S+)$",
-            rf'"{sys.executable}" -m pip install --quiet --no-deps --no-build-isolation '
-            rf'--disable-pip-version-check --target "{site}" \1',
-            script,
-            flags=re.MULTILINE,
-        )
-
-    return rewrite
 
 
 def load_module(path: Path) -> ModuleType:
