@@ -13,6 +13,7 @@ built-in plugins there.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -87,6 +88,24 @@ def install_into(site: Path) -> Callable[[str], str]:
         )
 
     return rewrite
+
+
+def listed_rows(env: dict[str, str], package: str) -> list[tuple[str, str, str, str]]:
+    """(name, kind, lua_name, status) of each row ``mcpframe plugins list --json`` shows for
+    ``package``, run in ``env`` (e.g. :func:`site_env`)."""
+    listed = subprocess.run(
+        [sys.executable, "-m", "mcpframe", "plugins", "list", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return [
+        (row["name"], row["kind"], row["lua_name"], row["status"])
+        for row in json.loads(listed.stdout)
+        if row["package"] == package
+    ]
 
 
 def site_env(site: Path, **extra: str) -> dict[str, str]:

@@ -7,7 +7,6 @@ The steps run today; serving a route-library config needs ``mcpframe serve --rou
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import pytest
 
 from tests.docs.steps import DOCS, ROOT, run_steps
 from tests.helpers import Client, Mcpframe, Memcached
-from tests.plugin_install.site import install_into, site_env
+from tests.plugin_install.site import install_into, listed_rows, site_env
 
 PAGE = DOCS / "route-handler-plugins.md"
 DOC_PORTS = (11411, 11412)
@@ -37,17 +36,7 @@ def walked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[s
 
 def test_route_tutorial_steps(walked: tuple[Path, Path, dict[str, str]]) -> None:
     work, _, env = walked
-    listed = subprocess.run(
-        [sys.executable, "-m", "mcpframe", "plugins", "list", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    rows = [row for row in json.loads(listed.stdout) if row["package"] == "mcpframe-mirror"]
-    assert [(r["name"], r["kind"], r["lua_name"], r["status"]) for r in rows] == [
-        ("mirror", "route", "route_mirror", "ok")
-    ]
+    assert listed_rows(env, "mcpframe-mirror") == [("mirror", "route", "route_mirror", "ok")]
     # The page's Lua file is what got installed.
     lua = (work / "mcpframe-mirror" / "mcpframe_mirror" / "route_mirror.lua").read_text()
     assert "function route_mirror_start(a, ctx, fgen)" in lua

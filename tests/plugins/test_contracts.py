@@ -164,8 +164,8 @@ def route(conf: str, start: str = GOOD_START) -> RouteHandler:
 def test_check_route_handler_passes_a_good_handler_and_returns_the_conf() -> None:
     first = RouteHandler("first", routes.FIRST, "route_first.lua")
     assert check_route_handler(first) == {}
-    got = check_route_handler(first, {"children": ["main", "alt"]}, refused=[{}])
-    assert got == {"children": {1: "main", 2: "alt"}}
+    got = check_route_handler(first, {"child": "main", "wait": 0.5, "tags": ["a"]}, refused=[{}])
+    assert got == {"child": "main", "wait": 0.5, "tags": {1: "a"}}
 
 
 def test_check_route_handler_ctx_stand_in() -> None:

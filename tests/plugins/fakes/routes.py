@@ -9,15 +9,16 @@ from mcpframe.types import RouteHandler
 
 FIRST = """
 function route_first_conf(t, ctx)
-    if t.children == nil then error("route_first needs children") end
+    if t.child == nil then error("route_first (" .. ctx:label() .. "): no child") end
     return t
 end
 
 function route_first_start(a, ctx, fgen)
-    local h = fgen:new_handle(a.children[1])
-    fgen:ready({ n = ctx:label(), f = function(rctx)
-        return function(r) return rctx:enqueue_and_wait(r, h) end
-    end })
+    local first = fgen:new_handle(a.child)
+    local function generate(rctx)
+        return function(r) return rctx:enqueue_and_wait(r, first) end
+    end
+    fgen:ready({ n = ctx:label(), f = generate })
 end
 """
 
