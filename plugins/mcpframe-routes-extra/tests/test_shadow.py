@@ -31,10 +31,14 @@ def present(port: int, keys: list[str]) -> set[str]:
 
 
 def key_point(key: bytes) -> float:
-    """What route_shadow.lua computes: FNV-1a 32 with murmur3's final mix, over 2**32."""
-    h = 2166136261
-    for byte in key:
-        h = ((h ^ byte) * 16777619) & 0xFFFFFFFF
+    """What route_shadow.lua computes: FNV-1a steps over 8-byte words, folded, murmur3 mix."""
+    mask = (1 << 64) - 1
+    h = 0xCBF29CE484222325
+    whole = len(key) // 8 * 8
+    words = [int.from_bytes(key[i : i + 8], "little") for i in range(0, whole, 8)]
+    for part in [*words, *key[whole:]]:
+        h = ((h ^ part) * 0x100000001B3) & mask
+    h = (h ^ (h >> 32)) & 0xFFFFFFFF
     h ^= h >> 16
     h = (h * 0x85EBCA6B) & 0xFFFFFFFF
     h ^= h >> 13
