@@ -5,8 +5,9 @@ plugins provide.
 request), checks every record, and files it by kind and name:
 
 * a record of the wrong type, a name that is not ``[a-z][a-z0-9_]*`` (names become Lua
-  identifiers such as ``mcp.dist_<name>``), a hook that raises, or a distribution whose
-  ``key_hasher`` no plugin provides makes that whole plugin fail; the failure is recorded as a
+  identifiers such as ``mcp.dist_<name>``), a hook that raises, a route handler whose ``lua``
+  is not (non-empty) text, or a distribution whose ``key_hasher`` no plugin provides makes
+  that whole plugin fail; the failure is recorded as a
   :class:`~mcpframe.errors.PluginLoadError` next to the import failures, and the other plugins
   are unaffected;
 * two plugins providing the same name for one kind is a
@@ -255,8 +256,25 @@ def _collect(pm: PluginManager, plugin: object) -> dict[PluginKind, list[PluginR
             if record.name in seen:
                 raise _Rejected(f"{hook}() returned {kind.label} {record.name!r} twice")
             seen.add(record.name)
+            if isinstance(record, RouteHandler):
+                _check_route_handler(hook, record)
         collected[kind] = records
     return collected
+
+
+def _check_route_handler(hook: str, record: RouteHandler) -> None:
+    # Only the shape: compiling the Lua needs a Lua runtime, which lives in the lua/ layer
+    # above this one; the route library compiles every handler (naming its chunk) when it
+    # loads, and mcpframe.testing.check_route_handler lets authors catch that earlier.
+    for field in ("lua", "chunkname", "description"):
+        value = getattr(record, field)
+        if not isinstance(value, str):
+            raise _Rejected(
+                f"{hook}() returned route handler {record.name!r} whose {field} is "
+                f"{type(value).__name__}, expected str"
+            )
+    if not record.lua.strip():
+        raise _Rejected(f"{hook}() returned route handler {record.name!r} with empty lua source")
 
 
 def _reject(

@@ -21,6 +21,10 @@ built-ins pass the same checks::
 
     def test_my_filter(mcpframe_registry):
         check_key_filter(mcpframe_registry.key_filters["prefix"], b"::")
+
+    def test_my_route_handler(mcpframe_registry):
+        check_route_handler(mcpframe_registry.route_handlers["shadow"],
+                            {"child": "main", "child_shadow": "canary"})
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import pytest
 
 from mcpframe.plugins import PluginManager, create_plugin_manager
 from mcpframe.registry import Registry, build_registry
-from mcpframe.types import BackendInfo, Distribution, Hasher, KeyFilter
+from mcpframe.types import BackendInfo, Distribution, Hasher, KeyFilter, RouteHandler
 
 if TYPE_CHECKING:
     from mcpframe.config import LoadedConfig
@@ -43,6 +47,7 @@ __all__ = [
     "check_distribution",
     "check_hasher",
     "check_key_filter",
+    "check_route_handler",
     "mcpframe_load_config",
     "mcpframe_plugin_manager",
     "mcpframe_registry",
@@ -203,6 +208,170 @@ def check_key_filter(filt: KeyFilter, filter_conf: bytes = b"{}") -> None:
                 f"filter {filt.name!r} (conf {filter_conf!r}) changed {key!r}, which holds "
                 f"none of the conf bytes, to {out!r}",
             )
+
+
+# Runs a handler's chunk in an environment of its own, so that what it defines is exactly the
+# keys of that environment; stand-ins for routelib's ctx (config and worker side) and fgen.
+_ROUTE_HARNESS = b"""
+local source, chunkname = ...
+local env = setmetatable({}, { __index = _G })
+local chunk, err = load(source, chunkname, "t", env)
+if chunk == nil then return nil, err end
+local ok, msg = pcall(chunk)
+if not ok then return nil, tostring(msg) end
+local defined = {}
+for k in pairs(env) do defined[#defined + 1] = tostring(k) end
+table.sort(defined)
+return env, defined
+"""
+_ROUTE_CTX = b"""
+local label, cmd, pools, zone = ...
+local ids, next_id = {}, 0
+return {
+    label = function(self) return label end,
+    cmd = function(self) return cmd end,
+    pool = function(self, name) if pools[name] then return { name = name } end end,
+    local_zone = function(self) return zone end,
+    get_stats_id = function(self, name)
+        if ids[name] == nil then next_id = next_id + 1; ids[name] = next_id end
+        return ids[name]
+    end,
+    get_child = function(self, name) return name end,
+}
+"""
+_ROUTE_FGEN = b"""
+local fgen = { handles = 0, readies = {} }
+function fgen:new_handle(child)
+    if child == nil then error("new_handle: nil child", 2) end
+    self.handles = self.handles + 1
+    return self.handles
+end
+function fgen:ready(opts) self.readies[#self.readies + 1] = opts end
+return fgen
+"""
+
+
+def _to_lua(lua: object, value: object) -> object:
+    """Python args as Lua sees them from a config: str -> string, list -> array, dict -> table."""
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, Mapping):
+        items = {_to_lua(lua, k): _to_lua(lua, v) for k, v in value.items()}
+        return lua.table_from(items)  # type: ignore[attr-defined]
+    if isinstance(value, (list, tuple)):
+        return lua.table_from([_to_lua(lua, v) for v in value])  # type: ignore[attr-defined]
+    return value
+
+
+def _from_lua(value: object) -> object:
+    """A Lua value as plain Python: tables become dicts (keys 1..n stay ints), strings str."""
+    from lupa import lua54
+
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if lua54.lua_type(value) == "table":
+        return {_from_lua(k): _from_lua(v) for k, v in value.items()}  # type: ignore[attr-defined]
+    if lua54.lua_type(value) is not None:
+        return f"<{lua54.lua_type(value)}>"
+    return value
+
+
+def check_route_handler(
+    handler: RouteHandler,
+    args: Mapping[str, object] | None = None,
+    *,
+    refused: Sequence[Mapping[str, object]] = (),
+    label: str = "test",
+    pools: Sequence[str] = (),
+    start: bool = True,
+) -> dict[object, object]:
+    """Check the :class:`~mcpframe.types.RouteHandler` contract, without serving anything.
+
+    * the source compiles under its chunk name (``chunkname``, else ``route_<name>``);
+    * running it defines exactly the globals ``route_<name>_conf`` and ``route_<name>_start``,
+      both functions, and nothing else (helpers must be ``local``: every handler shares the
+      VM's globals);
+    * ``route_<name>_conf(args, ctx)`` raises (``error(...)``) for every table in ``refused``;
+    * when ``args`` is given (the table a config would write as ``route_<name>{...}``),
+      ``route_<name>_conf(args, ctx)`` accepts it and returns a table; and, with ``start``,
+      ``route_<name>_start`` run on that table with a stand-in function generator calls
+      ``fgen:ready{...}`` exactly once with a function ``f``. Child names stay strings (the
+      route library would pass pools) and ``mcp`` holds only the constants; pass
+      ``start=False`` if the start function needs more of the worker VM.
+
+    ``ctx`` answers ``label()`` with ``label``, ``cmd()`` with ``mcp.CMD_ANY_STORAGE``,
+    ``pool(name)`` for the names in ``pools``, ``get_stats_id(name)`` with 1, 2, ...
+
+    Returns what ``_conf`` returned for ``args``, as Python (tables as dicts, strings as str),
+    for further asserts; ``{}`` without ``args``.
+    """
+    from lupa import lua54
+
+    from mcpframe.lua.runtime import CONSTANTS, first_line, new_runtime
+
+    name = handler.name
+    chunk = handler.chunkname or f"route_{name}"
+    what = f"route handler {name!r} ({chunk})"
+    _expect(isinstance(handler.lua, str), f"{what}: lua is {type(handler.lua).__name__}, not str")
+    lua = new_runtime()
+    lua.globals().mcp = lua.table_from({k.encode(): v for k, v in CONSTANTS.items()})
+    env, defined = lua.execute(_ROUTE_HARNESS, handler.lua.encode(), ("@" + chunk).encode())
+    _expect(env is not None, f"{what} does not load: {first_line(defined)}")
+    names = [n.decode() for n in defined.values()]
+    expected = [f"route_{name}_conf", f"route_{name}_start"]
+    for fn in expected:
+        _expect(
+            lua54.lua_type(env[fn.encode()]) == "function",
+            f"{what} does not define the function {fn} (it defines: {', '.join(names) or 'none'})",
+        )
+    extra = sorted(set(names) - set(expected))
+    _expect(not extra, f"{what} defines other globals: {', '.join(extra)} (make them local)")
+    conf, start_fn = (env[fn.encode()] for fn in expected)
+
+    def ctx() -> object:
+        pool_table = lua.table_from({p.encode(): True for p in pools})
+        return lua.execute(_ROUTE_CTX, label.encode(), CONSTANTS["CMD_ANY_STORAGE"], pool_table)
+
+    def configure(given: Mapping[str, object]) -> object:
+        return conf(_to_lua(lua, dict(given)), ctx())
+
+    for bad in refused:
+        try:
+            configure(bad)
+        except lua54.LuaError:
+            continue
+        raise AssertionError(f"{what}: route_{name}_conf accepted {dict(bad)!r}")
+    if args is None:
+        return {}
+    try:
+        result = configure(args)
+    except lua54.LuaError as exc:
+        raise AssertionError(
+            f"{what}: route_{name}_conf({dict(args)!r}) raised {first_line(exc.args[0])}"
+        ) from None
+    _expect(
+        lua54.lua_type(result) == "table",
+        f"{what}: route_{name}_conf returned {_from_lua(result)!r}, expected a table",
+    )
+    if start:
+        fgen = lua.execute(_ROUTE_FGEN)
+        try:
+            start_fn(result, ctx(), fgen)
+        except lua54.LuaError as exc:
+            raise AssertionError(
+                f"{what}: route_{name}_start raised {first_line(exc.args[0])}"
+            ) from None
+        readies = list(fgen.readies.values())
+        _expect(
+            len(readies) == 1, f"{what}: route_{name}_start called fgen:ready {len(readies)} times"
+        )
+        _expect(
+            lua54.lua_type(readies[0]) == "table" and lua54.lua_type(readies[0].f) == "function",
+            f"{what}: route_{name}_start called fgen:ready without a function f",
+        )
+    converted = _from_lua(result)
+    assert isinstance(converted, dict)
+    return converted
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import sys
 NAME = {{ cookiecutter.name | jsonify }}
 KIND = {{ cookiecutter.kind | jsonify }}
 DESCRIPTION = {{ cookiecutter.description | jsonify }}
-KINDS = ("dist", "hasher", "key_filter", "logger")
+KINDS = ("dist", "hasher", "key_filter", "logger", "route")
 # The names mcpframe's own plugins use, by kind: a plugin reusing one conflicts with the
 # built-in and mcpframe refuses to start. mcpframe's test suite keeps this list current.
-BUILTIN_NAMES = {"dist": ["jump_hash", "ring_hash"], "hasher": ["md5", "murmur3", "xxhash"], "key_filter": ["stop", "tags"], "logger": ["jsonfile", "stderr"]}
+BUILTIN_NAMES = {"dist": ["jump_hash", "ring_hash"], "hasher": ["md5", "murmur3", "xxhash"], "key_filter": ["stop", "tags"], "logger": ["jsonfile", "stderr"], "route": []}
 
 
 def fail(message):
@@ -20,7 +20,7 @@ def fail(message):
 if not re.fullmatch(r"[a-z][a-z0-9_]*", NAME):
     fail(
         f"name {NAME!r} is not valid: it becomes part of a Lua identifier (mcp.dist_<name>, "
-        "mcp.hash_<name>) and of the module mcpframe_<name>, so it must be a lowercase "
+        "mcp.hash_<name>, route_<name>) and of the module mcpframe_<name>, so it must be a lowercase "
         "letter followed by lowercase letters, digits or _"
     )
 if KIND not in KINDS:

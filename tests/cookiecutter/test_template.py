@@ -40,11 +40,13 @@ FILES = {
     "mcpframe_{name}/py.typed",
     "tests/test_{name}.py",
 }
+EXTRA_FILES = {"route": {"mcpframe_{name}/route_{name}.lua"}}
 LUA_NAMES = {
     "dist": "mcp.dist_{name}",
     "hasher": "mcp.hash_{name}",
     "key_filter": 'filter = "{name}"',
     "logger": "--logger {name}",
+    "route": "route_{name}{{",
 }
 RUFF = Path(sys.executable).parent / "ruff"
 
@@ -64,7 +66,8 @@ def test_renders_exactly_the_package_files(tmp_path: Path, kind: str) -> None:
     package = render(tmp_path, "my_plugin", kind)
     assert package.name == "mcpframe-my-plugin"
     files = files_of(package)
-    assert set(files) == {f.format(name="my_plugin") for f in FILES}
+    expected = FILES | EXTRA_FILES.get(kind, set())
+    assert set(files) == {f.format(name="my_plugin") for f in expected}
     assert not [name for name, text in files.items() if b"{{" in text or b"{%" in text]
 
     pyproject = tomllib.loads(files["pyproject.toml"].decode())
@@ -132,6 +135,7 @@ def test_the_hook_knows_every_builtin_name() -> None:
         "hasher": PluginKind.HASHER,
         "key_filter": PluginKind.KEY_FILTER,
         "logger": PluginKind.LOGGER,
+        "route": PluginKind.ROUTE_HANDLER,
     }
     assert listed == {kind: sorted(registry.table(k)) for kind, k in kinds.items()}
 

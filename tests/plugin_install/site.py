@@ -13,10 +13,13 @@ built-in plugins there.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +29,7 @@ from cookiecutter.main import cookiecutter
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = ROOT / "plugins"
 TEMPLATE = ROOT / "cookiecutter"
-KINDS = ("dist", "hasher", "key_filter", "logger")
+KINDS = ("dist", "hasher", "key_filter", "logger", "route")
 
 # What never belongs to a package's sources (build and test leftovers).
 IGNORED = shutil.ignore_patterns(
@@ -69,6 +72,40 @@ def pip_install(target: Path, *packages: Path) -> None:
     )
     if done.returncode != 0:
         pytest.fail(f"pip install failed:\n{done.stdout}\n{done.stderr}")
+
+
+def install_into(site: Path) -> Callable[[str], str]:
+    """For a docs page's steps (tests.docs.steps.run_steps): the only change made to them is
+    that `pip install -e X` installs into ``site``."""
+
+    def rewrite(script: str) -> str:
+        return re.sub(
+            r"^pip install -e (\S+)$",
+            rf'"{sys.executable}" -m pip install --quiet --no-deps --no-build-isolation '
+            rf'--disable-pip-version-check --target "{site}" \1',
+            script,
+            flags=re.MULTILINE,
+        )
+
+    return rewrite
+
+
+def listed_rows(env: dict[str, str], package: str) -> list[tuple[str, str, str, str]]:
+    """(name, kind, lua_name, status) of each row ``mcpframe plugins list --json`` shows for
+    ``package``, run in ``env`` (e.g. :func:`site_env`)."""
+    listed = subprocess.run(
+        [sys.executable, "-m", "mcpframe", "plugins", "list", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return [
+        (row["name"], row["kind"], row["lua_name"], row["status"])
+        for row in json.loads(listed.stdout)
+        if row["package"] == package
+    ]
 
 
 def site_env(site: Path, **extra: str) -> dict[str, str]:

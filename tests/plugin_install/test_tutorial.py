@@ -9,10 +9,7 @@ backend that the plugin's own distribution picks.
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -22,26 +19,11 @@ import xxhash
 from mcpframe.types import BackendInfo
 from tests.docs.steps import DOCS, ROOT, run_steps
 from tests.helpers import Client, Mcpframe, Memcached
-from tests.plugin_install.site import site_env
+from tests.plugin_install.site import install_into, listed_rows, site_env
 
 TUTORIAL = DOCS / "tutorial.md"
 DOC_PORTS = (11311, 11312, 11313)
 LABELS = ("b1", "b2", "b3")
-
-
-def install_into(site: Path) -> Callable[[str], str]:
-    """The only change made to the page's steps: `pip install -e X` installs into ``site``."""
-
-    def rewrite(script: str) -> str:
-        return re.sub(
-            r"^pip install -e (\S+)$",
-            rf'"{sys.executable}" -m pip install --quiet --no-deps --no-build-isolation '
-            rf'--disable-pip-version-check --target "{site}" \1',
-            script,
-            flags=re.MULTILINE,
-        )
-
-    return rewrite
 
 
 def load_module(path: Path) -> ModuleType:
@@ -95,17 +77,7 @@ def test_tutorial_steps_then_real_traffic(
     run_steps(TUTORIAL, work, env, rewrite=install_into(site))
 
     # The installed throwaway package is a plugin like any other.
-    listed = subprocess.run(
-        [sys.executable, "-m", "mcpframe", "plugins", "list", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    rows = [row for row in json.loads(listed.stdout) if row["package"] == "mcpframe-hrw"]
-    assert [(r["name"], r["kind"], r["lua_name"], r["status"]) for r in rows] == [
-        ("hrw", "distribution", "mcp.dist_hrw", "ok")
-    ]
+    assert listed_rows(env, "mcpframe-hrw") == [("hrw", "distribution", "mcp.dist_hrw", "ok")]
 
     # Step 5 of the page, on free ports: the same config with real backends.
     backends = [memcached_factory() for _ in DOC_PORTS]

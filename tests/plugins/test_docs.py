@@ -21,7 +21,12 @@ import pytest
 from mcpframe import hookspecs
 from mcpframe import types as mtypes
 from mcpframe.registry import Registry, build_registry
-from mcpframe.testing import check_distribution, check_hasher, check_key_filter
+from mcpframe.testing import (
+    check_distribution,
+    check_hasher,
+    check_key_filter,
+    check_route_handler,
+)
 from tests.plugins.support import manager
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +41,7 @@ RECORDS = [
     mtypes.Hasher,
     mtypes.KeyFilter,
     mtypes.Logger,
+    mtypes.RouteHandler,
     mtypes.BackendInfo,
 ]
 
@@ -106,13 +112,13 @@ def test_every_hookspec_docstring_has_example_and_return(name: str) -> None:
 # --- the example plugins run ------------------------------------------------------------------
 
 
-def docstring_example(name: str) -> str:
-    """The code block following ``Example ...::`` in a hookspec's docstring."""
+def docstring_example(name: str, intro: str = "Example") -> str:
+    """The code block following the ``<intro> ...::`` line in a hookspec's docstring."""
     doc = inspect.getdoc(HOOKSPECS[name]) or ""
     lines = doc.splitlines()
-    start = next(
-        i for i, line in enumerate(lines) if line.startswith("Example") and line.endswith("::")
-    )
+    # The intro may wrap: the block starts after the first line ending in "::" from there on.
+    first = next(i for i, line in enumerate(lines) if line.startswith(intro))
+    start = next(i for i in range(first, len(lines)) if lines[i].endswith("::"))
     block = []
     for line in lines[start + 1 :]:
         if line and not line.startswith(" "):
@@ -121,8 +127,10 @@ def docstring_example(name: str) -> str:
     return textwrap.dedent("\n".join(block))
 
 
-def registry_with_example(code: str, module_name: str) -> Registry:
+def registry_with_example(code: str, module_name: str, file: Path | None = None) -> Registry:
     module = types.ModuleType(module_name)
+    if file is not None:  # where the example thinks it lives, for files read beside it
+        module.__file__ = str(file)
     exec(compile(code, module_name, "exec"), module.__dict__)
     pm = manager()
     pm.register(module, name=module_name)
@@ -156,6 +164,20 @@ def test_mcpframe_loggers_docstring_example() -> None:
         sink.emit({"ts": 1.0, "type": kind, "msg": ""})
     sink.close()
     assert dict(sink.counts) == {"proxy_error": 2, "proxy_req": 1}  # type: ignore[attr-defined]
+
+
+def test_mcpframe_route_handlers_docstring_example(tmp_path: Path) -> None:
+    lua = docstring_example("mcpframe_route_handlers", "where ``route_first.lua`` holds")
+    (tmp_path / "route_first.lua").write_text(lua)
+    reg = registry_with_example(
+        docstring_example("mcpframe_route_handlers"),
+        "mcpframe_first",
+        tmp_path / "mcpframe_first.py",
+    )
+    first = reg.route_handlers["first"]
+    assert (first.lua, first.chunkname) == (lua, str(tmp_path / "route_first.lua"))
+    assert first.description == "ask the first child only"
+    check_route_handler(first, {"children": ["main"]})
 
 
 def test_docs_example_plugin_runs() -> None:

@@ -113,6 +113,40 @@ def test_list_table(monkeypatch: pytest.MonkeyPatch) -> None:
     assert broken.endswith("failed: ImportError: No module named 'fancy_dependency'")
 
 
+def test_list_shows_route_handlers_with_kind_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_sources(monkeypatch, fake("routes", "routes", package="mcpframe-routes", version="1.2"))
+    rows = {(r["kind"], r["name"]): r for r in list_json()}
+    assert rows[("route", "first")] == {
+        "name": "first",
+        "kind": "route",
+        "lua_name": "route_first",
+        "package": "mcpframe-routes",
+        "version": "1.2",
+        "status": "ok",
+        "entry_point": "routes",
+        "error": None,
+        "description": "ask the first child only",
+    }
+    assert rows[("route", "noop")]["lua_name"] == "route_noop"
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    first = next(line for line in lines if line.startswith("first "))
+    assert first.split() == ["first", "route", "route_first", "mcpframe-routes", "1.2", "ok"]
+
+
+def test_list_route_handler_conflict_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_sources(
+        monkeypatch,
+        fake("routes", "routes", package="mcpframe-routes"),
+        fake("first", "dup_route", package="mcpframe-first"),
+    )
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 1
+    assert "error: route handler 'first' is provided by" in result.stderr
+    assert "'mcpframe-routes'" in result.stderr and "'mcpframe-first'" in result.stderr
+
+
 def test_list_conflict_exits_1_with_message(monkeypatch: pytest.MonkeyPatch) -> None:
     use_sources(monkeypatch, fake("fastxx", "dup_xxhash", package="mcpframe-fastxx"))
     result = runner.invoke(app, ["list", "--json"])

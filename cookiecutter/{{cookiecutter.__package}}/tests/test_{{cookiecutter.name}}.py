@@ -1,6 +1,6 @@
 """Tests for {{ cookiecutter.__package }}. Install the package first: ``pip install -e '.[test]'``.
 
-The fixtures (``mcpframe_registry``{% if cookiecutter.kind != "logger" %}, ``mcpframe_load_config``{% endif %}) and the contract checks come
+The fixtures (``mcpframe_registry``{% if cookiecutter.kind not in ("logger", "route") %}, ``mcpframe_load_config``{% endif %}) and the contract checks come
 with mcpframe, from its pytest plugin ``mcpframe.testing``.
 """
 
@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-{%- else %}
+{%- elif cookiecutter.kind == "route" %}
+{% else %}
 from collections.abc import Callable
 {% endif %}
 {%- if cookiecutter.kind == "dist" %}
@@ -28,13 +29,16 @@ from mcpframe.testing import check_hasher
 from mcpframe.config import LoadedConfig
 from mcpframe.registry import Registry
 from mcpframe.testing import check_key_filter
+{%- elif cookiecutter.kind == "route" %}
+from mcpframe.registry import Registry
+from mcpframe.testing import check_route_handler
 {%- else %}
 from mcpframe.registry import Registry
 {%- endif %}
 
 NAME = "{{ cookiecutter.name }}"
 PACKAGE = "{{ cookiecutter.__package }}"
-{%- if cookiecutter.kind != "logger" %}
+{%- if cookiecutter.kind not in ("logger", "route") %}
 CONFIG = """
 function mcp_config_pools()
     local backends = {
@@ -75,6 +79,8 @@ def test_listed_by_mcpframe_plugins_list() -> None:
     assert rows[NAME]["lua_name"] == f"mcp.hash_{NAME}"
 {%- elif cookiecutter.kind == "key_filter" %}
     assert rows[NAME]["lua_name"] == f'filter "{NAME}"'
+{%- elif cookiecutter.kind == "route" %}
+    assert (rows[NAME]["kind"], rows[NAME]["lua_name"]) == ("route", f"route_{NAME}")
 {%- else %}
     assert rows[NAME]["lua_name"] == f"logger {NAME}"
 {%- endif %}
@@ -113,6 +119,17 @@ def test_a_config_using_it_loads(mcpframe_load_config: Callable[[str], LoadedCon
     for i in range(50):
         assert pool.select(b"user%d:a" % i) == pool.select(b"user%d/b" % i)
     assert {pool.select(b"user%d:a" % i) for i in range(100)} == {0, 1, 2}
+{%- elif cookiecutter.kind == "route" %}
+
+def test_meets_the_route_handler_contract(mcpframe_registry: Registry) -> None:
+    # The Lua compiles, defines exactly route_<name>_conf and _start, the conf function
+    # accepts these arguments and refuses the others, and start readies the funcgen.
+    conf = check_route_handler(
+        mcpframe_registry.route_handlers[NAME],
+        {"children": ["main", "backup"]},
+        refused=[{}, {"children": {}}, {"children": "main"}],
+    )
+    assert conf == {"children": {1: "main", 2: "backup"}}
 {%- else %}
 
 def read_lines(path: Path) -> list[dict[str, object]]:

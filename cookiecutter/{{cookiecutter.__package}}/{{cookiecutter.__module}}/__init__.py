@@ -219,4 +219,32 @@ def build(arg: str) -> LogSink:
 @hookimpl
 def mcpframe_loggers() -> Iterable[Logger]:
     return [Logger(NAME, build, DESCRIPTION)]
+{% elif cookiecutter.kind == "route" -%}
+"""{{ cookiecutter.description }}: the route handler ``route_{{ cookiecutter.name }}``.
+
+mcpframe finds this module through the entry point in ``pyproject.toml``; its route library
+loads the handler's Lua source, ``route_{{ cookiecutter.name }}.lua`` beside this file, in every Lua
+VM. A route-library config (``mcpframe serve --routelib FILE``) then uses::
+
+    routes{ default = route_{{ cookiecutter.name }}{ children = { "main", "backup" } } }
+
+The handler is all in the Lua file; ``tests/`` runs mcpframe's contract checks on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from mcpframe.hookspecs import hookimpl
+from mcpframe.types import RouteHandler
+
+NAME = "{{ cookiecutter.name }}"
+DESCRIPTION = {{ cookiecutter.description | jsonify }}
+SOURCE = Path(__file__).with_name(f"route_{NAME}.lua")
+
+
+@hookimpl
+def mcpframe_route_handlers() -> Iterable[RouteHandler]:
+    return [RouteHandler.from_file(NAME, SOURCE, DESCRIPTION)]
 {% endif -%}

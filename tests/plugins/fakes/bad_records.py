@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from mcpframe.hookspecs import hookimpl
-from mcpframe.types import Distribution, Hasher, KeyFilter
+from mcpframe.types import Distribution, Hasher, KeyFilter, RouteHandler
 
 
 class BadName:
@@ -56,6 +56,36 @@ class ReturnsNone:
         return None
 
 
+class RouteBytes:
+    @hookimpl
+    def mcpframe_route_handlers(self) -> Iterable[RouteHandler]:
+        return [RouteHandler("bytes", b"function route_bytes_conf(t) return t end")]  # type: ignore[arg-type]
+
+
+class RouteEmpty:
+    @hookimpl
+    def mcpframe_route_handlers(self) -> Iterable[RouteHandler]:
+        return [RouteHandler("empty", "  \n")]
+
+
+class RouteBadName:
+    @hookimpl
+    def mcpframe_route_handlers(self) -> Iterable[RouteHandler]:
+        return [RouteHandler("Shadow-1", "x = 1")]
+
+
+class RouteMissingFile:
+    @hookimpl
+    def mcpframe_route_handlers(self) -> Iterable[RouteHandler]:
+        return [RouteHandler.from_file("gone", "/nonexistent/route_gone.lua")]
+
+
+class RouteWrongType:
+    @hookimpl
+    def mcpframe_route_handlers(self) -> Iterable[object]:
+        return [Hasher("first", lambda key, seed: 0)]
+
+
 bad_name = BadName()
 wrong_type = WrongType()
 raises = Raises()
@@ -64,3 +94,8 @@ missing_key_hasher = MissingKeyHasher()
 misspelt_hook = MisspeltHook()
 bad_signature = BadSignature()
 returns_none = ReturnsNone()
+route_bytes = RouteBytes()
+route_empty = RouteEmpty()
+route_bad_name = RouteBadName()
+route_missing_file = RouteMissingFile()
+route_wrong_type = RouteWrongType()
