@@ -9,7 +9,7 @@ DESCRIPTION = {{ cookiecutter.description | jsonify }}
 KINDS = ("dist", "hasher", "key_filter", "logger", "route")
 # The names mcpframe's own plugins use, by kind: a plugin reusing one conflicts with the
 # built-in and mcpframe refuses to start. mcpframe's test suite keeps this list current.
-BUILTIN_NAMES = {"dist": ["jump_hash", "ring_hash"], "hasher": ["md5", "murmur3", "xxhash"], "key_filter": ["stop", "tags"], "logger": ["jsonfile", "stderr"], "route": []}
+BUILTIN_NAMES = {"dist": ["jump_hash", "ring_hash"], "hasher": ["md5", "murmur3", "xxhash"], "key_filter": ["stop", "tags"], "logger": ["jsonfile", "stderr"], "route": ["allfastest", "allsync", "direct", "failover", "null", "random", "ratelim", "split", "ttl", "zfailover"]}
 
 
 def fail(message):
