@@ -193,6 +193,7 @@ class Store:
         "_clock",
         "_colds",
         "_count",
+        "_evicted",
         "_flush_at",
         "_mask",
         "_now",
@@ -253,6 +254,7 @@ class Store:
         self._tables: list[int] = []
         self._table = 0  # their sum
         self._count = 0  # items, over all shards
+        self._evicted = False  # whether any cold batch was taken (since the last flush)
         self._new_shards()
         self._cas = 0
         # What the items cost: memcached's size plus PY_ITEM_OVERHEAD each, summed (so
@@ -458,9 +460,10 @@ class Store:
             self.get_expired += 1
             return None
         del items[key]
-        cold = self._colds[i]
-        if cold:
-            cold.pop(key, None)
+        if self._evicted:
+            cold = self._colds[i]
+            if cold:
+                cold.pop(key, None)
         value = blob[20:]  # HEADER_SIZE
         if exptime >= 0 or t != now or not cas_bits & 1:  # FETCHED
             n = len(value)
@@ -507,9 +510,10 @@ class Store:
         i = self.shard_index(key)
         items = self._shards[i]
         del items[key]
-        cold = self._colds[i]
-        if cold:
-            cold.pop(key, None)
+        if self._evicted:
+            cold = self._colds[i]
+            if cold:
+                cold.pop(key, None)
         items[key] = it.encode()
 
     def save(self, it: Item) -> None:
@@ -525,9 +529,10 @@ class Store:
     def _forget(self, key: bytes, size: int) -> None:
         i = self.shard_index(key)
         del self._shards[i][key]
-        cold = self._colds[i]
-        if cold:
-            cold.pop(key, None)
+        if self._evicted:
+            cold = self._colds[i]
+            if cold:
+                cold.pop(key, None)
         self._count -= 1
         self._used -= PY_ITEM_OVERHEAD + size
         c = (size + 7) >> 3
@@ -563,9 +568,10 @@ class Store:
             self._class_items[cls] += 1
             self._class_bytes[cls] += size
         else:
-            cold = self._colds[i]
-            if cold:
-                cold.pop(key, None)
+            if self._evicted:
+                cold = self._colds[i]
+                if cold:
+                    cold.pop(key, None)
             old_size = (
                 BLOB_TO_SIZE + len(key) + len(old) + (0 if old[8:12] == NO_FLAGS else FLAGS_BYTES)
             )
@@ -627,6 +633,7 @@ class Store:
                 # One scan from the front for a batch of the oldest keys (see the docstring).
                 n = max(COLD_MIN, len(items) >> COLD_SHIFT)
                 cold = colds[i] = dict.fromkeys(reversed(list(islice(items, n))))
+                self._evicted = True
             key = cold.popitem()[0]
             blob = items.pop(key)
             self._count -= 1
@@ -659,6 +666,7 @@ class Store:
         self._tables = [table_cost(items) for items in self._shards]
         self._table = sum(self._tables)
         self._count = 0
+        self._evicted = False
 
     def _drop_all(self) -> None:
         self._new_shards()
