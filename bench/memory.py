@@ -12,10 +12,12 @@ Three experiments, each server on a free loopback port, started and stopped here
 2. *The limit.* mcpframe with ``--memory M`` (``--memory-mb``, 64 by default), and memcached
    with ``-m M`` for reference, filled with ``--overfill`` (3) times M of key+value data: the
    RSS growth against M, and whether it is within 10% of it.
-   Then, on the same filled server, *pauses*: for ``--pause-seconds`` set+get pairs on random
-   filled keys, one request at a time (each waits for its reply), every request's latency
-   recorded: the worst, p50, p99 and p99.9. A stop-the-world pause in the server (a full
-   cyclic GC walking millions of objects, a key table resize) shows up as the worst one.
+   After each fill of 1 and 2, on the same filled server, *pauses*: for ``--pause-seconds``
+   (in 2 ``--limit-pause-seconds``) set+get pairs on random keys of those sent, one request
+   at a time (each waits for its reply), every request's latency recorded: the worst, p50,
+   p99 and p99.9. A stop-the-world pause in the server (a full cyclic GC walking millions of
+   objects, a key table resize) shows up as the worst one. In 2 most keys were evicted, so
+   most gets miss and every set of a new key evicts.
    Experiment 1 runs once per value size of ``--value-sizes`` (100 and 10 bytes by default).
 3. *Cache.execute.* ops/s of the cache called directly in this process (no sockets), the
    speed every unhooked command is answered at: sets into an empty cache, gets that hit, and
@@ -434,23 +436,28 @@ def print_items_table(rows: list[dict[str, Any]], items: int, value_size: int) -
         for note in ("stopped", "unexpected_replies"):
             if note in r:
                 print(f"    {note}: {r[note]}")
-    paused = [r for r in rows if "pauses" in r]
-    if paused:
-        print("\n   pauses: set+get pairs one at a time on random keys (ms)")
-        print(
-            f"{'server':<22}{'requests':>10}{'max':>10}{'p50':>10}{'p99':>10}{'p99.9':>10}"
-            f"{'fill: worst batch':>19}"
-        )
-        for r in paused:
-            p = r["pauses"]
-            print(
-                f"{r['server']:<22}{p['requests']:>10,}{p['max_ms']:>10.2f}{p['p50_ms']:>10.3f}"
-                f"{p['p99_ms']:>10.3f}{p['p999_ms']:>10.3f}{r['fill_worst_batch_ms']:>19.1f}"
-            )
+    print_pauses(rows, "")
     ok = [r for r in rows if r.get("rss_per_item")]
     if len(ok) == 2:
         ratio = ok[1]["rss_per_item"] / ok[0]["rss_per_item"]
         print(f"RSS bytes per item, {ok[1]['server']} / {ok[0]['server']}: {ratio:.2f}x")
+
+
+def print_pauses(rows: list[dict[str, Any]], what: str) -> None:
+    paused = [r for r in rows if "pauses" in r]
+    if not paused:
+        return
+    print(f"\n   pauses: set+get pairs one at a time on random keys{what} (ms)")
+    print(
+        f"{'server':<22}{'requests':>10}{'max':>10}{'p50':>10}{'p99':>10}{'p99.9':>10}"
+        f"{'fill: worst batch':>19}"
+    )
+    for r in paused:
+        p = r["pauses"]
+        print(
+            f"{r['server']:<22}{p['requests']:>10,}{p['max_ms']:>10.2f}{p['p50_ms']:>10.3f}"
+            f"{p['p99_ms']:>10.3f}{p['p999_ms']:>10.3f}{r['fill_worst_batch_ms']:>19.1f}"
+        )
 
 
 def print_limit_table(rows: list[dict[str, Any]], limit_mb: int, overfill: float) -> None:
@@ -473,6 +480,7 @@ def print_limit_table(rows: list[dict[str, Any]], limit_mb: int, overfill: float
         for note in ("stopped", "unexpected_replies"):
             if note in r:
                 print(f"    {note}: {r[note]}")
+    print_pauses(rows, " of all those sent, most evicted: every set evicts")
 
 
 # --------------------------------------------------------------------------------------------
@@ -485,6 +493,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--value-size", type=int, default=100, help="bytes per value, in 2 and 3")
     p.add_argument("--value-sizes", default="100,10", help="bytes per value, each a run of 1")
     p.add_argument("--pause-seconds", type=float, default=20.0, help="pause load, in 1 (0: none)")
+    p.add_argument(
+        "--limit-pause-seconds", type=float, default=10.0, help="pause load, in 2 (0: none)"
+    )
     p.add_argument("--memory-mb", type=int, default=64, help="the limit for experiment 2")
     p.add_argument("--overfill", type=float, default=3.0, help="data sent / limit, in 2")
     p.add_argument("--python", default=sys.executable, help="interpreter running mcpframe")
@@ -542,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for kind, size, name, make_argv, n in [] if args.execute_only else experiments:
                 print(f"filling {name} with {n:,} items of {size} bytes ...", flush=True)
-                pause_seconds = args.pause_seconds if kind != "limit" else 0.0
+                pause_seconds = args.pause_seconds if kind != "limit" else args.limit_pause_seconds
                 try:
                     row = measure(procs, name, make_argv, n, size, deadline, pause_seconds)
                 except Exception as e:  # report it and go on with the next experiment
