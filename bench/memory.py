@@ -12,15 +12,20 @@ Three experiments, each server on a free loopback port, started and stopped here
 2. *The limit.* mcpframe with ``--memory M`` (``--memory-mb``, 64 by default), and memcached
    with ``-m M`` for reference, filled with ``--overfill`` (3) times M of key+value data: the
    RSS growth against M, and whether it is within 10% of it.
-   Then, on the same filled server, *pauses*: for ``--pause-seconds`` set+get pairs on random
-   filled keys, one request at a time (each waits for its reply), every request's latency
-   recorded: the worst, p50, p99 and p99.9. A stop-the-world pause in the server (a full
-   cyclic GC walking millions of objects, a key table resize) shows up as the worst one.
+   After each fill of 1 and 2, on the same filled server, *pauses*: for ``--pause-seconds``
+   (in 2 ``--limit-pause-seconds``) set+get pairs on random keys of those sent, one request
+   at a time (each waits for its reply), every request's latency recorded: the worst, p50,
+   p99 and p99.9. A stop-the-world pause in the server (a full cyclic GC walking millions of
+   objects, a key table resize) shows up as the worst one. In 2 most keys were evicted, so
+   most gets miss and every set of a new key evicts.
    Experiment 1 runs once per value size of ``--value-sizes`` (100 and 10 bytes by default).
 3. *Cache.execute.* ops/s of the cache called directly in this process (no sockets), the
    speed every unhooked command is answered at: sets into an empty cache, gets that hit, and
    sets into a full cache (each one evicts). ``--no-execute`` skips it, ``--execute-only``
-   runs nothing else.
+   runs nothing else. Then its pauses (unless ``--no-execute-pauses``): filled in process
+   with ``--items`` items of ``--value-size`` bytes, then ``--pause-seconds`` of set+get
+   pairs, each request's wall time and thread CPU time (the worst and p99.9 of each): on a
+   shared machine the scheduler's delays show in the wall time only.
 
     .venv/bin/python bench/memory.py [--items 1000000] [--value-sizes 100,10] [--memory-mb 64]
 
@@ -401,6 +406,60 @@ def execute_bench(keys: int, value_size: int, rounds: int) -> dict[str, float]:
     return {k: round(v) for k, v in best.items()}
 
 
+def execute_pauses(items: int, value_size: int, seconds: float) -> dict[str, float]:
+    """The cache's own pauses, apart from the scheduler's: ``Cache.execute`` in this process
+    filled with ``items`` sets, then set+get pairs on random keys for ``seconds``; per
+    request the wall time and this thread's CPU time (a request that waited for the CPU, on
+    a shared machine, has a long wall time and a short CPU time; a pause of the cache's own
+    has both long). Milliseconds."""
+    import random
+
+    sys.path.insert(0, str(ROOT))
+    from mcpframe.cache import Cache
+    from mcpframe.protocol.commands import CMD_GET, CMD_SET
+    from mcpframe.protocol.request import Request
+
+    cache = Cache(memory_limit=items * (KEY_SIZE + value_size + 700))  # no eviction
+    execute = cache.execute
+    value = b"x" * value_size + b"\r\n"
+    head = b"set %b 0 0 " + b"%d\r\n" % value_size
+    wall, cpu = time.perf_counter, time.thread_time
+    fill_wall = fill_cpu = 0.0
+    for i in range(items):
+        key = KEY_FORMAT % i
+        t0, c0 = wall(), cpu()
+        execute(Request(CMD_SET, head % key, key, value))
+        fill_wall, fill_cpu = max(fill_wall, wall() - t0), max(fill_cpu, cpu() - c0)
+    rng = random.Random(16)
+    walls: list[float] = []
+    cpus: list[float] = []
+    stop = time.monotonic() + seconds
+    while time.monotonic() < stop:
+        key = KEY_FORMAT % rng.randrange(items)
+        for req in (
+            Request(CMD_SET, head % key, key, value),
+            Request(CMD_GET, b"get %b\r\n" % key, key, None),
+        ):
+            t0, c0 = wall(), cpu()
+            execute(req)
+            cpus.append(cpu() - c0)
+            walls.append(wall() - t0)
+    walls.sort()
+    cpus.sort()
+    n = len(walls)
+    del cache
+    gc.collect()
+    return {
+        "requests": n,
+        "fill_worst_wall_ms": round(fill_wall * 1000, 2),
+        "fill_worst_cpu_ms": round(fill_cpu * 1000, 2),
+        "max_wall_ms": round(walls[-1] * 1000, 2) if n else 0.0,
+        "max_cpu_ms": round(cpus[-1] * 1000, 2) if n else 0.0,
+        "p999_wall_ms": round(walls[int(0.999 * n)] * 1000, 3) if n else 0.0,
+        "p999_cpu_ms": round(cpus[int(0.999 * n)] * 1000, 3) if n else 0.0,
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # report
 
@@ -434,23 +493,28 @@ def print_items_table(rows: list[dict[str, Any]], items: int, value_size: int) -
         for note in ("stopped", "unexpected_replies"):
             if note in r:
                 print(f"    {note}: {r[note]}")
-    paused = [r for r in rows if "pauses" in r]
-    if paused:
-        print("\n   pauses: set+get pairs one at a time on random keys (ms)")
-        print(
-            f"{'server':<22}{'requests':>10}{'max':>10}{'p50':>10}{'p99':>10}{'p99.9':>10}"
-            f"{'fill: worst batch':>19}"
-        )
-        for r in paused:
-            p = r["pauses"]
-            print(
-                f"{r['server']:<22}{p['requests']:>10,}{p['max_ms']:>10.2f}{p['p50_ms']:>10.3f}"
-                f"{p['p99_ms']:>10.3f}{p['p999_ms']:>10.3f}{r['fill_worst_batch_ms']:>19.1f}"
-            )
+    print_pauses(rows, "")
     ok = [r for r in rows if r.get("rss_per_item")]
     if len(ok) == 2:
         ratio = ok[1]["rss_per_item"] / ok[0]["rss_per_item"]
         print(f"RSS bytes per item, {ok[1]['server']} / {ok[0]['server']}: {ratio:.2f}x")
+
+
+def print_pauses(rows: list[dict[str, Any]], what: str) -> None:
+    paused = [r for r in rows if "pauses" in r]
+    if not paused:
+        return
+    print(f"\n   pauses: set+get pairs one at a time on random keys{what} (ms)")
+    print(
+        f"{'server':<22}{'requests':>10}{'max':>10}{'p50':>10}{'p99':>10}{'p99.9':>10}"
+        f"{'fill: worst batch':>19}"
+    )
+    for r in paused:
+        p = r["pauses"]
+        print(
+            f"{r['server']:<22}{p['requests']:>10,}{p['max_ms']:>10.2f}{p['p50_ms']:>10.3f}"
+            f"{p['p99_ms']:>10.3f}{p['p999_ms']:>10.3f}{r['fill_worst_batch_ms']:>19.1f}"
+        )
 
 
 def print_limit_table(rows: list[dict[str, Any]], limit_mb: int, overfill: float) -> None:
@@ -473,6 +537,7 @@ def print_limit_table(rows: list[dict[str, Any]], limit_mb: int, overfill: float
         for note in ("stopped", "unexpected_replies"):
             if note in r:
                 print(f"    {note}: {r[note]}")
+    print_pauses(rows, " of all those sent, most evicted: every set evicts")
 
 
 # --------------------------------------------------------------------------------------------
@@ -485,6 +550,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--value-size", type=int, default=100, help="bytes per value, in 2 and 3")
     p.add_argument("--value-sizes", default="100,10", help="bytes per value, each a run of 1")
     p.add_argument("--pause-seconds", type=float, default=20.0, help="pause load, in 1 (0: none)")
+    p.add_argument(
+        "--limit-pause-seconds", type=float, default=10.0, help="pause load, in 2 (0: none)"
+    )
     p.add_argument("--memory-mb", type=int, default=64, help="the limit for experiment 2")
     p.add_argument("--overfill", type=float, default=3.0, help="data sent / limit, in 2")
     p.add_argument("--python", default=sys.executable, help="interpreter running mcpframe")
@@ -492,6 +560,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--budget", type=float, default=1200.0, help="seconds for the whole run")
     p.add_argument("--no-execute", action="store_true", help="skip the Cache.execute bench")
     p.add_argument("--execute-only", action="store_true", help="only the Cache.execute bench")
+    p.add_argument(
+        "--no-execute-pauses", action="store_true", help="skip the in-process pause probe"
+    )
     p.add_argument("--execute-keys", type=int, default=100_000)
     p.add_argument("--execute-rounds", type=int, default=5)
     p.add_argument("--json", type=Path, help="also write the results here")
@@ -542,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for kind, size, name, make_argv, n in [] if args.execute_only else experiments:
                 print(f"filling {name} with {n:,} items of {size} bytes ...", flush=True)
-                pause_seconds = args.pause_seconds if kind != "limit" else 0.0
+                pause_seconds = args.pause_seconds if kind != "limit" else args.limit_pause_seconds
                 try:
                     row = measure(procs, name, make_argv, n, size, deadline, pause_seconds)
                 except Exception as e:  # report it and go on with the next experiment
@@ -569,6 +640,16 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             print("\n3. Cache.execute: skipped (time budget exhausted)")
+        if not args.no_execute_pauses and time.monotonic() < deadline:
+            p = execute_pauses(args.items, args.value_size, args.pause_seconds)
+            results["execute_pauses"] = p
+            print(
+                f"   pauses, in process ({args.items:,} items of {args.value_size} bytes, then "
+                f"{p['requests']:,} set/get requests): worst {p['max_wall_ms']} ms wall, "
+                f"{p['max_cpu_ms']} ms CPU; p99.9 {p['p999_wall_ms']} ms wall, "
+                f"{p['p999_cpu_ms']} ms CPU; worst set of the fill {p['fill_worst_wall_ms']} "
+                f"ms wall, {p['fill_worst_cpu_ms']} ms CPU"
+            )
     elapsed = time.monotonic() - started
     results["elapsed_s"] = round(elapsed, 1)
     print(f"\ntotal time {elapsed:.0f} s")

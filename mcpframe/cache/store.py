@@ -11,42 +11,61 @@ checked against a real memcached):
 * Every store, append, incr/decr and ``md ... I`` takes the next value of one global CAS
   counter, starting at 1, as does an immediate ``flush_all``; CAS numbers therefore match a
   fresh memcached fed the same commands.
-* Layout: one plain ``dict`` from key to *blob*, a ``bytes`` object holding the item's
-  header (``item.HEADER``, 20 bytes: CAS and bits, flags, exptime, last access) and its value
-  without the CRLF. Neither keys nor blobs hold references, so the cyclic GC tracks none of
-  them and the dict itself stays untracked: a full collection costs the same with ten items
-  or ten million (one ``Item`` object per key, as before, made every full collection walk
-  them all: 855 ms with 2M items). Two objects and one dict entry per item is also the
-  smallest layout CPython offers short of an allocator of our own (``item.PY_ITEM_OVERHEAD``;
-  docs/operations.md, "Memory", has the figures). Commands see an item decoded into an
-  ``item.Item`` for the request and the store writes it back; ``classic`` reads the blob
-  directly on its hot paths (get, set).
-* LRU: the dict's own insertion order, oldest first. Reads, touches, ``add`` on an existing
-  key and incr/decr re-insert the key at the young end (a delete and a store: the blob is
-  rebuilt only when its header changes, on the first fetch or the first read in a new
-  second); stores go there too. Evicting from the old end needs the first live entry of the
-  dict, which CPython finds by scanning past the dummies that deletions left at the front
-  (milliseconds once there are millions): so the store takes the oldest ``len >> 6`` keys
-  (at least 64) in one scan, the *cold batch* (``_cold``: key -> None, youngest first, so
-  ``popitem`` gives the oldest), and evicts from it. A key re-inserted or deleted leaves the
-  batch at once, so the batch always holds exactly the oldest keys, in order: eviction is
-  exact LRU. When the real memory cost (below) would pass ``memory_limit`` the oldest items
-  are evicted (expired ones count as ``reclaimed``, live ones as ``evictions``).
-* Pauses: the dict grows by rebuilding its table, and rebuilds it at the same size once
-  re-insertions have used up its free entries: a copy of every entry, tens of milliseconds
-  per million items. That is the one stop-the-world cost left (docs/operations.md).
+* Layout: the key table is split into *shards*, plain ``dict`` objects from key to *blob*,
+  a ``bytes`` object holding the item's header (``item.HEADER``, 20 bytes: CAS and bits,
+  flags, exptime, last access) and its value without the CRLF. Neither keys nor blobs hold
+  references, so the cyclic GC tracks none of them and the shards stay untracked: a full
+  collection costs the same with ten items or ten million (one ``Item`` object per key, as
+  before, made every full collection walk them all: 855 ms with 2M items). Two objects and
+  one dict entry per item is also the smallest layout CPython offers short of an allocator
+  of our own (``item.PY_ITEM_OVERHEAD``; docs/operations.md, "Memory", has the figures).
+  Commands see an item decoded into an ``item.Item`` for the request and the store writes
+  it back; ``classic`` reads the blob directly on its hot paths (get, set).
+* Shards: a key lives in shard ``(hash(key) >> 32) & (shards - 1)`` (bits above those a
+  shard's dict starts its probes from: with the low bits, every key of a shard would start
+  from one of ``slots / shards`` places, and gets were 3 % slower). The number is fixed
+  when the store is made, from ``memory_limit``: one per ``SHARD_BYTES`` (a power of two, at
+  least 1, at most ``MAX_SHARDS``), so a full store holds about 8k items per shard with
+  ~250-byte items (about 12k with the smallest). Why: a dict grows, and is rebuilt at the
+  same size once re-insertions have used up its free entries, by copying its whole table;
+  one dict of 2M keys stopped the process for 140-800 ms at each rebuild. A shard's rebuild
+  copies ~10k entries (about a millisecond). It costs a ``hash`` and an index per operation
+  (the key caches its hash, so the dict does not compute it again), and small tables take
+  2-byte indexes instead of 4. A count fixed from the limit, rather than shards split as the
+  store grows (linear hashing), copies no item: that cost a fill up to 8 extra copies of
+  every item at 2M items.
+* LRU: each shard's own insertion order, oldest first. Reads, touches, ``add`` on an
+  existing key and incr/decr re-insert the key at the young end of its shard (a delete and
+  a store: the blob is rebuilt only when its header changes, on the first fetch or the
+  first read in a new second); stores go there too. Eviction takes the oldest item *of the
+  shard the new item goes to* (the next non-empty shard if that one is empty): with one
+  shard (a limit under ``2 * SHARD_BYTES``) this is the exact LRU; with more, each shard is an exact
+  LRU of a random 1/n of the keys and receives 1/n of the stores, so what is evicted is
+  among the oldest of the whole store without any per-item stamp (memcached's own LRU is
+  per slab class and segmented, not one global order either). Evicting from a shard's
+  old end needs its first live entry, which CPython finds by scanning past the dummies
+  that deletions left at the front: so the store takes the oldest ``len >> 6`` keys of the
+  shard (at least 64) in one scan, the shard's *cold batch* (``_colds[i]``: key -> None,
+  youngest first, so ``popitem`` gives the oldest), and evicts from it. A key re-inserted
+  or deleted leaves the batch at once, so a batch always holds exactly the oldest keys of
+  its shard, in order. When the real memory cost (below) would pass ``memory_limit`` the
+  oldest items are evicted (expired ones count as ``reclaimed``, live ones as
+  ``evictions``).
+* Pauses: the longest a request waits on the store is a shard's table rebuild or a split,
+  about a millisecond (docs/operations.md).
 * Memory is counted twice, on purpose. ``stats bytes`` (and ``me``'s ``size=``, the item
   size limit, ``SERVER_ERROR out of memory`` for an item larger than the whole limit) use
   memcached's item size, key + value + 57 bytes (``item.item_size``), so the numbers a
   client sees match memcached's. Eviction instead bounds what the items cost this process
   (``Store.memory_used()``): memcached's size plus ``item.PY_ITEM_OVERHEAD`` per item (the
-  key's and the blob's object headers and block rounding), plus the key table as
-  ``sys.getsizeof`` last measured it (every ``TABLE_REFRESH`` stores; a table found grown
-  makes room at once; the cold batch, under a byte per item, is not charged). With one
+  key's and the blob's object headers and block rounding), plus the shards' tables as
+  ``sys.getsizeof`` last measured them (a shard is measured again every ``TABLE_REFRESH``
+  stores that land in some shard, that one; a table found grown makes room at once; the
+  cold batches, under a byte per item, are not charged). With one
   accumulator (``_used``, the real cost) both figures stay exact: ``bytes`` is ``_used``
   less the overhead per item. So ``--memory 64`` holds about 64 MB of items in RSS terms.
-  Under eviction the key table is rebuilt every few hundred thousand stores; the server has
-  glibc return each old table to the system (``mcpframe.proxy.allocator``: a process-wide
+  Under eviction each shard's table is rebuilt every few thousand stores; the server has
+  glibc return large old tables to the system (``mcpframe.proxy.allocator``: a process-wide
   setting, so not the store's to make).
 * Items and bytes per slab class (``stats items``/``slabs``) are counted as items come and
   go; an overwrite of the same size, the usual one, costs nothing there.
@@ -60,8 +79,10 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import islice
+
+from mypy_extensions import i64
 
 from mcpframe.cache.item import (
     BINARY,
@@ -116,9 +137,9 @@ DELTA_CAS_MISMATCH = 3
 
 U64_MAX = (1 << 64) - 1
 
-#: The key table's size (``sys.getsizeof`` of the dict) is read again every this many
-#: stores (a power of two); it only changes when the dict resizes, and reading it costs ~0.1 us.
-TABLE_REFRESH = 1024
+#: Every this many stores (a power of two), the table of the shard stored into is measured
+#: again (``sys.getsizeof``: it only changes when the dict resizes; reading it costs ~0.1 us).
+TABLE_REFRESH = 64
 TABLE_REFRESH_MASK = TABLE_REFRESH - 1
 
 #: memcached's default slab classes: the chunk size of class ``i + 1`` is ``CHUNK_SIZES[i]``.
@@ -131,9 +152,24 @@ CLASS_INDEX = bytes(bisect_left(CHUNK_SIZES, i << 3) for i in range((CHUNK_SIZES
 CLASS_INDEX_END = len(CLASS_INDEX)
 LARGEST_CLASS = len(CHUNK_SIZES) - 1
 
-#: The cold batch (the oldest keys, taken in one scan when eviction needs them) holds
-#: ``len(store) >> COLD_SHIFT`` keys, at least ``COLD_MIN``: a scan then passes at most
-#: ~64 dummy entries per key evicted, and the batch costs ~1/64 of the key table.
+#: One shard per this many bytes of ``memory_limit`` (see the docstring), rounded down to a
+#: power of two of shards, at most ``MAX_SHARDS`` (more cost speed: 4096 shards made gets
+#: 7 % slower; 16 GB of ~250-byte items make ~60k items per shard, a ~5 ms rebuild).
+SHARD_BYTES = 2 * 1024 * 1024
+MAX_SHARDS = 1024
+
+
+def shard_count(memory_limit: int) -> int:
+    """The shards of a store of ``memory_limit`` bytes (see the docstring)."""
+    n = 1
+    while n < MAX_SHARDS and n * 2 * SHARD_BYTES <= memory_limit:
+        n *= 2
+    return n
+
+
+#: A shard's cold batch (its oldest keys, taken in one scan when eviction needs them) holds
+#: ``len(shard) >> COLD_SHIFT`` keys, at least ``COLD_MIN``: a scan then passes at most
+#: ~64 dummy entries per key evicted, and the batch costs ~1/64 of the shard's table.
 COLD_SHIFT = 6
 COLD_MIN = 64
 
@@ -157,13 +193,18 @@ class Store:
         "_class_evictions",
         "_class_items",
         "_clock",
-        "_cold",
+        "_colds",
+        "_count",
+        "_evicted",
         "_flush_at",
-        "_items",
+        "_mask",
         "_now",
         "_now_end",
         "_now_start",
+        "_nshards",
+        "_shards",
         "_table",
+        "_tables",
         "_used",
         "cas_badval",
         "cas_hits",
@@ -205,15 +246,22 @@ class Store:
         self.memory_limit = memory_limit
         self.item_size_max = item_size_max
         self._clock = clock
-        # key -> blob (``item.HEADER`` + value without CRLF), oldest first.
-        self._items: dict[bytes, bytes] = {}
-        # The oldest keys, youngest first (``popitem`` gives the oldest): see the docstring.
-        self._cold: dict[bytes, None] = {}
+        # The shards: key -> blob (``item.HEADER`` + value without CRLF), oldest first; and
+        # per shard its cold batch, the oldest keys, youngest first (``popitem`` gives the
+        # oldest), and its table's bytes as last measured. See the docstring.
+        self._nshards = shard_count(memory_limit)
+        self._mask: i64 = self._nshards - 1
+        self._shards: list[dict[bytes, bytes]] = []
+        self._colds: list[dict[bytes, None]] = []
+        self._tables: list[int] = []
+        self._table = 0  # their sum
+        self._count = 0  # items, over all shards
+        self._evicted = False  # whether any cold batch was taken (since the last flush)
+        self._new_shards()
         self._cas = 0
         # What the items cost: memcached's size plus PY_ITEM_OVERHEAD each, summed (so
         # ``stats bytes`` is this less PY_ITEM_OVERHEAD per item).
         self._used = 0
-        self._table = table_cost(self._items)  # as last measured
         # The clock second of the last request (and the float range it covers).
         self._now = 0
         self._now_start = 0.0
@@ -301,8 +349,8 @@ class Store:
             "touch_misses": self.touch_misses,
             "store_too_large": self.store_too_large,
             "store_no_memory": self.store_no_memory,
-            "bytes": self._used - len(self._items) * PY_ITEM_OVERHEAD,
-            "curr_items": len(self._items),
+            "bytes": self._used - self._count * PY_ITEM_OVERHEAD,
+            "curr_items": self._count,
             "total_items": self.total_items,
             "evictions": self.evictions,
             "evicted_unfetched": self.evicted_unfetched,
@@ -319,10 +367,16 @@ class Store:
         ``age`` is the age of the oldest item in the store: there is one LRU, not one per
         class. The counts are kept as items come and go: no item is visited.
         """
-        # The oldest key: the last of the cold batch, or the first of the dict (a scan past
-        # the dummies at its front: fine for a stats command).
-        oldest = next(reversed(self._cold)) if self._cold else next(iter(self._items), None)
-        age = int(self._clock()) - HEADER.unpack_from(self._items[oldest])[3] if oldest else 0
+        # The oldest access: per shard, that of the last of its cold batch, or of the first
+        # key of the dict (a scan past the dummies at its front: fine for a stats command).
+        oldest = -1
+        for items, cold in zip(self._shards, self._colds, strict=True):
+            key = next(reversed(cold)) if cold else next(iter(items), None)
+            if key is not None:
+                t = HEADER.unpack_from(items[key])[3]
+                if oldest < 0 or t < oldest:
+                    oldest = t
+        age = int(self._clock()) - oldest if oldest >= 0 else 0
         out = []
         for cls, number in enumerate(self._class_items):
             if not number:
@@ -345,13 +399,27 @@ class Store:
         return out
 
     def __len__(self) -> int:
-        return len(self._items)
+        return self._count
+
+    def shard_index(self, key: bytes) -> i64:
+        """The index of the shard that holds ``key`` (see the docstring).
+
+        On machine integers (``i64``): ``hash`` spans 64 bits, which a Python int would box
+        half the time; the key caches its hash, so the dict lookup that follows does not
+        compute it again."""
+        h: i64 = hash(key)
+        return (h >> 32) & self._mask
+
+    def blobs(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, blob) stored, shard by shard, each shard oldest first."""
+        for items in self._shards:
+            yield from items.items()
 
     def memory_used(self) -> int:
         """The bytes charged against ``memory_limit``: what the items really cost in Python.
 
-        ``stats bytes`` plus ``PY_ITEM_OVERHEAD`` per item plus the key table as last
-        measured (refreshed every ``TABLE_REFRESH`` stores and on ``flush_all``).
+        ``stats bytes`` plus ``PY_ITEM_OVERHEAD`` per item plus the shards' tables as last
+        measured (see the docstring).
         """
         return self._used + self._table
 
@@ -375,7 +443,7 @@ class Store:
 
     def peek_blob(self, key: bytes) -> bytes | None:
         """The blob under ``key`` as stored, expired or not; nothing is touched or counted."""
-        return self._items.get(key)
+        return self._shards[self.shard_index(key)].get(key)
 
     def fetch(self, key: bytes, now: int, exptime: int = -1) -> tuple[int, int, bytes] | None:
         """A read of ``key`` (``get``, and with ``exptime`` >= 0 ``gat``/``touch``, which
@@ -383,7 +451,8 @@ class Store:
         item is dropped and counted). The item is marked fetched, its access recorded, and it
         moves to the young end; its blob is rebuilt only when its header changes (the first
         fetch, the first read in a new second, a new exptime)."""
-        items = self._items
+        i = self.shard_index(key)
+        items = self._shards[i]
         blob = items.get(key)
         if blob is None:
             return None
@@ -393,8 +462,10 @@ class Store:
             self.get_expired += 1
             return None
         del items[key]
-        if self._cold:
-            self._cold.pop(key, None)
+        if self._evicted:
+            cold = self._colds[i]
+            if cold:
+                cold.pop(key, None)
         value = blob[20:]  # HEADER_SIZE
         if exptime >= 0 or t != now or not cas_bits & 1:  # FETCHED
             n = len(value)
@@ -412,7 +483,7 @@ class Store:
 
     def lookup(self, key: bytes, now: int) -> Item | None:
         """The live item under ``key``, without touching the LRU; expired items are dropped."""
-        blob = self._items.get(key)
+        blob = self._shards[self.shard_index(key)].get(key)
         if blob is None:
             return None
         it = Item.decode(key, blob)
@@ -424,7 +495,7 @@ class Store:
 
     def peek(self, key: bytes) -> Item | None:
         """The item under ``key`` as stored, expired or not; nothing is touched or counted."""
-        blob = self._items.get(key)
+        blob = self._shards[self.shard_index(key)].get(key)
         return None if blob is None else Item.decode(key, blob)
 
     def bump(self, it: Item, now: int) -> None:
@@ -438,28 +509,36 @@ class Store:
         back: its value must keep its length)."""
         it.time = now
         key = it.key
-        items = self._items
+        i = self.shard_index(key)
+        items = self._shards[i]
         del items[key]
-        if self._cold:
-            self._cold.pop(key, None)
+        if self._evicted:
+            cold = self._colds[i]
+            if cold:
+                cold.pop(key, None)
         items[key] = it.encode()
 
     def save(self, it: Item) -> None:
         """Write back a linked item whose header changed (exptime, bits, CAS), in place: the
         LRU is not touched."""
-        self._items[it.key] = it.encode()
+        key = it.key
+        self._shards[self.shard_index(key)][key] = it.encode()
 
     def unlink(self, it: Item) -> None:
         """Remove ``it`` (a linked item) from the store."""
         self._forget(it.key, it.size)
 
     def _forget(self, key: bytes, size: int) -> None:
-        del self._items[key]
-        if self._cold:
-            self._cold.pop(key, None)
+        i = self.shard_index(key)
+        del self._shards[i][key]
+        if self._evicted:
+            cold = self._colds[i]
+            if cold:
+                cold.pop(key, None)
+        self._count -= 1
         self._used -= PY_ITEM_OVERHEAD + size
-        i = (size + 7) >> 3
-        cls = CLASS_INDEX[i] if i < CLASS_INDEX_END else LARGEST_CLASS
+        c = (size + 7) >> 3
+        cls = CLASS_INDEX[c] if c < CLASS_INDEX_END else LARGEST_CLASS
         self._class_items[cls] -= 1
         self._class_bytes[cls] -= size
 
@@ -475,18 +554,26 @@ class Store:
         Evicts from the old end of the LRU while the real cost (``memory_used``) with the new
         item in would pass ``memory_limit``.
         """
-        items = self._items
+        return self._link(self.shard_index(key), key, value, flags, exptime, bits, now)
+
+    def _link(
+        self, i: i64, key: bytes, value: bytes, flags: int, exptime: int, bits: int, now: int
+    ) -> int:
+        """``link`` into shard ``i``, the key's."""
+        items = self._shards[i]
         old = items.pop(key, None)
         size = ITEM_OVERHEAD + len(key) + len(value) + (FLAGS_BYTES if flags else 0)
         used = self._used + PY_ITEM_OVERHEAD + size
         if old is None:
-            i = (size + 7) >> 3
-            cls = CLASS_INDEX[i] if i < CLASS_INDEX_END else LARGEST_CLASS
+            c = (size + 7) >> 3
+            cls = CLASS_INDEX[c] if c < CLASS_INDEX_END else LARGEST_CLASS
             self._class_items[cls] += 1
             self._class_bytes[cls] += size
         else:
-            if self._cold:
-                self._cold.pop(key, None)
+            if self._evicted:
+                cold = self._colds[i]
+                if cold:
+                    cold.pop(key, None)
             old_size = (
                 BLOB_TO_SIZE + len(key) + len(old) + (0 if old[8:12] == NO_FLAGS else FLAGS_BYTES)
             )
@@ -494,16 +581,16 @@ class Store:
             if old_size != size:  # (an overwrite of the same size, the usual one, is free)
                 class_items = self._class_items
                 class_bytes = self._class_bytes
-                i = (old_size + 7) >> 3
-                cls = CLASS_INDEX[i] if i < CLASS_INDEX_END else LARGEST_CLASS
+                c = (old_size + 7) >> 3
+                cls = CLASS_INDEX[c] if c < CLASS_INDEX_END else LARGEST_CLASS
                 class_items[cls] -= 1
                 class_bytes[cls] -= old_size
-                i = (size + 7) >> 3
-                cls = CLASS_INDEX[i] if i < CLASS_INDEX_END else LARGEST_CLASS
+                c = (size + 7) >> 3
+                cls = CLASS_INDEX[c] if c < CLASS_INDEX_END else LARGEST_CLASS
                 class_items[cls] += 1
                 class_bytes[cls] += size
         if used + self._table > self.memory_limit:
-            used = self._evict(used, now)
+            used = self._evict(used, now, i)
         self._used = used
         self._cas += 1
         cas_bits = self._cas << CAS_SHIFT | bits
@@ -512,35 +599,51 @@ class Store:
         if pack is None:
             pack = packer(nvalue)
         items[key] = pack(cas_bits, flags, exptime, now, value)
+        if old is None:
+            self._count += 1
         self.total_items += 1
         if not self.total_items & TABLE_REFRESH_MASK:
-            self._table = table_cost(items)
+            self._measure(i)
             if used + self._table > self.memory_limit:  # the table grew: make room now
-                self._used = self._evict(used, now)
+                self._used = self._evict(used, now, i)
         return cas_bits
 
-    def _evict(self, used: int, now: int) -> int:
-        """Drop the oldest items until ``used`` (the items' cost, a new one's included) and
-        the tables fit in ``memory_limit``; return what ``used`` is then."""
-        items = self._items
-        cold = self._cold
+    def _measure(self, i: i64) -> None:
+        """Measure shard ``i``'s table again (``table_cost``) and keep the sum."""
+        cost = table_cost(self._shards[i])
+        self._table += cost - self._tables[i]
+        self._tables[i] = cost
+
+    def _evict(self, used: int, now: int, i: i64) -> int:
+        """Drop the oldest items of shard ``i`` (of the next shards while it is empty) until
+        ``used`` (the items' cost, a new one's included) and the tables fit in
+        ``memory_limit``; return what ``used`` is then."""
+        shards = self._shards
+        colds = self._colds
         room = self.memory_limit - self._table
         class_items = self._class_items
         class_bytes = self._class_bytes
         class_evictions = self._class_evictions
         unpack = HEADER.unpack_from
-        while used > room and items:
+        while used > room and self._count:
+            items = shards[i]
+            cold = colds[i]
             if not cold:
+                if not items:
+                    i = i + 1 if i + 1 < len(shards) else 0
+                    continue
                 # One scan from the front for a batch of the oldest keys (see the docstring).
                 n = max(COLD_MIN, len(items) >> COLD_SHIFT)
-                cold = self._cold = dict.fromkeys(reversed(list(islice(items, n))))
+                cold = colds[i] = dict.fromkeys(reversed(list(islice(items, n))))
+                self._evicted = True
             key = cold.popitem()[0]
             blob = items.pop(key)
+            self._count -= 1
             cas_bits, flags, exptime, t = unpack(blob)
             size = BLOB_TO_SIZE + len(key) + len(blob) + (FLAGS_BYTES if flags else 0)
             used -= PY_ITEM_OVERHEAD + size
-            i = (size + 7) >> 3
-            cls = CLASS_INDEX[i] if i < CLASS_INDEX_END else LARGEST_CLASS
+            c = (size + 7) >> 3
+            cls = CLASS_INDEX[c] if c < CLASS_INDEX_END else LARGEST_CLASS
             class_items[cls] -= 1
             class_bytes[cls] -= size
             figures = class_evictions[cls]
@@ -558,13 +661,20 @@ class Store:
                     figures[3] += 1
         return used
 
+    def _new_shards(self) -> None:
+        """Empty shards, cold batches and table figures, ``_nshards`` of each."""
+        self._shards = [{} for _ in range(self._nshards)]
+        self._colds = [{} for _ in range(self._nshards)]
+        self._tables = [table_cost(items) for items in self._shards]
+        self._table = sum(self._tables)
+        self._count = 0
+        self._evicted = False
+
     def _drop_all(self) -> None:
-        self._items.clear()
-        self._cold.clear()
+        self._new_shards()
         self._class_items = [0] * len(CHUNK_SIZES)
         self._class_bytes = [0] * len(CHUNK_SIZES)
         self._used = 0
-        self._table = table_cost(self._items)
 
     def alloc_error(
         self, key: bytes, nvalue: int, flags: int, now: int, unlink: bool
@@ -639,14 +749,15 @@ class Store:
     def set_blob(self, key: bytes, value: bytes, flags: int, exptime: int, now: int) -> None:
         """A plain ``set`` (the commonest store, on the fast path): ``store_item(SET, ...)``
         without decoding the item it replaces."""
-        old = self._items.get(key)
+        i = self.shard_index(key)
+        old = self._shards[i].get(key)
         if old is not None:
             _, old_flags, dies, _ = HEADER.unpack_from(old)
             if dies and dies <= now:  # memcached's lookup counts it, as ``lookup`` does
                 size = BLOB_TO_SIZE + len(key) + len(old) + (FLAGS_BYTES if old_flags else 0)
                 self._forget(key, size)
                 self.get_expired += 1
-        self.link(key, value, flags, exptime, 0, now)
+        self._link(i, key, value, flags, exptime, 0, now)
 
     def add_delta(
         self, key: bytes, incr: bool, delta: int, now: int, cas_in: int = 0

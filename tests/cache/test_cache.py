@@ -191,9 +191,10 @@ def small_cache(clock: FakeClock, items: int = 4) -> Cache:
     """A cache holding exactly ``items`` one-byte items under two-byte keys.
 
     The limit counts what items really cost (memcached's size plus Python's overhead) and
-    the key table, as measured when empty (it is measured again only every 1024 stores).
+    the key table, as measured when empty (it is measured again only every 64 stores). So
+    small a limit makes one shard: the LRU is exact (see store.py, "LRU").
     """
-    cache = Cache(clock=clock)
+    cache = Cache(memory_limit=1, clock=clock)
     cache.memory_limit = cache.memory_used() + items * (item_size(2, 3, 0) + PY_ITEM_OVERHEAD)
     return cache
 

@@ -16,7 +16,7 @@ import pytest
 
 from mcpframe.cache import Cache
 from mcpframe.cache.item import HEADER_SIZE, PY_ITEM_OVERHEAD, item_size
-from mcpframe.cache.store import TABLE_REFRESH
+from mcpframe.cache.store import MAX_SHARDS, SHARD_BYTES, TABLE_REFRESH, shard_count
 from mcpframe.protocol.commands import CMD_SET
 from mcpframe.protocol.request import Request
 from mcpframe.proxy import allocator
@@ -44,7 +44,7 @@ def test_py_item_overhead_matches_the_objects(nkey: int, nvalue: int) -> None:
     cache = Cache(clock=FakeClock())
     key = b"k" * nkey
     cache.execute(set_request(key, b"v" * nvalue))
-    [(stored_key, blob)] = cache._items.items()
+    [(stored_key, blob)] = cache.blobs()
     assert stored_key == key and len(blob) == HEADER_SIZE + nvalue  # the value without CRLF
     objects = block(sys.getsizeof(stored_key)) + block(sys.getsizeof(blob))
     charged = item_size(nkey, nvalue + 2, 0) + PY_ITEM_OVERHEAD
@@ -61,10 +61,10 @@ def test_nothing_the_store_keeps_is_tracked_by_the_gc(clock: FakeClock) -> None:
     ops += b"append k2995 0 0 1\r\nx\r\ngat 100 k2994\r\n"
     run(cache, ops)
     assert cache.stats()["evictions"] > 0  # the cold batch is in use too
-    assert not gc.is_tracked(cache._items)
-    assert not gc.is_tracked(cache._cold)
-    assert cache._cold and all(type(k) is bytes for k in cache._cold)
-    assert all(type(k) is bytes and type(v) is bytes for k, v in cache._items.items())
+    assert not any(gc.is_tracked(shard) for shard in cache._shards)
+    assert not any(gc.is_tracked(cold) for cold in cache._colds)
+    assert any(cache._colds) and all(type(k) is bytes for c in cache._colds for k in c)
+    assert all(type(k) is bytes and type(v) is bytes for k, v in cache.blobs())
     gc.collect()
     before = len(gc.get_objects())
     run(cache, b"".join(set_cmd(b"n%d" % i, b"v" * 50) for i in range(1000)))
@@ -77,7 +77,7 @@ def test_stats_bytes_stays_memcached_formula_under_eviction(clock: FakeClock) ->
     value = b"x" * 100
     run(cache, b"".join(set_cmd(b"key%05d" % i, value, flags=i % 2) for i in range(3000)))
     stats = cache.stats()
-    items = [cache.peek(key) for key in cache._items]
+    items = [cache.peek(key) for key, _ in cache.blobs()]
     expected = sum(it.size for it in items if it is not None)
     assert stats["bytes"] == expected
     assert stats["curr_items"] == len(cache)
@@ -103,14 +103,50 @@ def test_three_times_the_limit_keeps_the_real_cost_under_it_and_evicts_the_oldes
     # Full: less than one item's worth (plus what the table grew since last measured) free.
     assert limit - cache.memory_used() < per_item + 64 * 1024
     assert n == (limit - cache._table) // per_item
-    # Exactly the n most recent keys are left, and the rest were evicted, never fetched.
-    keys = list(cache._items)
-    assert keys == [b"key:%016d" % i for i in range(key_count - n, key_count)]
+    # Each shard is an exact LRU: it keeps its most recent keys, in order; so the store keeps
+    # the most recent keys give or take the shards' random sizes (see store.py, "LRU").
+    assert len(cache._shards) > 1
+    sent = [b"key:%016d" % i for i in range(key_count)]
+    for i, shard in enumerate(cache._shards):
+        mine = [key for key in sent if cache.shard_index(key) == i]
+        assert list(shard) == mine[len(mine) - len(shard) :]
+    oldest_left = min(int(key[4:]) for key, _ in cache.blobs())
+    assert key_count - oldest_left < n * 1.05
+    # The rest were evicted, never fetched.
     stats = cache.stats()
     assert stats["evictions"] == stats["evicted_unfetched"] == key_count - n
     # memcached's figure for the same items is below the limit: Python costs more, though
     # no longer twice as much (two objects and a dict entry per item).
     assert limit // 2 < stats["bytes"] == n * item_size(20, len(value) + 2, 0) < limit
+
+
+def test_shards_follow_the_limit_and_lose_nothing(clock: FakeClock) -> None:
+    """One shard per ``SHARD_BYTES`` of the limit (a power of two, at most ``MAX_SHARDS``),
+    so a full shard holds ~10k items and its table rebuilds in about a millisecond; every
+    key is where ``shard_index`` looks, the accounting holds over all shards, and
+    ``flush_all`` keeps the shard count."""
+    assert [shard_count(m) for m in (0, SHARD_BYTES, 2 * SHARD_BYTES - 1, 2 * SHARD_BYTES)] == [
+        1,
+        1,
+        1,
+        2,
+    ]
+    assert shard_count(64 << 20) == 32 and shard_count(1 << 50) == MAX_SHARDS
+    cache = Cache(memory_limit=16 * SHARD_BYTES, clock=clock)
+    assert len(cache._shards) == 16
+    count = 20000
+    for i in range(count):
+        cache.execute(set_request(b"s%d" % i, b"v%d" % i))
+    assert len(cache) == count == sum(len(s) for s in cache._shards)
+    assert min(len(s) for s in cache._shards) > count / 16 * 0.8  # a fair spread
+    assert all(cache.shard_index(key) == i for i, s in enumerate(cache._shards) for key in s)
+    assert run(cache, b"get s0 s%d\r\n" % (count - 1)) == (
+        b"VALUE s0 0 2\r\nv0\r\nVALUE s%d 0 %d\r\nv%d\r\nEND\r\n"
+        % (count - 1, len(b"v%d" % (count - 1)), count - 1)
+    )
+    assert cache.memory_used() == cache.stats()["bytes"] + count * PY_ITEM_OVERHEAD + cache._table
+    run(cache, b"flush_all\r\n")
+    assert len(cache._shards) == 16 and len(cache) == 0
 
 
 def test_reads_keep_items_through_eviction(clock: FakeClock) -> None:
