@@ -29,6 +29,11 @@ class Hooks(Limits):
         #: Pass-through routes: hook -> pool index.
         self.pass_hooks: list[Any] = []
         self.passthrough: dict[Any, int] = {}
+        #: Routes that ask again when the answer is not ok (``state.retry_pools`` in
+        #: mcp_routes.lua): hook -> pool index, as for pass-through routes.
+        self.retry_pools = vm.state[b"retry_pools"]
+        self.retry_hooks: list[Any] = []
+        self.retry: dict[Any, int] = {}
         self.lua_ran = False
         self._find_passthrough()
 
@@ -39,16 +44,23 @@ class Hooks(Limits):
         pools = self._as_tuple(self.passthrough_pools(*hooks))
         found = zip(hooks, pools, strict=True)
         self.pass_hooks = [fn for fn, pool in found if pool != NOT_PASSTHROUGH]
+        pools = self._as_tuple(self.retry_pools(*hooks))
+        found = zip(hooks, pools, strict=True)
+        self.retry_hooks = [fn for fn, pool in found if pool != NOT_PASSTHROUGH]
         self._read_passthrough()
 
     def _read_passthrough(self) -> None:
-        """(Re)read the pool of every pass-through route."""
+        """(Re)read the pool of every pass-through route (and retry route)."""
         self.lua_ran = False
         hooks = self.pass_hooks
-        if not hooks:
-            return
-        pools = self._as_tuple(self.passthrough_pools(*hooks))
-        self.passthrough = {fn: pool for fn, pool in zip(hooks, pools, strict=True) if pool >= 0}
+        if hooks:
+            pools = self._as_tuple(self.passthrough_pools(*hooks))
+            found = zip(hooks, pools, strict=True)
+            self.passthrough = {fn: pool for fn, pool in found if pool >= 0}
+        hooks = self.retry_hooks
+        if hooks:
+            pools = self._as_tuple(self.retry_pools(*hooks))
+            self.retry = {fn: pool for fn, pool in zip(hooks, pools, strict=True) if pool >= 0}
 
     def passthrough_pool(self, hook: Any) -> int:
         """The pool ``hook`` passes its requests to, or -1 when it is not a pass-through
@@ -56,6 +68,12 @@ class Hooks(Limits):
         if self.lua_ran:
             self._read_passthrough()
         return self.passthrough.get(hook, -1)
+
+    def retry_pool(self, hook: Any) -> int:
+        """The pool of ``hook``'s first call when it is a retry route (now), else -1."""
+        if self.lua_ran:
+            self._read_passthrough()
+        return self.retry.get(hook, -1)
 
     @staticmethod
     def _as_tuple(values: Any) -> tuple[Any, ...]:

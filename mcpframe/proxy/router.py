@@ -101,6 +101,10 @@ class Router(Hooks):
         self.on_pass_response: Callable[[int, int, Response, int, bytes], None] = (
             self._on_pass_response
         )
+        self.on_retry_response: Callable[[int, int, Response, int, bytes], None] = (
+            self._on_retry_response
+        )
+        self.retry_start = vm.state[b"retry_start"]
         codes = vm.codes
         self.YIELD_POOL = codes["YIELD_POOL"]
         self.YIELD_INTERNAL = codes["YIELD_INTERNAL"]
@@ -178,6 +182,11 @@ class Router(Hooks):
         self.active += 1
         starts = self.starts
         pool_id = self.passthrough_pool(hook)
+        callback = self.on_pass_response
+        if pool_id < 0 and self.retry:
+            pool_id = self.retry_pool(hook)
+            callback = self.on_retry_response
+            task.hook = hook
         if (
             pool_id >= 0
             and not starts
@@ -188,8 +197,9 @@ class Router(Hooks):
             # A pass-through route: what it would do, done here (the reply comes back to
             # _on_pass_response). Noreply requests, which the route rewrites, go through it,
             # and so does every request after one queued for Lua this turn (requests reach
-            # their backends in the order they came).
-            error = self._send(task, handle, pool_id, req.key, data_of(req), self.on_pass_response)
+            # their backends in the order they came). A retry route's first call likewise
+            # (_on_retry_response).
+            error = self._send(task, handle, pool_id, req.key, data_of(req), callback)
             if error is None:
                 return
             # Not placed: the route runs after all, and its pool call raises this error.
@@ -407,6 +417,72 @@ class Router(Hooks):
         if self.count_replies and self.mem_used > self.mem_limit and res.type:
             res = self.out_of_memory(task.backend)
         self._done(task, reply_bytes(res.raw, res.status, res.code, mode, task.mget))
+
+    def _on_retry_response(
+        self, handle: int, mode: int, res: Response, elapsed: int, be: bytes
+    ) -> None:
+        """The first call of a retry route (``local res = p(r) if res:ok() then return res
+        end return p(r)``) was answered: an ok answer is the route's reply; any other starts
+        the route in Lua, its first call answered with ``res`` (mcp_routes.lua)."""
+        task = self.tasks.get(handle)
+        if task is None:
+            return
+        if self.count_replies:
+            # (as _on_response: the route holds the answer until it returns)
+            if self.mem_used > self.mem_limit and res.type:
+                res = self.out_of_memory(task.backend)
+            else:
+                n = len(res.raw)
+                task.mem += n
+                self.mem_used += n
+        latency = self.latency
+        if res.status == 0:
+            del self.tasks[handle]
+            if latency is not None and task.series >= 0:
+                latency.observe(task.series, elapsed)
+                task.series = -1
+            self._done(task, reply_bytes(res.raw, res.status, res.code, mode, task.mget))
+            return
+        if latency is not None:
+            task.t0 = time.monotonic() - elapsed / 1_000_000
+        self._retry_in_lua(handle, task, res, mode, elapsed, be)
+
+    def start_retry(
+        self,
+        hook: Any,
+        req: Request,
+        slot: Slot,
+        deliver: Callable[[Slot], None],
+        res: Response,
+        elapsed: int,
+        be: bytes,
+    ) -> None:
+        """Run the retry route ``hook`` for ``req``, a key of a multiget whose first call was
+        made as part of one get per backend and answered ``res`` (not ok): its route starts
+        in Lua, its first call answered with ``res`` (``multiget.py``). The multiget counted
+        the request already (commands, active requests)."""
+        handle = self.next_handle
+        self.next_handle = handle + 1
+        task = Task(req, slot, True, deliver, 0)
+        task.hook = hook
+        self.tasks[handle] = task
+        self.active += 1
+        self._retry_in_lua(handle, task, res, MODE_NORMAL, elapsed, be)
+
+    def _retry_in_lua(
+        self, handle: int, task: Task, res: Response, mode: int, elapsed: int, be: bytes
+    ) -> None:
+        req = task.req
+        self.lua_ran = True
+        try:
+            result = self.retry_start(
+                handle, task.hook, req.cmd, req.line, req.key, res.raw, res.status, res.code,
+                res.vlen, mode, elapsed, res.type, be,
+            )  # fmt: skip
+        except Exception as e:
+            self._internal_error(handle, e)
+            return
+        self.advance(handle, result)
 
     def _on_response(self, handle: int, mode: int, res: Response, elapsed: int, be: bytes) -> None:
         task = self.tasks.get(handle)

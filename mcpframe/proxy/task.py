@@ -7,7 +7,7 @@ the client connection, which reserves the slots.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.request import Request
@@ -41,9 +41,13 @@ class Task:
     """One running route: where its reply goes, the client request it serves, the bytes it
     holds (buffer memory) and the backend of its pending pool call."""
 
-    __slots__ = ("backend", "deliver", "mem", "mget", "pass_error", "req", "series", "slot", "t0")
+    __slots__ = (
+        "backend", "deliver", "hook", "mem", "mget", "pass_error", "req", "series", "slot", "t0",
+    )  # fmt: skip
 
     backend: Backend
+    #: the route, set only for a retry route's first call (``Router._on_retry_response``)
+    hook: Any
 
     def __init__(
         self, req: Request, slot: Slot, mget: bool, deliver: Callable[[Slot], None], mem: int

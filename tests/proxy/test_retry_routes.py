@@ -1,0 +1,145 @@
+"""Routes that ask again when the answer is not ok (issue 15's route with logic), socket-free
+(tests/proxy/harness.py): ``local res = p(r) if res:ok() then return res end return p(r)``
+runs its first call without Lua and enters Lua only for an answer that is not ok; the v2
+``enqueue_and_wait`` form runs as a pass-through. Each answers exactly as the same logic
+written so that it stays in Lua (listener tag ``lua``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.proxy.harness import FakeClient, Proxy
+
+CONFIG = """
+function mcp_config_pools()
+    return { main = mcp.pool({ mcp.backend("a", "127.0.0.1", 11211) }) }
+end
+
+
+function mcp_config_routes(p)
+    local main = p.main
+    pools = p  -- a global table, and a global pool, for the other two forms
+    gmain = p.main
+    -- the retry shape: the pool an upvalue, a field of an upvalue table, a global
+    mcp.attach(mcp.CMD_GET, function(r) local res = main(r) if res:ok() then return res end
+        return main(r) end)
+    mcp.attach(mcp.CMD_GETS, function(r) local res = p.main(r) if res:ok() then return res end
+        return p.main(r) end)
+    mcp.attach(mcp.CMD_SET, function(r) local res = gmain(r) if res:ok() then return res end
+        return gmain(r) end)
+    -- a method that is not ok(): the same bytecode, another constant; stays in Lua
+    mcp.attach(mcp.CMD_DELETE, function(r) local res = main(r) if res:hit() then return res end
+        return main(r) end)
+    -- the same logic in other words, so that it runs in Lua
+    local lua = function(r)
+        local res = main(r)
+        if res:ok() then return res end
+        local again = main(r)
+        return again
+    end
+    for _, cmd in ipairs({ mcp.CMD_GET, mcp.CMD_GETS, mcp.CMD_SET, mcp.CMD_DELETE }) do
+        mcp.attach(cmd, lua, "lua")
+    end
+    -- v2: the same route in a function generator, and with a callback (stays in Lua)
+    local function v2(with_callback)
+        local fg = mcp.funcgen_new()
+        local h = fg:new_handle(main)
+        fg:ready({ n = "retry", f = function(rctx)
+            if with_callback then rctx:handle_set_cb(h, function(res, req) end) end
+            return function(r)
+                local res = rctx:enqueue_and_wait(r, h) if res:ok() then return res end
+                return rctx:enqueue_and_wait(r, h)
+            end
+        end })
+        return fg
+    end
+    mcp.attach(mcp.CMD_MG, v2(false))
+    mcp.attach(mcp.CMD_MG, v2(true), "lua")
+    -- reassigns the upvalue pool of the get route (mcp.internal-free: just Lua)
+    mcp.attach(mcp.CMD_TOUCH, function(r)
+        main = nil
+        return "TOUCHED\\r\\n"
+    end)
+end
+"""
+
+Make = Callable[[str], Proxy]
+FAIL = b"SERVER_ERROR out of coffee\r\n"
+
+
+def errors(proxy: Proxy) -> list[object]:
+    return [e for e in proxy.log.events if e["type"] == "proxy_error"]
+
+
+def ask(proxy: Proxy, c: FakeClient, request: bytes, answers: list[bytes]) -> tuple[bytes, bytes]:
+    """Send ``request``, answer each backend request with the next of ``answers``; what the
+    backend received, and what the client read."""
+    a = proxy.backends["a"]
+    c.send(request)
+    proxy.turn()
+    seen = b""
+    for answer in answers:
+        seen += a.received()
+        a.reply(answer)
+        proxy.turn()
+    seen += a.received()
+    return seen, c.received()
+
+
+@pytest.mark.parametrize(
+    ("request_", "answers"),
+    [
+        (b"get k\r\n", [b"VALUE k 0 1\r\nx\r\nEND\r\n"]),
+        (b"get k\r\n", [FAIL, b"VALUE k 0 1\r\ny\r\nEND\r\n"]),
+        (b"get k\r\n", [FAIL, FAIL]),
+        (b"gets k\r\n", [FAIL, b"END\r\n"]),
+        (b"gets k\r\n", [b"END\r\n"]),
+        (b"set k 0 0 1\r\nv\r\n", [FAIL, b"STORED\r\n"]),
+        (b"set k 0 0 1\r\nv\r\n", [b"NOT_STORED\r\n"]),
+        (b"delete k\r\n", [FAIL, b"DELETED\r\n"]),
+        (b"mg k v\r\n", [FAIL]),
+        (b"mg k v\r\n", [b"VA 1\r\nw\r\n"]),
+    ],
+)
+def test_retry_routes_answer_as_in_lua(
+    proxy_factory: Make, request_: bytes, answers: list[bytes]
+) -> None:
+    proxy = proxy_factory(CONFIG)
+    results = [ask(proxy, c, request_, answers) for c in (proxy.client(), proxy.client("lua"))]
+    assert results[0] == results[1]
+    assert proxy.router.active == 0
+    assert not errors(proxy)
+
+
+def test_retry_routes_are_recognised(proxy_factory: Make) -> None:
+    proxy = proxy_factory(CONFIG)
+    router = proxy.router
+    assert len(router.retry) == 3  # get, gets, set; not delete (hit), not the tagged ones
+    # the v2 one is a pass-through (the only one): its slot (made by ready) is not taken
+    (fg,) = router.passthrough
+    assert fg in router.fgen_hooks
+    c = proxy.client()
+    c.send(b"mg k v\r\n" * 3)
+    proxy.turn()
+    assert int(fg[b"_nslots"]) == 1 and int(fg[b"_nfree"]) == 1
+
+
+def test_a_pool_reassigned_before_the_retry_is_what_the_retry_calls(proxy_factory: Make) -> None:
+    proxy = proxy_factory(CONFIG)
+    c = proxy.client()
+    a = proxy.backends["a"]
+    c.send(b"get k\r\n")
+    proxy.turn()
+    assert a.received() == b"get k\r\n"
+    c.send(b"touch x 1\r\n")  # sets `main` to nil
+    proxy.turn()
+    a.reply(FAIL)
+    proxy.turn()
+    # the route's second call is on nil: a Lua error, as the route in Lua would raise
+    assert c.received() == b"SERVER_ERROR lua failure\r\nTOUCHED\r\n"
+    assert a.received() == b""
+    (event,) = errors(proxy)
+    assert "attempt to call a nil value (upvalue 'main')" in str(event["msg"])
+    assert proxy.router.active == 0
