@@ -143,3 +143,76 @@ def test_a_pool_reassigned_before_the_retry_is_what_the_retry_calls(proxy_factor
     (event,) = errors(proxy)
     assert "attempt to call a nil value (upvalue 'main')" in str(event["msg"])
     assert proxy.router.active == 0
+
+
+TWO = """
+function mcp_config_pools()
+    local a = mcp.backend("a", "127.0.0.1", 11211)
+    local b = mcp.backend("b", "127.0.0.1", 11212)
+    return { ab = mcp.pool({ a, b }) }
+end
+
+function mcp_config_routes(p)
+    local ab = p.ab
+    mcp.attach(mcp.CMD_GET, function(r) local res = ab(r) if res:ok() then return res end
+        return ab(r) end)
+    mcp.attach(mcp.CMD_GET, function(r)
+        local res = ab(r)
+        if res:ok() then return res end
+        local again = ab(r)
+        return again
+    end, "lua")
+end
+"""
+
+
+def hit(key: bytes, data: bytes) -> bytes:
+    return b"VALUE %s 0 %d\r\n%s\r\nEND\r\n" % (key, len(data), data)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_a_multiget_on_a_retry_route_is_one_get_per_backend(
+    proxy_factory: Make, fail: bool
+) -> None:
+    proxy = proxy_factory(TWO)
+    a, b = proxy.backends["a"], proxy.backends["b"]
+    pool = proxy.router.pools[0]
+    labels = [be.spec.label for be in pool.backends]
+    keys = [b"key%d" % i for i in range(12)]
+    on = {k: labels[pool.select(k)] for k in keys}
+    ka = [k for k in keys if on[k] == "a"]
+    kb = [k for k in keys if on[k] == "b"]
+    request = b"get " + b" ".join(keys) + b"\r\n"
+    replies = []
+    for tag in (None, "lua"):
+        c = proxy.client(tag)
+        c.send(request)
+        proxy.turn()
+        sent_a, sent_b = a.received(), b.received()
+        if tag is None:  # one get per backend
+            assert sent_a == b"get " + b" ".join(ka) + b"\r\n"
+            assert sent_b == b"get " + b" ".join(kb) + b"\r\n"
+        # kb[0] a miss
+        if tag is None:
+            b.reply(b"".join(hit(k, b"b")[:-5] for k in kb[1:]) + b"END\r\n")
+        else:
+            b.reply(b"END\r\n", *[hit(k, b"b") for k in kb[1:]])
+        if fail:
+            # a fails: each of its keys asks again, on its own
+            a.reply(FAIL * (1 if tag is None else len(ka)))
+            proxy.turn()
+            assert a.received() == b"".join(b"get %s\r\n" % k for k in ka)
+            a.reply(*[hit(k, b"a") if i % 2 else b"END\r\n" for i, k in enumerate(ka)])
+        else:
+            if tag is None:
+                a.reply(b"".join(hit(k, b"a")[:-5] for k in ka) + b"END\r\n")
+            else:
+                a.reply(*[hit(k, b"a") for k in ka])
+        proxy.turn()
+        replies.append(c.received())
+        assert proxy.router.active == 0
+    assert replies[0] == replies[1]
+    assert replies[0].endswith(b"END\r\n") and replies[0].count(b"VALUE") == (
+        len(kb) - 1 + (len(ka) // 2 if fail else len(ka))
+    )
+    assert not errors(proxy)
