@@ -1036,10 +1036,12 @@ end
 --
 -- Beside them, the same three forms of the route that asks again when the answer is not ok
 -- (issue 15's route with logic): `local res = p(r) if res:ok() then return res end return
--- p(r)`. Python runs its first call as a pass-through's and returns an ok answer itself;
--- an answer that is not ok starts the route in Lua (`retry_start`), its first call answered
--- with that response, so that everything after it (the second call, its errors) is the
--- route's own. Their constants must be the reference's, the method name `ok` included.
+-- p(r)`, or asks another pool then (`... return q(r)`, a failover). Python runs its first
+-- call as a pass-through's and returns an ok answer itself; an answer that is not ok starts
+-- the route in Lua (`retry_start`), its first call answered with that response, so that
+-- everything after it (the second call, its errors) is the route's own. Their constants
+-- must be the reference's, the method name `ok` included (the field or global names "x"
+-- and "y" stand for any).
 local BY_UPVALUE, BY_FIELD = 1, 2
 local REFERENCES
 local function references()
@@ -1056,6 +1058,13 @@ local function references()
                     .. retry .. "t.x(r) end")()), true },
                 { BY_FIELD, shape(load("return function(r) local res = x(r)"
                     .. retry .. "x(r) end")()), true },
+                -- (failover: the second call to another pool)
+                { BY_UPVALUE, shape(load("local p, q; return function(r) local res = p(r)"
+                    .. retry .. "q(r) end")()), true },
+                { BY_FIELD, shape(load("local t; return function(r) local res = t.x(r)"
+                    .. retry .. "t.y(r) end")()), true },
+                { BY_FIELD, shape(load("return function(r) local res = x(r)"
+                    .. retry .. "y(r) end")()), true },
             }
         end)
         REFERENCES = ok and refs or {}
@@ -1063,11 +1072,12 @@ local function references()
     return REFERENCES
 end
 
--- Constants of `s` are those of `want`, but for the field name "x" (any name there).
+-- Constants of `s` are those of `want`, but for the names "x" and "y" (any name there).
 local function same_constants(s, want)
     if #s.k ~= #want.k then return false end
     for i = 1, #s.k do
-        if want.k[i] ~= "x" and s.k[i] ~= want.k[i] then return false end
+        local w = want.k[i]
+        if w ~= "x" and w ~= "y" and s.k[i] ~= w then return false end
     end
     return true
 end

@@ -216,3 +216,57 @@ def test_a_multiget_on_a_retry_route_is_one_get_per_backend(
         len(kb) - 1 + (len(ka) // 2 if fail else len(ka))
     )
     assert not errors(proxy)
+
+
+FAILOVER = """
+function mcp_config_pools()
+    local a = mcp.backend("a", "127.0.0.1", 11211)
+    local b = mcp.backend("b", "127.0.0.1", 11212)
+    return { main = mcp.pool({ a }), backup = mcp.pool({ b }) }
+end
+
+function mcp_config_routes(p)
+    local main, backup = p.main, p.backup
+    gmain, gbackup = p.main, p.backup
+    -- failover: ask another pool when the answer is not ok (upvalues, fields, globals)
+    mcp.attach(mcp.CMD_GET, function(r) local res = main(r) if res:ok() then return res end
+        return backup(r) end)
+    mcp.attach(mcp.CMD_GETS, function(r) local res = p.main(r) if res:ok() then return res end
+        return p.backup(r) end)
+    mcp.attach(mcp.CMD_SET, function(r) local res = gmain(r) if res:ok() then return res end
+        return gbackup(r) end)
+    local lua = function(r)
+        local res = main(r)
+        if res:ok() then return res end
+        local again = backup(r)
+        return again
+    end
+    for _, cmd in ipairs({ mcp.CMD_GET, mcp.CMD_GETS, mcp.CMD_SET }) do
+        mcp.attach(cmd, lua, "lua")
+    end
+end
+"""
+
+
+@pytest.mark.parametrize("request_", [b"get k\r\n", b"gets k\r\n", b"set k 0 0 1\r\nv\r\n"])
+@pytest.mark.parametrize("fail", [False, True])
+def test_failover_routes_answer_as_in_lua(proxy_factory: Make, request_: bytes, fail: bool) -> None:
+    proxy = proxy_factory(FAILOVER)
+    assert len(proxy.router.retry) == 3
+    a, b = proxy.backends["a"], proxy.backends["b"]
+    results = []
+    for c in (proxy.client(), proxy.client("lua")):
+        c.send(request_)
+        proxy.turn()
+        sent = [a.received(), b""]
+        a.reply(FAIL if fail else b"END\r\n" if request_.startswith(b"get") else b"STORED\r\n")
+        proxy.turn()
+        sent[1] = b.received()
+        if fail:
+            b.reply(b"VALUE k 0 1\r\nb\r\nEND\r\n" if b"get" in request_ else b"STORED\r\n")
+            proxy.turn()
+        results.append((sent, c.received()))
+        assert proxy.router.active == 0
+    assert results[0] == results[1]
+    assert bool(results[0][0][1]) == fail  # the backup asked only after a failure
+    assert not errors(proxy)
