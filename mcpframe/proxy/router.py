@@ -428,13 +428,7 @@ class Router(Hooks):
         if task is None:
             return
         if self.count_replies:
-            # (as _on_response: the route holds the answer until it returns)
-            if self.mem_used > self.mem_limit and res.type:
-                res = self.out_of_memory(task.backend)
-            else:
-                n = len(res.raw)
-                task.mem += n
-                self.mem_used += n
+            res = self._held(task, res)  # (until the route returns it)
         latency = self.latency
         if res.status == 0:
             del self.tasks[handle]
@@ -484,17 +478,22 @@ class Router(Hooks):
             return
         self.advance(handle, result)
 
+    def _held(self, task: Task, res: Response) -> Response:
+        """A reply ``task``'s route will hold, counted in buffer memory (spec 6.6); past the
+        limit, the failure its backend connection gets instead."""
+        if self.mem_used > self.mem_limit and res.type:
+            return self.out_of_memory(task.backend)
+        n = len(res.raw)
+        task.mem += n
+        self.mem_used += n
+        return res
+
     def _on_response(self, handle: int, mode: int, res: Response, elapsed: int, be: bytes) -> None:
         task = self.tasks.get(handle)
         if task is None:
             return
         if self.count_replies:
-            if self.mem_used > self.mem_limit and res.type:
-                res = self.out_of_memory(task.backend)
-            else:
-                n = len(res.raw)
-                task.mem += n
-                self.mem_used += n
+            res = self._held(task, res)
         resumes = self.resumes
         if not resumes:
             self.loop.call_soon(self._run_resumes)
