@@ -1006,31 +1006,60 @@ end
 -- bound to its own rctx and to a handle naming a pool, with no callback on the handle and
 -- rctx's method unchanged. (Slots are not taken for such requests, so the generator is not
 -- called again for them.) Answers the pool id, or -1 (not now).
+--
+-- The same holds for the route that asks again when the answer is not ok (issue 15's route
+-- with logic): `local res = rctx:enqueue_and_wait(r, h) if res:ok() then return res end
+-- return rctx:enqueue_and_wait(r, h)`. A handle carries one request per run, and waiting
+-- again on a handle already counted returns its result at once (`begin_wait`, [R]), so the
+-- second call returns `res` itself: the route returns the first answer whatever `ok` says.
+-- Held to that while `Response.ok` is ours (it cannot raise then).
 local shape = sh.shape
 local eaw = RCTX.enqueue_and_wait
+local resp_ok = Response.ok
 local getupvalue = debug.getupvalue
-local REFERENCE
+local REFERENCES
 local MAX_CHECKED_SLOTS = 8
 
-local function reference()
-    if REFERENCE == nil then
-        local ok, ref = pcall(shape,
-            load("local rctx, h; return function(r) return rctx:enqueue_and_wait(r, h) end")())
-        REFERENCE = ok and ref or false
+local function references()
+    if REFERENCES == nil then
+        local ok, refs = pcall(function()
+            return {
+                shape(load("local rctx, h; return function(r) "
+                    .. "return rctx:enqueue_and_wait(r, h) end")()),
+                shape(load("local rctx, h; return function(r) "
+                    .. "local res = rctx:enqueue_and_wait(r, h) if res:ok() then return res end "
+                    .. "return rctx:enqueue_and_wait(r, h) end")()),
+            }
+        end)
+        REFERENCES = ok and refs or {}
     end
-    return REFERENCE
+    return REFERENCES
 end
 
-local shaped = setmetatable({}, { __mode = "k" })  -- route function -> has the shape
+local function same_constants(a, b)
+    if #a ~= #b then return false end
+    for i = 1, #a do
+        if a[i] ~= b[i] then return false end
+    end
+    return true
+end
+
+local shaped = setmetatable({}, { __mode = "k" })  -- route function -> has a shape
 
 local function has_shape(route)
     local known = shaped[route]
     if known ~= nil then return known end
-    local ref = reference()
+    known = false
     local ok, s = pcall(shape, route)
-    known = ref and ok and s and s.code == ref.code and #s.k == 1
-        and s.k[1] == "enqueue_and_wait" and s.nparams == ref.nparams
-        and s.vararg == ref.vararg and s.nups == 2 or false
+    if ok and s then
+        for _, ref in ipairs(references()) do
+            if ref and s.code == ref.code and same_constants(s.k, ref.k)
+                    and s.nparams == ref.nparams and s.vararg == ref.vararg and s.nups == 2 then
+                known = true
+                break
+            end
+        end
+    end
     shaped[route] = known
     return known
 end
@@ -1039,7 +1068,10 @@ end
 local function forwards_to(fg, slot)
     local route = slot.route
     if not has_shape(route) then return nil, true end
-    if getmetatable(slot) ~= RCTX or rawget(RCTX, "enqueue_and_wait") ~= eaw then return nil end
+    if getmetatable(slot) ~= RCTX or rawget(RCTX, "enqueue_and_wait") ~= eaw
+            or rawget(Response, "ok") ~= resp_ok or rawget(Response, "__index") ~= Response then
+        return nil
+    end
     local _, self = getupvalue(route, 1)
     local _, h = getupvalue(route, 2)
     if self ~= slot or mtype(h) ~= "integer" or fg._kinds[h] ~= K_POOL or slot.cb[h] ~= nil then

@@ -963,7 +963,9 @@ end
 
 local strlib, getupvalue, getinfo, rawget, pcall, ipairs, mtype = string, debug.getupvalue,
     debug.getinfo, rawget, pcall, ipairs, math.type
+local setupvalue = debug.setupvalue
 local pool_call = POOL_PROXY.__call
+local response_ok = Response.ok
 
 -- signature, version 5.4, format 0, LUAC_DATA, sizes of Instruction, lua_Integer and
 -- lua_Number, LUAC_INT, LUAC_NUM
@@ -1031,15 +1033,38 @@ end
 
 -- The shapes: the pool is an upvalue, a field of an upvalue table, or a global. Made when
 -- first needed (see above); an empty list when the dump is not one the detector knows.
+--
+-- Beside them, the same three forms of the route that asks again when the answer is not ok
+-- (issue 15's route with logic): `local res = p(r) if res:ok() then return res end return
+-- p(r)`, or asks another pool then (`... return q(r)`, a failover). Python runs its first
+-- call as a pass-through's and returns an ok answer itself; an answer that is not ok starts
+-- the route in Lua (`retry_start`), its first call answered with that response, so that
+-- everything after it (the second call, its errors) is the route's own. Their constants
+-- must be the reference's, the method name `ok` included (the field or global names "x"
+-- and "y" stand for any).
 local BY_UPVALUE, BY_FIELD = 1, 2
 local REFERENCES
 local function references()
     if REFERENCES == nil then
+        local retry = " if res:ok() then return res end return "
         local ok, refs = pcall(function()
             return {
                 { BY_UPVALUE, shape(load("local p; return function(r) return p(r) end")()) },
                 { BY_FIELD, shape(load("local t; return function(r) return t.x(r) end")()) },
                 { BY_FIELD, shape(load("return function(r) return x(r) end")()) },
+                { BY_UPVALUE, shape(load("local p; return function(r) local res = p(r)"
+                    .. retry .. "p(r) end")()), true },
+                { BY_FIELD, shape(load("local t; return function(r) local res = t.x(r)"
+                    .. retry .. "t.x(r) end")()), true },
+                { BY_FIELD, shape(load("return function(r) local res = x(r)"
+                    .. retry .. "x(r) end")()), true },
+                -- (failover: the second call to another pool)
+                { BY_UPVALUE, shape(load("local p, q; return function(r) local res = p(r)"
+                    .. retry .. "q(r) end")()), true },
+                { BY_FIELD, shape(load("local t; return function(r) local res = t.x(r)"
+                    .. retry .. "t.y(r) end")()), true },
+                { BY_FIELD, shape(load("return function(r) local res = x(r)"
+                    .. retry .. "y(r) end")()), true },
             }
         end)
         REFERENCES = ok and refs or {}
@@ -1047,6 +1072,17 @@ local function references()
     return REFERENCES
 end
 
+-- Constants of `s` are those of `want`, but for the names "x" and "y" (any name there).
+local function same_constants(s, want)
+    if #s.k ~= #want.k then return false end
+    for i = 1, #s.k do
+        local w = want.k[i]
+        if w ~= "x" and w ~= "y" and s.k[i] ~= w then return false end
+    end
+    return true
+end
+
+-- A plan: { kind, field name, retry }.
 local plans = setmetatable({}, { __mode = "k" })  -- route function -> plan, or false
 local function plan_of(fn)
     local plan = plans[fn]
@@ -1056,9 +1092,11 @@ local function plan_of(fn)
     if ok and s and type(fn) == "function" then
         for _, ref in ipairs(references()) do
             local want = ref[2]
-            if want and s.code == want.code and #s.k == #want.k and s.nparams == want.nparams
+            local consts
+            if ref[3] then consts = same_constants(s, want) else consts = #s.k == #want.k end
+            if want and consts and s.code == want.code and s.nparams == want.nparams
                     and s.vararg == want.vararg and s.nups == want.nups then
-                plan = { ref[1], s.k[1] }
+                plan = { ref[1], s.k[1], ref[3] or false }
                 break
             end
         end
@@ -1067,35 +1105,77 @@ local function plan_of(fn)
     return plan
 end
 
+-- The id of the pool a route with `plan` names now, or -1.
+local function named_pool(fn, plan)
+    if rawget(POOL_PROXY, "__call") ~= pool_call then return -1 end
+    if plan[3] and (rawget(Response, "ok") ~= response_ok
+            or rawget(Response, "__index") ~= Response) then
+        return -1
+    end
+    local _, v = getupvalue(fn, 1)
+    if plan[1] == BY_FIELD then
+        if type(v) == "table" and getmetatable(v) == nil then
+            v = rawget(v, plan[2])
+        else
+            v = nil
+        end
+    end
+    if getmetatable(v) == POOL_PROXY and mtype(rawget(v, "_id")) == "integer" then
+        return rawget(v, "_id")
+    end
+    return -1
+end
+
 -- For each route function given: the id of the pool it passes its requests to, as of now;
 -- -1 when it has a pass-through shape but what it names is not a pool proxy (now), -2 when
--- it is not a pass-through route.
-local function passthrough_pools(...)
+-- it is not a pass-through route. (`retry` true: the same for the routes that ask again.)
+local function shaped_pools(retry, ...)
     local out = {}
-    local calls_unchanged = rawget(POOL_PROXY, "__call") == pool_call
     local fgen_mt = state.FGEN_MT
     for i = 1, select("#", ...) do
         local fn = select(i, ...)
         local plan = getmetatable(fn) ~= fgen_mt and plan_of(fn)
-        local id = plan and -1 or -2
-        if plan and calls_unchanged then
-            local _, v = getupvalue(fn, 1)
-            if plan[1] == BY_FIELD then
-                if type(v) == "table" and getmetatable(v) == nil then
-                    v = rawget(v, plan[2])
-                else
-                    v = nil
-                end
-            end
-            if getmetatable(v) == POOL_PROXY and mtype(rawget(v, "_id")) == "integer" then
-                id = rawget(v, "_id")
-            end
-        elseif getmetatable(fn) == fgen_mt then
+        local id = -2
+        if plan and plan[3] == retry then
+            id = named_pool(fn, plan)
+        elseif not retry and getmetatable(fn) == fgen_mt then
             id = state.v2.passthrough_pool(fn)  -- (mcp_funcgen.lua)
         end
         out[i] = id
     end
     return unpack(out, 1, select("#", ...))
+end
+
+local function passthrough_pools(...)
+    return shaped_pools(false, ...)
+end
+state.retry_pools = function(...)
+    return shaped_pools(true, ...)
+end
+
+-- retry_start(handle, hook, cmd, line, key, raw, status, code, vlen, mode, elapsed, rtype,
+-- be): start a route of the retry shape whose first pool call Python made, with the answer
+-- (not ok) it got. For that first call only, the route's upvalue (the pool, the table holding
+-- it, or _ENV) reads as a stand-in that puts the variable back and returns the answer: the
+-- rest of the route then runs on what the variable holds now, as it would have.
+state.retry_start = function(handle, hook, cmd, line, key, raw, status, code, vlen, mode,
+        elapsed, rtype, be)
+    local plan = plans[hook]
+    local res = new_response(raw, status, code, vlen, mode, elapsed, rtype, be)
+    local _, saved = getupvalue(hook, 1)
+    local used = false
+    local standin = setmetatable({}, { __call = function()
+        used = true
+        setupvalue(hook, 1, saved)
+        return res
+    end })
+    if plan[1] == BY_FIELD then standin = { [plan[2]] = standin } end
+    local r = setmetatable({ _h = handle, _cmd = cmd, _line = line, _key = key }, Request)
+    local co = idle_coroutine()
+    setupvalue(hook, 1, standin)
+    local ok, a, kind, id, rr, x1, x2, x3, x4 = co_resume(co, hook, r)
+    if not used then setupvalue(hook, 1, saved) end
+    return step(handle, co, nil, ok, a, kind, id, rr, x1, x2, x3, x4)
 end
 
 -- What the v2 chunk (mcp_funcgen.lua, run next in this VM) shares with this one.

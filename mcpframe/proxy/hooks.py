@@ -134,6 +134,11 @@ class Hooks(Limits):
         self.slots_made: Any = v2[b"slots_made"] if v2 is not None else None
         #: ``slots_made.n`` when the router and failover plans were made
         self.planned_at = -1
+        #: Routes that ask again when the answer is not ok (``state.retry_pools`` in
+        #: mcp_routes.lua): hook -> pool index, as for pass-through routes.
+        self.retry_pools = vm.state[b"retry_pools"]
+        self.retry_hooks: list[Any] = []
+        self.retry: dict[Any, int] = {}
         self.lua_ran = False
         self._find_passthrough()
 
@@ -147,16 +152,29 @@ class Hooks(Limits):
         plan = self.router_plan
         if plan is not None:
             self.router_hooks = list({fn: None for fn in hooks if plan(fn) is not None})
+        pools = self._as_tuple(self.retry_pools(*hooks))
+        found = zip(hooks, pools, strict=True)
+        self.retry_hooks = [fn for fn, pool in found if pool != NOT_PASSTHROUGH]
         self._read_passthrough()
 
     def _read_passthrough(self) -> None:
-        """(Re)read the pool of every pass-through route, and the plan of every router."""
+        """(Re)read the pool of every pass-through route and retry route, and the plan of
+        every router."""
         self.lua_ran = False
         hooks = self.pass_hooks
         if hooks:
             pools = self._as_tuple(self.passthrough_pools(*hooks))
             logged = self.logged_pools
             self.passthrough = {
+                fn: pool
+                for fn, pool in zip(hooks, pools, strict=True)
+                if pool >= 0 and pool not in logged
+            }
+        hooks = self.retry_hooks
+        if hooks:
+            pools = self._as_tuple(self.retry_pools(*hooks))
+            logged = self.logged_pools
+            self.retry = {
                 fn: pool
                 for fn, pool in zip(hooks, pools, strict=True)
                 if pool >= 0 and pool not in logged
@@ -246,6 +264,12 @@ class Hooks(Limits):
             return -1
         plan = self.router_plans.get(hook)
         return -1 if plan is None else plan.pick(cmd, key)
+
+    def retry_pool(self, hook: Any) -> int:
+        """The pool of ``hook``'s first call when it is a retry route (now), else -1."""
+        if self.lua_ran:
+            self._read_passthrough()
+        return self.retry.get(hook, -1)
 
     @staticmethod
     def _as_tuple(values: Any) -> tuple[Any, ...]:

@@ -4,6 +4,11 @@ Each key's route would send ``get <key>`` to the backend its key maps to and ret
 answer (spec 6.4); a backend answers a multi-key get with the same values, in key order, so
 the client reads the same bytes from one get per backend. The keys still count one by one
 (``cmd_get``, active requests).
+
+Retry routes (``local res = p(r) if res:ok() then return res end return p(r)``, see
+``Router._on_retry_response``) too: their first calls go the same way, and each key whose
+answer is not ok (its backend failed) runs its route in Lua from there, its first call
+answered with that failure, as it would have been on its own.
 """
 
 from __future__ import annotations
@@ -18,10 +23,10 @@ from mcpframe.protocol.request import Request
 from mcpframe.protocol.response import MultiGetResponse, Response
 from mcpframe.proxy.backend import MODE_MULTIGET, Backend
 from mcpframe.proxy.limits import UNLIMITED
+from mcpframe.proxy.task import Slot
 
 if TYPE_CHECKING:
     from mcpframe.proxy.router import Router
-    from mcpframe.proxy.task import Slot
 
 #: At most this many bytes of keys go on one line (memcached reads get lines this long in
 #: one go); more make two.
@@ -32,14 +37,26 @@ class MultiGet:
     """One multi-key get: each key's piece of the reply (a hit without its END, nothing for
     a miss, the error line of a failed backend), filled as the backends answer."""
 
-    __slots__ = ("deliver", "keys", "pieces", "remaining", "series", "slot")
+    __slots__ = (
+        "deliver", "handed", "hook", "keys", "pieces", "prefix", "remaining", "req", "retry",
+        "series", "slot",
+    )  # fmt: skip
 
-    def __init__(self, slot: Slot, deliver: Callable[[Slot], None], keys: list[bytes]) -> None:
+    def __init__(
+        self, slot: Slot, deliver: Callable[[Slot], None], keys: list[bytes], req: Request
+    ) -> None:
         self.slot = slot
         self.deliver = deliver
         self.keys = keys
+        self.req = req
         self.pieces = [b""] * len(keys)
-        self.remaining = 0  # backend requests not answered yet
+        self.remaining = 0  # backend requests (and retried keys) not answered yet
+        #: A retry route's multiget: the route and the line's prefix; keys handed to their
+        #: own task (they stop counting as active here).
+        self.retry = False
+        self.hook: Any = None
+        self.prefix = b""
+        self.handed = 0
         #: with route latency recorded: its series (its latency is that of the backend
         #: request answered last: they were all sent when it started).
         self.series = -1
@@ -74,6 +91,10 @@ class MultiGets:
         ):
             return False
         pool_id = router.passthrough_pool(hook)
+        retry = False
+        if pool_id < 0 and router.retry:
+            pool_id = router.retry_pool(hook)
+            retry = True
         if pool_id < 0:
             return False
         prefix, keys = multiget_keys(req)
@@ -99,7 +120,11 @@ class MultiGets:
         router.cmd_counts[cmd] += n
         router.requests_started += n
         router.active += n
-        mg = MultiGet(slot, deliver, keys)
+        mg = MultiGet(slot, deliver, keys, req)
+        if retry:
+            mg.retry = True
+            mg.hook = hook
+            mg.prefix = prefix
         if router.latency is not None:
             mg.series = router.latency_series(hook, cmd)
         for index, positions in groups.items():
@@ -135,6 +160,20 @@ class MultiGets:
             split_values(res.raw, res.ends, mg.keys, positions, mg.pieces)
         elif res.status == 0 and rtype == c.RES_GET:
             split_values(res.raw, [len(res.raw) - 5], mg.keys, positions, mg.pieces)
+        elif mg.retry and res.status != 0:
+            # Each key's route asks again: in Lua, one task per key (the multiget waits).
+            mg.remaining += len(positions)
+            mg.handed += len(positions)
+            router = self.router
+            router.active -= len(positions)  # (each task counts its own)
+            keys = mg.keys
+            for p in positions:
+                key = keys[p]
+                piece = Piece(self, mg, p)
+                router.start_retry(
+                    mg.hook, Request(mg.req.cmd, mg.prefix + key + b"\r\n", key), Slot(),
+                    piece.deliver, res, elapsed, be,
+                )  # fmt: skip
         elif rtype != c.RES_END:
             # A failed backend (or an answer a get cannot have): what each key's route
             # would have returned, the same line for every key it held.
@@ -142,10 +181,14 @@ class MultiGets:
             pieces = mg.pieces
             for p in positions:
                 pieces[p] = raw
+        self.answered(mg, elapsed)
+
+    def answered(self, mg: MultiGet, elapsed: int) -> None:
+        """One backend request (or retried key) of ``mg`` is answered."""
         mg.remaining -= 1
         if mg.remaining == 0:
             router = self.router
-            router.active -= len(mg.keys)
+            router.active -= len(mg.keys) - mg.handed
             latency = router.latency
             if latency is not None and mg.series >= 0:
                 latency.observe(mg.series, elapsed)
@@ -157,6 +200,22 @@ class MultiGets:
         """Answer every backend request still owed with ``res`` (shutdown)."""
         for handle in list(self.pending):
             self._on_response(handle, MODE_MULTIGET, res, 0, b"")
+
+
+class Piece:
+    """Where the reply of a retried key of a multiget goes."""
+
+    __slots__ = ("mg", "multigets", "position")
+
+    def __init__(self, multigets: MultiGets, mg: MultiGet, position: int) -> None:
+        self.multigets = multigets
+        self.mg = mg
+        self.position = position
+
+    def deliver(self, slot: Slot) -> None:
+        mg = self.mg
+        mg.pieces[self.position] = slot.data or b""
+        self.multigets.answered(mg, 0)
 
 
 def split_values(

@@ -110,6 +110,10 @@ class Router(Hooks):
         )
         #: requests of allfastests run here: their own handle -> (the task's, child index)
         self.fanned: dict[int, tuple[int, int]] = {}
+        self.on_retry_response: Callable[[int, int, Response, int, bytes], None] = (
+            self._on_retry_response
+        )
+        self.retry_start = vm.state[b"retry_start"]
         codes = vm.codes
         self.YIELD_POOL = codes["YIELD_POOL"]
         self.YIELD_INTERNAL = codes["YIELD_INTERNAL"]
@@ -187,6 +191,11 @@ class Router(Hooks):
         self.active += 1
         starts = self.starts
         pool_id = self.passthrough_pool_for(hook, req.cmd, req.key)
+        callback = self.on_pass_response
+        if pool_id == -1 and self.retry:
+            pool_id = self.retry_pool(hook)
+            callback = self.on_retry_response
+            task.hook = hook
         if (
             pool_id >= 0
             and not starts
@@ -197,8 +206,9 @@ class Router(Hooks):
             # A pass-through route: what it would do, done here (the reply comes back to
             # _on_pass_response). Noreply requests, which the route rewrites, go through it,
             # and so does every request after one queued for Lua this turn (requests reach
-            # their backends in the order they came).
-            error = self._send(task, handle, pool_id, req.key, data_of(req), self.on_pass_response)
+            # their backends in the order they came). A retry route's first call likewise
+            # (_on_retry_response).
+            error = self._send(task, handle, pool_id, req.key, data_of(req), callback)
             if error is None:
                 return
             # Not placed: the route runs after all, and its pool call raises this error.
@@ -525,17 +535,82 @@ class Router(Hooks):
             final = best
         self._on_pass_response(handle, mode, final, elapsed, be)
 
+    def _on_retry_response(
+        self, handle: int, mode: int, res: Response, elapsed: int, be: bytes
+    ) -> None:
+        """The first call of a retry route (``local res = p(r) if res:ok() then return res
+        end return p(r)``) was answered: an ok answer is the route's reply; any other starts
+        the route in Lua, its first call answered with ``res`` (mcp_routes.lua)."""
+        task = self.tasks.get(handle)
+        if task is None:
+            return
+        if self.count_replies:
+            res = self._held(task, res)  # (until the route returns it)
+        latency = self.latency
+        if res.status == 0:
+            del self.tasks[handle]
+            if latency is not None and task.series >= 0:
+                latency.observe(task.series, elapsed)
+                task.series = -1
+            self._done(task, reply_bytes(res.raw, res.status, res.code, mode, task.mget))
+            return
+        if latency is not None:
+            task.t0 = time.monotonic() - elapsed / 1_000_000
+        self._retry_in_lua(handle, task, res, mode, elapsed, be)
+
+    def start_retry(
+        self,
+        hook: Any,
+        req: Request,
+        slot: Slot,
+        deliver: Callable[[Slot], None],
+        res: Response,
+        elapsed: int,
+        be: bytes,
+    ) -> None:
+        """Run the retry route ``hook`` for ``req``, a key of a multiget whose first call was
+        made as part of one get per backend and answered ``res`` (not ok): its route starts
+        in Lua, its first call answered with ``res`` (``multiget.py``). The multiget counted
+        the request already (commands, active requests)."""
+        handle = self.next_handle
+        self.next_handle = handle + 1
+        task = Task(req, slot, True, deliver, 0)
+        task.hook = hook
+        self.tasks[handle] = task
+        self.active += 1
+        self._retry_in_lua(handle, task, res, MODE_NORMAL, elapsed, be)
+
+    def _retry_in_lua(
+        self, handle: int, task: Task, res: Response, mode: int, elapsed: int, be: bytes
+    ) -> None:
+        req = task.req
+        self.lua_ran = True
+        try:
+            result = self.retry_start(
+                handle, task.hook, req.cmd, req.line, req.key, res.raw, res.status, res.code,
+                res.vlen, mode, elapsed, res.type, be,
+            )  # fmt: skip
+        except Exception as e:
+            self._internal_error(handle, e)
+            return
+        self.advance(handle, result)
+
+    def _held(self, task: Task, res: Response) -> Response:
+        """A reply ``task``'s route will hold, counted in buffer memory (spec 6.6); past the
+        limit, the failure its backend connection gets instead."""
+        if self.mem_used > self.mem_limit and res.type:
+            return self.out_of_memory(task.backend)
+        n = len(res.raw)
+        task.mem += n
+        self.mem_used += n
+        return res
+
     def _on_response(self, handle: int, mode: int, res: Response, elapsed: int, be: bytes) -> None:
         task = self.tasks.get(handle)
         if task is None:
             return
         if self.count_replies:
-            if self.mem_used > self.mem_limit and res.type:
-                res = self.out_of_memory(task.backend)
-            else:
-                n = len(res.raw)
-                task.mem += n
-                self.mem_used += n
+            res = self._held(task, res)
         resumes = self.resumes
         if not resumes:
             self.loop.call_soon(self._run_resumes)

@@ -7,7 +7,7 @@ the client connection, which reserves the slots.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.request import Request
@@ -49,6 +49,7 @@ class Task:
         "attempt",
         "backend",
         "deliver",
+        "hook",
         "mem",
         "mget",
         "missed",
@@ -62,6 +63,8 @@ class Task:
     )
 
     backend: Backend
+    #: the route, set only for a retry route's first call (``Router._on_retry_response``)
+    hook: Any
 
     def __init__(
         self, req: Request, slot: Slot, mget: bool, deliver: Callable[[Slot], None], mem: int
