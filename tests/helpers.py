@@ -4,6 +4,7 @@ and a raw-socket client that reads exactly what the server sent."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import socket
@@ -189,6 +190,11 @@ class Mcpframe:
         )
         if wait:
             wait_port(self.port, self.proc)
+            # Other TCP listeners of the args open a moment after the first: wait for them too.
+            for flag, value in itertools.pairwise(args):
+                host, _, rest = value.partition(":")
+                if flag == "--listen" and host == "127.0.0.1" and rest.split(":")[0].isdigit():
+                    wait_port(int(rest.split(":")[0]), self.proc)
 
     @property
     def addr(self) -> tuple[str, int]:
