@@ -335,15 +335,22 @@ function Request:rtrimkey(n)
     return (trimkey(self, n, false, "rtrimkey"))
 end
 
--- memcached's texts, which name has_flag() for flag_token() as well.
-local function check_flag(c)
+-- A meta flag argument, checked by a helper of the method that took it: one byte in A..z,
+-- else memcached's texts, which start with `prefix`. Returns the byte.
+local function flag_arg(c, prefix)
     if type(c) ~= "string" or #c ~= 1 then
-        raise("has_flag(): meta flag must be a single character", 3)
+        raise(prefix .. "meta flag must be a single character", 4)
     end
     local b = sbyte(c)
     if b < 65 or b > 122 then
-        raise("has_flag(): invalid flag, must be A-Z,a-z", 3)
+        raise(prefix .. "invalid flag, must be A-Z,a-z", 4)
     end
+    return b
+end
+
+-- memcached's texts, which name has_flag() for flag_token() as well.
+local function check_flag(c)
+    local b = flag_arg(c, "has_flag(): ")
     return b
 end
 
@@ -389,13 +396,7 @@ end
 -- Arguments of the flag editors and of res:flag_blank (spec v2 5.2): the flag as a string.
 local function edit_flag(c)
     if type(c) == "number" then c = tostring(c) end
-    if type(c) ~= "string" or #c ~= 1 then
-        raise("request: meta flag must be a single character", 3)
-    end
-    local b = sbyte(c)
-    if b < 65 or b > 122 then
-        raise("request: invalid flag, must be A-Z,a-z", 3)
-    end
+    flag_arg(c, "request: ")
     return c
 end
 
