@@ -590,9 +590,16 @@ function Response:line()
     return ssub(self.raw, a, e)
 end
 
--- The whole reply (line and value), nil once closed or when it holds no bytes.
+-- The reply's bytes, nil when it holds none: closed, blank (rctx:response_new), or a failure
+-- (down backend, timeout...: type 0, not ok), whose error line mcpframe makes itself.
+local function reply_bytes(res)
+    if res._type == 0 and res.status ~= 0 then return nil end
+    return res.raw
+end
+
+-- The whole reply (line and value).
 function Response:raw_string()
-    return self.raw
+    return reply_bytes(self)
 end
 
 -- Overwrites the first flag token starting with `c` with spaces, in the bytes the client
@@ -637,7 +644,7 @@ function Request:match_res(res)
         raise("bad argument #1 to 'match_res' (mcp.response expected, got " .. typename(res)
             .. ")", 2)
     end
-    if res.raw == nil then return false, "failed to parse response" end
+    if reply_bytes(res) == nil then return false, "failed to parse response" end
     local rflags = res:line() or ""
     local compared = false
     local k = flag_in(rflags, 1, "k")

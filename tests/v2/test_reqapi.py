@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import Client, Memcached
+from tests.helpers import Client, Memcached, free_port
 from tests.route_api.conftest import Proxy
 from tests.v2.conftest import REFERENCE, StartProxy
 
@@ -20,7 +20,8 @@ def reqapi(start_v2: StartProxy, three_memcached: list[Memcached]) -> Proxy:
         c.send(b"set " + key + b" 0 0 2\r\nhi\r\n")
         assert c.readline() == b"STORED\r\n"
     c.sock.close()
-    return start_v2("reqapi.lua", {"MCP_B1": str(backend.port)})
+    # MCP_DOWN: a port nobody listens on
+    return start_v2("reqapi.lua", {"MCP_B1": str(backend.port), "MCP_DOWN": str(free_port())})
 
 
 # (request, reply) in spec order
@@ -97,6 +98,10 @@ CASES = {
         b" | nil,'VALUE rshd 0 2\\r\\nhi\\r\\nEND\\r\\n',false,15\r\n",
     ),
     "close": (b"mg rsclose v\r\n", b"RES 0,true,true,nil,nil,0 | nil,0,0,nil\r\n"),
+    "failed_result": (
+        b"mg failed v\r\n",
+        b"RES false,false,23,0,nil,nil | false,'failed to parse response' | false\r\n",
+    ),
     "match_res": (
         b"ms mr 2 T99 O9876 k c\r\nhi\r\n",
         b"RES true,nil | false,'key in response does not match request key'"

@@ -4,8 +4,10 @@
 -- memcached 1.6.45's proxy to record the expected lines. The test stores "hi" under the
 -- keys rs, rsblank, rshd, rsclose and mr first (one handle carries one request per run).
 function mcp_config_pools()
+    mcp.backend_connect_timeout(0.5)
     local b1 = mcp.backend("b1", "127.0.0.1", os.getenv("MCP_B1"))
-    return { p = mcp.pool({ b1 }) }
+    local down = mcp.backend("down", "127.0.0.1", os.getenv("MCP_DOWN"))
+    return { p = mcp.pool({ b1 }), down = mcp.pool({ down }) }
 end
 
 local function show(...)
@@ -178,10 +180,17 @@ S.mr = function(r, rctx, h)  -- ms mr 2 T99 O9876 k c / hi
         try(r.match_res, r, "x"), try(r.match_res, r, r) }
 end
 
+S.failed = function(r, rctx, h)  -- mg failed v: a result from a backend that is down
+    local res = rctx:enqueue_and_wait(r, h.down)
+    return { show(res:ok(), res:hit(), res:code(), res:vlen(), res:line(), res:raw_string()),
+        show(r:match_res(res)), show(res:flag_blank("O")) }
+end
+
 function mcp_config_routes(pools)
     local fg = mcp.funcgen_new()
     local h = {}
     for i = 1, 4 do h[i] = fg:new_handle(pools.p) end
+    h.down = fg:new_handle(pools.down)
     fg:ready({ n = "reqapi", f = function(rctx)
         return function(r)
             local s = S[r:key()] or S[string.match(r:key(), "[^/]*$")]
