@@ -288,14 +288,19 @@ local function int64(tok)
     return tointeger(tonumber(tok))
 end
 
+-- (n as luaL_checkinteger takes it: a numeric string works, 1.5 does not)
 function Request:token_int(n)
     if n == nil then return nil end
-    if type(n) ~= "number" then
+    local v = type(n) == "string" and tonumber(n) or n
+    if type(v) ~= "number" then
         raise("bad argument #1 to 'token_int' (number expected, got " .. type(n) .. ")", 2)
     end
-    n = tointeger(n)
-    if n == nil or n < 1 then return nil end
-    return int64(tokenize(self)[n])
+    v = tointeger(v)
+    if v == nil then
+        raise("bad argument #1 to 'token_int' (number has no integer representation)", 2)
+    end
+    if v < 1 then return nil end
+    return int64(tokenize(self)[v])
 end
 
 local function trimkey(self, n, left, fname)

@@ -98,6 +98,17 @@ CASES = {
         b" | nil,'VALUE rshd 0 2\\r\\nhi\\r\\nEND\\r\\n',false,15\r\n",
     ),
     "close": (b"mg rsclose v\r\n", b"RES 0,true,true,nil,nil,0 | nil,0,0,nil\r\n"),
+    "misc": (
+        b"mg misc q v\r\n",
+        b"RES nil | E:bad argument #1 to 'token_int' (number has no integer representation)"
+        b" | false | true,true,false,'ms Tkey 2 T9','Tkey' | true,'mg Okey v O1',false,true"
+        b" | 'mg Okey v','Okey'\r\n",
+    ),
+    # raw_line after dispatch shows the quiet rewrite
+    "raw_line_quiet": (
+        b"mg quiet q v k\r\n",
+        b"RES 'mg quiet q v k','mg quiet   v k',true,'EN kquiet\\r\\n'\r\n",
+    ),
     "failed_result": (
         b"mg failed v\r\n",
         b"RES false,false,23,0,nil,nil | false,'failed to parse response' | false\r\n",
@@ -122,6 +133,7 @@ REFERENCE_DIFFERS = {
         b"RES nil,'HD\\r\\n',false,false,nil | nil,'EN\\r\\n',17"
         b" | 'rshd','VALUE rshd 0 2\\r\\nhi\\r\\nEND\\r\\n',false,15\r\n"
     ),
+    "misc": CASES["misc"][1].replace(b"#1 to 'token_int'", b"#2 to '?'"),
     # (pcall of a method taken from the object: Lua names the function '?')
     "match_res": CASES["match_res"][1].replace(b"#1 to 'match_res'", b"#2 to '?'"),
 }

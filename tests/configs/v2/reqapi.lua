@@ -180,6 +180,22 @@ S.mr = function(r, rctx, h)  -- ms mr 2 T99 O9876 k c / hi
         try(r.match_res, r, "x"), try(r.match_res, r, r) }
 end
 
+S.misc = function(r, rctx, h)  -- mg misc q v
+    local ms = mcp.request("ms Tkey 2 T5 F1\r\n", "hi\r\n")
+    local mgo = mcp.request("mg Okey v\r\n")
+    local cl = mcp.request("get misc\r\n")
+    return { try(r.token_int, r, "2"), try(r.token_int, r, 1.5), show(cl:flag_token_int("O")),
+        show(ms:flag_set("T", 9), ms:flag_del("F"), ms:flag_add("T"), ms:raw_line(), ms:key()),
+        show(mgo:flag_add("O", 1), mgo:raw_line(), mgo:flag_del("k"), mgo:flag_del("O")),
+        show(mgo:raw_line(), mgo:key()) }
+end
+
+S.quiet = function(r, rctx, h)  -- mg quiet q v k
+    local before = r:raw_line()
+    local res = rctx:enqueue_and_wait(r, h[1])
+    return { show(before, r:raw_line(), r:has_flag("q"), res:raw_string()) }
+end
+
 S.failed = function(r, rctx, h)  -- mg failed v: a result from a backend that is down
     local res = rctx:enqueue_and_wait(r, h.down)
     return { show(res:ok(), res:hit(), res:code(), res:vlen(), res:line(), res:raw_string()),
