@@ -157,3 +157,13 @@ def test_a_closed_response_answers_an_error(reqapi: Proxy) -> None:
         return
     assert reqapi.readline() == b"SERVER_ERROR bad response\r\n"
     assert reqapi.readline() == b"RES 'mg','tok','x',nil,nil,nil\r\n"
+
+
+def test_a_value_of_another_object_type_raises(reqapi: Proxy) -> None:
+    """[R] mcp.request(line, v) with an object neither request nor response: a type error."""
+    if REFERENCE:
+        pytest.skip("1.6.45 reads it as a response (NULL dereference)")
+    reqapi.send(b"mg mkreqbad\r\n")
+    assert reqapi.readline() == (
+        b"RES E:bad argument #2 to 'request' (mcp.response expected, got mcp.rcontext)\r\n"
+    )

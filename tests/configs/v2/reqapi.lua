@@ -180,6 +180,10 @@ S.mr = function(r, rctx, h)  -- ms mr 2 T99 O9876 k c / hi
         try(r.match_res, r, "x"), try(r.match_res, r, r) }
 end
 
+S.mkreqbad = function(r, rctx)  -- mg mkreqbad: [R] (crashes 1.6.45: not for recording)
+    return { try(mcp.request, "ms foo 2\r\n", rctx) }
+end
+
 S.misc = function(r, rctx, h)  -- mg misc q v
     local ms = mcp.request("ms Tkey 2 T5 F1\r\n", "hi\r\n")
     local mgo = mcp.request("mg Okey v\r\n")
