@@ -340,33 +340,28 @@ function Request:rtrimkey(n)
     return (trimkey(self, n, false, "rtrimkey"))
 end
 
--- A meta flag argument, checked by a helper of the method that took it: one byte in A..z,
--- else memcached's texts, which start with `prefix`. Returns the byte.
-local function flag_arg(c, prefix)
+-- A meta flag argument: one byte in A..z, else memcached's texts, which start with `prefix`
+-- ("has_flag(): ", naming has_flag() for flag_token() as well, or "request: " for the 1.6.45
+-- editors). Raised `level` frames up. Returns the byte.
+local function check_flag(c, prefix, level)
     if type(c) ~= "string" or #c ~= 1 then
-        raise(prefix .. "meta flag must be a single character", 4)
+        raise(prefix .. "meta flag must be a single character", level)
     end
     local b = sbyte(c)
     if b < 65 or b > 122 then
-        raise(prefix .. "invalid flag, must be A-Z,a-z", 4)
+        raise(prefix .. "invalid flag, must be A-Z,a-z", level)
     end
-    return b
-end
-
--- memcached's texts, which name has_flag() for flag_token() as well.
-local function check_flag(c)
-    local b = flag_arg(c, "has_flag(): ")
     return b
 end
 
 function Request:has_flag(c)
-    local b = check_flag(c)
+    local b = check_flag(c, "has_flag(): ", 3)
     if not is_meta(self._cmd) then return false end
     return flags(self)[b] == true
 end
 
 function Request:flag_token(c, ...)
-    local b = check_flag(c)
+    local b = check_flag(c, "has_flag(): ", 3)
     if not is_meta(self._cmd) or not flags(self)[b] then return false end
     local toks = tokenize(self)
     for i = 3, #toks do
@@ -401,7 +396,7 @@ end
 -- Arguments of the flag editors and of res:flag_blank (spec v2 5.2): the flag as a string.
 local function edit_flag(c)
     if type(c) == "number" then c = tostring(c) end
-    flag_arg(c, "request: ")
+    check_flag(c, "request: ", 4)
     return c
 end
 
