@@ -150,6 +150,7 @@ function mcp.time_mono_millis()
 end
 
 function mcp.funcgen_new()
+    state.api_v2 = true  -- (mcp.request's error texts follow 1.6.45 from now on)
     -- _kinds/_targets: per handle (0-based), what it names; _free: LIFO of idle slots.
     local fg = setmetatable({ _kinds = {}, _targets = {}, _nh = 0, _ready = false, _free = {},
         _nfree = 0, _nslots = 0, _all = {}, _name = "anonymous", _u = 0, _refs = 0,

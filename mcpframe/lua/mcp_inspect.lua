@@ -11,7 +11,7 @@ local Request, Response = sh.Request, sh.Response
 local setmetatable, getmetatable, type, select, tostring = setmetatable, getmetatable, type,
     select, tostring
 local tointeger = math.tointeger
-local ssub, sbyte, smatch, sgmatch = string.sub, string.byte, string.match, string.gmatch
+local ssub, sbyte, sgmatch = string.sub, string.byte, string.gmatch
 
 
 local RES_META = 101  -- the response type of meta replies (protocol/commands.py RES_META)
@@ -50,10 +50,7 @@ local function flag_of(step, obj, is_req)
     return res_flag(obj, step.fb)
 end
 
-local function int64(tok)
-    if tok == nil or not smatch(tok, "^[+-]?%d+$") then return nil end
-    return tointeger(tonumber(tok))
-end
+local int64 = sh.int64  -- (as r:token_int reads tokens)
 
 ---------------------------------------------------------------------------
 -- steps: construction checks, then what a step returns

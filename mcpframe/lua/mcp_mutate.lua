@@ -63,16 +63,7 @@ local function is_meta_request(r)
     return c ~= nil and c >= mcp.CMD_MG and c <= mcp.CMD_ME
 end
 
--- The value bytes (CRLF included) a request carries, or nil.
-local function request_value(r)
-    local v = r._value
-    if v ~= nil then return v end
-    local h = r._vh
-    if h == nil and r._h ~= 0 then h = r._h end
-    local get = state.py_value
-    if h == nil or get == nil then return nil end
-    return get(h)
-end
+local request_value = sh.request_value  -- (the value bytes a request carries, or nil)
 
 local STORAGE = {}
 for _, c in ipairs({ "CMD_MS", "CMD_SET", "CMD_ADD", "CMD_CAS", "CMD_REPLACE", "CMD_APPEND",

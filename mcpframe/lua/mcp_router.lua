@@ -63,6 +63,7 @@ local function separator(opts, name)
 end
 
 function mcp.router_new(opts)
+    state.api_v2 = true  -- (mcp.request's error texts follow 1.6.45 from now on)
     if type(opts) ~= "table" then
         raise("Must pass a table of arguments to mcp.router_new", 2)
     end

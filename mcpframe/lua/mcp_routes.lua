@@ -282,6 +282,27 @@ function Request:token(n, ...)
     edit_token(self, n, s)
 end
 
+-- A token as a signed 64-bit integer (memcached's safe_strtoll): digits only, nil otherwise.
+local function int64(tok)
+    if tok == nil or not smatch(tok, "^[+-]?%d+$") then return nil end
+    return tointeger(tonumber(tok))
+end
+
+-- (n as luaL_checkinteger takes it: a numeric string works, 1.5 does not)
+function Request:token_int(n)
+    if n == nil then return nil end
+    local v = type(n) == "string" and tonumber(n) or n
+    if type(v) ~= "number" then
+        raise("bad argument #1 to 'token_int' (number expected, got " .. type(n) .. ")", 2)
+    end
+    v = tointeger(v)
+    if v == nil then
+        raise("bad argument #1 to 'token_int' (number has no integer representation)", 2)
+    end
+    if v < 1 then return nil end
+    return int64(tokenize(self)[v])
+end
+
 local function trimkey(self, n, left, fname)
     if type(n) ~= "number" then
         raise("bad argument #1 to '" .. fname .. "' (number expected, got " .. argtype(n) .. ")", 3)
@@ -319,26 +340,28 @@ function Request:rtrimkey(n)
     return (trimkey(self, n, false, "rtrimkey"))
 end
 
--- memcached's texts, which name has_flag() for flag_token() as well.
-local function check_flag(c)
+-- A meta flag argument: one byte in A..z, else memcached's texts, which start with `prefix`
+-- ("has_flag(): ", naming has_flag() for flag_token() as well, or "request: " for the 1.6.45
+-- editors). Raised `level` frames up. Returns the byte.
+local function check_flag(c, prefix, level)
     if type(c) ~= "string" or #c ~= 1 then
-        raise("has_flag(): meta flag must be a single character", 3)
+        raise(prefix .. "meta flag must be a single character", level)
     end
     local b = sbyte(c)
     if b < 65 or b > 122 then
-        raise("has_flag(): invalid flag, must be A-Z,a-z", 3)
+        raise(prefix .. "invalid flag, must be A-Z,a-z", level)
     end
     return b
 end
 
 function Request:has_flag(c)
-    local b = check_flag(c)
+    local b = check_flag(c, "has_flag(): ", 3)
     if not is_meta(self._cmd) then return false end
     return flags(self)[b] == true
 end
 
 function Request:flag_token(c, ...)
-    local b = check_flag(c)
+    local b = check_flag(c, "has_flag(): ", 3)
     if not is_meta(self._cmd) or not flags(self)[b] then return false end
     local toks = tokenize(self)
     for i = 3, #toks do
@@ -354,6 +377,120 @@ function Request:flag_token(c, ...)
     end
     -- The flag is set, but its token lies beyond the indexed ones.
     return true
+end
+
+-- [Q] (1.6.45) A flag present without a token answers false, as an absent one does.
+function Request:flag_token_int(c)
+    if type(c) ~= "string" or #c ~= 1 then
+        raise("has_flag(): meta flag must be a single character", 2)
+    end
+    local present, tok = false, nil
+    local b = sbyte(c)
+    if b >= 65 and b <= 122 then present, tok = self:flag_token(c) end
+    if not present or tok == nil then return false end
+    local v = int64(tok)
+    if v == nil then return true end
+    return true, v
+end
+
+-- Arguments of the flag editors and of res:flag_blank (spec v2 5.2): the flag as a string.
+local function edit_flag(c)
+    if type(c) == "number" then c = tostring(c) end
+    check_flag(c, "request: ", 4)
+    return c
+end
+
+local function edit_flag_token(tok)
+    local t = type(tok)
+    if t == "nil" then return "" end
+    if t == "number" then return tostring(tok) end
+    if t == "string" then return tok end
+    raise("request: invalid flag argument", 3)
+end
+
+-- Where the first flag token starting with `c` lies in `body` (a line without terminator,
+-- every token counted, not just the indexed ones): its start and end, or nil.
+local function find_flag(body, first, c)
+    local i = 0
+    for a, tok in sgmatch(body, "()([^ ]+)") do
+        i = i + 1
+        if i >= first and ssub(tok, 1, 1) == c then return a, a + #tok - 1 end
+    end
+    return nil
+end
+
+-- The request line with the flag token `c` (found by find_flag) replaced by `new`; with
+-- `new` appended when `c` is nil or absent; with the token removed when `new` is nil.
+-- Re-parsed; false (the request unchanged) when the result is too long or does not parse.
+local function edit_flags(self, c, new)
+    local cmd = self._cmd
+    if not is_meta(cmd) then return false end  -- [R] 1.6.45 edits classic lines too
+    local body = content(self._line)
+    local a, e
+    if c ~= nil then a, e = find_flag(body, cmd == CMD_MS and 4 or 3, c) end
+    local out
+    if a == nil then
+        if new == nil then return false end
+        out = body .. " " .. new
+    elseif new == nil then
+        local left, right = smatch(ssub(body, 1, a - 1), "^(.-) *$"),
+            smatch(ssub(body, e + 1), "^ *(.*)$")
+        out = right == "" and left or left .. " " .. right
+    else
+        out = ssub(body, 1, a - 1) .. new .. ssub(body, e + 1)
+    end
+    if #out + 2 > MAX_LINE then return false end
+    return parse(self, out .. "\r\n")
+end
+
+function Request:flag_add(c, tok)
+    c = edit_flag(c)
+    tok = edit_flag_token(tok)
+    if not is_meta(self._cmd) or flags(self)[sbyte(c)] then return false end
+    return edit_flags(self, nil, c .. tok)
+end
+
+function Request:flag_set(c, tok)
+    c = edit_flag(c)
+    return edit_flags(self, c, c .. edit_flag_token(tok))
+end
+
+function Request:flag_replace(c, newc, tok)
+    c = edit_flag(c)
+    newc = edit_flag(newc)
+    return edit_flags(self, c, newc .. edit_flag_token(tok))
+end
+
+function Request:flag_del(c)
+    c = edit_flag(c)
+    return edit_flags(self, c, nil)
+end
+
+-- [R] The line without its own terminator (1.6.45 cuts two bytes, whatever they are).
+function Request:raw_line()
+    local line = self._line
+    local n = #line
+    if sbyte(line, n) == 10 then
+        n = n - 1
+        if sbyte(line, n) == 13 then n = n - 1 end
+    end
+    return ssub(line, 1, n)
+end
+
+-- The value bytes (CRLF included) a request carries, or nil: its own, or those Python holds
+-- for the client request it is (or borrowed them from) (state.py_value, proxy/funcgens.py).
+local function request_value(r)
+    local v = r._value
+    if v ~= nil then return v end
+    local h = r._vh
+    if h == nil and r._h ~= 0 then h = r._h end
+    local get = state.py_value
+    if h == nil or get == nil then return nil end
+    return get(h)
+end
+
+function Request:raw_value()
+    return request_value(self)
 end
 
 -- The data block length (CRLF excluded) of a storage request; 0 for other commands.
@@ -430,26 +567,108 @@ function Response:elapsed()
 end
 
 -- [R] The intended meaning (1.6.45): the flags of a meta reply, i.e. the text after the
--- two-letter code (after `VA <n>` for VA), without the line terminator; nil when there are
--- none, and for any reply that is not a meta reply.
-function Response:line()
+-- two-letter code and its space (after `VA <n> ` for VA), without the line terminator; nil
+-- when there are none, and for any reply that is not a meta reply (or holds no bytes).
+local function flags_at(self)
     local raw = self.raw
+    if raw == nil or self._type ~= 101 then return nil end
     local eol = sfind(raw, "\r\n", 1, true)
-    if not eol or self._type ~= 101 then return nil end
-    local head = ssub(raw, 1, eol - 1)
-    local rest
-    if ssub(head, 1, 3) == "VA " then
-        rest = smatch(head, "^VA +[^ ]+ +(.*)$")
+    if not eol then return nil end
+    local a
+    if ssub(raw, 1, 3) == "VA " then
+        a = sfind(raw, " ", 4, true)
     else
-        rest = smatch(head, "^.. +(.*)$")
+        a = sbyte(raw, 3) == 32 and 3 or nil
     end
-    if rest == nil or rest == "" then return nil end
-    return rest
+    if a == nil or a + 1 >= eol then return nil end
+    return a + 1, eol - 1
+end
+
+function Response:line()
+    local a, e = flags_at(self)
+    if a == nil then return nil end
+    return ssub(self.raw, a, e)
+end
+
+-- The reply's bytes, nil when it holds none: closed, blank (rctx:response_new), or a failure
+-- (down backend, timeout...: type 0, not ok), whose error line mcpframe makes itself.
+local function reply_bytes(res)
+    if res._type == 0 and res.status ~= 0 then return nil end
+    return res.raw
+end
+
+-- The whole reply (line and value).
+function Response:raw_string()
+    return reply_bytes(self)
+end
+
+-- Overwrites the first flag token starting with `c` with spaces, in the bytes the client
+-- gets; false when the reply is not a meta reply or has no such flag.
+function Response:flag_blank(c)
+    c = edit_flag(c)
+    local a, e = flags_at(self)
+    if a == nil then return false end
+    local raw = self.raw
+    local fa, fe = find_flag(ssub(raw, a, e), 1, c)
+    if fa == nil then return false end
+    fa, fe = a + fa - 1, a + fe - 1
+    self.raw = ssub(raw, 1, fa - 1) .. srep(" ", fe - fa + 1) .. ssub(raw, fe + 1)
+    return true
+end
+
+-- Frees the reply at once (also as `local res <close> = ...`). [Q] (1.6.45) Returned to the
+-- client afterwards, it sends nothing.
+function Response:close()
+    self.raw, self._code, self._vlen = nil, 0, 0
+end
+Response.__close = Response.close
+
+-- The name memcached's type errors give an object: its metatable's __name, else its type.
+local function typename(v)
+    local mt = getmetatable(v)
+    if type(mt) == "table" and type(rawget(mt, "__name")) == "string" then return mt.__name end
+    return argtype(v)
+end
+
+-- The token of the first flag `c` of meta flags `s` ("" for a bare flag), or nil.
+local function flag_in(s, first, c)
+    local a, e = find_flag(s, first, c)
+    if a == nil then return nil end
+    return ssub(s, a + 1, e)
+end
+
+-- Does meta reply `res` answer this request (key by the `k` flag, opaque by `O`)? [Q]
+-- (1.6.45) false with no message when there was nothing to compare.
+function Request:match_res(res)
+    if getmetatable(res) ~= Response then
+        raise("bad argument #1 to 'match_res' (mcp.response expected, got " .. typename(res)
+            .. ")", 2)
+    end
+    if reply_bytes(res) == nil then return false, "failed to parse response" end
+    local rflags = res:line() or ""
+    local compared = false
+    local k = flag_in(rflags, 1, "k")
+    if k ~= nil then
+        if k ~= self._key then return false, "key in response does not match request key" end
+        compared = true
+    end
+    if is_meta(self._cmd) then
+        local o = flag_in(content(self._line), self._cmd == CMD_MS and 4 or 3, "O")
+        if o ~= nil and o ~= "" then
+            local ro = flag_in(rflags, 1, "O")
+            if ro == nil then return false, "opaque in request but not in response" end
+            if ro ~= o then return false, "request opaque does not match response opaque" end
+            compared = true
+        end
+    end
+    if compared then return true, nil end
+    return false, nil
 end
 
 -- The data block of a response (bytes + CRLF), for mcp.request(line, res).
 local function response_value(res)
     local raw = res.raw
+    if raw == nil then return nil end
     local eol = sfind(raw, "\r\n", 1, true)
     if not eol or not (sfind(raw, "^VA ") or sfind(raw, "^VALUE ")) then return nil end
     return ssub(raw, eol + 2, eol + 3 + (res._vlen or 0))
@@ -647,8 +866,18 @@ function mcp.request(line, value)
         raise("bad argument #1 to 'request' (string expected, got " .. argtype(line) .. ")", 2)
     end
     -- [R] A line must end with its own (single) newline and stay under the client line
-    -- limit; 1.6.20 took the last two bytes as the terminator whatever they were.
+    -- limit; 1.6.20 took the last two bytes as the terminator whatever they were. 1.6.45
+    -- insists on CRLF and says why (texts kept for v2 configs: those that made a funcgen
+    -- or a router; a 1.6.20 config keeps 1.6.20's text).
     local n = #line
+    if state.api_v2 then
+        if ssub(line, -2) ~= "\r\n" then
+            raise("request must end with \r\n", 2)
+        end
+        if n > MAX_LINE then
+            raise("request length too long", 2)
+        end
+    end
     if n > MAX_LINE or sfind(line, "\n", 1, true) ~= n then
         raise("failed to parse request", 2)
     end
@@ -673,8 +902,12 @@ function mcp.request(line, value)
             elseif value._h ~= 0 then
                 r._vh = value._h
             end
+        elseif type(mt) == "table" and rawget(mt, "__name") ~= nil then
+            -- [R] 1.6.45 reads any other userdata (pool proxy, rctx...) as a response.
+            raise("bad argument #2 to 'request' (mcp.response expected, got " .. typename(value)
+                .. ")", 2)
         end
-        -- [R] Anything else (numbers, tables, pool proxies...) is ignored.
+        -- Anything else (numbers, booleans, plain tables) is ignored, as 1.6.45 does.
     end
     return r
 end
@@ -1184,6 +1417,7 @@ state.shared = {
     KEYED = KEYED, rewrite_noreply = rewrite_noreply, new_response = new_response,
     content = content, YIELD_POOL = YIELD_POOL, YIELD_INTERNAL = YIELD_INTERNAL,
     YIELD_AWAIT = YIELD_AWAIT, MODE_NOREPLY = MODE_NOREPLY, shape = shape, parse = parse,
+    int64 = int64, request_value = request_value,
 }
 
 return resume, fail, resume_await, abandon, start_batch, resume_batch, take, passthrough_pools

@@ -102,13 +102,14 @@ def test_a_nested_route_null_is_a_miss_to_fail_over_from(
 
 
 def test_ttl_reaches_the_backend(routing: Proxy, three_memcached: list[Memcached]) -> None:
-    assert exchange(routing, b"set ttl/a 0 0 2\r\nhi\r\nms ttlms/b 2 T5\r\nhi\r\n") == (
-        b"STORED\r\nHD\r\n"
-    )
+    assert exchange(
+        routing, b"set ttl/a 0 0 2\r\nhi\r\nms ttlms/b 2 T5\r\nhi\r\nms ttlms/c 2\r\nhi\r\n"
+    ) == (b"STORED\r\nHD\r\nHD\r\n")
     one = Client(three_memcached[0].addr)
-    one.send(b"mg ttl/a t\r\nmg ttlms/b t\r\n")
+    one.send(b"mg ttl/a t\r\nmg ttlms/b t\r\nmg ttlms/c t\r\n")
     assert one.readline() in (b"HD t99\r\n", b"HD t98\r\n")
     assert one.readline() in (b"HD t77\r\n", b"HD t76\r\n")
+    assert one.readline() in (b"HD t77\r\n", b"HD t76\r\n")  # (T appended: r:flag_set)
     one.close()
 
 

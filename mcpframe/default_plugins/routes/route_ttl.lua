@@ -16,22 +16,10 @@ function route_ttl_start(a, ctx, fgen)
     fgen:ready({ n = ctx:label(), a = o, f = function(rctx, o)
         local ttl, h = o.ttl, o.h
         local MS, SET, ADD, CAS = mcp.CMD_MS, mcp.CMD_SET, mcp.CMD_ADD, mcp.CMD_CAS
-        local ttl_flag = "T" .. ttl
-        -- r:flag_set where the request has it (API v2); else replace or add the T token
-        local function set_flag(r)
-            if r.flag_set then
-                r:flag_set("T", ttl)
-            elseif r:has_flag("T") then
-                r:flag_token("T", ttl_flag)
-            else
-                local n = r:ntokens()
-                r:token(n, r:token(n) .. " " .. ttl_flag)
-            end
-        end
         return function(r)
             local cmd = r:command()
             if cmd == MS then
-                set_flag(r, ttl)
+                r:flag_set("T", ttl)
             elseif cmd == SET or cmd == ADD or cmd == CAS then
                 r:token(4, ttl)
             else
