@@ -613,13 +613,14 @@ function Response:flag_blank(c)
     if fa == nil then return false end
     fa, fe = a + fa - 1, a + fe - 1
     self.raw = ssub(raw, 1, fa - 1) .. srep(" ", fe - fa + 1) .. ssub(raw, fe + 1)
+    self._edited = true  -- (returned, its bytes are not the ones Python holds: see `step`)
     return true
 end
 
 -- Frees the reply at once (also as `local res <close> = ...`). [Q] (1.6.45) Returned to the
 -- client afterwards, it sends nothing.
 function Response:close()
-    self.raw, self._code, self._vlen = nil, 0, 0
+    self.raw, self._code, self._vlen, self._edited = nil, 0, 0, true
 end
 Response.__close = Response.close
 
@@ -1035,9 +1036,9 @@ local function step(handle, co, given, ok, a, kind, id, r, x1, x2, x3, x4)
     if a == DONE then
         park(co)
         local res = kind
-        if res == given and given ~= nil then
+        if res == given and given ~= nil and not res._edited then
             return DONE_SAME
-        elseif getmetatable(res) == Response then
+        elseif getmetatable(res) == Response and res.raw ~= nil then  -- (nil: closed)
             return DONE_RES, res.raw, res.status, res._code, res._mode
         elseif type(res) == "string" then
             return DONE_STR, res
@@ -1153,7 +1154,7 @@ local function resume_batch(...)
         local res = new_response(args[i + 1], args[i + 2], args[i + 3], args[i + 4],
             args[i + 5], args[i + 6], args[i + 7], args[i + 8])
         local ok, a, kind, id, rr, x1, x2, x3, x4 = co_resume(co, res)
-        if a == DONE and kind == res and ok then
+        if a == DONE and kind == res and ok and not res._edited then
             park(co)
             out[j + 1], out[j + 2] = DONE_SAME, 0
         elseif a == Y and kind == YIELD_POOL and ok and getmetatable(rr) == Request
