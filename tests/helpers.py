@@ -12,7 +12,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 MEMCACHED = shutil.which("memcached") or "/usr/bin/memcached"
@@ -55,9 +55,13 @@ def free_port() -> int:
     raise RuntimeError("no free loopback port")
 
 
-def wait_port(
-    port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 10.0
+def _wait_listening(
+    connect: Callable[[], None],
+    where: str,
+    proc: subprocess.Popen[bytes] | None,
+    timeout: float,
 ) -> None:
+    """Call ``connect`` until it stops raising OSError; fail at once if ``proc`` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -66,37 +70,38 @@ def wait_port(
                 with contextlib.suppress(OSError, ValueError):
                     err = proc.stderr.read()[-600:]
             raise RuntimeError(
-                f"process exited with {proc.returncode} before listening on {port}"
+                f"process exited with {proc.returncode} before listening on {where}"
                 + (f": {err.decode('utf-8', 'replace').strip()}" if err else "")
             )
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        with contextlib.suppress(OSError):
+            connect()
             return
         time.sleep(0.02)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port}")
+    raise TimeoutError(f"nothing listening on {where}")
+
+
+def wait_port(
+    port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 10.0
+) -> None:
+    """Wait until something accepts connections on 127.0.0.1:``port``."""
+
+    def connect() -> None:
+        socket.create_connection(("127.0.0.1", port), 0.2).close()
+
+    _wait_listening(connect, f"127.0.0.1:{port}", proc, timeout)
 
 
 def wait_unix(
     path: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 10.0
 ) -> None:
     """Wait until something accepts connections on the unix socket ``path``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            err = b""
-            if proc.stderr is not None:
-                with contextlib.suppress(OSError, ValueError):
-                    err = proc.stderr.read()[-600:]
-            raise RuntimeError(
-                f"process exited with {proc.returncode} before listening on {path}"
-                + (f": {err.decode('utf-8', 'replace').strip()}" if err else "")
-            )
+
+    def connect() -> None:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(0.2)
-            with contextlib.suppress(OSError):
-                s.connect(path)
-                return
-        time.sleep(0.02)
-    raise TimeoutError(f"nothing listening on unix:{path}")
+            s.connect(path)
+
+    _wait_listening(connect, f"unix:{path}", proc, timeout)
 
 
 class UnixMemcached:
