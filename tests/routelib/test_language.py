@@ -97,20 +97,8 @@ def test_routelib_without_its_file(tmp_path: Path) -> None:
     assert "routelib config file not found: nope.lua" in serve_fails("--routelib", "nope.lua")
 
 
-HELLO = """\
-function route_hello_conf(t, ctx)
-    t.msg = "SERVER_ERROR hello from " .. ctx:label() .. "\\r\\n"
-    return t
-end
-
-function route_hello_start(t, ctx, fgen)
-    fgen:ready({ n = ctx:label(), a = t.msg, f = function(rctx, msg)
-        return function(r) return msg end
-    end })
-end
-
-register_route_handlers({ "hello" })
-"""
+# spec/mcp-v2.md's handler written in Lua (its example, tested as it stands there too)
+HELLO = (ROOT / "tests/configs/spec_v2/hello.lua").read_text()
 
 
 def test_handlers_written_in_lua_next_to_the_config(
@@ -131,7 +119,7 @@ def test_a_handler_in_the_routelib_file_is_config_vm_only(tmp_path: Path) -> Non
     config = write(tmp_path, HELLO + "routes{ default = route_hello{} }\n")
     done = run_check("--routelib", str(config))
     assert done.returncode == 1
-    assert f"{config}:13: route_hello: no function route_hello_start in the route VM" in (
+    assert f"{config}:14: route_hello: no function route_hello_start in the route VM" in (
         done.stderr
     )
 
