@@ -25,13 +25,35 @@ built-ins pass the same checks::
     def test_my_route_handler(mcpframe_registry):
         check_route_handler(mcpframe_registry.route_handlers["shadow"],
                             {"child": "main", "child_shadow": "canary"})
+
+Real servers for wire tests, on 127.0.0.1 and free ports, stopped after the test: the fixture
+``mcpframe_servers`` (:class:`Servers`: ``.memcached()``, ``.mcpframe(*serve_args)``,
+``.start(cmd, port)``) and :class:`WireClient`, one client connection::
+
+    def test_my_route_on_the_wire(mcpframe_servers, tmp_path):
+        backend = mcpframe_servers.memcached()
+        config = tmp_path / "routes.lua"
+        config.write_text(f'pools{{ main = {{ backends = {{ "127.0.0.1:{backend}" }} }} }}\n'
+                          "routes{ default = route_mine{ child = 'main' } }\n")
+        port = mcpframe_servers.mcpframe("--routelib", str(config))
+        with WireClient(port) as client:
+            assert client.ask(b"set a 0 0 1\r\nx\r\n") == b"STORED\r\n"
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 import pytest
@@ -44,13 +66,19 @@ if TYPE_CHECKING:
     from mcpframe.config import LoadedConfig
 
 __all__ = [
+    "ServerProcess",
+    "Servers",
+    "WireClient",
     "check_distribution",
     "check_hasher",
     "check_key_filter",
     "check_route_handler",
+    "free_ports",
     "mcpframe_load_config",
     "mcpframe_plugin_manager",
     "mcpframe_registry",
+    "mcpframe_servers",
+    "require_binary",
     "sample_keys",
     "sample_servers",
 ]
@@ -420,3 +448,177 @@ def mcpframe_load_config(
         return load_config(path, mcpframe_registry)
 
     return load
+
+
+# -- real servers for wire tests ------------------------------------------------------------
+
+
+def free_ports(count: int = 1) -> list[int]:
+    """``count`` distinct free loopback ports (held open together while they are chosen)."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            s = stack.enter_context(socket.socket())
+            s.bind(("127.0.0.1", 0))
+            ports.append(int(s.getsockname()[1]))
+        return ports
+
+
+def require_binary(name: str, *fallbacks: str) -> str:
+    """The path of a server binary on PATH or at one of ``fallbacks``; without it the test is
+    skipped, or fails when ``MCPFRAME_REQUIRE_SERVERS=1`` (mcpframe's own suite sets it)."""
+    found = shutil.which(name) or next((f for f in fallbacks if os.access(f, os.X_OK)), None)
+    if found is None:
+        message = f"{name} is not installed"
+        if os.environ.get("MCPFRAME_REQUIRE_SERVERS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+class ServerProcess:
+    """A server started for a test, listening on ``127.0.0.1:port`` once constructed.
+
+    Its stderr goes to a temporary file (a pipe nobody reads can fill up and stall it); a server
+    that exits or does not listen within ``timeout`` seconds raises with that stderr.
+    """
+
+    def __init__(self, cmd: Sequence[str], port: int, timeout: float = 10.0) -> None:
+        self.port = port
+        self._stderr = ""
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
+        self.proc = subprocess.Popen(list(cmd), stdout=subprocess.DEVNULL, stderr=self._errors)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"{cmd!r} exited with {self.proc.returncode}: {self.stderr}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                return
+            time.sleep(0.02)
+        self.stop()
+        raise TimeoutError(f"{cmd!r}: nothing listening on 127.0.0.1:{port}: {self.stderr}")
+
+    @property
+    def stderr(self) -> str:
+        """What the server wrote to stderr so far (kept after :meth:`stop`)."""
+        if not self._errors.closed:
+            self._errors.seek(0)
+            self._stderr = self._errors.read().decode(errors="replace")
+        return self._stderr
+
+    def terminate(self) -> None:
+        """Ask the server to stop (SIGTERM), without waiting."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, SIGKILL after 5 s) and wait for it."""
+        self.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if not self._errors.closed:
+            _ = self.stderr
+            self._errors.close()
+
+
+def _listen_port(args: Sequence[str]) -> int | None:
+    """The port of the last ``--listen HOST:PORT[:TAG]`` in ``args`` (bound last), if any."""
+    for flag, value in zip(reversed(args[:-1]), reversed(args[1:]), strict=True):
+        if flag == "--listen" and value.count(":") in (1, 2):
+            return int(value.split(":")[1])
+    return None
+
+
+class Servers:
+    """Starts real servers for one test and stops them all after it (the ``mcpframe_servers``
+    fixture). Every starter returns the port the server listens on."""
+
+    def __init__(self) -> None:
+        self.started: list[ServerProcess] = []
+
+    def start(self, cmd: Sequence[str], port: int) -> ServerProcess:
+        """Run ``cmd``, wait until it listens on ``127.0.0.1:port``, stop it after the test."""
+        server = ServerProcess(cmd, port)
+        self.started.append(server)
+        return server
+
+    def memcached(self, *args: str) -> int:
+        """A memcached (``-t 1``, TCP only) with ``args`` added; its port."""
+        binary = require_binary("memcached", "/usr/bin/memcached")
+        port = free_ports()[0]
+        user = ("-u", "root") if os.geteuid() == 0 else ()
+        cmd = [binary, "-U", "0", "-l", "127.0.0.1", "-p", str(port), "-t", "1", *user, *args]
+        return self.start(cmd, port).port
+
+    def mcpframe(self, *args: str) -> int:
+        """``mcpframe serve ARGS`` with this Python; its port. Without a ``--listen`` in
+        ``args`` it listens on a free port; with some, the last one is waited for."""
+        port = _listen_port(args)
+        if port is None:
+            port = free_ports()[0]
+            args = (*args, "--listen", f"127.0.0.1:{port}")
+        return self.start([sys.executable, "-m", "mcpframe", "serve", *args], port).port
+
+    def stop_all(self) -> None:
+        """Signal every server first, then wait: they shut down in parallel."""
+        for server in self.started:
+            server.terminate()
+        for server in self.started:
+            server.stop()
+        self.started.clear()
+
+
+@pytest.fixture
+def mcpframe_servers() -> Iterator[Servers]:
+    """Start memcached and mcpframe (or any server) on 127.0.0.1 for this test; see
+    :class:`Servers`. Everything started is stopped when the test ends."""
+    servers = Servers()
+    try:
+        yield servers
+    finally:
+        servers.stop_all()
+
+
+class WireClient:
+    """One client connection to ``127.0.0.1:port`` sending raw protocol bytes."""
+
+    def __init__(self, port: int, timeout: float = 10.0) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout)
+        self._buf = b""
+
+    def ask(self, request: bytes, ends: bytes = b"\r\n", count: int = 1) -> bytes:
+        """Send ``request``; read until the reply holds ``count`` times ``ends`` and ends a line."""
+        self.sock.sendall(request)
+        data, self._buf = self._buf, b""
+        while data.count(ends) < count or not data.endswith(b"\r\n"):
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise ConnectionError(f"closed by the server after {data!r}")
+            data += chunk
+        return data
+
+    def lines(self, request: bytes, count: int) -> list[bytes]:
+        """Send ``request``; the next ``count`` reply lines, without their line ends."""
+        self.sock.sendall(request)
+        while self._buf.count(b"\r\n") < count:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise ConnectionError(f"closed by the server after {self._buf!r}")
+            self._buf += chunk
+        *lines, self._buf = self._buf.split(b"\r\n", count)
+        return lines
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> WireClient:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
