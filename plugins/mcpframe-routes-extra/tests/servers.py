@@ -1,83 +1,14 @@
-"""Real servers for the wire tests: memcached backends and mcpframe serving a route-library
-config, on 127.0.0.1, plus a raw client. Without memcached the tests are skipped, unless
-``MCPFRAME_REQUIRE_SERVERS=1`` (mcpframe's own suite sets it), in which case they fail."""
+"""mcpframe serving a route-library config for the wire tests, through mcpframe.testing's
+real-server helpers (memcached backends come from its ``mcpframe_servers`` fixture)."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 from importlib import resources
 from pathlib import Path
 
-import pytest
-
-ROUTELIB_REASON = "needs the route library (branch routelib)"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Process:
-    """A server whose stderr goes to a file (a pipe nobody reads can fill up)."""
-
-    def __init__(self, cmd: list[str], port: int) -> None:
-        self.port = port
-        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.errors)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.errors.seek(0)
-                err = self.errors.read().decode(errors="replace")
-                raise RuntimeError(f"{cmd!r} exited with {self.proc.returncode}: {err}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                return
-            time.sleep(0.02)
-        raise TimeoutError(f"nothing listening on 127.0.0.1:{port}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.errors.close()
-
-
-def memcached() -> Process:
-    binary = shutil.which("memcached") or "/usr/bin/memcached"
-    if not os.access(binary, os.X_OK):
-        if os.environ.get("MCPFRAME_REQUIRE_SERVERS") == "1":
-            pytest.fail("memcached is not installed")
-        pytest.skip("memcached is not installed")
-    port = free_port()
-    user = ["-u", "root"] if os.geteuid() == 0 else []
-    return Process([binary, "-U", "0", "-l", "127.0.0.1", "-p", str(port), "-t", "1", *user], port)
-
-
-@functools.cache
-def _has_routelib_option() -> bool:
-    done = subprocess.run(
-        [sys.executable, "-m", "mcpframe", "serve", "--help"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-        timeout=60,
-    )
-    return "--routelib" in done.stdout
-
+from mcpframe.testing import Servers, WireClient, free_ports
 
 # Two switches for checks by hand, which the suite neither sets nor needs (it ships no
 # memcached file): MCPFRAME_REFERENCE_PROXY=<memcached-1.6.45 built with the proxy> runs the
@@ -113,45 +44,18 @@ def _by_hand_command(config: Path, port: int) -> list[str]:
     return [*serve, "--config", ":".join(files), "--start-arg", str(config), *listen]
 
 
-def mcpframe_routelib(config_text: str, directory: Path) -> Process:
-    """``mcpframe serve --routelib FILE`` on a route-library config written to ``directory``."""
+def mcpframe_routelib(servers: Servers, config_text: str, directory: Path) -> int:
+    """``mcpframe serve --routelib FILE`` on a route-library config written to ``directory``;
+    its port."""
     config = directory / "routes.lua"
     config.write_text(config_text)
-    port = free_port()
     if os.environ.get("MCPFRAME_REFERENCE_PROXY") or os.environ.get("MCPFRAME_STOCK_ROUTELIB"):
-        return Process(_by_hand_command(config, port), port)
-    if not _has_routelib_option():
-        pytest.skip(ROUTELIB_REASON)
-    listen = ["--listen", f"127.0.0.1:{port}"]
-    return Process(
-        [sys.executable, "-m", "mcpframe", "serve", "--routelib", str(config), *listen], port
-    )
-
-
-class Client:
-    """One connection; ``ask`` sends a batch and reads until the reply ends as expected."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), 5)
-
-    def ask(self, request: bytes, ends: bytes = b"\r\n", count: int = 1) -> bytes:
-        self.sock.sendall(request)
-        data = b""
-        while data.count(ends) < count or not data.endswith(b"\r\n"):
-            chunk = self.sock.recv(1 << 16)
-            if not chunk:
-                raise ConnectionError(f"closed after {data!r}")
-            data += chunk
-        return data
-
-    def close(self) -> None:
-        self.sock.close()
+        port = free_ports()[0]
+        return servers.start(_by_hand_command(config, port), port).port
+    return servers.mcpframe("--routelib", str(config))
 
 
 def ask(port: int, request: bytes, ends: bytes = b"\r\n", count: int = 1) -> bytes:
     """One request batch on a fresh connection."""
-    client = Client(port)
-    try:
+    with WireClient(port) as client:
         return client.ask(request, ends, count)
-    finally:
-        client.close()

@@ -6,7 +6,8 @@ import socket
 import time
 from collections.abc import Callable
 
-from servers import Client, ask
+from mcpframe.testing import WireClient
+from servers import ask
 
 Start = Callable[..., object]
 
@@ -62,7 +63,7 @@ def test_every_request_copied_answer_from_main(backends: Start, proxy: Start) ->
     port = proxy(config(main, canary))
     ask(canary, b"set k1 0 0 6\r\ncanary\r\n")
     ask(main, b"set k1 0 0 4\r\nmain\r\n")
-    client = Client(port)
+    client = WireClient(port)
     assert client.ask(b"get k1\r\n", b"END\r\n") == b"VALUE k1 0 4\r\nmain\r\nEND\r\n"
     assert client.ask(b"set k2 3 0 2\r\nhi\r\n") == b"STORED\r\n"
     assert client.ask(b"mg k2 v f\r\n", count=2) == b"VA 2 f3\r\nhi\r\n"
@@ -78,7 +79,7 @@ def test_sample_by_key_copies_the_same_keys_every_time(backends: Start, proxy: S
     keys = [f"user:{i}" for i in range(600)]
     expected = {k for k in keys if key_point(k.encode()) < 0.3}
     assert 120 < len(expected) < 240
-    client = Client(port)
+    client = WireClient(port)
     batch = b"".join(f"set {k} 0 0 1\r\nx\r\n".encode() for k in keys)
     assert client.ask(batch, count=len(keys)) == b"STORED\r\n" * len(keys)
     client.close()
@@ -108,7 +109,7 @@ def test_a_stuck_shadow_costs_the_client_nothing(backends: Start, proxy: Start) 
         stuck.bind(("127.0.0.1", 0))
         stuck.listen(64)
         port = proxy(config(main, stuck.getsockname()[1]))
-        client = Client(port)
+        client = WireClient(port)
         started = time.monotonic()
         for i in range(20):
             assert client.ask(f"set k{i} 0 0 1\r\nx\r\n".encode()) == b"STORED\r\n"

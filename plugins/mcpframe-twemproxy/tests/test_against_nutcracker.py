@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from real_servers import Conversation, Starter, free_ports
+from mcpframe.testing import Servers, WireClient, free_ports, require_binary
 
 from mcpframe_twemproxy.hashes import HASHES
 
@@ -120,11 +120,8 @@ def mcpframe_lua(backends: list[int]) -> str:
 
 
 def store(port: int, keys: list[bytes]) -> None:
-    conv = Conversation(port)
-    try:
+    with WireClient(port) as conv:
         replies = conv.lines(b"".join(b"set %s 0 0 1\r\nv\r\n" % k for k in keys), len(keys))
-    finally:
-        conv.close()
     assert set(replies) == {b"STORED"}, replies[:5]
 
 
@@ -133,11 +130,8 @@ def locate(backends: list[int], keys: Iterable[bytes]) -> dict[bytes, int]:
     keys = list(keys)
     found: dict[bytes, list[int]] = {k: [] for k in keys}
     for index, port in enumerate(backends):
-        conv = Conversation(port)
-        try:
+        with WireClient(port) as conv:
             replies = conv.lines(b"".join(b"mg %s\r\n" % k for k in keys), len(keys))
-        finally:
-            conv.close()
         for key, reply in zip(keys, replies, strict=True):
             assert reply in (b"HD", b"EN"), reply
             if reply == b"HD":
@@ -149,11 +143,8 @@ def locate(backends: list[int], keys: Iterable[bytes]) -> dict[bytes, int]:
 
 def flush(backends: list[int]) -> None:
     for port in backends:
-        conv = Conversation(port)
-        try:
+        with WireClient(port) as conv:
             assert conv.lines(b"flush_all\r\n", 1) == [b"OK"]
-        finally:
-            conv.close()
 
 
 def retrying(start: Callable[[], dict[str, int]], attempts: int = 3) -> dict[str, int]:
@@ -171,8 +162,9 @@ def retrying(start: Callable[[], dict[str, int]], attempts: int = 3) -> dict[str
     raise AssertionError("unreachable")
 
 
-def test_mcpframe_places_keys_like_nutcracker(servers: dict[str, Starter], tmp_path: Path) -> None:
-    backends = [servers["memcached"]() for _ in range(3)]
+def test_mcpframe_places_keys_like_nutcracker(mcpframe_servers: Servers, tmp_path: Path) -> None:
+    nutcracker = require_binary("nutcracker", "/usr/sbin/nutcracker")
+    backends = [mcpframe_servers.memcached() for _ in range(3)]
     keys = {pool.tag: keys_for(pool) for pool in POOLS}
     all_keys = [k for pool_keys in keys.values() for k in pool_keys]
 
@@ -181,7 +173,10 @@ def test_mcpframe_places_keys_like_nutcracker(servers: dict[str, Starter], tmp_p
         nc_ports = dict(zip([p.tag for p in POOLS], ports, strict=True))
         yaml = tmp_path / "nutcracker.yml"
         yaml.write_text(nutcracker_yaml(nc_ports, backends))
-        servers["nutcracker"](yaml, nc_ports[POOLS[-1].tag], stats_port)
+        logs = ["-o", str(yaml.with_suffix(".log")), "-p", str(yaml.with_suffix(".pid"))]
+        stats = ["-s", str(stats_port), "-a", "127.0.0.1"]
+        # every pool's port is bound before the last one
+        mcpframe_servers.start([nutcracker, "-c", str(yaml), *stats, *logs], ports[-1])
         return nc_ports
 
     nc_ports = retrying(start_nutcracker)
@@ -195,7 +190,8 @@ def test_mcpframe_places_keys_like_nutcracker(servers: dict[str, Starter], tmp_p
 
     def start_mcpframe() -> dict[str, int]:
         mf_ports = dict(zip([p.tag for p in POOLS], free_ports(len(POOLS)), strict=True))
-        servers["mcpframe"](lua, [f"127.0.0.1:{mf_ports[p.tag]}:{p.tag}" for p in POOLS])
+        listens = [a for p in POOLS for a in ("--listen", f"127.0.0.1:{mf_ports[p.tag]}:{p.tag}")]
+        mcpframe_servers.mcpframe("--config", str(lua), *listens)
         return mf_ports
 
     mf_ports = retrying(start_mcpframe)
