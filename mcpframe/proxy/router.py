@@ -477,6 +477,28 @@ class Router(Hooks):
             return
         self._on_pass_response(handle, mode, task.missed or res, elapsed, be)
 
+    def start_failover(
+        self,
+        plan: FastPlan,
+        req: Request,
+        slot: Slot,
+        deliver: Callable[[Slot], None],
+        res: Response,
+        elapsed: int,
+        be: bytes,
+    ) -> None:
+        """Go on with the failover ``plan`` for ``req``, a key of a multiget whose first
+        attempt was made as part of one get per backend and answered ``res`` (a failure, or
+        a miss that moves on), as ``_on_failover_response`` goes on from a first attempt
+        made alone (``multiget.py``). The multiget counted the request already."""
+        handle = self.next_handle
+        self.next_handle = handle + 1
+        task = Task(req, slot, True, deliver, 0)
+        task.plan = plan
+        self.tasks[handle] = task
+        self.active += 1
+        self._on_failover_response(handle, MODE_NORMAL, res, elapsed, be)
+
     def _fan_out(self, task: Task, handle: int, plan: FastPlan, req: Request) -> bool:
         """Send an allfastest's request to every pool of ``plan`` (False, with nothing sent,
         when a pool cannot place the key: the route then runs in Lua). Each reply comes
