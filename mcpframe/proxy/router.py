@@ -220,7 +220,7 @@ class Router(Hooks):
             and req.cmd in c.KEYED
             and not self.funcgens.starts
         ):
-            # A route library failover or allfastest over pools (hooks.FastPlan), done here
+            # A route library failover, allfastest or split over pools (hooks.FastPlan), done here
             # (the replies come back to _on_failover_response, _on_fastest_response). Not
             # placed: it runs in Lua.
             plan = self.fast_plans[FAST - pool_id]
@@ -538,6 +538,11 @@ class Router(Hooks):
             return
         plan = task.plan
         assert plan is not None
+        if plan.split:
+            # a split: child A's reply (the second sent) is the answer, B's is dropped
+            if mode != MODE_CHILD:
+                self._on_pass_response(handle, MODE_NORMAL, res, elapsed, be)
+            return
         ok = res.status == 0
         if ok and (not plan.miss or res.code != c.MCMC_CODE_END):
             self._on_pass_response(handle, MODE_NORMAL, res, elapsed, be)

@@ -188,6 +188,22 @@ def test_split_answers_child_a_and_copies_to_child_b(faults: Proxy, mocks: Mocks
     assert faults.readline() == b"HD\r\n"
 
 
+def test_split_drops_child_bs_late_reply(faults: Proxy, mocks: Mocks) -> None:
+    faults.send(b"mg split/a v\r\n")
+    assert mocks[0].read_line() == b"mg split/a v\r\n"
+    assert mocks[1].read_line() == b"mg split/a v\r\n"
+    mocks[0].send(b"VA 1\r\na\r\n")
+    assert faults.read_until(b"a\r\n") == b"VA 1\r\na\r\n"
+    mocks[1].send(b"VA 1\r\nb\r\n")
+    faults.nothing(0.2)
+    faults.send(b"mg split/b v\r\n")
+    assert mocks[0].read_line() == b"mg split/b v\r\n"
+    assert mocks[1].read_line() == b"mg split/b v\r\n"
+    mocks[1].send(b"EN\r\n")
+    mocks[0].send(b"SERVER_ERROR a\r\n")
+    assert faults.readline() == b"SERVER_ERROR a\r\n"
+
+
 def test_allfastest_wait_with_nothing_back(faults: Proxy, mocks: Mocks) -> None:
     faults.send(b"mg fastwait/a\r\n")
     assert mocks[0].read_line() == b"mg fastwait/a\r\n"
