@@ -1097,18 +1097,18 @@ local function passthrough_pool(fg)
 end
 
 -- A function generator the route library marked for Python's fast path (`fg._fast`, set by
--- route_failover over pools without `wait` or `stats`, and by route_allfastest over pools
--- without `wait`; proxy/hooks.py FastPlan): whether it asks every child at once
--- (allfastest), how many children it may ask, whether a miss moves on, then the pool of each
--- handle in the order tried; nil when it is not one (or no longer: a handle that is not a
--- pool, a callback set on one).
+-- route_failover over pools without `wait` or `stats`, by route_allfastest over pools
+-- without `wait`, and by route_split over pools; proxy/hooks.py FastPlan): its kind
+-- ("failover", "allfastest" or "split"), how many children it may ask, whether a miss moves
+-- on, then the pool of each handle in the order asked; nil when it is not one (or no
+-- longer: a handle that is not a pool, a callback set on one).
+local FAST_KINDS = { failover = true, allfastest = true, split = true }
 local function fast_plan(fg)
     local f = getmetatable(fg) == FGEN and rawget(fg, "_fast")
-    if not f or (f.kind ~= "failover" and f.kind ~= "allfastest") or not fg._ready
-        or #fg._all > MAX_CHECKED_SLOTS then
+    if not f or not FAST_KINDS[f.kind] or not fg._ready or #fg._all > MAX_CHECKED_SLOTS then
         return nil
     end
-    local out = { f.kind == "allfastest", f.limit or #f.handles, f.miss and true or false }
+    local out = { f.kind, f.limit or #f.handles, f.miss and true or false }
     for i, h in ipairs(f.handles) do
         if fg._kinds[h] ~= K_POOL then return nil end
         for _, slot in ipairs(fg._all) do

@@ -32,13 +32,17 @@ class FastPlan:
     ``route_failover`` without ``wait`` or ``stats`` (the pools in the order tried, at most
     ``limit`` of them) or, with ``fastest``, a ``route_allfastest`` without ``wait`` (every
     pool at once); ``miss``: a miss is not an answer (failover: try the next; allfastest:
-    wait for a hit)."""
+    wait for a hit). With ``split`` (and ``fastest``: it asks every pool at once), a
+    ``route_split``: ``pools`` are child B's and child A's, and A's reply is the answer."""
 
-    def __init__(self, pools: list[int], limit: int, miss: bool, fastest: bool) -> None:
+    def __init__(
+        self, pools: list[int], limit: int, miss: bool, fastest: bool, split: bool = False
+    ) -> None:
         self.pools = pools
         self.limit = limit
         self.miss = miss
         self.fastest = fastest
+        self.split = split
 
 
 class RouterPlan:
@@ -203,11 +207,15 @@ class Hooks(Limits):
         found = self.fast_plan(fgen) if self.fast_plan is not None else None
         if found is None:
             return -1
-        fastest, limit, miss, *pools = found if type(found) is tuple else (found,)
+        kind, limit, miss, *pools = found if type(found) is tuple else (found,)
         logged = self.logged_pools
         if not pools or any(not isinstance(p, int) or p < 0 or p in logged for p in pools):
             return -1
-        plan = FastPlan([int(p) for p in pools], int(limit), bool(miss), bool(fastest))
+        split = kind == b"split"
+        if split and len(pools) != 2:
+            return -1
+        fastest = split or kind == b"allfastest"
+        plan = FastPlan([int(p) for p in pools], int(limit), bool(miss), fastest, split)
         self.fast_plans.append(plan)
         return FAST - (len(self.fast_plans) - 1)
 

@@ -47,7 +47,7 @@ from mcpframe.proxy.hooks import FAST, FastPlan, Hooks
 from mcpframe.proxy.internal import run_internal
 from mcpframe.proxy.latency import COMMANDS, RouteLatency
 from mcpframe.proxy.multiget import MultiGets
-from mcpframe.proxy.task import MODE_NORMAL, Slot, Task, data_of, reply_bytes
+from mcpframe.proxy.task import MODE_CHILD, MODE_NORMAL, Slot, Task, data_of, reply_bytes
 from mcpframe.proxy.turn import TURN
 
 #: Lua error texts in proxy_error log lines are capped like memcached's log entries.
@@ -108,8 +108,8 @@ class Router(Hooks):
         self.on_fastest_response: Callable[[int, int, Response, int, bytes], None] = (
             self._on_fastest_response
         )
-        #: requests of allfastests run here: their own handle -> (the task's, child index)
-        self.fanned: dict[int, tuple[int, int]] = {}
+        #: the backends an allfastest run here sends to (``_fan_out``; empty between calls)
+        self.placed: list[Backend] = []
         self.on_retry_response: Callable[[int, int, Response, int, bytes], None] = (
             self._on_retry_response
         )
@@ -220,7 +220,7 @@ class Router(Hooks):
             and req.cmd in c.KEYED
             and not self.funcgens.starts
         ):
-            # A route library failover or allfastest over pools (hooks.FastPlan), done here
+            # A route library failover, allfastest or split over pools (hooks.FastPlan), done here
             # (the replies come back to _on_failover_response, _on_fastest_response). Not
             # placed: it runs in Lua.
             plan = self.fast_plans[FAST - pool_id]
@@ -477,63 +477,88 @@ class Router(Hooks):
             return
         self._on_pass_response(handle, mode, task.missed or res, elapsed, be)
 
+    def start_failover(
+        self,
+        plan: FastPlan,
+        req: Request,
+        slot: Slot,
+        deliver: Callable[[Slot], None],
+        res: Response,
+        elapsed: int,
+        be: bytes,
+    ) -> None:
+        """Go on with the failover ``plan`` for ``req``, a key of a multiget whose first
+        attempt was made as part of one get per backend and answered ``res`` (a failure, or
+        a miss that moves on), as ``_on_failover_response`` goes on from a first attempt
+        made alone (``multiget.py``). The multiget counted the request already."""
+        handle = self.next_handle
+        self.next_handle = handle + 1
+        task = Task(req, slot, True, deliver, 0)
+        task.plan = plan
+        self.tasks[handle] = task
+        self.active += 1
+        self._on_failover_response(handle, MODE_NORMAL, res, elapsed, be)
+
     def _fan_out(self, task: Task, handle: int, plan: FastPlan, req: Request) -> bool:
         """Send an allfastest's request to every pool of ``plan`` (False, with nothing sent,
-        when a pool cannot place the key: the route then runs in Lua)."""
+        when a pool cannot place the key: the route then runs in Lua). Each reply comes
+        back to the task's own handle, with ``MODE_CHILD + i`` for the i-th child."""
         key = req.key
-        backends = []
-        for pool_id in plan.pools:
-            pool = self.pools[pool_id]
-            try:
-                backends.append(pool.backends[pool.select(key)])
-            except Exception:
-                return False
-        task.results = [None] * len(backends)
-        task.backend = backends[0]
+        pools = self.pools
+        placed = self.placed
+        placed.clear()
+        try:
+            for pool_id in plan.pools:
+                pool = pools[pool_id]
+                placed.append(pool.backends[pool.select(key)])
+        except Exception:
+            return False
+        task.backend = placed[0]
         data = data_of(req)
-        fanned = self.fanned
-        for i, backend in enumerate(backends):
-            sub = self.next_handle
-            self.next_handle = sub + 1
-            fanned[sub] = (handle, i)
-            backend.send(data, self.on_fastest_response, sub, MODE_NORMAL)
+        callback = self.on_fastest_response
+        mode = MODE_CHILD
+        for backend in placed:
+            backend.send(data, callback, handle, mode)
+            mode += 1
+        placed.clear()
         return True
 
     def _on_fastest_response(
-        self, sub: int, mode: int, res: Response, elapsed: int, be: bytes
+        self, handle: int, mode: int, res: Response, elapsed: int, be: bytes
     ) -> None:
-        """A reply to an allfastest run here (``route_allfastest.lua`` in Python): the first
-        useful one (a non-error, or with ``miss`` a hit) answers, or the last to arrive; the
-        answer is chosen among those arrived as the handler does: the first hit in child
-        order, else the last miss, else an error. Replies after the answer are dropped."""
-        found = self.fanned.pop(sub, None)
-        if found is None:
-            return
-        handle, i = found
+        """A reply to an allfastest run here (``route_allfastest.lua`` in Python) from child
+        ``mode - MODE_CHILD``. The first useful one (a non-error, or with ``miss`` a hit)
+        answers: the handler, woken by it, finds no other useful reply among those arrived,
+        so it returns this one. A reply that is not useful is kept if the handler would
+        prefer it to the one kept (a miss to an error; of two alike, the later child's);
+        when every child has answered, the kept one answers. Replies after the answer find
+        no task: they were read, and are dropped."""
         task = self.tasks.get(handle)
         if task is None:
             return
         plan = task.plan
-        results = task.results
-        assert plan is not None and results is not None
-        results[i] = res
-        useful = res.status == 0 and (not plan.miss or res.code != c.MCMC_CODE_END)
-        if not useful and None in results:
+        assert plan is not None
+        if plan.split:
+            # a split: child A's reply (the second sent) is the answer, B's is dropped
+            if mode != MODE_CHILD:
+                self._on_pass_response(handle, MODE_NORMAL, res, elapsed, be)
             return
-        final: Response = res
-        best: Response | None = None
-        for r in results:
-            if r is None:
-                continue
-            if r.status == 0:
-                best = r
-                if r.code != c.MCMC_CODE_END:
-                    break
-            elif best is None or best.status != 0:
-                best = r
-        if best is not None:
-            final = best
-        self._on_pass_response(handle, mode, final, elapsed, be)
+        ok = res.status == 0
+        if ok and (not plan.miss or res.code != c.MCMC_CODE_END):
+            self._on_pass_response(handle, MODE_NORMAL, res, elapsed, be)
+            return
+        n = len(plan.pools)
+        rank = mode - MODE_CHILD + (n if ok else 0)
+        if rank > task.rank:
+            task.rank = rank
+            task.missed = res
+        arrived = task.attempt + 1
+        if arrived < n:
+            task.attempt = arrived
+            return
+        kept = task.missed
+        assert kept is not None
+        self._on_pass_response(handle, MODE_NORMAL, kept, elapsed, be)
 
     def _on_retry_response(
         self, handle: int, mode: int, res: Response, elapsed: int, be: bytes

@@ -23,6 +23,10 @@ MODE_NORMAL: Final = 0
 MODE_NOREPLY: Final = 1  # classic noreply: only SERVER_ERROR lines reach the client
 MODE_QUIET: Final = 2  # meta q: suppress EN and OK codes
 # 3: meta q on mg: suppress EN only (set by the Lua driver; quiet here)
+#: A request of a fan-out (an allfastest run without Lua) carries ``MODE_CHILD + i``, i the
+#: child's index, instead of a reply mode: its reply comes back to the route's own handle,
+#: and the mode says which child answered (its reply mode is normal).
+MODE_CHILD: Final = 8
 
 
 def data_of(req: Request) -> bytes:
@@ -55,8 +59,8 @@ class Task:
         "missed",
         "pass_error",
         "plan",
+        "rank",
         "req",
-        "results",
         "series",
         "slot",
         "t0",
@@ -81,12 +85,14 @@ class Task:
         self.series = -1
         self.t0 = 0.0
         #: a failover or allfastest run without Lua (``hooks.FastPlan``): the plan, the
-        #: attempt under way (from 0) and the last miss (kept when misses move on).
+        #: attempt under way (from 0) and the last miss (kept when misses move on); for an
+        #: allfastest, the replies arrived so far, and of those that did not answer, the one
+        #: the handler would answer with if no other does, and its rank
+        #: (``Router._on_fastest_response``).
         self.plan: FastPlan | None = None
         self.attempt = 0
         self.missed: Response | None = None
-        #: an allfastest run without Lua: each child's reply, as they arrive.
-        self.results: list[Response | None] | None = None
+        self.rank = -1
         # ``backend`` (the backend of its pending pool call) is set by the pool call.
 
 

@@ -1,7 +1,7 @@
 """Which route library handlers the proxy runs without Lua (proxy/hooks.py): ``route_direct``
 (a pass-through function generator, alone or behind the tree's router), ``route_failover``
-over pools without ``wait`` or ``stats`` and ``route_allfastest`` over pools without ``wait``
-(a FastPlan). Their replies are tested through
+over pools without ``wait`` or ``stats``, ``route_allfastest`` over pools without ``wait`` and
+``route_split`` over pools (a FastPlan). Their replies are tested through
 the wire by test_routing.py and test_faults.py, which cover both paths."""
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ def test_plans(monkeypatch: pytest.MonkeyPatch) -> None:
     shuffled = plan(b"shuffled/x")
     assert isinstance(shuffled, tuple) and sorted(shuffled[0]) == sorted([p1, p2, p3])
     assert shuffled[1] == 1
+    # route_split: both children at once, B (p2) asked first
+    split = hooks.fast_plans[FAST - hooks.passthrough_pool_for(router, c.CMD_MG, b"split/x")]
+    assert (split.pools, split.fastest, split.split) == ([p2, p1], True, True)
     # stats, wait, other handlers, no match: in Lua
-    for key in (b"fomiss/x", b"fowait/x", b"fastwait/x", b"sync/x", b"split/x", b"zz/x", b"x"):
+    for key in (b"fomiss/x", b"fowait/x", b"fastwait/x", b"sync/x", b"zz/x", b"x"):
         assert plan(key) == -1, key

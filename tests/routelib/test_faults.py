@@ -129,6 +129,35 @@ def test_allfastest_all_misses(faults: Proxy, mocks: Mocks) -> None:
     assert faults.readline() == b"EN\r\n"
 
 
+def test_allfastest_all_bad_answers_the_last_miss_in_child_order(
+    faults: Proxy, mocks: Mocks
+) -> None:
+    faults.send(b"mg fastmiss/a O1\r\n")
+    fan_out(mocks, b"mg fastmiss/a O1\r\n")
+    mocks[1].send(b"EN O1b\r\n")
+    time.sleep(0.05)
+    mocks[2].send(b"SERVER_ERROR e3\r\n")
+    time.sleep(0.05)
+    mocks[0].send(b"EN O1a\r\n")
+    assert faults.readline() == b"EN O1b\r\n"
+
+
+def test_allfastest_all_errors_answers_the_last_in_child_order(faults: Proxy, mocks: Mocks) -> None:
+    faults.send(b"mg fast/a\r\n")
+    fan_out(mocks, b"mg fast/a\r\n")
+    for i in (2, 0, 1):
+        mocks[i].send(b"SERVER_ERROR e%d\r\n" % (i + 1))
+        time.sleep(0.05)
+    assert faults.readline() == b"SERVER_ERROR e3\r\n"
+    # the connections stay in step
+    faults.send(b"mg fast/b\r\n")
+    fan_out(mocks, b"mg fast/b\r\n")
+    mocks[0].send(b"HD\r\n")
+    assert faults.readline() == b"HD\r\n"
+    mocks[1].send(b"HD\r\n")
+    mocks[2].send(b"HD\r\n")
+
+
 def test_allsync_returns_the_first_failure(faults: Proxy, mocks: Mocks) -> None:
     faults.send(b"ms sync/a 1\r\nx\r\n")
     for i in range(3):
@@ -157,6 +186,22 @@ def test_split_answers_child_a_and_copies_to_child_b(faults: Proxy, mocks: Mocks
     mocks[1].send(b"SERVER_ERROR b\r\n")
     mocks[0].send(b"HD\r\n")
     assert faults.readline() == b"HD\r\n"
+
+
+def test_split_drops_child_bs_late_reply(faults: Proxy, mocks: Mocks) -> None:
+    faults.send(b"mg split/a v\r\n")
+    assert mocks[0].read_line() == b"mg split/a v\r\n"
+    assert mocks[1].read_line() == b"mg split/a v\r\n"
+    mocks[0].send(b"VA 1\r\na\r\n")
+    assert faults.read_until(b"a\r\n") == b"VA 1\r\na\r\n"
+    mocks[1].send(b"VA 1\r\nb\r\n")
+    faults.nothing(0.2)
+    faults.send(b"mg split/b v\r\n")
+    assert mocks[0].read_line() == b"mg split/b v\r\n"
+    assert mocks[1].read_line() == b"mg split/b v\r\n"
+    mocks[1].send(b"EN\r\n")
+    mocks[0].send(b"SERVER_ERROR a\r\n")
+    assert faults.readline() == b"SERVER_ERROR a\r\n"
 
 
 def test_allfastest_wait_with_nothing_back(faults: Proxy, mocks: Mocks) -> None:

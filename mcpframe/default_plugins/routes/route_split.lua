@@ -8,6 +8,8 @@ end
 
 function route_split_start(a, ctx, fgen)
     local o = { a = fgen:new_handle(a.child_a), b = fgen:new_handle(a.child_b) }
+    -- the proxy may run it without Lua (mcp_funcgen.lua fast_plan): B is asked first
+    fgen._fast = { kind = "split", handles = { o.b, o.a } }
     fgen:ready({ n = ctx:label(), a = o, f = function(rctx, o)
         local ha, hb = o.a, o.b
         return function(r)
