@@ -441,8 +441,13 @@ def _names_below(node: dict[str, Any]) -> list[str]:
     return out
 
 
+def _printable(v: str) -> str:
+    """An option value on one line: ``\\r\\n`` and other control characters escaped."""
+    return v if v.isprintable() else v.encode("unicode_escape").decode("ascii")
+
+
 def _handler_lines(node: dict[str, Any], indent: str) -> list[str]:
-    options = " ".join(f"{k}={v}" for k, v in node["options"].items())
+    options = " ".join(f"{k}={_printable(v)}" for k, v in node["options"].items())
     where = f"  ({node['where']})" if node["where"] else ""
     lines = [node["handler"] + where + (f"  {options}" if options else "")]
     for child in node["children"]:
