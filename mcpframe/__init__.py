@@ -4,8 +4,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-#: The memcached version whose proxy API mcpframe implements; `version` answers with it.
-MEMCACHED_VERSION = "1.6.20"
+#: The newest memcached version whose proxy API mcpframe implements (1.6.45: API v2 and the
+#: route library; 1.6.20's API v1 runs too). ``version``, ``stats`` (``STAT version``), the
+#: binary protocol's version reply and the ``memcached`` label of ``mcpframe_build_info``
+#: report it, whatever the config: clients and dashboards see one version per mcpframe.
+MEMCACHED_VERSION = "1.6.45"
 
 from pathlib import Path  # noqa: E402
 

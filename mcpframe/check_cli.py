@@ -1,10 +1,11 @@
 """``mcpframe check CONFIG [--key K ...]``: load a config the way ``serve`` does, without serving.
 
 It prints what the config built: each pool (its backends, dist, hasher, filter and seed), the
-routes attached (by listener tag, which commands, and the Lua function that handles them), and
-for each ``--key`` the backend it lands on in every pool, through the same filter, hasher and
-dist as ``serve``. Any error (a missing file, a Lua error with file and line, an unknown or
-failed plugin, a key that cannot be placed) is printed to stderr and the exit status is 1.
+routes attached (by listener tag, which commands, and the Lua function that handles them), the
+route tree of an API v2 or route library config (``routelib_tree.py``), and for each ``--key``
+the backend it lands on in every pool, through the same filter, hasher and dist as ``serve``.
+Any error (a missing file, a Lua error with file and line, an unknown or failed plugin, a key
+that cannot be placed) is printed to stderr and the exit status is 1.
 
 The main CLI registers :func:`check` as its ``check`` command.
 """
@@ -68,33 +69,87 @@ def _describe_pool(
     }
 
 
-def _describe_routes(loaded: LoadedConfig) -> list[dict[str, Any]]:
-    names, every, storage = _command_groups()
-    routes = loaded.routes
-    try:
-        # `source` is "@" + the chunk name, the path as given: unlike `short_src`, it is
-        # never shortened with "..." (Lua cuts short_src at 60 bytes).
-        # An API v2 function generator (or router) is named by its `n` (fgen:ready).
-        where_fn = routes.lua.execute(
-            b"return function(f) "
-            b"if type(f) == 'table' then return (f._router and 'router ' or 'funcgen ') "
-            b".. tostring(f._name) end "
-            b"local i = debug.getinfo(f, 'S') "
-            b"local src = i.source:sub(1, 1) == '@' and i.source:sub(2) or i.short_src "
-            b"return src .. ':' .. i.linedefined end"
-        )
-    except Exception:  # a runtime without the debug library: no locations, still a report
-        where_fn = None
+class _LuaView:
+    """What ``check`` reads of route functions in the route VM: where a function was written,
+    and an identity for each function or function generator (Python's wrappers of one Lua
+    value are not equal)."""
 
-    def where(fn: LuaObject) -> str:
-        if where_fn is None:
+    def __init__(self, loaded: LoadedConfig) -> None:
+        lua = loaded.routes.lua
+        try:
+            # `source` is "@" + the chunk name, the path as given: unlike `short_src`, it is
+            # never shortened with "..." (Lua cuts short_src at 60 bytes).
+            # An API v2 function generator (or router) is named by its `n` (fgen:ready).
+            self._where: LuaObject | None = lua.execute(
+                b"return function(f) "
+                b"if type(f) == 'table' then return (f._router and 'router ' or 'funcgen ') "
+                b".. tostring(f._name) end "
+                b"local i = debug.getinfo(f, 'S') "
+                b"local src = i.source:sub(1, 1) == '@' and i.source:sub(2) or i.short_src "
+                b"return src .. ':' .. i.linedefined end"
+            )
+        except Exception:  # a runtime without the debug library: no locations, still a report
+            self._where = None
+        try:
+            self._ident: LuaObject | None = lua.execute(
+                b"return function(v) return string.format('%p', v) end"
+            )
+        except Exception:
+            self._ident = None
+
+    def where(self, fn: LuaObject) -> str:
+        if self._where is None:
             return "?"
         try:
-            value = where_fn(fn)
+            value = self._where(fn)
         except Exception:
             return "?"
         return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
+    def ident(self, fn: LuaObject) -> str:
+        """The same string for the same Lua value (where it was written, without Lua)."""
+        if self._ident is not None:
+            try:
+                return str(self._ident(fn))
+            except Exception:
+                pass
+        return self.where(fn)
+
+
+def _attachments(loaded: LoadedConfig, view: _LuaView) -> list[dict[str, Any]]:
+    """What each listener tag has attached: per route function (or function generator), the
+    commands it takes, in tag order, then command order."""
+    names, every, storage = _command_groups()
+    out = []
+    for tag in sorted(loaded.routes.hooks):
+        groups: dict[str, dict[str, Any]] = {}
+        for code, fn in sorted(loaded.routes.hooks[tag].items()):
+            key = view.ident(fn)
+            if key not in groups:
+                groups[key] = {"tag": tag or None, "fn": fn, "codes": []}
+            groups[key]["codes"].append(code)
+        for group in groups.values():
+            attached = frozenset(group["codes"])
+            group["group"] = None
+            if attached == every:
+                group["group"] = "CMD_ANY"
+            elif attached == storage:
+                group["group"] = "CMD_ANY_STORAGE"
+            group["commands"] = [names.get(code, str(code)) for code in group["codes"]]
+            out.append(group)
+    return out
+
+
+def _commands_label(attached: dict[str, Any]) -> str:
+    if attached["group"]:
+        return f"{attached['group']} ({len(attached['commands'])} commands)"
+    return " ".join(attached["commands"])
+
+
+def _describe_routes(
+    loaded: LoadedConfig, view: _LuaView, attachments: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    routes = loaded.routes
     # Pass-through routes (`return pool(r)`) run without Lua per request: say to which pool.
     pool_names = {id(spec): name for name, spec in loaded.named_pools().items()}
 
@@ -104,30 +159,16 @@ def _describe_routes(loaded: LoadedConfig) -> list[dict[str, Any]]:
             return None
         return pool_names.get(id(loaded.pools[index]), f"#{index}")
 
-    described = []
-    for tag in sorted(routes.hooks):
-        by_function: dict[str, list[int]] = {}
-        functions: dict[str, LuaObject] = {}
-        for code, fn in sorted(routes.hooks[tag].items()):
-            by_function.setdefault(where(fn), []).append(code)
-            functions.setdefault(where(fn), fn)
-        for location, codes in by_function.items():
-            attached = frozenset(codes)
-            group = None
-            if attached == every:
-                group = "CMD_ANY"
-            elif attached == storage:
-                group = "CMD_ANY_STORAGE"
-            described.append(
-                {
-                    "tag": tag or None,
-                    "group": group,
-                    "commands": [names.get(code, str(code)) for code in codes],
-                    "function": location,
-                    "passthrough": passthrough(functions[location]),
-                }
-            )
-    return described
+    return [
+        {
+            "tag": a["tag"],
+            "group": a["group"],
+            "commands": a["commands"],
+            "function": view.where(a["fn"]),
+            "passthrough": passthrough(a["fn"]),
+        }
+        for a in attachments
+    ]
 
 
 def _place(key: str, pools: dict[str, PoolSpec]) -> dict[str, Any]:
@@ -178,17 +219,30 @@ def describe(path: Path | str, keys: list[str], start_arg: str | None = None) ->
         raise CheckFailed(str(exc)) from None
     except Exception as exc:  # a plugin raising something unexpected while a pool is built
         raise CheckFailed(f"{path}: {type(exc).__name__}: {exc}") from None
-    from mcpframe.routelib_tree import describe_routelib, pool_sources
+    from mcpframe.routelib_tree import describe_routelib, describe_v2, pool_sources
 
     pools = loaded.named_pools()
     sources = pool_sources(loaded)
+    view = _LuaView(loaded)
+    attachments = _attachments(loaded, view)
+    routelib = describe_routelib(loaded, keys)
+    v2 = None
+    if routelib is None:  # (a route library config's tree says what its funcgens are)
+        v2 = describe_v2(
+            loaded,
+            [{**a, "label": _commands_label(a)} for a in attachments],
+            keys,
+            view.where,
+            view.ident,
+        )
     return {
         "config": str(path),
-        "routelib": describe_routelib(loaded, keys),
+        "routelib": routelib,
+        "v2": v2,
         "pools": [
             _describe_pool(name, pool, registry, sources.get(name)) for name, pool in pools.items()
         ],
-        "routes": _describe_routes(loaded),
+        "routes": _describe_routes(loaded, view, attachments),
         "keys": [_place(key, pools) for key in keys],
         "failed_plugins": [str(error) for error in registry.failed],
     }
@@ -239,17 +293,16 @@ def _render(report: dict[str, Any]) -> str:
         lines.append("  (none attached: every command is answered by the internal cache)")
     for route in report["routes"]:
         tag = f"tag {route['tag']}" if route["tag"] else "untagged"
-        commands = " ".join(route["commands"])
-        if route["group"]:
-            commands = f"{route['group']} ({len(route['commands'])} commands)"
+        commands = _commands_label(route)
         target = route["function"]
         if route["passthrough"] is not None:
             target += f" (pass-through: pool {route['passthrough']})"
         lines.append(f"  {tag}: {commands} -> {target}")
-    if report.get("routelib") is not None:
-        from mcpframe.routelib_tree import render_routelib
+    trees = report.get("routelib") or report.get("v2")
+    if trees:
+        from mcpframe.routelib_tree import render_tree
 
-        lines += render_routelib(report["routelib"])
+        lines += render_tree(trees)
     if report["keys"]:
         lines += ["", "keys"]
     for placed in report["keys"]:

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="mcpframe",
-    help="A memcached proxy with Lua routes (memcached 1.6.20's proxy API) and plugins.",
+    help="A memcached proxy with Lua routes (memcached 1.6.20's and 1.6.45's proxy APIs) and "
+    "plugins.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

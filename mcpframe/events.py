@@ -6,8 +6,12 @@ client connections that ``watch`` the matching stream (memcached's ``watch proxy
 ``proxyuser``, ``proxyreqs``). Lua's logging functions learn who listens through
 ``on_wants_change`` so that, when nobody does, ``mcp.log_req`` costs no Python call at all.
 
-It sits below the layers, importing nothing from mcpframe: the Lua layer emits events (``mcp.log``,
-``mcp.log_req``) as the proxy does.
+It sits below the layers, importing only protocol constants: the Lua layer emits events
+(``mcp.log``, ``mcp.log_req``) as the proxy does.
+
+``proxy_req`` lines come in two formats, both built by :meth:`EventLog.proxy_req`: 1.6.20's
+(``mcp.log_req`` in API v1 configs) and 1.6.45's, which adds ``res=`` and ``cfd=`` after
+``status=`` (``mcp.log_req`` in API v2 configs, automatic backend logging).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
+
+from mcpframe.protocol.commands import MCMC_CODE_END, STATUS_OK
 
 #: Which ``watch`` stream each event type belongs to (memcached's names).
 STREAM_OF = {
@@ -66,9 +72,24 @@ WATCH_FIELDS: dict[str, tuple[str, ...]] = {
     "proxy_user": ("msg",),
     # label and retry: 1.6.45's markedbadflap line (the 1.6.20 lines carry neither).
     "proxy_backend": ("error", "name", "port", "label", "depth", "rbuf", "retry"),
-    # res and cfd: 1.6.45's, on the lines of automatic backend logging (spec v2 10.6).
+    # res and cfd: 1.6.45's (spec v2 10.6), see EventLog.proxy_req.
     "proxy_req": ("elapsed", "res_type", "code", "status", "res", "cfd", "be", "detail", "req"),
 }
+
+
+#: ``req=`` holds at most this much of the request line, ``detail=`` of the detail text
+#: (memcached's limits).
+MAX_REQ = 300
+MAX_DETAIL = 150
+
+
+def res_word(status: int, code: int) -> str:
+    """1.6.45's ``res=``: ``good`` for an OK result that is not a miss (``MCMC_CODE_END``),
+    ``ok`` for an OK miss, ``any`` for a failure. A missing response (status and code 0)
+    is ``good``, as 1.6.45 prints it."""
+    if status != STATUS_OK:
+        return "any"
+    return "ok" if code == MCMC_CODE_END else "good"
 
 
 def format_event(event: Mapping[str, object]) -> str:
@@ -148,6 +169,32 @@ class EventLog:
         for streams, fn in list(self.watchers.values()):
             if stream in streams:
                 fn(event)
+
+    def proxy_req(
+        self,
+        req: str,
+        elapsed: int,
+        rtype: int,
+        code: int,
+        status: int,
+        be: str,
+        detail: str,
+        cfd: int | None = None,
+    ) -> None:
+        """A ``proxy_req`` event: ``req`` the request line without its terminator, ``be``
+        ``host:port`` (``:`` without a response). With ``cfd`` the line is 1.6.45's, with
+        ``res=`` (from ``status`` and ``code``) and ``cfd=``; without, 1.6.20's."""
+        fields: dict[str, object] = {
+            "elapsed": elapsed,
+            "res_type": rtype,
+            "code": code,
+            "status": status,
+        }
+        if cfd is not None:
+            fields["res"] = res_word(status, code)
+            fields["cfd"] = cfd
+        fields.update(be=be, detail=detail[:MAX_DETAIL], req=req[:MAX_REQ])
+        self.emit("proxy_req", **fields)
 
     def close(self) -> None:
         for sink, _ in self.sinks:

@@ -65,7 +65,7 @@ from mcpframe.protocol.request import Request
 
 #: The version this cache reports; the same string as ``mcpframe.MEMCACHED_VERSION``
 #: (not imported: ``cache`` depends on nothing but ``protocol``; a test keeps them equal).
-VERSION = b"1.6.20"
+VERSION = b"1.6.45"
 
 _STORE_REPLIES = {
     STORED: b"STORED\r\n",

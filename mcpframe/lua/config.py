@@ -672,15 +672,8 @@ class ConfigLoader:
         status: int,
         be: bytes,
         detail: bytes,
+        cfd: int | None = None,
     ) -> None:
+        # cfd: given (an integer) in API v2 configs only, whose lines are 1.6.45's.
         if self.events is not None:
-            self.events.emit(
-                "proxy_req",
-                elapsed=elapsed,
-                res_type=rtype,
-                code=code,
-                status=status,
-                be=_s(be),
-                detail=_s(detail)[:150],
-                req=_s(line)[:300],
-            )
+            self.events.proxy_req(_s(line), elapsed, rtype, code, status, _s(be), _s(detail), cfd)

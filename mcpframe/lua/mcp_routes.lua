@@ -927,24 +927,42 @@ function mcp.log(msg)
     end
 end
 
-local function log_req(r, res, detail)
+-- cfd: nil in API v1 configs (1.6.20's line), else 1.6.45's optional cfd argument, which
+-- also adds res= to the line (state.api_v2: mcp_funcgen.lua, mcp_router.lua).
+local function log_req(r, res, detail, cfd)
     local line = content(r._line)
     if getmetatable(res) == Response then
         py_log_req(line, res._elapsed or 0, res._type or 0, res._code or 0, res.status,
-            res._be or "", detail or "")
+            res._be or "", detail or "", cfd)
     else
-        py_log_req(line, 0, 0, 0, 0, ":", detail or "")
+        py_log_req(line, 0, 0, 0, 0, ":", detail or "", cfd)
     end
 end
 
-function mcp.log_req(r, res, detail)
+local function cfd_arg(v, fname, argn)
+    if not state.api_v2 then return nil end
+    if v == nil then return 0 end
+    local n = type(v) == "string" and tonumber(v) or v
+    if type(n) ~= "number" then
+        raise("bad argument #" .. argn .. " to '" .. fname .. "' (number expected, got "
+            .. type(v) .. ")", 3)
+    end
+    n = tointeger(n)
+    if n == nil then
+        raise("bad argument #" .. argn .. " to '" .. fname
+            .. "' (number has no integer representation)", 3)
+    end
+    return n
+end
+
+function mcp.log_req(r, res, detail, cfd)
     if not state.want_reqs then return end
     check_request(r, "log_req", 1)
     if detail ~= nil and type(detail) ~= "string" then detail = tostring(detail) end
-    log_req(r, res, detail)
+    log_req(r, res, detail, cfd_arg(cfd, "log_req", 4))
 end
 
-function mcp.log_reqsample(ms, rate, allerrors, r, res, detail)
+function mcp.log_reqsample(ms, rate, allerrors, r, res, detail, cfd)
     if not state.want_reqs then return end
     local m, n = tointeger(ms), tointeger(rate)
     if m == nil then
@@ -955,15 +973,16 @@ function mcp.log_reqsample(ms, rate, allerrors, r, res, detail)
     end
     check_request(r, "log_reqsample", 4)
     if detail ~= nil and type(detail) ~= "string" then detail = tostring(detail) end
+    cfd = cfd_arg(cfd, "log_reqsample", 7)
     local isres = getmetatable(res) == Response
     if allerrors and isres and res.status ~= 0 then
-        return log_req(r, res, detail)
+        return log_req(r, res, detail, cfd)
     end
     if m > 0 and isres and (res._elapsed or 0) > m * 1000 then
-        return log_req(r, res, detail)
+        return log_req(r, res, detail, cfd)
     end
     if n > 0 and math.random(n) == 1 then
-        return log_req(r, res, detail)
+        return log_req(r, res, detail, cfd)
     end
 end
 

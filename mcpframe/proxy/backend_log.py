@@ -4,8 +4,9 @@ A backend with a ``log`` option has the results it delivers to API v2 routes (th
 request context) written to the ``proxyreqs`` stream, as 1.6.45 writes them: every result
 with ``rate = 1``; else every failed one with ``errors``; else those slower than
 ``deadline`` milliseconds; else about one in ``rate`` at random. The line is 1.6.45's
-``type=proxy_req`` with ``res=`` (good, ok or any, from the result) and ``cfd=`` (the client's
-descriptor), ``detail=`` the log ``tag``.
+``type=proxy_req`` (:meth:`EventLog.proxy_req`, as ``mcp.log_req`` in API v2 configs) with
+``res=`` (good, ok or any, from the result) and ``cfd=`` (the client's descriptor),
+``detail=`` the log ``tag``.
 
 Only requests sent while someone watches ``proxyreqs`` to such a backend are remembered (by
 their sub-request id); nothing else pays for it.
@@ -16,13 +17,9 @@ from __future__ import annotations
 import random
 
 from mcpframe.config import BackendLog
-from mcpframe.events import EventLog
-from mcpframe.protocol.commands import MCMC_CODE_END, STATUS_OK
+from mcpframe.events import MAX_REQ, EventLog
+from mcpframe.protocol.commands import STATUS_OK
 from mcpframe.protocol.response import Response
-
-#: ``req=`` holds at most this much of the request line, ``detail=`` of the tag (1.6.45's).
-MAX_REQ = 300
-MAX_DETAIL = 150
 
 
 def wanted(log: BackendLog, res: Response, elapsed_us: int) -> bool:
@@ -34,12 +31,6 @@ def wanted(log: BackendLog, res: Response, elapsed_us: int) -> bool:
     if log.deadline > 0 and elapsed_us > log.deadline * 1000:
         return True
     return log.rate > 0 and random.randrange(log.rate) == 0
-
-
-def res_word(res: Response) -> str:
-    if res.status != STATUS_OK:
-        return "any"
-    return "ok" if res.code == MCMC_CODE_END else "good"
 
 
 def request_line(data: bytes) -> str:
@@ -70,15 +61,6 @@ class BackendLogs:
         log, data, cfd, be = entry
         if not wanted(log, res, elapsed_us):
             return
-        self.events.emit(
-            "proxy_req",
-            elapsed=elapsed_us,
-            res_type=res.type,
-            code=res.code,
-            status=res.status,
-            res=res_word(res),
-            cfd=cfd,
-            be=be,
-            detail=log.tag[:MAX_DETAIL],
-            req=request_line(data),
+        self.events.proxy_req(
+            request_line(data), elapsed_us, res.type, res.code, res.status, be, log.tag, cfd
         )

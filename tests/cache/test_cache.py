@@ -355,7 +355,7 @@ def test_multiget_error_keeps_earlier_replies() -> None:
 
 def test_version_matches_the_package() -> None:
     assert VERSION.decode() == mcpframe.MEMCACHED_VERSION
-    assert run(Cache(), b"version\r\nversion x\r\n") == b"VERSION 1.6.20\r\n" * 2
+    assert run(Cache(), b"version\r\nversion x\r\n") == b"VERSION 1.6.45\r\n" * 2
 
 
 @pytest.mark.parametrize(

@@ -108,7 +108,7 @@ def test_stats_reports_items_and_connections(mcpframe_factory: Callable[..., Mcp
     assert stats[b"curr_items"] == b"1"
     assert stats[b"get_hits"] == b"1"
     assert stats[b"get_misses"] == b"1"
-    assert stats[b"version"] == b"1.6.20"
+    assert stats[b"version"] == b"1.6.45"
     assert int(stats[b"curr_connections"]) >= 1
 
 

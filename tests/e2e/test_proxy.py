@@ -107,7 +107,7 @@ def test_pymemcache_classic_commands(proxied: Proxied) -> None:
         assert client.delete("count", noreply=False) is True
         assert client.get("count") is None
         assert client.touch("user:1", 100, noreply=False) is True
-        assert client.version() == b"1.6.20"
+        assert client.version() == b"1.6.45"
     finally:
         client.close()
 
@@ -154,7 +154,7 @@ def test_deep_pipeline_stays_in_order(proxied: Proxied) -> None:
     for i in range(n):
         assert c.readline() == b"VA 4\r\n"
         assert c.readline() == b"%04d\r\n" % i
-    assert c.readline() == b"VERSION 1.6.20\r\n"
+    assert c.readline() == b"VERSION 1.6.45\r\n"
 
 
 def test_many_clients_at_once(proxied: Proxied) -> None:

@@ -90,6 +90,7 @@ def test_counters_gauges_and_histograms(
     assert value(samples, "mcpframe_backend_connects_total", **b) == 1
     assert value(samples, "mcpframe_backends") == 2
     assert value(samples, "mcpframe_backend_marked_bad_total") == 1
+    assert value(samples, "mcpframe_build_info", memcached="1.6.45") == 1
     assert value(samples, "mcpframe_backend_failed_total") == 3
     # Latency: one observation per reply from b, none for the fast failures of a.
     assert value(samples, "mcpframe_backend_response_seconds_count", **b) == 15

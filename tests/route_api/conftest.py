@@ -125,7 +125,7 @@ class Proxy:
     def check_version(self) -> None:
         """memcached's check: a local ``version`` answers, so nothing was left in the pipe."""
         self.client.send(b"version\r\n")
-        assert self.client.readline() == b"VERSION 1.6.20\r\n"
+        assert self.client.readline() == b"VERSION 1.6.45\r\n"
 
     def stats(self, sub: str = "") -> dict[str, str]:
         self.client.send(f"stats {sub}".strip().encode() + b"\r\n")

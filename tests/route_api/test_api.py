@@ -56,7 +56,7 @@ def ask(p: Proxy, data: bytes) -> bytes:
 
 def test_unhooked_commands_are_answered_locally(api: Api) -> None:
     p = api.proxy
-    assert ask(p, b"version\r\n") == b"VERSION 1.6.20\r\n"
+    assert ask(p, b"version\r\n") == b"VERSION 1.6.45\r\n"
     assert ask(p, b"mn\r\n") == b"MN\r\n"
     assert ask(p, b"verbosity 1\r\n") == b"OK\r\n"
     # A hook attached to flush_all is never used, and the internal cache alone does not
@@ -97,7 +97,7 @@ def test_tagged_hooks_fall_back_to_untagged_ones(api: Api) -> None:
     c.send(b"set /pool/a 0 0 1\r\nx\r\n")  # no "other" hook for set: the untagged one
     assert c.readline() == b"STORED\r\n"
     c.send(b"version\r\n")  # no hook anywhere: local
-    assert c.readline() == b"VERSION 1.6.20\r\n"
+    assert c.readline() == b"VERSION 1.6.45\r\n"
     # The untagged listener never sees tagged hooks.
     assert ask(api.proxy, b"stats\r\n").startswith(b"STAT pid ")
 

@@ -47,7 +47,7 @@ def c(setup: Setup) -> Iterator[Client]:
 
 def check_version(c: Client) -> None:
     c.send(b"version\r\n")
-    assert c.readline() == b"VERSION 1.6.20\r\n"
+    assert c.readline() == b"VERSION 1.6.45\r\n"
 
 
 def gets_cas(c: Client, key: bytes) -> int:
@@ -114,7 +114,7 @@ def test_line_endings(c: Client, setup: Setup) -> None:
     # 1.6.20 answers "version\n" with CLIENT_ERROR; mcpframe accepts a bare \n as plain
     # memcached and 1.6.22 do.
     c.send(b"version\n")
-    assert c.readline() == b"VERSION 1.6.20\r\n"
+    assert c.readline() == b"VERSION 1.6.45\r\n"
     check_version(c)
 
 

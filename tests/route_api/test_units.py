@@ -329,6 +329,7 @@ def test_zone_routing(units: Proxy, mocks: Mocks) -> None:
 
 
 def test_log_and_log_req(units: Proxy, mocks: Mocks) -> None:
+    # An API v1 config's lines are 1.6.20's: no res=, no cfd= (API v2: tests/v2/test_log_req.py)
     w = units.watch("proxyuser", "proxyreqs")
     units.send(b"get /logtest/a\r\n")
     w.expect(r"^ts=\d+\.\d+ gid=\d+ type=proxy_user msg=testing manual log messages\n$")

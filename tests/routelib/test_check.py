@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from tests.check.test_check_cli import check_json, run_check
+from tests.helpers import ROOT
 from tests.routelib.conftest import config
 from tests.routelib.test_routing import PLACED
 
@@ -52,3 +53,15 @@ def test_the_tree_as_text() -> None:
     assert "      child_b: pool two\n" in text
     assert "  tag alt: storage commands -> no router\n    default -> route_direct  (" in text
     assert "    key zz/1: cmap (by command), else default\n      three: 127.0.0.1:21003\n" in text
+
+
+def test_spec_example_with_a_handler_in_lua() -> None:
+    spec = ROOT / "tests" / "configs" / "spec_v2"
+    env = {**ENV, "SPEC_PORT_A": "21001", "SPEC_PORT_B": "21002", "SPEC_PORT_C": "21003"}
+    done = run_check("--routelib", str(spec / "routelib.lua"), str(spec / "hello.lua"), env=env)
+    assert done.returncode == 0, done.stderr
+    # an option value keeps to its line: control characters escaped
+    assert (
+        f"    prefix hello -> route_hello  ({spec}/routelib.lua:30)  "
+        "msg=SERVER_ERROR hello from hello\\r\\n\n    prefix users -> "
+    ) in done.stdout

@@ -22,7 +22,8 @@ def test_forwarding_is_a_pass_through() -> None:
     env = {"MCP_B1": "11211", "MCP_B2": "11212", "PATH": "/usr/bin:/bin"}
     done = run_check(str(CONFIGS / "forward.lua"), env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    untagged, tagged = done.stdout.split("tag lua:")
+    routes = done.stdout.split("\nroute tree\n")[0]  # (the tree below names the tags again)
+    untagged, tagged = routes.split("tag lua:")
     assert "CMD_ANY_STORAGE (19 commands) -> funcgen forward (pass-through: pool main)" in untagged
     assert "-> funcgen forward\n" in tagged
 

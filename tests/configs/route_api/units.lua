@@ -77,13 +77,14 @@ function mcp_config_routes(z)
     end
     get.logreqtest = function(r)
         local res = z.z1(r)
-        mcp.log_req(r, res, "logreqtest")
+        -- 1.6.20 ignores a 4th argument (1.6.45's cfd): the line stays 1.6.20's
+        mcp.log_req(r, res, "logreqtest", 77)
         return res
     end
     get.logsample = function(r)
         local res = z.z1(r)
         -- errors always; nothing is slow enough; no random sampling
-        mcp.log_reqsample(10000, 0, true, r, res, "sampled")
+        mcp.log_reqsample(10000, 0, true, r, res, "sampled", 78)
         return res
     end
 
