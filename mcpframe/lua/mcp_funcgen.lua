@@ -14,14 +14,20 @@
 -- or a timer fires. Python sends the bytes, and calls `v2_events(sub, raw, status, ..., sub,
 -- ...)` once per loop turn with every reply (and fired timer) that arrived; the driver files
 -- each under its slot and handle, runs the handle's callback, and resumes the slots whose
--- waits are over. Every driver call answers a flat list of actions, ACTION_WIDTH values each:
+-- waits are over. Every driver call answers a flat list of actions, each as many values as its
+-- kind says (state.action_widths, which Python reads):
 --
---   SEND    task sub pool line value vh key mode cmd   (line nil: the client's request as is)
---   TIMER   task token seconds
---   REPLY   task kind a b c d released   (kind DONE_RES raw status code mode | DONE_STR s |
---           DONE_BAD | DONE_ERR msg traceback | START_FAIL msg; released: the slot is free)
---   RELEASE task                (the slot is free again: the request stops counting as active)
---   LOG     task msg            (a proxy_error log line: a callback or a child raised)
+--   SEND     task sub pool line value vh key mode cmd   (an edited or built request)
+--   SEND_REQ task sub pool h      (the client request of task handle h, unchanged: Python
+--                                  holds its bytes)
+--   TIMER    task token seconds
+--   REPLY    task kind a b c d released   (kind DONE_RES raw status code mode | DONE_STR s |
+--            DONE_BAD | DONE_ERR msg traceback | START_FAIL msg; released: the slot is free)
+--   REPLY_EV task i released      (the route returned, unedited, the response made from the
+--                                  reply at 1-based position i of this `events` call, whose
+--                                  raw, status, code and mode Python still holds)
+--   RELEASE  task                 (the slot is free again: the request stops counting as active)
+--   LOG      task msg             (a proxy_error log line: a callback or a child raised)
 --
 -- A slot is released when its route has returned and every request it dispatched (its
 -- children's included) has completed (spec 3.15); results that arrive after the route
@@ -46,11 +52,11 @@ local DONE_RES, DONE_STR, DONE_BAD, DONE_ERR = codes.DONE_RES, codes.DONE_STR, c
 local START_FAIL = 15
 codes.START_FAIL = START_FAIL
 
-local A_SEND, A_TIMER, A_REPLY, A_RELEASE, A_LOG = 1, 2, 3, 4, 5
-local ACTION_WIDTH = 10
-codes.A_SEND, codes.A_TIMER, codes.A_REPLY, codes.A_RELEASE, codes.A_LOG =
-    A_SEND, A_TIMER, A_REPLY, A_RELEASE, A_LOG
-codes.ACTION_WIDTH = ACTION_WIDTH
+local A_SEND, A_TIMER, A_REPLY, A_RELEASE, A_LOG, A_SEND_REQ, A_REPLY_EV = 1, 2, 3, 4, 5, 6, 7
+codes.A_SEND, codes.A_TIMER, codes.A_REPLY, codes.A_RELEASE, codes.A_LOG, codes.A_SEND_REQ,
+    codes.A_REPLY_EV = A_SEND, A_TIMER, A_REPLY, A_RELEASE, A_LOG, A_SEND_REQ, A_REPLY_EV
+-- Values per action (kind included), by kind.
+state.action_widths = { 10, 4, 8, 2, 3, 5, 4 }
 -- The pool id Python reads as "the proxy's own cache" (mcp.internal_handler, mcp.internal).
 local INTERNAL_POOL = -1
 codes.INTERNAL_POOL = INTERNAL_POOL
@@ -90,11 +96,44 @@ end
 
 local out, nout = {}, 0
 
-local function emit(a, task, x1, x2, x3, x4, x5, x6, x7, x8)
+-- One function per width: each value costs a store here and a conversion in Python, so an
+-- action carries only what its kind needs.
+local function emit2(a, task)
+    local n = nout
+    out[n + 1], out[n + 2] = a, task
+    nout = n + 2
+end
+
+local function emit3(a, task, x1)
+    local n = nout
+    out[n + 1], out[n + 2], out[n + 3] = a, task, x1
+    nout = n + 3
+end
+
+local function emit4(a, task, x1, x2)
+    local n = nout
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4] = a, task, x1, x2
+    nout = n + 4
+end
+
+local function emit5(a, task, x1, x2, x3)
+    local n = nout
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = a, task, x1, x2, x3
+    nout = n + 5
+end
+
+local function emit8(a, task, x1, x2, x3, x4, x5, x6)
+    local n = nout
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = a, task, x1, x2, x3
+    out[n + 6], out[n + 7], out[n + 8] = x4, x5, x6
+    nout = n + 8
+end
+
+local function emit10(a, task, x1, x2, x3, x4, x5, x6, x7, x8)
     local n = nout
     out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = a, task, x1, x2, x3
     out[n + 6], out[n + 7], out[n + 8], out[n + 9], out[n + 10] = x4, x5, x6, x7, x8
-    nout = n + ACTION_WIDTH
+    nout = n + 10
 end
 
 -- (`out` is kept from call to call, so that it does not grow from empty each time; what
@@ -303,7 +342,7 @@ local function reset(slot)
         slot.broken = nil
         slot.co = co_create(slot_body(slot))
     end
-    if next(slot.child) ~= nil then
+    if slot.has_child then
         for _, c in pairs(slot.child) do reset(c) end
     end
 end
@@ -359,7 +398,7 @@ local function release(top, quiet)
     else
         drop_slot(fg, top)
     end
-    if not quiet then emit(A_RELEASE, task) end
+    if not quiet then emit2(A_RELEASE, task) end
 end
 
 ---------------------------------------------------------------------------
@@ -384,13 +423,6 @@ local function schedule(slot, a, b)
     local n = nrun + 1
     runq[n], runa[n], runb[n] = slot, a, b
     nrun = n
-end
-
-local function natural_flag(res)
-    if getmetatable(res) ~= Response then return RES_ANY end
-    if res.status ~= 0 then return RES_ANY + RES_ERROR end
-    if res._code == MCMC_CODE_END then return RES_OK end
-    return RES_GOOD
 end
 
 -- Does the result with `flag` count for a wait in `mode`? (spec 3.5)
@@ -436,40 +468,55 @@ local function count_result(slot, h)
     end
 end
 
-local finish_pending
-
 -- `res` (a response, or a child's string) is the result of handle `h` of `slot`.
 local function deliver(slot, h, res)
-    local flag = natural_flag(res)
+    local flag = RES_ANY
     local resume_now = false
-    local cb = slot.cb[h]
-    if cb ~= nil and getmetatable(res) == Response then
-        local ok, f, again = pcall(cb, res, slot.req[h])
-        if not ok then
-            emit(A_LOG, slot.top.task, tostring(f))
-        elseif mtype(f) == "integer" then
-            if f == WAIT_GOOD then
-                flag = RES_GOOD
-            elseif f == WAIT_OK then
-                flag = RES_OK
+    if getmetatable(res) == Response then
+        -- (natural_flag, inline)
+        if res.status ~= 0 then
+            flag = RES_ANY + RES_ERROR
+        elseif res._code == MCMC_CODE_END then
+            flag = RES_OK
+        else
+            flag = RES_GOOD
+        end
+        local cb = slot.cb[h]
+        if cb ~= nil then
+            local ok, f, again = pcall(cb, res, slot.req[h])
+            if not ok then
+                emit3(A_LOG, slot.top.task, tostring(f))
+            elseif mtype(f) == "integer" then
+                if f == WAIT_GOOD then
+                    flag = RES_GOOD
+                elseif f == WAIT_OK then
+                    flag = RES_OK
+                end
+                resume_now = again and true or false
             end
-            resume_now = again and true or false
         end
     end
     slot.res[h], slot.flag[h] = res, flag
-    slot.st[h] = COMPLETE
     slot.active = slot.active - 1
-    if not slot.returned and slot.waiting then
-        count_result(slot, h)
-        check_wait(slot, resume_now)
+    local w = slot.waiting
+    if w and not slot.returned then
+        if w.handle == h then
+            -- (the common case: enqueue_and_wait or wait_handle on this handle)
+            slot.st[h] = WAITED
+            schedule(slot, res)
+        else
+            slot.st[h] = COMPLETE
+            count_result(slot, h)
+            check_wait(slot, resume_now)
+        end
+    else
+        slot.st[h] = COMPLETE
     end
-    finish_pending(slot.top)
-end
-
--- One request of the tree of `top` is no longer in flight.
-finish_pending = function(top)
-    top.pending = top.pending - 1
-    if top.pending == 0 and top.returned then release(top) end
+    -- (finish_pending, inline)
+    local top = slot.top
+    local p = top.pending - 1
+    top.pending = p
+    if p == 0 and top.returned then release(top) end
 end
 
 ---------------------------------------------------------------------------
@@ -482,11 +529,11 @@ local start_child
 -- reply mode and command.
 local function emit_send(task, sub, pool, r)
     if not r._edited then
-        emit(A_SEND, task, sub, pool, nil, nil, r._h, nil, 0, nil)
+        emit5(A_SEND_REQ, task, sub, pool, r._h)
     else
         local vh = r._vh
         if vh == nil and r._h ~= 0 then vh = r._h end
-        emit(A_SEND, task, sub, pool, r._line, r._value, vh, r._key, r._mode or 0, r._cmd)
+        emit10(A_SEND, task, sub, pool, r._line, r._value, vh, r._key, r._mode or 0, r._cmd)
     end
 end
 
@@ -503,11 +550,16 @@ local function dispatch(slot)
             if kind == K_CHILD then
                 start_child(slot, h, r)
             else
-                local sub = new_id()
+                local sub = next_id + 1  -- (new_id, inline)
+                next_id = sub
                 subs[sub], sub_h[sub] = slot, h
                 local pool = kind == K_POOL and fg._targets[h] or INTERNAL_POOL
                 if r._nr and not r._rw then rewrite_noreply(r) end
-                emit_send(top.task, sub, pool, r)
+                if not r._edited then  -- (emit_send's common case, inline)
+                    emit5(A_SEND_REQ, top.task, sub, pool, r._h)
+                else
+                    emit_send(top.task, sub, pool, r)
+                end
             end
         end
     end
@@ -595,15 +647,24 @@ function RCTX:wait_cond(count, ...)
 end
 
 function RCTX:enqueue_and_wait(r, h, timeout)
-    check_enqueue(self, r, "enqueue_and_wait")
+    if getmetatable(r) ~= Request or not KEYED[r._cmd] then
+        check_enqueue(self, r, "enqueue_and_wait")
+    end
     if self.waiting then raise("wait_cond: cannot call while already in wait mode", 2) end
-    if type(h) ~= "number" then raise("invalid handle passed to enqueue_and_wait", 2) end
-    local i = tointeger(h)
+    local i = h
+    if mtype(h) ~= "integer" then
+        if type(h) ~= "number" then raise("invalid handle passed to enqueue_and_wait", 2) end
+        i = tointeger(h)
+    end
     if i == nil or i < 0 or i >= self.fg._nh then
         raise("attempted to enqueue an invalid handle", 2)
     end
-    check_timeout(timeout)
-    queue(self, r, i)
+    if timeout ~= nil then check_timeout(timeout) end
+    local st = self.st
+    if st[i] == IDLE then  -- (queue, inline)
+        st[i] = QUEUED
+        self.req[i] = r
+    end
     local w = self.w
     w.handle = i
     self.waiting = w
@@ -768,6 +829,10 @@ local function error_response()
 end
 
 -- The route of `slot` returned `res` (ok) or raised `res` (not ok).
+-- The response made from the reply being handled by `v2_events` now, and that reply's
+-- position in the call (see REPLY_EV).
+local ev_res, ev_i = nil, 0
+
 local function route_done(slot, ok, res)
     slot.returned = true
     slot.waiting = nil
@@ -775,7 +840,7 @@ local function route_done(slot, ok, res)
     if parent ~= nil then
         -- A child: its result is its parent's result for that handle (spec 2.9).
         if not ok then
-            emit(A_LOG, slot.top.task, tostring(res))
+            emit3(A_LOG, slot.top.task, tostring(res))
             res = error_response()
         elseif type(res) ~= "string" and getmetatable(res) ~= Response then
             res = error_response()
@@ -788,20 +853,23 @@ local function route_done(slot, ok, res)
     -- request's tree is still in flight): the common case, one action instead of two.
     local now = slot.pending == 0
     if not ok then
-        emit(A_REPLY, task, DONE_ERR, tostring(res), traceback(slot.co, tostring(res)), nil,
+        emit8(A_REPLY, task, DONE_ERR, tostring(res), traceback(slot.co, tostring(res)), nil,
             nil, now)
+    elseif res == ev_res and res ~= nil and not res._edited then
+        -- (the common case: Python sends the bytes it passed in, without a copy back)
+        emit4(A_REPLY_EV, task, ev_i, now)
     elseif getmetatable(res) == Response then
         if res.raw == nil then
             -- [R] 1.6.45 sends nothing at all for a response that holds no bytes.
-            emit(A_REPLY, task, DONE_BAD, nil, nil, nil, nil, now)
+            emit8(A_REPLY, task, DONE_BAD, nil, nil, nil, nil, now)
         else
-            emit(A_REPLY, task, DONE_RES, res.raw, res.status, res._code, res._mode or 0, now)
+            emit8(A_REPLY, task, DONE_RES, res.raw, res.status, res._code, res._mode or 0, now)
         end
     elseif type(res) == "string" then
         if #res > MAX_STRING_REPLY then res = ssub(res, 1, MAX_STRING_REPLY) end
-        emit(A_REPLY, task, DONE_STR, res, nil, nil, nil, now)
+        emit8(A_REPLY, task, DONE_STR, res, nil, nil, nil, now)
     else
-        emit(A_REPLY, task, DONE_BAD, nil, nil, nil, nil, now)
+        emit8(A_REPLY, task, DONE_BAD, nil, nil, nil, nil, now)
     end
     -- (otherwise the last request of the tree to come back releases the slot)
     if now then release(slot, true) end
@@ -841,7 +909,7 @@ local function begin_wait(slot, timeout)
         local token = new_id()
         timers[token] = slot
         slot.token = token
-        emit(A_TIMER, slot.top.task, token, timeout)
+        emit4(A_TIMER, slot.top.task, token, timeout)
     end
 end
 
@@ -867,7 +935,7 @@ local function stepped(slot, ok, a, kind, x, r)
         timers[token] = slot
         slot.token = token
         slot.sleeping = true
-        emit(A_TIMER, slot.top.task, token, x)
+        emit4(A_TIMER, slot.top.task, token, x)
     elseif kind == YIELD_POOL or kind == YIELD_INTERNAL then
         -- A v1 call from a v2 route (1.6.23 - 1.6.29 allowed both in one config).
         if kind == YIELD_INTERNAL and slot.parent ~= nil then
@@ -882,16 +950,12 @@ local function stepped(slot, ok, a, kind, x, r)
     end
 end
 
-local function run(slot, a, b)
-    return stepped(slot, co_resume(slot.co, a, b))
-end
-
 local function drain()
     local i = 1
     while i <= nrun do
         local slot, a, b = runq[i], runa[i], runb[i]
         runq[i], runa[i], runb[i] = nil, nil, nil
-        run(slot, a, b)
+        stepped(slot, co_resume(slot.co, a, b))
         i = i + 1
     end
     nrun = 0
@@ -902,13 +966,14 @@ start_child = function(parent, h, r)
     if slot == nil then
         local ok, s = pcall(take_slot, parent.fg._targets[h])
         if not ok then
-            emit(A_LOG, parent.top.task, tostring(s))
+            emit3(A_LOG, parent.top.task, tostring(s))
             deliver(parent, h, error_response())
             return
         end
         slot = s
         slot.parent, slot.ph = parent, h
         parent.child[h] = slot
+        parent.has_child = true
     end
     slot.top = parent.top
     slot.task = parent.top.task
@@ -932,17 +997,33 @@ local function v2_start(...)
         local ok, slot
         if fg == nil then
             ok, slot = false, "attempt to call a nil value"
-        elseif fg._ready then
-            ok, slot = pcall(take_slot, fg)
-        else
+        elseif not fg._ready then
             ok, slot = false, "attempt to call a nil value"
+        else
+            local nf = fg._nfree
+            if nf > 0 then  -- (take_slot, inline)
+                ok, slot = true, fg._free[nf]
+                fg._free[nf] = nil
+                fg._nfree = nf - 1
+            else
+                ok, slot = pcall(take_slot, fg)
+            end
         end
         if not ok then
-            emit(A_REPLY, task, START_FAIL, tostring(slot), nil, nil, nil, true)
+            emit8(A_REPLY, task, START_FAIL, tostring(slot), nil, nil, nil, true)
         else
-            local r = setmetatable({ _h = task, _cmd = args[i + 2], _line = args[i + 3],
-                _key = args[i + 4] }, Request)
-            if args[i + 5] then r._nr = true end
+            -- A top-level slot's request object is made once and refilled for each request
+            -- it runs, as 1.6.45's rctx does (its fields: mcp_routes.lua, "request objects").
+            local r = slot.rq
+            if r == nil then
+                r = setmetatable({}, Request)
+                slot.rq = r
+            elseif r._edited or r._toks or r._fl or r._value or r._vh then
+                r._toks, r._starts, r._stop, r._fl = nil, nil, nil, nil
+                r._mode, r._rw, r._edited, r._value, r._vh = nil, nil, nil, nil, nil
+            end
+            r._h, r._cmd, r._line, r._key = task, args[i + 2], args[i + 3], args[i + 4]
+            r._nr = args[i + 5] or nil
             slot.task, slot.r, slot.top = task, r, slot
             slot.pending = 0
             schedule(slot, r)
@@ -990,9 +1071,11 @@ local function v2_events(...)
                 else
                     deliver(slot, h, res)
                 end
+                ev_res, ev_i = res, i
             end
         end
         drain()
+        ev_res = nil
     end
     return flush()
 end
