@@ -20,6 +20,8 @@
 --   SEND     task sub pool line value vh key mode cmd   (an edited or built request)
 --   SEND_REQ task sub pool h      (the client request of task handle h, unchanged: Python
 --                                  holds its bytes)
+--   SEND_OWN task pool            (SEND_REQ of the task's own request, whose id is the task's
+--                                  handle)
 --   TIMER    task token seconds
 --   REPLY    task kind a b c d released   (kind DONE_RES raw status code mode | DONE_STR s |
 --            DONE_BAD | DONE_ERR msg traceback | START_FAIL msg; released: the slot is free)
@@ -52,11 +54,13 @@ local DONE_RES, DONE_STR, DONE_BAD, DONE_ERR = codes.DONE_RES, codes.DONE_STR, c
 local START_FAIL = 15
 codes.START_FAIL = START_FAIL
 
-local A_SEND, A_TIMER, A_REPLY, A_RELEASE, A_LOG, A_SEND_REQ, A_REPLY_EV = 1, 2, 3, 4, 5, 6, 7
+local A_SEND, A_TIMER, A_REPLY, A_RELEASE, A_LOG, A_SEND_REQ, A_REPLY_EV, A_SEND_OWN =
+    1, 2, 3, 4, 5, 6, 7, 8
 codes.A_SEND, codes.A_TIMER, codes.A_REPLY, codes.A_RELEASE, codes.A_LOG, codes.A_SEND_REQ,
-    codes.A_REPLY_EV = A_SEND, A_TIMER, A_REPLY, A_RELEASE, A_LOG, A_SEND_REQ, A_REPLY_EV
+    codes.A_REPLY_EV, codes.A_SEND_OWN = A_SEND, A_TIMER, A_REPLY, A_RELEASE, A_LOG,
+    A_SEND_REQ, A_REPLY_EV, A_SEND_OWN
 -- Values per action (kind included), by kind.
-state.action_widths = { 10, 4, 8, 2, 3, 5, 4 }
+state.action_widths = { 10, 4, 8, 2, 3, 5, 4, 3 }
 -- The pool id Python reads as "the proxy's own cache" (mcp.internal_handler, mcp.internal).
 local INTERNAL_POOL = -1
 codes.INTERNAL_POOL = INTERNAL_POOL
@@ -404,6 +408,9 @@ end
 ---------------------------------------------------------------------------
 -- results
 
+-- Sub-request ids and timer tokens count down from -1; the request a top-level slot with one
+-- handle sends first takes its task's handle (a positive number) as id, which Python then
+-- need not be told (SEND_OWN).
 local subs = {}       -- sub-request id -> slot; sub_h[id] -> handle (DIRECT for v1 calls)
 local sub_h = {}
 local timers = {}     -- timer token -> slot
@@ -412,7 +419,7 @@ local next_id = 0
 local runq, runa, runb, nrun = {}, {}, {}, 0
 
 local function new_id()
-    next_id = next_id + 1
+    next_id = next_id - 1
     return next_id
 end
 
@@ -550,7 +557,7 @@ local function dispatch(slot)
             if kind == K_CHILD then
                 start_child(slot, h, r)
             else
-                local sub = next_id + 1  -- (new_id, inline)
+                local sub = next_id - 1  -- (new_id, inline)
                 next_id = sub
                 subs[sub], sub_h[sub] = slot, h
                 local pool = kind == K_POOL and fg._targets[h] or INTERNAL_POOL
@@ -914,13 +921,51 @@ local function begin_wait(slot, timeout)
 end
 
 -- Act on what a slot's coroutine did when resumed.
+-- (The common cases, a route that waits on its only handle, a pool, for the client's request
+-- unedited, and one that returns the response that resumed it, are done inline: what
+-- begin_wait + dispatch and route_done + emit would do, without their calls.)
 local function stepped(slot, ok, a, kind, x, r)
     if not ok then
         slot.broken = true  -- its coroutine is dead: the slot gets a new one when released
         return route_done(slot, false, a)
     end
     if a == DONE then
+        if kind == ev_res and kind ~= nil and slot.pending == 0 and slot.parent == nil
+                and not kind._edited then
+            local n = nout
+            out[n + 1], out[n + 2], out[n + 3], out[n + 4] = A_REPLY_EV, slot.task, ev_i, true
+            nout = n + 4
+            return release(slot, true)
+        end
         return route_done(slot, true, kind)
+    end
+    if kind == YIELD_WAIT and a == Y and x == nil then
+        local fg, w = slot.fg, slot.waiting
+        if fg._nh == 1 and w ~= nil and w.handle == 0 and fg._kinds[0] == K_POOL then
+            local st, req = slot.st, slot.req[0]
+            if st[0] == QUEUED and not req._edited and not req._nr then
+                st[0] = ACTIVE
+                slot.active = slot.active + 1
+                local top = slot.top
+                top.pending = top.pending + 1
+                local task, n = top.task, nout
+                if slot == top and req._h == task then
+                    -- (its only handle sends once per run: the task's handle is free as id)
+                    subs[task], sub_h[task] = slot, 0
+                    out[n + 1], out[n + 2], out[n + 3] = A_SEND_OWN, task, fg._targets[0]
+                    nout = n + 3
+                else
+                    local sub = next_id - 1
+                    next_id = sub
+                    subs[sub], sub_h[sub] = slot, 0
+                    out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = A_SEND_REQ,
+                        task, sub, fg._targets[0], req._h
+                    nout = n + 5
+                end
+                return
+            end
+        end
+        return begin_wait(slot, x)
     end
     if a ~= Y then
         -- The route called coroutine.yield itself: its coroutine is mid-route and is dropped.
@@ -1026,7 +1071,9 @@ local function v2_start(...)
             r._nr = args[i + 5] or nil
             slot.task, slot.r, slot.top = task, r, slot
             slot.pending = 0
-            schedule(slot, r)
+            local k = nrun + 1  -- (schedule(slot, r), inline: the slot was reset)
+            runq[k], runa[k] = slot, r
+            nrun = k
         end
     end
     drain()
@@ -1062,19 +1109,37 @@ local function v2_events(...)
             local slot, h = subs[id], sub_h[id]
             subs[id], sub_h[id] = nil, nil
             if slot ~= nil then
-                local res = new_response(raw, args[i + 2], args[i + 3], args[i + 4],
-                    args[i + 5], args[i + 6], args[i + 7], args[i + 8])
+                -- (new_response, inline)
+                local res = setmetatable({ raw = raw, status = args[i + 2], _code = args[i + 3],
+                    _vlen = args[i + 4], _mode = args[i + 5], _elapsed = args[i + 6],
+                    _type = args[i + 7], _be = args[i + 8] }, Response)
+                ev_res, ev_i = res, i
+                local w = slot.waiting
                 if h == DIRECT then
                     -- a v1 call's reply: the route goes on with it
                     slot.top.pending = slot.top.pending - 1
                     schedule(slot, res)
+                elseif w ~= nil and w.handle == h and nrun == 0 and slot.cb[h] == nil
+                        and not slot.returned then
+                    -- (deliver, schedule and drain, inline: the slot waits for this very
+                    -- handle, and nothing else is due to run first)
+                    local status = args[i + 2]
+                    slot.res[h] = res
+                    slot.flag[h] = status ~= 0 and RES_ANY + RES_ERROR
+                        or (args[i + 3] == MCMC_CODE_END and RES_OK or RES_GOOD)
+                    slot.active = slot.active - 1
+                    slot.st[h] = WAITED
+                    slot.waiting, slot.token = nil, nil
+                    -- (the top is still pending: its own wait, or this child, stands for it)
+                    local top = slot.top
+                    top.pending = top.pending - 1
+                    stepped(slot, co_resume(slot.co, res))
                 else
                     deliver(slot, h, res)
                 end
-                ev_res, ev_i = res, i
             end
         end
-        drain()
+        if nrun > 0 then drain() end
         ev_res = nil
     end
     return flush()

@@ -58,6 +58,7 @@ class FuncGens:
         self.widths: list[int] = [0] + [int(widths[k]) for k in range(1, len(widths) + 1)]
         self.A_SEND = codes["A_SEND"]
         self.A_SEND_REQ = codes["A_SEND_REQ"]
+        self.A_SEND_OWN = codes["A_SEND_OWN"]
         self.A_TIMER = codes["A_TIMER"]
         self.A_REPLY = codes["A_REPLY"]
         self.A_REPLY_EV = codes["A_REPLY_EV"]
@@ -143,20 +144,24 @@ class FuncGens:
         i = 0
         n = len(actions)
         while i < n:
-            kind = actions[i]
+            kind: int = actions[i]
             try:
-                if kind == self.A_SEND_REQ:
+                if kind == self.A_SEND_OWN:
+                    handle = actions[i + 1]
+                    self._send_req(handle, handle, actions[i + 2], handle)
+                elif kind == self.A_SEND_REQ:
                     self._send_req(actions[i + 1], actions[i + 2], actions[i + 3], actions[i + 4])
                 elif kind == self.A_REPLY_EV:
-                    # the response made from the reply at chunk[j:j + EVENT_ARGS], unedited
-                    j = actions[i + 2] - 1
+                    # the response made from the reply at chunk[j - 1:j - 1 + EVENT_ARGS]
+                    # (1-based j), unedited
+                    j: int = actions[i + 2]
                     self._reply_with(
                         actions[i + 1],
                         self.DONE_RES,
+                        chunk[j],
                         chunk[j + 1],
                         chunk[j + 2],
-                        chunk[j + 3],
-                        chunk[j + 5],
+                        chunk[j + 4],
                         actions[i + 3],
                     )
                 elif kind == self.A_SEND:
