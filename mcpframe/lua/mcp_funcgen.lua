@@ -289,8 +289,10 @@ end
 -- run: itself, or the slot whose child it is), parent/ph (the parent slot and handle a child
 -- reports to), st/req/res/flag/cb (per handle), child (pinned child slots per handle),
 -- active (handles dispatched and not complete), pending (top only: requests of the whole
--- tree in flight, children running included), returned, task, r, waiting (a wait in
--- progress: mode, count, got, handle), token (of its timer), uobjs.
+-- tree in flight, children running included), returned, task, waiting (a wait in
+-- progress: mode, count, got, handle), token (of its timer), uobjs; rq (top-level slots: the
+-- request object, refilled for each request), pool0 (the pool of its only handle, if so),
+-- has_child (a child slot was ever pinned).
 -- Slots made so far (read by proxy/hooks.py: plans of routers and failovers are made again
 -- only when a new slot may have changed what a function generator does).
 local slots_made = { n = 0 }
@@ -308,6 +310,9 @@ new_slot = function(fg)
     end
     slot.route = route
     slot.co = co_create(slot_body(slot))
+    -- The pool of its only handle (handles are fixed once the funcgen is ready), for the
+    -- inline wait in `stepped`.
+    if fg._nh == 1 and fg._kinds[0] == K_POOL then slot.pool0 = fg._targets[0] end
     fg._nslots = fg._nslots + 1
     fg._all[fg._nslots] = slot
     return slot
@@ -331,7 +336,7 @@ local function reset(slot)
         st[h], req[h], res[h], flag[h] = IDLE, nil, nil, nil
     end
     slot.active, slot.pending, slot.returned = 0, 0, false
-    slot.waiting, slot.token, slot.r, slot.task = nil, nil, nil, nil
+    slot.waiting, slot.token, slot.task = nil, nil, nil
     slot.sleeping = nil
     local uobjs = slot.uobjs
     for i = 1, #uobjs do
@@ -654,7 +659,8 @@ function RCTX:wait_cond(count, ...)
 end
 
 function RCTX:enqueue_and_wait(r, h, timeout)
-    if getmetatable(r) ~= Request or not KEYED[r._cmd] then
+    -- (the slot's own request is a Request: no metatable check for it)
+    if r == nil or (r ~= self.rq and getmetatable(r) ~= Request) or not KEYED[r._cmd] then
         check_enqueue(self, r, "enqueue_and_wait")
     end
     if self.waiting then raise("wait_cond: cannot call while already in wait mode", 2) end
@@ -940,8 +946,8 @@ local function stepped(slot, ok, a, kind, x, r)
         return route_done(slot, true, kind)
     end
     if kind == YIELD_WAIT and a == Y and x == nil then
-        local fg, w = slot.fg, slot.waiting
-        if fg._nh == 1 and w ~= nil and w.handle == 0 and fg._kinds[0] == K_POOL then
+        local pool, w = slot.pool0, slot.waiting
+        if pool ~= nil and w ~= nil and w.handle == 0 then
             local st, req = slot.st, slot.req[0]
             if st[0] == QUEUED and not req._edited and not req._nr then
                 st[0] = ACTIVE
@@ -952,14 +958,14 @@ local function stepped(slot, ok, a, kind, x, r)
                 if slot == top and req._h == task then
                     -- (its only handle sends once per run: the task's handle is free as id)
                     subs[task], sub_h[task] = slot, 0
-                    out[n + 1], out[n + 2], out[n + 3] = A_SEND_OWN, task, fg._targets[0]
+                    out[n + 1], out[n + 2], out[n + 3] = A_SEND_OWN, task, pool
                     nout = n + 3
                 else
                     local sub = next_id - 1
                     next_id = sub
                     subs[sub], sub_h[sub] = slot, 0
                     out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = A_SEND_REQ,
-                        task, sub, fg._targets[0], req._h
+                        task, sub, pool, req._h
                     nout = n + 5
                 end
                 return
@@ -1023,7 +1029,6 @@ start_child = function(parent, h, r)
     slot.top = parent.top
     slot.task = parent.top.task
     slot.returned = false
-    slot.r = r
     -- (the parent's pending count stands for the child until it reports its result)
     schedule(slot, r)
 end
@@ -1069,7 +1074,7 @@ local function v2_start(...)
             end
             r._h, r._cmd, r._line, r._key = task, args[i + 2], args[i + 3], args[i + 4]
             r._nr = args[i + 5] or nil
-            slot.task, slot.r, slot.top = task, r, slot
+            slot.task, slot.top = task, slot
             slot.pending = 0
             local k = nrun + 1  -- (schedule(slot, r), inline: the slot was reset)
             runq[k], runa[k] = slot, r
