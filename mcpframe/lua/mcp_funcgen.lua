@@ -28,6 +28,8 @@
 --   REPLY_EV task i released      (the route returned, unedited, the response made from the
 --                                  reply at 1-based position i of this `events` call, whose
 --                                  raw, status, code and mode Python still holds)
+--   REPLY_OWN i                   (REPLY_EV, released, for the reply to the task's SEND_OWN:
+--                                  the task is that reply's id)
 --   RELEASE  task                 (the slot is free again: the request stops counting as active)
 --   LOG      task msg             (a proxy_error log line: a callback or a child raised)
 --
@@ -54,13 +56,13 @@ local DONE_RES, DONE_STR, DONE_BAD, DONE_ERR = codes.DONE_RES, codes.DONE_STR, c
 local START_FAIL = 15
 codes.START_FAIL = START_FAIL
 
-local A_SEND, A_TIMER, A_REPLY, A_RELEASE, A_LOG, A_SEND_REQ, A_REPLY_EV, A_SEND_OWN =
-    1, 2, 3, 4, 5, 6, 7, 8
+local A_SEND, A_TIMER, A_REPLY, A_RELEASE, A_LOG, A_SEND_REQ, A_REPLY_EV, A_SEND_OWN,
+    A_REPLY_OWN = 1, 2, 3, 4, 5, 6, 7, 8, 9
 codes.A_SEND, codes.A_TIMER, codes.A_REPLY, codes.A_RELEASE, codes.A_LOG, codes.A_SEND_REQ,
-    codes.A_REPLY_EV, codes.A_SEND_OWN = A_SEND, A_TIMER, A_REPLY, A_RELEASE, A_LOG,
-    A_SEND_REQ, A_REPLY_EV, A_SEND_OWN
+    codes.A_REPLY_EV, codes.A_SEND_OWN, codes.A_REPLY_OWN = A_SEND, A_TIMER, A_REPLY,
+    A_RELEASE, A_LOG, A_SEND_REQ, A_REPLY_EV, A_SEND_OWN, A_REPLY_OWN
 -- Values per action (kind included), by kind.
-state.action_widths = { 10, 4, 8, 2, 3, 5, 4, 3 }
+state.action_widths = { 10, 4, 8, 2, 3, 5, 4, 3, 2 }
 -- The pool id Python reads as "the proxy's own cache" (mcp.internal_handler, mcp.internal).
 local INTERNAL_POOL = -1
 codes.INTERNAL_POOL = INTERNAL_POOL
@@ -312,7 +314,12 @@ new_slot = function(fg)
     slot.co = co_create(slot_body(slot))
     -- The pool of its only handle (handles are fixed once the funcgen is ready), for the
     -- inline wait in `stepped`.
-    if fg._nh == 1 and fg._kinds[0] == K_POOL then slot.pool0 = fg._targets[0] end
+    if fg._nh == 1 and fg._kinds[0] == K_POOL then
+        slot.pool0 = fg._targets[0]
+        -- (and with no user objects, a run that took the inline paths from start to end
+        -- leaves only handle 0 and the task to reset: see `stepped`)
+        slot.plain = fg._u == 0
+    end
     fg._nslots = fg._nslots + 1
     fg._all[fg._nslots] = slot
     return slot
@@ -381,9 +388,8 @@ drop_slot = function(fg, slot)
     fg._nslots = n - 1
 end
 
-local function release(top, quiet)
-    local task = top.task
-    reset(top)
+-- The free list takes the reset slot `top` back, or it is dropped (trimming, above).
+local function shelve(top)
     local fg = top.fg
     local keep = true
     if fg._nfree > fg._nslots // 2 - 1 then
@@ -407,6 +413,12 @@ local function release(top, quiet)
     else
         drop_slot(fg, top)
     end
+end
+
+local function release(top, quiet)
+    local task = top.task
+    reset(top)
+    shelve(top)
     if not quiet then emit2(A_RELEASE, task) end
 end
 
@@ -842,9 +854,9 @@ local function error_response()
 end
 
 -- The route of `slot` returned `res` (ok) or raised `res` (not ok).
--- The response made from the reply being handled by `v2_events` now, and that reply's
--- position in the call (see REPLY_EV).
-local ev_res, ev_i = nil, 0
+-- The response made from the reply being handled by `v2_events` now, that reply's position
+-- in the call and its id (see REPLY_EV and REPLY_OWN).
+local ev_res, ev_i, ev_id = nil, 0, 0
 
 local function route_done(slot, ok, res)
     slot.returned = true
@@ -938,9 +950,23 @@ local function stepped(slot, ok, a, kind, x, r)
     if a == DONE then
         if kind == ev_res and kind ~= nil and slot.pending == 0 and slot.parent == nil
                 and not kind._edited then
-            local n = nout
-            out[n + 1], out[n + 2], out[n + 3], out[n + 4] = A_REPLY_EV, slot.task, ev_i, true
-            nout = n + 4
+            local n, task = nout, slot.task
+            if ev_id == task then
+                -- (the reply to its SEND_OWN: Python finds the task there too)
+                out[n + 1], out[n + 2] = A_REPLY_OWN, ev_i
+                nout = n + 2
+            else
+                out[n + 1], out[n + 2], out[n + 3], out[n + 4] = A_REPLY_EV, task, ev_i, true
+                nout = n + 4
+            end
+            if slot.plain then
+                -- (reset, for a slot whose only handle is a pool and that has no user
+                -- objects: it has no children; having returned ok with nothing pending, it
+                -- is not waiting, sleeping, broken or returned, and has no timer)
+                slot.st[0], slot.req[0], slot.res[0], slot.flag[0] = IDLE, nil, nil, nil
+                slot.task = nil
+                return shelve(slot)
+            end
             return release(slot, true)
         end
         return route_done(slot, true, kind)
@@ -1118,7 +1144,7 @@ local function v2_events(...)
                 local res = setmetatable({ raw = raw, status = args[i + 2], _code = args[i + 3],
                     _vlen = args[i + 4], _mode = args[i + 5], _elapsed = args[i + 6],
                     _type = args[i + 7], _be = args[i + 8] }, Response)
-                ev_res, ev_i = res, i
+                ev_res, ev_i, ev_id = res, i, id
                 local w = slot.waiting
                 if h == DIRECT then
                     -- a v1 call's reply: the route goes on with it

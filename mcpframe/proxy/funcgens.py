@@ -62,6 +62,7 @@ class FuncGens:
         self.A_TIMER = codes["A_TIMER"]
         self.A_REPLY = codes["A_REPLY"]
         self.A_REPLY_EV = codes["A_REPLY_EV"]
+        self.A_REPLY_OWN = codes["A_REPLY_OWN"]
         self.A_RELEASE = codes["A_RELEASE"]
         self.INTERNAL_POOL = codes["INTERNAL_POOL"]
         self.DONE_RES = codes["DONE_RES"]
@@ -142,6 +143,7 @@ class FuncGens:
         """Do the driver's ``actions`` (see the Lua file); ``chunk``: the call's arguments."""
         widths = self.widths
         i = 0
+        j = 0
         n = len(actions)
         while i < n:
             kind: int = actions[i]
@@ -151,10 +153,22 @@ class FuncGens:
                     self._send_req(handle, handle, actions[i + 2], handle)
                 elif kind == self.A_SEND_REQ:
                     self._send_req(actions[i + 1], actions[i + 2], actions[i + 3], actions[i + 4])
+                elif kind == self.A_REPLY_OWN:
+                    # REPLY_EV for the reply whose id is the task's handle, released
+                    j = actions[i + 1]
+                    self._reply_with(
+                        chunk[j - 1],
+                        self.DONE_RES,
+                        chunk[j],
+                        chunk[j + 1],
+                        chunk[j + 2],
+                        chunk[j + 4],
+                        True,
+                    )
                 elif kind == self.A_REPLY_EV:
                     # the response made from the reply at chunk[j - 1:j - 1 + EVENT_ARGS]
                     # (1-based j), unedited
-                    j: int = actions[i + 2]
+                    j = actions[i + 2]
                     self._reply_with(
                         actions[i + 1],
                         self.DONE_RES,
