@@ -1127,7 +1127,14 @@ local function start_batch(...)
     local j = 0
     for i = 1, n, 6 do
         local handle = args[i]
-        local co = idle_coroutine()
+        local co
+        if nidle > 0 then  -- (idle_coroutine, inline)
+            co = idle[nidle]
+            idle[nidle] = nil
+            nidle = nidle - 1
+        else
+            co = co_create(runner)
+        end
         -- (Four fields fit the table's smallest hash part; _nr is only set when true.)
         local r = setmetatable({ _h = handle, _cmd = args[i + 2], _line = args[i + 3],
             _key = args[i + 4] }, Request)
@@ -1161,7 +1168,10 @@ local function resume_batch(...)
             _elapsed = args[i + 6], _type = args[i + 7], _be = args[i + 8] }, Response)
         local ok, a, kind, id, rr, x1, x2, x3, x4 = co_resume(co, res)
         if a == DONE and kind == res and ok and not res._edited then
-            park(co)
+            if nidle < MAX_IDLE then  -- (park, inline)
+                nidle = nidle + 1
+                idle[nidle] = co
+            end
             out[j + 1], out[j + 2] = DONE_SAME, 0
         elseif a == Y and kind == YIELD_POOL and ok and getmetatable(rr) == Request
                 and rr._h == handle and not rr._edited then
