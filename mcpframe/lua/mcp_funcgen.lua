@@ -428,7 +428,9 @@ end
 -- Sub-request ids and timer tokens count down from -1; the request a top-level slot with one
 -- handle sends first takes its task's handle (a positive number) as id, which Python then
 -- need not be told (SEND_OWN).
-local subs = {}       -- sub-request id -> slot; sub_h[id] -> handle (DIRECT for v1 calls)
+-- sub-request id -> slot; sub_h[id] -> handle (DIRECT for v1 calls), absent for handle 0
+-- (the common case: one key fewer to add to a table per request)
+local subs = {}
 local sub_h = {}
 local timers = {}     -- timer token -> slot
 local next_id = 0
@@ -576,7 +578,8 @@ local function dispatch(slot)
             else
                 local sub = next_id - 1  -- (new_id, inline)
                 next_id = sub
-                subs[sub], sub_h[sub] = slot, h
+                subs[sub] = slot
+                if h ~= 0 then sub_h[sub] = h end
                 local pool = kind == K_POOL and fg._targets[h] or INTERNAL_POOL
                 if r._nr and not r._rw then rewrite_noreply(r) end
                 if not r._edited then  -- (emit_send's common case, inline)
@@ -983,13 +986,13 @@ local function stepped(slot, ok, a, kind, x, r)
                 local task, n = top.task, nout
                 if slot == top and req._h == task then
                     -- (its only handle sends once per run: the task's handle is free as id)
-                    subs[task], sub_h[task] = slot, 0
+                    subs[task] = slot
                     out[n + 1], out[n + 2], out[n + 3] = A_SEND_OWN, task, pool
                     nout = n + 3
                 else
                     local sub = next_id - 1
                     next_id = sub
-                    subs[sub], sub_h[sub] = slot, 0
+                    subs[sub] = slot
                     out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = A_SEND_REQ,
                         task, sub, pool, req._h
                     nout = n + 5
@@ -1138,7 +1141,12 @@ local function v2_events(...)
             end
         else
             local slot, h = subs[id], sub_h[id]
-            subs[id], sub_h[id] = nil, nil
+            subs[id] = nil
+            if h ~= nil then
+                sub_h[id] = nil
+            else
+                h = 0
+            end
             if slot ~= nil then
                 -- (new_response, inline)
                 local res = setmetatable({ raw = raw, status = args[i + 2], _code = args[i + 3],
