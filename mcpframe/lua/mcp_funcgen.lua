@@ -14,14 +14,24 @@
 -- or a timer fires. Python sends the bytes, and calls `v2_events(sub, raw, status, ..., sub,
 -- ...)` once per loop turn with every reply (and fired timer) that arrived; the driver files
 -- each under its slot and handle, runs the handle's callback, and resumes the slots whose
--- waits are over. Every driver call answers a flat list of actions, ACTION_WIDTH values each:
+-- waits are over. Every driver call answers a flat list of actions, each as many values as its
+-- kind says (state.action_widths, which Python reads):
 --
---   SEND    task sub pool line value vh key mode cmd   (line nil: the client's request as is)
---   TIMER   task token seconds
---   REPLY   task kind a b c d released   (kind DONE_RES raw status code mode | DONE_STR s |
---           DONE_BAD | DONE_ERR msg traceback | START_FAIL msg; released: the slot is free)
---   RELEASE task                (the slot is free again: the request stops counting as active)
---   LOG     task msg            (a proxy_error log line: a callback or a child raised)
+--   SEND     task sub pool line value vh key mode cmd   (an edited or built request)
+--   SEND_REQ task sub pool h      (the client request of task handle h, unchanged: Python
+--                                  holds its bytes)
+--   SEND_OWN task pool            (SEND_REQ of the task's own request, whose id is the task's
+--                                  handle)
+--   TIMER    task token seconds
+--   REPLY    task kind a b c d released   (kind DONE_RES raw status code mode | DONE_STR s |
+--            DONE_BAD | DONE_ERR msg traceback | START_FAIL msg; released: the slot is free)
+--   REPLY_EV task i released      (the route returned, unedited, the response made from the
+--                                  reply at 1-based position i of this `events` call, whose
+--                                  raw, status, code and mode Python still holds)
+--   REPLY_OWN i                   (REPLY_EV, released, for the reply to the task's SEND_OWN:
+--                                  the task is that reply's id)
+--   RELEASE  task                 (the slot is free again: the request stops counting as active)
+--   LOG      task msg             (a proxy_error log line: a callback or a child raised)
 --
 -- A slot is released when its route has returned and every request it dispatched (its
 -- children's included) has completed (spec 3.15); results that arrive after the route
@@ -46,11 +56,13 @@ local DONE_RES, DONE_STR, DONE_BAD, DONE_ERR = codes.DONE_RES, codes.DONE_STR, c
 local START_FAIL = 15
 codes.START_FAIL = START_FAIL
 
-local A_SEND, A_TIMER, A_REPLY, A_RELEASE, A_LOG = 1, 2, 3, 4, 5
-local ACTION_WIDTH = 10
-codes.A_SEND, codes.A_TIMER, codes.A_REPLY, codes.A_RELEASE, codes.A_LOG =
-    A_SEND, A_TIMER, A_REPLY, A_RELEASE, A_LOG
-codes.ACTION_WIDTH = ACTION_WIDTH
+local A_SEND, A_TIMER, A_REPLY, A_RELEASE, A_LOG, A_SEND_REQ, A_REPLY_EV, A_SEND_OWN,
+    A_REPLY_OWN = 1, 2, 3, 4, 5, 6, 7, 8, 9
+codes.A_SEND, codes.A_TIMER, codes.A_REPLY, codes.A_RELEASE, codes.A_LOG, codes.A_SEND_REQ,
+    codes.A_REPLY_EV, codes.A_SEND_OWN, codes.A_REPLY_OWN = A_SEND, A_TIMER, A_REPLY,
+    A_RELEASE, A_LOG, A_SEND_REQ, A_REPLY_EV, A_SEND_OWN, A_REPLY_OWN
+-- Values per action (kind included), by kind.
+state.action_widths = { 10, 4, 8, 2, 3, 5, 4, 3, 2 }
 -- The pool id Python reads as "the proxy's own cache" (mcp.internal_handler, mcp.internal).
 local INTERNAL_POOL = -1
 codes.INTERNAL_POOL = INTERNAL_POOL
@@ -90,11 +102,44 @@ end
 
 local out, nout = {}, 0
 
-local function emit(a, task, x1, x2, x3, x4, x5, x6, x7, x8)
+-- One function per width: each value costs a store here and a conversion in Python, so an
+-- action carries only what its kind needs.
+local function emit2(a, task)
+    local n = nout
+    out[n + 1], out[n + 2] = a, task
+    nout = n + 2
+end
+
+local function emit3(a, task, x1)
+    local n = nout
+    out[n + 1], out[n + 2], out[n + 3] = a, task, x1
+    nout = n + 3
+end
+
+local function emit4(a, task, x1, x2)
+    local n = nout
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4] = a, task, x1, x2
+    nout = n + 4
+end
+
+local function emit5(a, task, x1, x2, x3)
+    local n = nout
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = a, task, x1, x2, x3
+    nout = n + 5
+end
+
+local function emit8(a, task, x1, x2, x3, x4, x5, x6)
+    local n = nout
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = a, task, x1, x2, x3
+    out[n + 6], out[n + 7], out[n + 8] = x4, x5, x6
+    nout = n + 8
+end
+
+local function emit10(a, task, x1, x2, x3, x4, x5, x6, x7, x8)
     local n = nout
     out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = a, task, x1, x2, x3
     out[n + 6], out[n + 7], out[n + 8], out[n + 9], out[n + 10] = x4, x5, x6, x7, x8
-    nout = n + ACTION_WIDTH
+    nout = n + 10
 end
 
 -- (`out` is kept from call to call, so that it does not grow from empty each time; what
@@ -246,8 +291,10 @@ end
 -- run: itself, or the slot whose child it is), parent/ph (the parent slot and handle a child
 -- reports to), st/req/res/flag/cb (per handle), child (pinned child slots per handle),
 -- active (handles dispatched and not complete), pending (top only: requests of the whole
--- tree in flight, children running included), returned, task, r, waiting (a wait in
--- progress: mode, count, got, handle), token (of its timer), uobjs.
+-- tree in flight, children running included), returned, task, waiting (a wait in
+-- progress: mode, count, got, handle), token (of its timer), uobjs; rq (top-level slots: the
+-- request object, refilled for each request), pool0 (the pool of its only handle, if so),
+-- has_child (a child slot was ever pinned).
 -- Slots made so far (read by proxy/hooks.py: plans of routers and failovers are made again
 -- only when a new slot may have changed what a function generator does).
 local slots_made = { n = 0 }
@@ -265,6 +312,14 @@ new_slot = function(fg)
     end
     slot.route = route
     slot.co = co_create(slot_body(slot))
+    -- The pool of its only handle (handles are fixed once the funcgen is ready), for the
+    -- inline wait in `stepped`.
+    if fg._nh == 1 and fg._kinds[0] == K_POOL then
+        slot.pool0 = fg._targets[0]
+        -- (and with no user objects, a run that took the inline paths from start to end
+        -- leaves only handle 0 and the task to reset: see `stepped`)
+        slot.plain = fg._u == 0
+    end
     fg._nslots = fg._nslots + 1
     fg._all[fg._nslots] = slot
     return slot
@@ -288,7 +343,7 @@ local function reset(slot)
         st[h], req[h], res[h], flag[h] = IDLE, nil, nil, nil
     end
     slot.active, slot.pending, slot.returned = 0, 0, false
-    slot.waiting, slot.token, slot.r, slot.task = nil, nil, nil, nil
+    slot.waiting, slot.token, slot.task = nil, nil, nil
     slot.sleeping = nil
     local uobjs = slot.uobjs
     for i = 1, #uobjs do
@@ -303,7 +358,7 @@ local function reset(slot)
         slot.broken = nil
         slot.co = co_create(slot_body(slot))
     end
-    if next(slot.child) ~= nil then
+    if slot.has_child then
         for _, c in pairs(slot.child) do reset(c) end
     end
 end
@@ -333,9 +388,8 @@ drop_slot = function(fg, slot)
     fg._nslots = n - 1
 end
 
-local function release(top, quiet)
-    local task = top.task
-    reset(top)
+-- The free list takes the reset slot `top` back, or it is dropped (trimming, above).
+local function shelve(top)
     local fg = top.fg
     local keep = true
     if fg._nfree > fg._nslots // 2 - 1 then
@@ -359,13 +413,24 @@ local function release(top, quiet)
     else
         drop_slot(fg, top)
     end
-    if not quiet then emit(A_RELEASE, task) end
+end
+
+local function release(top, quiet)
+    local task = top.task
+    reset(top)
+    shelve(top)
+    if not quiet then emit2(A_RELEASE, task) end
 end
 
 ---------------------------------------------------------------------------
 -- results
 
-local subs = {}       -- sub-request id -> slot; sub_h[id] -> handle (DIRECT for v1 calls)
+-- Sub-request ids and timer tokens count down from -1; the request a top-level slot with one
+-- handle sends first takes its task's handle (a positive number) as id, which Python then
+-- need not be told (SEND_OWN).
+-- sub-request id -> slot; sub_h[id] -> handle (DIRECT for v1 calls), absent for handle 0
+-- (the common case: one key fewer to add to a table per request)
+local subs = {}
 local sub_h = {}
 local timers = {}     -- timer token -> slot
 local next_id = 0
@@ -373,7 +438,7 @@ local next_id = 0
 local runq, runa, runb, nrun = {}, {}, {}, 0
 
 local function new_id()
-    next_id = next_id + 1
+    next_id = next_id - 1
     return next_id
 end
 
@@ -384,13 +449,6 @@ local function schedule(slot, a, b)
     local n = nrun + 1
     runq[n], runa[n], runb[n] = slot, a, b
     nrun = n
-end
-
-local function natural_flag(res)
-    if getmetatable(res) ~= Response then return RES_ANY end
-    if res.status ~= 0 then return RES_ANY + RES_ERROR end
-    if res._code == MCMC_CODE_END then return RES_OK end
-    return RES_GOOD
 end
 
 -- Does the result with `flag` count for a wait in `mode`? (spec 3.5)
@@ -436,40 +494,55 @@ local function count_result(slot, h)
     end
 end
 
-local finish_pending
-
 -- `res` (a response, or a child's string) is the result of handle `h` of `slot`.
 local function deliver(slot, h, res)
-    local flag = natural_flag(res)
+    local flag = RES_ANY
     local resume_now = false
-    local cb = slot.cb[h]
-    if cb ~= nil and getmetatable(res) == Response then
-        local ok, f, again = pcall(cb, res, slot.req[h])
-        if not ok then
-            emit(A_LOG, slot.top.task, tostring(f))
-        elseif mtype(f) == "integer" then
-            if f == WAIT_GOOD then
-                flag = RES_GOOD
-            elseif f == WAIT_OK then
-                flag = RES_OK
+    if getmetatable(res) == Response then
+        -- (natural_flag, inline)
+        if res.status ~= 0 then
+            flag = RES_ANY + RES_ERROR
+        elseif res._code == MCMC_CODE_END then
+            flag = RES_OK
+        else
+            flag = RES_GOOD
+        end
+        local cb = slot.cb[h]
+        if cb ~= nil then
+            local ok, f, again = pcall(cb, res, slot.req[h])
+            if not ok then
+                emit3(A_LOG, slot.top.task, tostring(f))
+            elseif mtype(f) == "integer" then
+                if f == WAIT_GOOD then
+                    flag = RES_GOOD
+                elseif f == WAIT_OK then
+                    flag = RES_OK
+                end
+                resume_now = again and true or false
             end
-            resume_now = again and true or false
         end
     end
     slot.res[h], slot.flag[h] = res, flag
-    slot.st[h] = COMPLETE
     slot.active = slot.active - 1
-    if not slot.returned and slot.waiting then
-        count_result(slot, h)
-        check_wait(slot, resume_now)
+    local w = slot.waiting
+    if w and not slot.returned then
+        if w.handle == h then
+            -- (the common case: enqueue_and_wait or wait_handle on this handle)
+            slot.st[h] = WAITED
+            schedule(slot, res)
+        else
+            slot.st[h] = COMPLETE
+            count_result(slot, h)
+            check_wait(slot, resume_now)
+        end
+    else
+        slot.st[h] = COMPLETE
     end
-    finish_pending(slot.top)
-end
-
--- One request of the tree of `top` is no longer in flight.
-finish_pending = function(top)
-    top.pending = top.pending - 1
-    if top.pending == 0 and top.returned then release(top) end
+    -- (finish_pending, inline)
+    local top = slot.top
+    local p = top.pending - 1
+    top.pending = p
+    if p == 0 and top.returned then release(top) end
 end
 
 ---------------------------------------------------------------------------
@@ -482,11 +555,11 @@ local start_child
 -- reply mode and command.
 local function emit_send(task, sub, pool, r)
     if not r._edited then
-        emit(A_SEND, task, sub, pool, nil, nil, r._h, nil, 0, nil)
+        emit5(A_SEND_REQ, task, sub, pool, r._h)
     else
         local vh = r._vh
         if vh == nil and r._h ~= 0 then vh = r._h end
-        emit(A_SEND, task, sub, pool, r._line, r._value, vh, r._key, r._mode or 0, r._cmd)
+        emit10(A_SEND, task, sub, pool, r._line, r._value, vh, r._key, r._mode or 0, r._cmd)
     end
 end
 
@@ -503,11 +576,17 @@ local function dispatch(slot)
             if kind == K_CHILD then
                 start_child(slot, h, r)
             else
-                local sub = new_id()
-                subs[sub], sub_h[sub] = slot, h
+                local sub = next_id - 1  -- (new_id, inline)
+                next_id = sub
+                subs[sub] = slot
+                if h ~= 0 then sub_h[sub] = h end
                 local pool = kind == K_POOL and fg._targets[h] or INTERNAL_POOL
                 if r._nr and not r._rw then rewrite_noreply(r) end
-                emit_send(top.task, sub, pool, r)
+                if not r._edited then  -- (emit_send's common case, inline)
+                    emit5(A_SEND_REQ, top.task, sub, pool, r._h)
+                else
+                    emit_send(top.task, sub, pool, r)
+                end
             end
         end
     end
@@ -595,15 +674,25 @@ function RCTX:wait_cond(count, ...)
 end
 
 function RCTX:enqueue_and_wait(r, h, timeout)
-    check_enqueue(self, r, "enqueue_and_wait")
+    -- (the slot's own request is a Request: no metatable check for it)
+    if r == nil or (r ~= self.rq and getmetatable(r) ~= Request) or not KEYED[r._cmd] then
+        check_enqueue(self, r, "enqueue_and_wait")
+    end
     if self.waiting then raise("wait_cond: cannot call while already in wait mode", 2) end
-    if type(h) ~= "number" then raise("invalid handle passed to enqueue_and_wait", 2) end
-    local i = tointeger(h)
+    local i = h
+    if mtype(h) ~= "integer" then
+        if type(h) ~= "number" then raise("invalid handle passed to enqueue_and_wait", 2) end
+        i = tointeger(h)
+    end
     if i == nil or i < 0 or i >= self.fg._nh then
         raise("attempted to enqueue an invalid handle", 2)
     end
-    check_timeout(timeout)
-    queue(self, r, i)
+    if timeout ~= nil then check_timeout(timeout) end
+    local st = self.st
+    if st[i] == IDLE then  -- (queue, inline)
+        st[i] = QUEUED
+        self.req[i] = r
+    end
     local w = self.w
     w.handle = i
     self.waiting = w
@@ -768,6 +857,10 @@ local function error_response()
 end
 
 -- The route of `slot` returned `res` (ok) or raised `res` (not ok).
+-- The response made from the reply being handled by `v2_events` now, that reply's position
+-- in the call and its id (see REPLY_EV and REPLY_OWN).
+local ev_res, ev_i, ev_id = nil, 0, 0
+
 local function route_done(slot, ok, res)
     slot.returned = true
     slot.waiting = nil
@@ -775,7 +868,7 @@ local function route_done(slot, ok, res)
     if parent ~= nil then
         -- A child: its result is its parent's result for that handle (spec 2.9).
         if not ok then
-            emit(A_LOG, slot.top.task, tostring(res))
+            emit3(A_LOG, slot.top.task, tostring(res))
             res = error_response()
         elseif type(res) ~= "string" and getmetatable(res) ~= Response then
             res = error_response()
@@ -788,20 +881,23 @@ local function route_done(slot, ok, res)
     -- request's tree is still in flight): the common case, one action instead of two.
     local now = slot.pending == 0
     if not ok then
-        emit(A_REPLY, task, DONE_ERR, tostring(res), traceback(slot.co, tostring(res)), nil,
+        emit8(A_REPLY, task, DONE_ERR, tostring(res), traceback(slot.co, tostring(res)), nil,
             nil, now)
+    elseif res == ev_res and res ~= nil and not res._edited then
+        -- (the common case: Python sends the bytes it passed in, without a copy back)
+        emit4(A_REPLY_EV, task, ev_i, now)
     elseif getmetatable(res) == Response then
         if res.raw == nil then
             -- [R] 1.6.45 sends nothing at all for a response that holds no bytes.
-            emit(A_REPLY, task, DONE_BAD, nil, nil, nil, nil, now)
+            emit8(A_REPLY, task, DONE_BAD, nil, nil, nil, nil, now)
         else
-            emit(A_REPLY, task, DONE_RES, res.raw, res.status, res._code, res._mode or 0, now)
+            emit8(A_REPLY, task, DONE_RES, res.raw, res.status, res._code, res._mode or 0, now)
         end
     elseif type(res) == "string" then
         if #res > MAX_STRING_REPLY then res = ssub(res, 1, MAX_STRING_REPLY) end
-        emit(A_REPLY, task, DONE_STR, res, nil, nil, nil, now)
+        emit8(A_REPLY, task, DONE_STR, res, nil, nil, nil, now)
     else
-        emit(A_REPLY, task, DONE_BAD, nil, nil, nil, nil, now)
+        emit8(A_REPLY, task, DONE_BAD, nil, nil, nil, nil, now)
     end
     -- (otherwise the last request of the tree to come back releases the slot)
     if now then release(slot, true) end
@@ -841,18 +937,70 @@ local function begin_wait(slot, timeout)
         local token = new_id()
         timers[token] = slot
         slot.token = token
-        emit(A_TIMER, slot.top.task, token, timeout)
+        emit4(A_TIMER, slot.top.task, token, timeout)
     end
 end
 
 -- Act on what a slot's coroutine did when resumed.
+-- (The common cases, a route that waits on its only handle, a pool, for the client's request
+-- unedited, and one that returns the response that resumed it, are done inline: what
+-- begin_wait + dispatch and route_done + emit would do, without their calls.)
 local function stepped(slot, ok, a, kind, x, r)
     if not ok then
         slot.broken = true  -- its coroutine is dead: the slot gets a new one when released
         return route_done(slot, false, a)
     end
     if a == DONE then
+        if kind == ev_res and kind ~= nil and slot.pending == 0 and slot.parent == nil
+                and not kind._edited then
+            local n, task = nout, slot.task
+            if ev_id == task then
+                -- (the reply to its SEND_OWN: Python finds the task there too)
+                out[n + 1], out[n + 2] = A_REPLY_OWN, ev_i
+                nout = n + 2
+            else
+                out[n + 1], out[n + 2], out[n + 3], out[n + 4] = A_REPLY_EV, task, ev_i, true
+                nout = n + 4
+            end
+            if slot.plain then
+                -- (reset, for a slot whose only handle is a pool and that has no user
+                -- objects: it has no children; having returned ok with nothing pending, it
+                -- is not waiting, sleeping, broken or returned, and has no timer)
+                slot.st[0], slot.req[0], slot.res[0], slot.flag[0] = IDLE, nil, nil, nil
+                slot.task = nil
+                return shelve(slot)
+            end
+            return release(slot, true)
+        end
         return route_done(slot, true, kind)
+    end
+    if kind == YIELD_WAIT and a == Y and x == nil then
+        local pool, w = slot.pool0, slot.waiting
+        if pool ~= nil and w ~= nil and w.handle == 0 then
+            local st, req = slot.st, slot.req[0]
+            if st[0] == QUEUED and not req._edited and not req._nr then
+                st[0] = ACTIVE
+                slot.active = slot.active + 1
+                local top = slot.top
+                top.pending = top.pending + 1
+                local task, n = top.task, nout
+                if slot == top and req._h == task then
+                    -- (its only handle sends once per run: the task's handle is free as id)
+                    subs[task] = slot
+                    out[n + 1], out[n + 2], out[n + 3] = A_SEND_OWN, task, pool
+                    nout = n + 3
+                else
+                    local sub = next_id - 1
+                    next_id = sub
+                    subs[sub] = slot
+                    out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = A_SEND_REQ,
+                        task, sub, pool, req._h
+                    nout = n + 5
+                end
+                return
+            end
+        end
+        return begin_wait(slot, x)
     end
     if a ~= Y then
         -- The route called coroutine.yield itself: its coroutine is mid-route and is dropped.
@@ -867,7 +1015,7 @@ local function stepped(slot, ok, a, kind, x, r)
         timers[token] = slot
         slot.token = token
         slot.sleeping = true
-        emit(A_TIMER, slot.top.task, token, x)
+        emit4(A_TIMER, slot.top.task, token, x)
     elseif kind == YIELD_POOL or kind == YIELD_INTERNAL then
         -- A v1 call from a v2 route (1.6.23 - 1.6.29 allowed both in one config).
         if kind == YIELD_INTERNAL and slot.parent ~= nil then
@@ -882,16 +1030,12 @@ local function stepped(slot, ok, a, kind, x, r)
     end
 end
 
-local function run(slot, a, b)
-    return stepped(slot, co_resume(slot.co, a, b))
-end
-
 local function drain()
     local i = 1
     while i <= nrun do
         local slot, a, b = runq[i], runa[i], runb[i]
         runq[i], runa[i], runb[i] = nil, nil, nil
-        run(slot, a, b)
+        stepped(slot, co_resume(slot.co, a, b))
         i = i + 1
     end
     nrun = 0
@@ -902,18 +1046,18 @@ start_child = function(parent, h, r)
     if slot == nil then
         local ok, s = pcall(take_slot, parent.fg._targets[h])
         if not ok then
-            emit(A_LOG, parent.top.task, tostring(s))
+            emit3(A_LOG, parent.top.task, tostring(s))
             deliver(parent, h, error_response())
             return
         end
         slot = s
         slot.parent, slot.ph = parent, h
         parent.child[h] = slot
+        parent.has_child = true
     end
     slot.top = parent.top
     slot.task = parent.top.task
     slot.returned = false
-    slot.r = r
     -- (the parent's pending count stands for the child until it reports its result)
     schedule(slot, r)
 end
@@ -932,20 +1076,38 @@ local function v2_start(...)
         local ok, slot
         if fg == nil then
             ok, slot = false, "attempt to call a nil value"
-        elseif fg._ready then
-            ok, slot = pcall(take_slot, fg)
-        else
+        elseif not fg._ready then
             ok, slot = false, "attempt to call a nil value"
+        else
+            local nf = fg._nfree
+            if nf > 0 then  -- (take_slot, inline)
+                ok, slot = true, fg._free[nf]
+                fg._free[nf] = nil
+                fg._nfree = nf - 1
+            else
+                ok, slot = pcall(take_slot, fg)
+            end
         end
         if not ok then
-            emit(A_REPLY, task, START_FAIL, tostring(slot), nil, nil, nil, true)
+            emit8(A_REPLY, task, START_FAIL, tostring(slot), nil, nil, nil, true)
         else
-            local r = setmetatable({ _h = task, _cmd = args[i + 2], _line = args[i + 3],
-                _key = args[i + 4] }, Request)
-            if args[i + 5] then r._nr = true end
-            slot.task, slot.r, slot.top = task, r, slot
+            -- A top-level slot's request object is made once and refilled for each request
+            -- it runs, as 1.6.45's rctx does (its fields: mcp_routes.lua, "request objects").
+            local r = slot.rq
+            if r == nil then
+                r = setmetatable({}, Request)
+                slot.rq = r
+            elseif r._edited or r._toks or r._fl or r._value or r._vh then
+                r._toks, r._starts, r._stop, r._fl = nil, nil, nil, nil
+                r._mode, r._rw, r._edited, r._value, r._vh = nil, nil, nil, nil, nil
+            end
+            r._h, r._cmd, r._line, r._key = task, args[i + 2], args[i + 3], args[i + 4]
+            r._nr = args[i + 5] or nil
+            slot.task, slot.top = task, slot
             slot.pending = 0
-            schedule(slot, r)
+            local k = nrun + 1  -- (schedule(slot, r), inline: the slot was reset)
+            runq[k], runa[k] = slot, r
+            nrun = k
         end
     end
     drain()
@@ -979,20 +1141,45 @@ local function v2_events(...)
             end
         else
             local slot, h = subs[id], sub_h[id]
-            subs[id], sub_h[id] = nil, nil
+            subs[id] = nil
+            if h ~= nil then
+                sub_h[id] = nil
+            else
+                h = 0
+            end
             if slot ~= nil then
-                local res = new_response(raw, args[i + 2], args[i + 3], args[i + 4],
-                    args[i + 5], args[i + 6], args[i + 7], args[i + 8])
+                -- (new_response, inline)
+                local res = setmetatable({ raw = raw, status = args[i + 2], _code = args[i + 3],
+                    _vlen = args[i + 4], _mode = args[i + 5], _elapsed = args[i + 6],
+                    _type = args[i + 7], _be = args[i + 8] }, Response)
+                ev_res, ev_i, ev_id = res, i, id
+                local w = slot.waiting
                 if h == DIRECT then
                     -- a v1 call's reply: the route goes on with it
                     slot.top.pending = slot.top.pending - 1
                     schedule(slot, res)
+                elseif w ~= nil and w.handle == h and nrun == 0 and slot.cb[h] == nil
+                        and not slot.returned then
+                    -- (deliver, schedule and drain, inline: the slot waits for this very
+                    -- handle, and nothing else is due to run first)
+                    local status = args[i + 2]
+                    slot.res[h] = res
+                    slot.flag[h] = status ~= 0 and RES_ANY + RES_ERROR
+                        or (args[i + 3] == MCMC_CODE_END and RES_OK or RES_GOOD)
+                    slot.active = slot.active - 1
+                    slot.st[h] = WAITED
+                    slot.waiting, slot.token = nil, nil
+                    -- (the top is still pending: its own wait, or this child, stands for it)
+                    local top = slot.top
+                    top.pending = top.pending - 1
+                    stepped(slot, co_resume(slot.co, res))
                 else
                     deliver(slot, h, res)
                 end
             end
         end
-        drain()
+        if nrun > 0 then drain() end
+        ev_res = nil
     end
     return flush()
 end

@@ -1134,15 +1134,26 @@ local function compact(handle, ...)
     return HELD, 0
 end
 
+-- The answers of a batch, kept from call to call so that they do not grow from empty each
+-- time (what lies past the count returned is stale).
+local out = {}
+
 -- start_batch(handle, hook, cmd, line, key, nr, handle, hook, ...): six values per route.
 -- The common case (the route calls a pool with its own request, unedited) is answered
 -- here without going through `step`.
 local function start_batch(...)
     local args, n = { ... }, select("#", ...)
-    local out, j = {}, 0
+    local j = 0
     for i = 1, n, 6 do
         local handle = args[i]
-        local co = idle_coroutine()
+        local co
+        if nidle > 0 then  -- (idle_coroutine, inline)
+            co = idle[nidle]
+            idle[nidle] = nil
+            nidle = nidle - 1
+        else
+            co = co_create(runner)
+        end
         -- (Four fields fit the table's smallest hash part; _nr is only set when true.)
         local r = setmetatable({ _h = handle, _cmd = args[i + 2], _line = args[i + 3],
             _key = args[i + 4] }, Request)
@@ -1165,16 +1176,21 @@ end
 -- calls a pool again with its own request) are answered here.
 local function resume_batch(...)
     local args, n = { ... }, select("#", ...)
-    local out, j = {}, 0
+    local j = 0
     for i = 1, n, 9 do
         local handle = args[i]
         local co = waiting[handle]
         waiting[handle] = nil
-        local res = new_response(args[i + 1], args[i + 2], args[i + 3], args[i + 4],
-            args[i + 5], args[i + 6], args[i + 7], args[i + 8])
+        -- (new_response, inline)
+        local res = setmetatable({ raw = args[i + 1], status = args[i + 2],
+            _code = args[i + 3], _vlen = args[i + 4], _mode = args[i + 5],
+            _elapsed = args[i + 6], _type = args[i + 7], _be = args[i + 8] }, Response)
         local ok, a, kind, id, rr, x1, x2, x3, x4 = co_resume(co, res)
         if a == DONE and kind == res and ok and not res._edited then
-            park(co)
+            if nidle < MAX_IDLE then  -- (park, inline)
+                nidle = nidle + 1
+                idle[nidle] = co
+            end
             out[j + 1], out[j + 2] = DONE_SAME, 0
         elseif a == Y and kind == YIELD_POOL and ok and getmetatable(rr) == Request
                 and rr._h == handle and not rr._edited then

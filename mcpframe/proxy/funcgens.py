@@ -29,7 +29,7 @@ from mcpframe.protocol.response import Response, failure_response
 from mcpframe.proxy.backend import Backend
 from mcpframe.proxy.backend_log import BackendLogs
 from mcpframe.proxy.internal import _INTERNAL_BE, _INTERNAL_MAX_VALUE, INTERNAL_COMMANDS, classify
-from mcpframe.proxy.task import Task, data_of, reply_bytes
+from mcpframe.proxy.task import MODE_NORMAL, Task, data_of, reply_bytes
 from mcpframe.proxy.turn import TURN
 
 if TYPE_CHECKING:
@@ -53,10 +53,16 @@ class FuncGens:
         self.events_fn = v2[b"events"]
         self._funcs_stats = v2[b"funcs_stats"]
         codes = vm.codes
-        self.width: int = codes["ACTION_WIDTH"]
+        #: values per action, by kind (index 0 unused)
+        widths = state[b"action_widths"]
+        self.widths: list[int] = [0] + [int(widths[k]) for k in range(1, len(widths) + 1)]
         self.A_SEND = codes["A_SEND"]
+        self.A_SEND_REQ = codes["A_SEND_REQ"]
+        self.A_SEND_OWN = codes["A_SEND_OWN"]
         self.A_TIMER = codes["A_TIMER"]
         self.A_REPLY = codes["A_REPLY"]
+        self.A_REPLY_EV = codes["A_REPLY_EV"]
+        self.A_REPLY_OWN = codes["A_REPLY_OWN"]
         self.A_RELEASE = codes["A_RELEASE"]
         self.INTERNAL_POOL = codes["INTERNAL_POOL"]
         self.DONE_RES = codes["DONE_RES"]
@@ -129,16 +135,50 @@ class FuncGens:
                             router.complete(chunk[i], INTERNAL_ERROR)
                     continue
                 if actions is not None:
-                    self._act(actions)
+                    self._act(actions, chunk)
         finally:
             TURN.end_batch()
 
-    def _act(self, actions: tuple[Any, ...]) -> None:
-        w = self.width
-        for i in range(0, len(actions), w):
-            kind = actions[i]
+    def _act(self, actions: tuple[Any, ...], chunk: list[Any]) -> None:
+        """Do the driver's ``actions`` (see the Lua file); ``chunk``: the call's arguments."""
+        widths = self.widths
+        i = 0
+        j = 0
+        n = len(actions)
+        while i < n:
+            kind: int = actions[i]
             try:
-                if kind == self.A_SEND:
+                if kind == self.A_SEND_OWN:
+                    handle = actions[i + 1]
+                    self._send_req(handle, handle, actions[i + 2], handle)
+                elif kind == self.A_SEND_REQ:
+                    self._send_req(actions[i + 1], actions[i + 2], actions[i + 3], actions[i + 4])
+                elif kind == self.A_REPLY_OWN:
+                    # REPLY_EV for the reply whose id is the task's handle, released
+                    j = actions[i + 1]
+                    self._reply_with(
+                        chunk[j - 1],
+                        self.DONE_RES,
+                        chunk[j],
+                        chunk[j + 1],
+                        chunk[j + 2],
+                        chunk[j + 4],
+                        True,
+                    )
+                elif kind == self.A_REPLY_EV:
+                    # the response made from the reply at chunk[j - 1:j - 1 + EVENT_ARGS]
+                    # (1-based j), unedited
+                    j = actions[i + 2]
+                    self._reply_with(
+                        actions[i + 1],
+                        self.DONE_RES,
+                        chunk[j],
+                        chunk[j + 1],
+                        chunk[j + 2],
+                        chunk[j + 4],
+                        actions[i + 3],
+                    )
+                elif kind == self.A_SEND:
                     self._send(actions, i)
                 elif kind == self.A_REPLY:
                     self._reply(actions, i)
@@ -152,28 +192,30 @@ class FuncGens:
                     self.router.events.emit("proxy_error", msg=_text(actions[i + 2])[:512])
             except Exception as e:  # a bug of ours must cost one request, not the batch
                 self.router.events.emit("proxy_error", msg=f"internal error running a route: {e!r}")
+            i += widths[kind]
 
     # -- sending -------------------------------------------------------------------------
 
+    def _send_req(self, handle: int, sub: int, pool_id: int, h: int) -> None:
+        """A SEND_REQ action: the client request of task ``h``, unchanged (Python holds its
+        bytes), to a pool or to the proxy's own cache."""
+        task = self._task(h)
+        if task is None:
+            return
+        req = task.req
+        if pool_id >= 0:
+            self._to_pool(handle, sub, pool_id, req.key, data_of(req), MODE_NORMAL)
+        else:
+            self._run_internal(sub, req, b"", None, MODE_NORMAL, req.cmd)
+
     def _send(self, a: tuple[Any, ...], i: int) -> None:
-        """A SEND action: the request (its form: see the Lua driver) to a pool, or to the
-        proxy's own cache."""
+        """A SEND action: a request a route built or edited (its form: see the Lua driver)
+        to a pool, or to the proxy's own cache."""
         sub = a[i + 2]
         pool_id = a[i + 3]
         line = a[i + 4]
         vh = a[i + 6]
         mode = a[i + 8]
-        if line is None:
-            # a client request, unchanged: Python holds its bytes
-            task = self._task(vh)
-            if task is None:
-                return
-            req = task.req
-            if pool_id >= 0:
-                self._to_pool(a[i + 1], sub, pool_id, req.key, data_of(req), mode)
-            else:
-                self._run_internal(sub, req, b"", None, mode, req.cmd)
-            return
         value = a[i + 5]
         if value is None and vh:
             # A client request keeps its data block through edits (payload stays here).
@@ -264,31 +306,36 @@ class FuncGens:
         return task if task is not None else self.replied.get(handle)
 
     def _reply(self, a: tuple[Any, ...], i: int) -> None:
+        self._reply_with(a[i + 1], a[i + 2], a[i + 3], a[i + 4], a[i + 5], a[i + 6], a[i + 7])
+
+    def _reply_with(
+        self, handle: int, kind: int, x1: Any, x2: Any, x3: Any, x4: Any, released: bool
+    ) -> None:
+        """The route of task ``handle`` returned: a REPLY action's values (see the Lua
+        driver)."""
         router = self.router
-        handle = a[i + 1]
         task = router.tasks.pop(handle, None)
         if task is None:
             return
-        if a[i + 7]:
+        if released:
             # released with its reply (nothing left in flight): no longer active
             router.active -= 1
             if task.mem:
                 router.mem_used -= task.mem
         else:
             self.replied[handle] = task
-        kind = a[i + 2]
         if kind == self.DONE_RES:
-            data = reply_bytes(a[i + 3], a[i + 4], a[i + 5], a[i + 6], task.mget)
+            data = reply_bytes(x1, x2, x3, x4, task.mget)
         elif kind == self.DONE_STR:
-            data = a[i + 3]
+            data = x1
             if task.mget and data.startswith(b"VALUE ") and data.endswith(b"END\r\n"):
                 data = data[:-5]  # a multiget piece, as a response's (spec v2 2.8)
         elif kind == self.DONE_ERR or kind == self.START_FAIL:
-            msg = _text(a[i + 3])
+            msg = _text(x1)
             router.events.emit(
                 "proxy_error",
                 msg=msg[:512],
-                traceback=_text(a[i + 4]) if a[i + 4] is not None else msg,
+                traceback=_text(x2) if x2 is not None else msg,
             )
             data = START_FAILURE if kind == self.START_FAIL else LUA_FAILURE
         else:
