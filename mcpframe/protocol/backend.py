@@ -339,26 +339,33 @@ def _is_end(data: bytes, pos: int) -> bool:
 
 def _value_size(data: bytes, pos: int, nl: int) -> int:
     """The byte count of the ``VALUE <key> <flags> <bytes> [<cas>]`` line at ``data[pos:nl]``,
-    or -1. memcached puts one space between the tokens: the count is then the last token, or
-    the one before the cas, read backwards digit by digit (compiled, that costs less than
-    any method call on the line); anything else is split the slow way."""
-    e = nl - 1 if data[nl - 1] == 13 else nl
-    spaces = data.count(b" ", pos, e)
-    if spaces == 3 or spaces == 4:
-        i = e - 1
-        if spaces == 4:  # skip the cas
-            while i > pos and 48 <= data[i] <= 57:
-                i -= 1
-            i = i - 1 if i < e - 1 and data[i] == 32 else pos
-        last = i
-        value = 0
-        scale = 1
-        while i > pos and 48 <= data[i] <= 57:
-            value += (data[i] - 48) * scale
-            scale *= 10
-            i -= 1
-        if i < last and data[i] == 32:
-            return value
+    or -1. memcached puts one space between the tokens: the line is then read forwards byte
+    by byte, the count parsed as it goes (compiled, that costs less than any method call on
+    the line, whose arguments are parsed at every call); anything else is split the slow
+    way. ``data[nl]`` is the line's ``\n``, which ends every scan."""
+    i = pos + 6
+    c = data[i]
+    while c > 32:  # the key: no space or control byte
+        i += 1
+        c = data[i]
+    if c == 32 and i > pos + 6:
+        i += 1
+        first = i
+        c = data[i]
+        while 48 <= c <= 57:  # the flags
+            i += 1
+            c = data[i]
+        if c == 32 and i > first:
+            i += 1
+            first = i
+            value = 0
+            c = data[i]
+            while 48 <= c <= 57:
+                value = value * 10 + c - 48
+                i += 1
+                c = data[i]
+            if i > first and (c == 13 or c == 10 or c == 32):
+                return value
     tokens = data[pos:nl].split()
     size = tokens[3] if len(tokens) > 3 else b""
     return int(size) if size.isdigit() else -1
