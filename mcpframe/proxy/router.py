@@ -517,8 +517,9 @@ class Router(Hooks):
         data = data_of(req)
         callback = self.on_fastest_response
         mode = MODE_CHILD
+        t0 = time.monotonic()
         for backend in placed:
-            backend.send(data, callback, handle, mode)
+            backend.send(data, callback, handle, mode, t0)
             mode += 1
         placed.clear()
         return True
