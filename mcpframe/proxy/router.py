@@ -29,6 +29,7 @@ from typing import Any, Final
 from mcpframe.cache import Cache
 from mcpframe.config import LoadedConfig
 from mcpframe.events import EventLog
+from mcpframe.placement import Selector
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.replies import (
     ACTIVE_LIMIT,
@@ -63,11 +64,18 @@ MAX_BATCH: Final = 256
 class Pool:
     """A pool as the executor sees it: a key -> backend function over live connections."""
 
-    __slots__ = ("backends", "select")
+    __slots__ = ("backends", "select", "selector")
 
     def __init__(self, select: Callable[[bytes], int], backends: list[Backend]) -> None:
         self.select = select
+        #: ``select`` when it is placement's own (called directly, as compiled code)
+        self.selector = select if isinstance(select, Selector) else None
         self.backends = backends
+
+    def backend_for(self, key: bytes) -> Backend:
+        """The backend ``key`` goes to (raises as ``select`` does when it cannot say)."""
+        selector = self.selector
+        return self.backends[selector.place(key) if selector is not None else self.select(key)]
 
 
 class Router(Hooks):
@@ -427,7 +435,7 @@ class Router(Hooks):
         the route when the key could not be placed."""
         pool = self.pools[pool_id]
         try:
-            backend = pool.backends[pool.select(key)]
+            backend = pool.backend_for(key)
         except Exception as e:
             return self.placement_error(e)
         task.backend = backend
@@ -509,8 +517,7 @@ class Router(Hooks):
         placed.clear()
         try:
             for pool_id in plan.pools:
-                pool = pools[pool_id]
-                placed.append(pool.backends[pool.select(key)])
+                placed.append(pools[pool_id].backend_for(key))
         except Exception:
             return False
         task.backend = placed[0]
