@@ -35,7 +35,8 @@ class FastPlan:
     wait for a hit). With ``split`` (and ``fastest``: it asks every pool at once), a
     ``route_split``: ``pools`` are child B's and child A's, and A's reply is the answer.
     With ``zone``, a ``route_zfailover`` without ``stats``: the local zone's pool first, and
-    unless it answers (a hit; a miss too unless ``miss``) every other pool at once."""
+    unless it answers (a hit; a miss too unless ``miss``) every other pool at once. With
+    ``pick``, a ``route_random``: one of the pools at random, whose reply is the answer."""
 
     def __init__(
         self,
@@ -45,6 +46,7 @@ class FastPlan:
         fastest: bool,
         split: bool = False,
         zone: bool = False,
+        pick: bool = False,
     ) -> None:
         self.pools = pools
         self.limit = limit
@@ -52,6 +54,7 @@ class FastPlan:
         self.fastest = fastest
         self.split = split
         self.zone = zone
+        self.pick = pick
 
 
 class RouterPlan:
@@ -225,7 +228,8 @@ class Hooks(Limits):
             return -1
         fastest = split or kind == b"allfastest"
         zone = kind == b"zfailover"
-        plan = FastPlan([int(p) for p in pools], int(limit), bool(miss), fastest, split, zone)
+        pick = kind == b"random"
+        plan = FastPlan([int(p) for p in pools], int(limit), bool(miss), fastest, split, zone, pick)
         self.fast_plans.append(plan)
         return FAST - (len(self.fast_plans) - 1)
 

@@ -135,7 +135,7 @@ class MultiGets:
         plan: FastPlan | None = None
         if pool_id <= FAST:
             plan = router.fast_plans[FAST - pool_id]
-            if plan.split or plan.zone:
+            if plan.split or plan.zone or plan.pick:
                 return False  # (its keys each go as single gets)
             pool_id = plan.pools[0]
         retry = False

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from random import random
 from typing import Any, Final
 
 from mcpframe.cache import Cache
@@ -231,13 +232,20 @@ class Router(Hooks):
             and req.cmd in c.KEYED
             and not self.funcgens.starts
         ):
-            # A route library failover, allfastest, split or zfailover over pools
+            # A route library failover, allfastest, split, zfailover or random over pools
             # (hooks.FastPlan), done here (the replies come back to _on_failover_response,
-            # _on_fastest_response, _on_zone_response). Not placed: it runs in Lua.
+            # _on_fastest_response, _on_zone_response, _on_pass_response). Not placed: it
+            # runs in Lua.
             plan = self.fast_plans[FAST - pool_id]
             task.plan = plan
             if plan.fastest:
                 if self._fan_out(task, handle, plan, req):
+                    return
+            elif plan.pick:
+                pools = plan.pools
+                pool = pools[int(random() * len(pools))]
+                done = self.on_pass_response  # (its reply is the route's)
+                if self._send(task, handle, pool, req.key, data_of(req), done) is None:
                     return
             else:
                 first = self.on_zone_response if plan.zone else self.on_failover_response

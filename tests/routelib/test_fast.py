@@ -65,3 +65,15 @@ def test_zfailover_plans(monkeypatch: pytest.MonkeyPatch) -> None:
         assert (plan.zone, plan.fastest, plan.miss) == (True, False, miss)
     # with stats: in Lua
     assert hooks.passthrough_pool_for(router, c.CMD_MG, b"zf/x") == -1
+
+
+def test_random_plans(monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in (1, 2, 3):
+        monkeypatch.setenv(f"MCP_B{i}", str(21000 + i))
+    loaded = ConfigLoader(build_registry()).load(ConfigSource(("routelib",), config("routing.lua")))
+    hooks = Hooks(loaded.routes, loaded.tunables, 1)
+    router = loaded.routes.hooks[""][c.CMD_MG]
+    code = hooks.passthrough_pool_for(router, c.CMD_MG, b"rand3/x")
+    assert code <= FAST
+    plan = hooks.fast_plans[FAST - code]
+    assert (len(plan.pools), plan.pick, plan.fastest, plan.zone) == (3, True, False, False)
