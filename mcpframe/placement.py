@@ -47,6 +47,10 @@ class JumpHash:
         self.stop = stop
 
     def __call__(self, h: int) -> int:
+        return self.place(h)
+
+    def place(self, h: int) -> int:
+        """The bucket of hash ``h`` (what calling it answers; compiled code calls this)."""
         stop = self.stop
         b = 0  # the first iteration always sets b = 0
         if _NATIVE:
@@ -83,14 +87,24 @@ class Selector:
         self.hasher = hasher
         self.seed = seed
         self.dist = dist
+        #: the built-in jump hash, called as compiled code calls compiled code (a call of
+        #: ``dist`` goes through Python's calling convention)
+        self.jump = dist if isinstance(dist, JumpHash) else None
         self.n = n
         self.key_filter = key_filter
         self.blame = blame
 
     def __call__(self, key: bytes) -> int:
+        return self.place(key)
+
+    def place(self, key: bytes) -> int:
+        """The backend index of ``key`` (what calling the selector answers; compiled code
+        calls this method directly)."""
         try:
             f = self.key_filter
-            i = self.dist(self.hasher(key if f is None else f(key), self.seed))
+            h = self.hasher(key if f is None else f(key), self.seed)
+            jump = self.jump
+            i = jump.place(h) if jump is not None else self.dist(h)
         except Exception as e:
             raise self.blame(key, e) from e
         if i < 0 or i >= self.n:

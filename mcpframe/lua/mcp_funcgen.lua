@@ -1285,11 +1285,13 @@ end
 
 -- A function generator the route library marked for Python's fast path (`fg._fast`, set by
 -- route_failover over pools without `wait` or `stats`, by route_allfastest over pools
--- without `wait`, and by route_split over pools; proxy/hooks.py FastPlan): its kind
--- ("failover", "allfastest" or "split"), how many children it may ask, whether a miss moves
--- on, then the pool of each handle in the order asked; nil when it is not one (or no
--- longer: a handle that is not a pool, a callback set on one).
-local FAST_KINDS = { failover = true, allfastest = true, split = true }
+-- without `wait`, by route_split, route_random over pools and by route_zfailover over pools
+-- without `stats`; proxy/hooks.py FastPlan): its kind ("failover", "allfastest", "split",
+-- "zfailover" or "random"), how many children it may ask, whether a miss moves on, then the
+-- pool of each handle in the order asked; nil when it is not one (or no longer: a handle that
+-- is not a pool, a callback set on one).
+local FAST_KINDS = { failover = true, allfastest = true, split = true, zfailover = true,
+    random = true }
 local function fast_plan(fg)
     local f = getmetatable(fg) == FGEN and rawget(fg, "_fast")
     if not f or not FAST_KINDS[f.kind] or not fg._ready or #fg._all > MAX_CHECKED_SLOTS then

@@ -175,28 +175,35 @@ class ResponseReader:
         """Parse complete responses from ``data``; return the offset of the first unparsed byte."""
         self._need = 0
         append = out.append
-        find = data.find
         simple = _SIMPLE
         end = len(data)
         pos = 0
         while pos < end:
-            nl = find(b"\n", pos)
-            if nl < 0:
-                return pos
-            if nl - pos > MAX_RESPONSE_LINE:
-                self.failure = "parsing"
-                return pos
             start = pos
-            pos = nl + 1
-            if (
+            value = (
                 data[start] == 86  # "VALUE ": the common reply, read without slicing the line
+                and start + 6 < end
                 and data[start + 1] == 65
                 and data[start + 2] == 76
                 and data[start + 3] == 85
                 and data[start + 4] == 69
                 and data[start + 5] == 32
-            ):
-                vlen = _value_size(data, start, nl)
+            )
+            # The line's end: a VALUE line of the usual shape is read to its end and its
+            # byte count taken on the way; any other line is scanned for its "\n" (compiled,
+            # a loop over a short line costs less than a call of bytes.find).
+            nl = _value_line_end(data, start, end) if value else -1
+            if nl > 0:
+                vlen = _count_before(data, nl - 1)
+            else:
+                nl = _line_end(data, start, end)
+                if nl < 0:
+                    if nl == -2:
+                        self.failure = "parsing"
+                    return start
+                vlen = _value_size(data, start, nl) if value else 0
+            pos = nl + 1
+            if value:
                 if vlen < 0:
                     self.failure = "parsing"
                     return start
@@ -337,28 +344,87 @@ def _is_end(data: bytes, pos: int) -> bool:
     )
 
 
+def _line_end(data: bytes, pos: int, end: int) -> int:
+    """The index of the ``\n`` ending the line at ``data[pos:end]``; -1 when the line is not
+    complete yet, -2 when it is longer than ``MAX_RESPONSE_LINE``."""
+    stop = pos + MAX_RESPONSE_LINE + 1
+    if stop > end:
+        stop = end
+    i = pos
+    while i < stop and data[i] != 10:
+        i += 1
+    if i < stop:
+        return i
+    return -2 if stop < end else -1
+
+
+def _value_line_end(data: bytes, pos: int, end: int) -> int:
+    """The index of the ``\n`` ending ``VALUE <key> <flags> <bytes>\r\n`` at ``data[pos:end]``
+    (memcached's usual reply line: tokens one space apart, no cas), found by reading the line
+    forwards once; -1 for any other line, or one not complete in ``data[:end]``."""
+    if end - pos > MAX_RESPONSE_LINE:
+        end = pos + MAX_RESPONSE_LINE
+    i = pos + 6
+    while i < end and data[i] > 32:  # the key: no space or control byte
+        i += 1
+    if i == pos + 6 or i >= end or data[i] != 32:
+        return -1
+    i += 1
+    first = i
+    while i < end and 48 <= data[i] <= 57:  # the flags
+        i += 1
+    if i == first or i >= end or data[i] != 32:
+        return -1
+    i += 1
+    first = i
+    while i < end and 48 <= data[i] <= 57:  # the byte count
+        i += 1
+    if i == first or i + 1 >= end or data[i] != 13 or data[i + 1] != 10:
+        return -1
+    return i + 1
+
+
+def _count_before(data: bytes, e: int) -> int:
+    """The number whose last digit is ``data[e - 1]`` (the caller checked it is digits)."""
+    value = 0
+    scale = 1
+    e -= 1
+    while 48 <= data[e] <= 57:
+        value += (data[e] - 48) * scale
+        scale *= 10
+        e -= 1
+    return value
+
+
 def _value_size(data: bytes, pos: int, nl: int) -> int:
     """The byte count of the ``VALUE <key> <flags> <bytes> [<cas>]`` line at ``data[pos:nl]``,
-    or -1. memcached puts one space between the tokens: the count is then the last token, or
-    the one before the cas, read backwards digit by digit (compiled, that costs less than
-    any method call on the line); anything else is split the slow way."""
-    e = nl - 1 if data[nl - 1] == 13 else nl
-    spaces = data.count(b" ", pos, e)
-    if spaces == 3 or spaces == 4:
-        i = e - 1
-        if spaces == 4:  # skip the cas
-            while i > pos and 48 <= data[i] <= 57:
-                i -= 1
-            i = i - 1 if i < e - 1 and data[i] == 32 else pos
-        last = i
-        value = 0
-        scale = 1
-        while i > pos and 48 <= data[i] <= 57:
-            value += (data[i] - 48) * scale
-            scale *= 10
-            i -= 1
-        if i < last and data[i] == 32:
-            return value
+    or -1. memcached puts one space between the tokens: the line is then read forwards byte
+    by byte, the count parsed as it goes (compiled, that costs less than any method call on
+    the line, whose arguments are parsed at every call); anything else is split the slow
+    way. ``data[nl]`` is the line's ``\n``, which ends every scan."""
+    i = pos + 6
+    c = data[i]
+    while c > 32:  # the key: no space or control byte
+        i += 1
+        c = data[i]
+    if c == 32 and i > pos + 6:
+        i += 1
+        first = i
+        c = data[i]
+        while 48 <= c <= 57:  # the flags
+            i += 1
+            c = data[i]
+        if c == 32 and i > first:
+            i += 1
+            first = i
+            value = 0
+            c = data[i]
+            while 48 <= c <= 57:
+                value = value * 10 + c - 48
+                i += 1
+                c = data[i]
+            if i > first and (c == 13 or c == 10 or c == 32):
+                return value
     tokens = data[pos:nl].split()
     size = tokens[3] if len(tokens) > 3 else b""
     return int(size) if size.isdigit() else -1

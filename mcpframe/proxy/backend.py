@@ -63,6 +63,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
+from time import monotonic
 from typing import Any, ClassVar, Final, cast
 
 from mcpframe.config import BackendSpec
@@ -287,17 +288,22 @@ class Backend:
         """Requests queued on all of this backend's connections."""
         return sum(conn.depth for conn in self.connections())
 
-    def send(self, data: bytes, callback: Callback, handle: int, mode: int) -> None:
-        """Queue ``data`` (request line + value) and call back with the reply."""
+    def send(
+        self, data: bytes, callback: Callback, handle: int, mode: int, t0: float = 0.0
+    ) -> None:
+        """Queue ``data`` (request line + value) and call back with the reply. ``t0``: when
+        the request was queued (``time.monotonic()``; read here when 0), which the reply's
+        elapsed time counts from: a route sending one request to several backends at once
+        reads the clock once."""
         if self.siblings is not None:
             conn = self.batch_conn
             if conn is None:
                 conn = self.batch_conn = self._choose()
                 TURN.later(self._end_conn_batch)
             if conn is not self:
-                conn.send(data, callback, handle, mode)
+                conn.send(data, callback, handle, mode, t0)
                 return
-        entry = (callback, handle, mode, time.monotonic())
+        entry = (callback, handle, mode, t0 if t0 else monotonic())
         self.requests += 1
         state = self.state
         if self.depthlimit and self._over_depth():
@@ -505,7 +511,7 @@ class Backend:
     def _data(self, link: _Link, data: bytes) -> None:
         if link is not self.link:
             return
-        self.last_activity = now = time.monotonic()
+        self.last_activity = now = monotonic()
         state = self.state
         if state == VALIDATING:
             self._validation_data(link, data)

@@ -33,16 +33,28 @@ class FastPlan:
     ``limit`` of them) or, with ``fastest``, a ``route_allfastest`` without ``wait`` (every
     pool at once); ``miss``: a miss is not an answer (failover: try the next; allfastest:
     wait for a hit). With ``split`` (and ``fastest``: it asks every pool at once), a
-    ``route_split``: ``pools`` are child B's and child A's, and A's reply is the answer."""
+    ``route_split``: ``pools`` are child B's and child A's, and A's reply is the answer.
+    With ``zone``, a ``route_zfailover`` without ``stats``: the local zone's pool first, and
+    unless it answers (a hit; a miss too unless ``miss``) every other pool at once. With
+    ``pick``, a ``route_random``: one of the pools at random, whose reply is the answer."""
 
     def __init__(
-        self, pools: list[int], limit: int, miss: bool, fastest: bool, split: bool = False
+        self,
+        pools: list[int],
+        limit: int,
+        miss: bool,
+        fastest: bool,
+        split: bool = False,
+        zone: bool = False,
+        pick: bool = False,
     ) -> None:
         self.pools = pools
         self.limit = limit
         self.miss = miss
         self.fastest = fastest
         self.split = split
+        self.zone = zone
+        self.pick = pick
 
 
 class RouterPlan:
@@ -215,7 +227,9 @@ class Hooks(Limits):
         if split and len(pools) != 2:
             return -1
         fastest = split or kind == b"allfastest"
-        plan = FastPlan([int(p) for p in pools], int(limit), bool(miss), fastest, split)
+        zone = kind == b"zfailover"
+        pick = kind == b"random"
+        plan = FastPlan([int(p) for p in pools], int(limit), bool(miss), fastest, split, zone, pick)
         self.fast_plans.append(plan)
         return FAST - (len(self.fast_plans) - 1)
 

@@ -135,8 +135,8 @@ class MultiGets:
         plan: FastPlan | None = None
         if pool_id <= FAST:
             plan = router.fast_plans[FAST - pool_id]
-            if plan.split:
-                return False  # (its keys each go to both children, as single gets)
+            if plan.split or plan.zone or plan.pick:
+                return False  # (its keys each go as single gets)
             pool_id = plan.pools[0]
         retry = False
         if pool_id < 0 and router.retry:

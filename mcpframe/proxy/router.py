@@ -24,11 +24,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from random import random
 from typing import Any, Final
 
 from mcpframe.cache import Cache
 from mcpframe.config import LoadedConfig
 from mcpframe.events import EventLog
+from mcpframe.placement import Selector
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.replies import (
     ACTIVE_LIMIT,
@@ -39,7 +41,7 @@ from mcpframe.protocol.replies import (
     SHUTTING_DOWN,
 )
 from mcpframe.protocol.request import Request
-from mcpframe.protocol.response import Response
+from mcpframe.protocol.response import Response, failure_response
 from mcpframe.proxy.awaits import Awaits
 from mcpframe.proxy.backend import Backend
 from mcpframe.proxy.funcgens import FuncGens
@@ -63,11 +65,18 @@ MAX_BATCH: Final = 256
 class Pool:
     """A pool as the executor sees it: a key -> backend function over live connections."""
 
-    __slots__ = ("backends", "select")
+    __slots__ = ("backends", "select", "selector")
 
     def __init__(self, select: Callable[[bytes], int], backends: list[Backend]) -> None:
         self.select = select
+        #: ``select`` when it is placement's own (called directly, as compiled code)
+        self.selector = select if isinstance(select, Selector) else None
         self.backends = backends
+
+    def backend_for(self, key: bytes) -> Backend:
+        """The backend ``key`` goes to (raises as ``select`` does when it cannot say)."""
+        selector = self.selector
+        return self.backends[selector.place(key) if selector is not None else self.select(key)]
 
 
 class Router(Hooks):
@@ -107,6 +116,9 @@ class Router(Hooks):
         )
         self.on_fastest_response: Callable[[int, int, Response, int, bytes], None] = (
             self._on_fastest_response
+        )
+        self.on_zone_response: Callable[[int, int, Response, int, bytes], None] = (
+            self._on_zone_response
         )
         #: the backends an allfastest run here sends to (``_fan_out``; empty between calls)
         self.placed: list[Backend] = []
@@ -220,21 +232,25 @@ class Router(Hooks):
             and req.cmd in c.KEYED
             and not self.funcgens.starts
         ):
-            # A route library failover, allfastest or split over pools (hooks.FastPlan), done here
-            # (the replies come back to _on_failover_response, _on_fastest_response). Not
-            # placed: it runs in Lua.
+            # A route library failover, allfastest, split, zfailover or random over pools
+            # (hooks.FastPlan), done here (the replies come back to _on_failover_response,
+            # _on_fastest_response, _on_zone_response, _on_pass_response). Not placed: it
+            # runs in Lua.
             plan = self.fast_plans[FAST - pool_id]
             task.plan = plan
             if plan.fastest:
                 if self._fan_out(task, handle, plan, req):
                     return
-            elif (
-                self._send(
-                    task, handle, plan.pools[0], req.key, data_of(req), self.on_failover_response
-                )
-                is None
-            ):
-                return
+            elif plan.pick:
+                pools = plan.pools
+                pool = pools[int(random() * len(pools))]
+                done = self.on_pass_response  # (its reply is the route's)
+                if self._send(task, handle, pool, req.key, data_of(req), done) is None:
+                    return
+            else:
+                first = self.on_zone_response if plan.zone else self.on_failover_response
+                if self._send(task, handle, plan.pools[0], req.key, data_of(req), first) is None:
+                    return
             task.plan = None
         if latency is not None:
             # (A pass-through route's latency is its backend request's: _on_pass_response.)
@@ -427,7 +443,7 @@ class Router(Hooks):
         the route when the key could not be placed."""
         pool = self.pools[pool_id]
         try:
-            backend = pool.backends[pool.select(key)]
+            backend = pool.backend_for(key)
         except Exception as e:
             return self.placement_error(e)
         task.backend = backend
@@ -509,16 +525,16 @@ class Router(Hooks):
         placed.clear()
         try:
             for pool_id in plan.pools:
-                pool = pools[pool_id]
-                placed.append(pool.backends[pool.select(key)])
+                placed.append(pools[pool_id].backend_for(key))
         except Exception:
             return False
         task.backend = placed[0]
         data = data_of(req)
         callback = self.on_fastest_response
         mode = MODE_CHILD
+        t0 = time.monotonic()
         for backend in placed:
-            backend.send(data, callback, handle, mode)
+            backend.send(data, callback, handle, mode, t0)
             mode += 1
         placed.clear()
         return True
@@ -559,6 +575,70 @@ class Router(Hooks):
         kept = task.missed
         assert kept is not None
         self._on_pass_response(handle, MODE_NORMAL, kept, elapsed, be)
+
+    def _on_zone_response(
+        self, handle: int, mode: int, res: Response, elapsed: int, be: bytes
+    ) -> None:
+        """A reply to a zfailover run here (``route_zfailover.lua`` in Python): the local
+        zone's (mode normal), or the i-th other zone's (``MODE_CHILD + i``, i from 1). A
+        local hit answers, and a local miss unless ``miss``; otherwise every other zone is
+        asked at once. The first remote hit answers; when every zone has answered without
+        one, the kept reply does: the first remote miss (in the handler's order), else a
+        local miss, else the first remote error. Replies after the answer are dropped."""
+        task = self.tasks.get(handle)
+        if task is None:
+            return
+        plan = task.plan
+        assert plan is not None
+        ok = res.status == 0
+        hit = ok and res.code != c.MCMC_CODE_END
+        n = len(plan.pools)
+        if mode < MODE_CHILD:
+            if hit or (ok and not plan.miss) or n == 1:
+                self._on_pass_response(handle, mode, res, elapsed, be)
+                return
+            # kept unless a remote zone has better: ranks 2n (a miss) or 0 (an error)
+            task.rank = 2 * n if ok else 0
+            task.missed = res
+            self._ask_zones(task, handle, plan)
+            return
+        if hit:
+            self._on_pass_response(handle, MODE_NORMAL, res, elapsed, be)
+            return
+        # a remote miss ranks above the local miss, a remote error between the local miss and
+        # a local error; of two alike, the earlier zone's
+        i = mode - MODE_CHILD
+        rank = (3 * n if ok else 2 * n) - i
+        if rank > task.rank:
+            task.rank = rank
+            task.missed = res
+        arrived = task.attempt + 1
+        if arrived < n - 1:
+            task.attempt = arrived
+            return
+        kept = task.missed
+        assert kept is not None
+        self._on_pass_response(handle, MODE_NORMAL, kept, elapsed, be)
+
+    def _ask_zones(self, task: Task, handle: int, plan: FastPlan) -> None:
+        """Send a zfailover's request to every zone but the local one (``plan.pools[1:]``),
+        each reply to come back to the task's handle with ``MODE_CHILD + i``. A zone that
+        cannot place the key answers with a failure, as a handle of the route's would."""
+        req = task.req
+        key = req.key
+        data = data_of(req)
+        callback = self.on_zone_response
+        pools = self.pools
+        t0 = time.monotonic()
+        for i in range(1, len(plan.pools)):
+            try:
+                backend = pools[plan.pools[i]].backend_for(key)
+            except Exception as e:
+                self.placement_error(e)
+                self.loop.call_soon(callback, handle, MODE_CHILD + i, failure_response(), 0, b"")
+                continue
+            task.backend = backend
+            backend.send(data, callback, handle, MODE_CHILD + i, t0)
 
     def _on_retry_response(
         self, handle: int, mode: int, res: Response, elapsed: int, be: bytes

@@ -86,9 +86,9 @@ class Task:
         self.t0 = 0.0
         #: a failover or allfastest run without Lua (``hooks.FastPlan``): the plan, the
         #: attempt under way (from 0) and the last miss (kept when misses move on); for an
-        #: allfastest, the replies arrived so far, and of those that did not answer, the one
-        #: the handler would answer with if no other does, and its rank
-        #: (``Router._on_fastest_response``).
+        #: allfastest (or a zfailover's other zones), the replies arrived so far, and of
+        #: those that did not answer, the one the handler would answer with if no other
+        #: does, and its rank (``Router._on_fastest_response``, ``_on_zone_response``).
         self.plan: FastPlan | None = None
         self.attempt = 0
         self.missed: Response | None = None

@@ -32,6 +32,13 @@ function route_zfailover_start(a, ctx, fgen)
     for zone, child in pairs(a.children) do
         if zone ~= a.local_zone then o.far[#o.far + 1] = fgen:new_handle(child) end
     end
+    -- without stats, the proxy may run it without Lua (mcp_funcgen.lua fast_plan): the local
+    -- zone's handle, then the others in the order the handler reads their results
+    if a.stats_id == nil then
+        local hs = { o.near }
+        for i, h in ipairs(o.far) do hs[i + 1] = h end
+        fgen._fast = { kind = "zfailover", handles = hs, miss = a.miss }
+    end
     fgen:ready({ n = ctx:label(), a = o, f = function(rctx, o)
         local near, far, nfar, miss, sid = o.near, o.far, #o.far, o.miss, o.stats_id
         local stat, FASTGOOD, GOOD, OK = mcp.stat, mcp.WAIT_FASTGOOD, mcp.RES_GOOD, mcp.RES_OK

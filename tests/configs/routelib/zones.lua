@@ -17,6 +17,7 @@ routes{
     map = {
         zf = route_zfailover{ children = "set_zs", stats = true },
         zfmiss = route_zfailover{ children = "set_zs", miss = true },
+        zfn = route_zfailover{ children = "set_zs" },
         fo = route_failover{ children = "set_zs", local_zone = "z2", miss = true },
         fog = route_failover{ children = "set_zs", failover_count = 1 },
     },
