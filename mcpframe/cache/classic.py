@@ -87,7 +87,7 @@ def _retrieve(store: Store, toks: list[bytes], now: int, with_cas: bool, touch: 
             return BAD_EXPTIME
         exptime = store.realtime(exp, now)
         first = 2
-    out: list[bytes | bytearray] = []
+    out: list[bytes] = []
     fetch = store.fetch
     if not touch:
         exptime = -1  # (fetch's "leave it")

@@ -82,6 +82,7 @@ from mcpframe.cache.arena import (
     WORD_MASK,
     Index,
     Log,
+    Segment,
 )
 from mcpframe.cache.item import (
     BINARY,
@@ -440,7 +441,7 @@ class Store:
 
     # ----------------------------------------------------------- items, as records
 
-    def fetch(self, key: bytes, now: int, exptime: int = -1) -> bytes | bytearray | None:
+    def fetch(self, key: bytes, now: int, exptime: int = -1) -> bytes | None:
         """A read of ``key`` (``get``, and with ``exptime`` >= 0 ``gat``/``touch``, which
         also set it): the value with its CRLF, its flags and cas_bits left in ``hit_flags``
         and ``hit_cas_bits``; or None for a miss (an expired item is dropped and counted).
@@ -510,7 +511,7 @@ class Store:
             self._count += 1
 
     def _drop(
-        self, index: Index, i: i64, seg: bytearray, off: i64, nkey: i64, nvalue: i64, flags: int
+        self, index: Index, i: i64, seg: Segment, off: i64, nkey: i64, nvalue: i64, flags: int
     ) -> None:
         """Forget the live item of slot ``i`` (record at ``off`` of ``seg``)."""
         self._log.kill(seg, off, RECORD_SIZE + nkey + nvalue)
