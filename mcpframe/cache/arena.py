@@ -1,5 +1,5 @@
 """Where the internal cache keeps its items: packed one after another in one *log* of
-``bytearray`` segments (``Log``), found through per-shard open-addressing indexes of
+segments (``Log``), found through per-shard open-addressing indexes of
 machine integers (``Index``). ``Store`` (``store.py``) decides what goes where; this module
 only keeps the layout.
 
@@ -10,27 +10,28 @@ only keeps the layout.
   place; a store of another length writes a new one and marks the old one ``DEAD``. So the
   log runs from the oldest write at its *head* to the youngest; ``Store`` evicts from the
   head (see its "LRU").
-* Segments are ``SEGMENT_SIZE`` (just under 64 KiB) ``bytearray`` objects, allocated whole (nothing
-  is over-allocated), in log order in ``Log.order`` (their ids, the head's first); a record
-  larger than a segment gets one of its own, of its exact size. A segment whose records
-  have all left the head is freed and its id reused. A record's *position* is its
-  segment's id (22 bits) and offset (16 bits).
+* Segments are ``SEGMENT_SIZE`` (64 KiB) anonymous ``mmap`` objects (``Segment``), in log
+  order in ``Log.order`` (their ids, the head's first); a record larger than a segment
+  gets one of its own, of its exact size. A segment whose records have all left the head
+  is unmapped (or kept as one of two spares for the next tails) and its id reused. A
+  record's *position* is its segment's id (22 bits) and offset (16 bits).
 * The *hash word* of a key is the low 32 bits of ``hash(key)``: its bits 20-31 pick the
   key's shard (``Store``), its low ``HASH_BITS`` (20) are the key's hash in that shard's
   index. The record keeps the word, so a record found at the head leads to its index entry
   without hashing the key again.
-* An index (``Index.table``, an ``array('q')`` of a power-of-two size, at most two thirds
-  full; it grows fourfold while small, then doubles) holds one *entry* per live item:
-  its hash bits above its position, or ``EMPTY``. Linear probing from ``hash & mask``; an
+* An index (``Index.table``, an ``array('q')`` of a power-of-two size that doubles when
+  half full, quadruples while under 1,024 slots) holds one *entry* per live item: its hash
+  bits above its position, or ``EMPTY``. Linear probing from ``hash & mask``; an
   entry whose hash bits differ is passed without reading its record; a deletion shifts the
   entries after it back (no tombstones, so no rebuild under churn). Growing a table
   reinserts the entries from their own hash bits: no record is read, and a shard's index
   stays small enough to grow in a few milliseconds.
 
 Nothing here is a Python object per item: the log and each index are a handful of objects
-whatever they hold, none of them tracked by the cyclic GC (``bytearray`` and ``array``
-hold no references), so a full collection walks no item. Records written one after
-another sit one after another in memory, as objects allocated in that order did.
+whatever they hold: one ``mmap`` per segment and one ``array`` per index, which hold no
+references (a collection visits each as one object), so a full collection walks no item.
+Records written one after another sit one after another in memory, as objects allocated in
+that order did.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ EMPTY: Final = -1
 #: The smallest index (slots); each slot is 8 bytes.
 MIN_SLOTS: Final = 64
 #: Tables smaller than this many slots grow fourfold, larger ones double.
-QUADRUPLE_BELOW: Final = 4096
+QUADRUPLE_BELOW: Final = 1024
 
 #: A segment: an anonymous ``mmap``, so that its pages are mapped as records are written and
 #: go back to the system when the head frees it (``bytearray`` segments left holes in

@@ -12,13 +12,14 @@ checked against a real memcached):
   counter, starting at 1, as does an immediate ``flush_all``; CAS numbers therefore match a
   fresh memcached fed the same commands.
 * Layout (``arena``): every item is a *record* (a 30-byte header, the key, the value with
-  its CRLF) in one *log* of 64 KiB ``bytearray`` segments, written one after another, and
+  its CRLF) in one *log* of 64 KiB ``mmap`` segments, written one after another, and
   one entry (8 bytes) in the open-addressing index (an ``array('q')``) of its *shard*. No
   Python object is made per item, so the cyclic GC walks none (one ``Item`` object per key
   once made every full collection walk them all: 855 ms with 2M items), and an item costs
   its record and its index slot: 30 + key + value + 2 bytes, plus 8 bytes a slot at one
-  third to two thirds full (two ``bytes`` objects and a dict entry per item, the layout
-  before, cost 60-70 bytes more; docs/operations.md, "Memory", has the figures). Commands
+  quarter to one half full (two ``bytes`` objects and a dict entry per item, the layout
+  before, cost ~90 bytes more; docs/operations.md, "The embedded cache: memory and
+  pauses", has the figures). Commands
   see an item decoded into an ``item.Item`` for the request and the store writes it back;
   ``classic`` reads the record directly on its hot paths (get, set).
 * Shards: a key's index is that of shard ``(hash(key) >> 20) & (shards - 1)`` (the top bits
