@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 #: Package-relative paths of the modules compiled with mypyc (the per-request hot path). The
-#: internal cache's items are ``bytes`` objects in a dict (``cache/item.py``), laid out the
+#: internal cache's items are records in ``bytearray`` logs (``cache/arena.py``), laid out the
 #: same compiled or not, so its store and commands are compiled too.
 NATIVE_MODULES = (
     "protocol/commands.py",
@@ -45,6 +45,7 @@ NATIVE_MODULES = (
     "proxy/client.py",
     "proxy/backend.py",
     "cache/item.py",
+    "cache/arena.py",
     "cache/store.py",
     "cache/classic.py",
     "cache/meta.py",

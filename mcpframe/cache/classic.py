@@ -96,8 +96,8 @@ def _retrieve(store: Store, toks: list[bytes], now: int, with_cas: bool, touch: 
         if len(key) > KEY_MAX_LENGTH:
             # memcached abandons the whole reply, hits already collected included.
             return BAD_FORMAT
-        hit = fetch(key, now, exptime)
-        if hit is None:
+        value = fetch(key, now, exptime)  # (with its CRLF)
+        if value is None:
             if touch:
                 store.touch_cmds += 1
                 store.touch_misses += 1
@@ -111,14 +111,14 @@ def _retrieve(store: Store, toks: list[bytes], now: int, with_cas: bool, touch: 
         else:
             store.get_cmds += 1
             store.get_hits += 1
-        flags, cas_bits, value = hit
         if with_cas:
             out.append(
-                b"VALUE %b %d %d %d\r\n%b\r\n"
-                % (key, flags, len(value), cas_bits >> CAS_SHIFT, value)
+                b"VALUE %b %d %d %d\r\n"
+                % (key, store.hit_flags, len(value) - 2, store.hit_cas_bits >> CAS_SHIFT)
             )
         else:
-            out.append(b"VALUE %b %d %d\r\n%b\r\n" % (key, flags, len(value), value))
+            out.append(b"VALUE %b %d %d\r\n" % (key, store.hit_flags, len(value) - 2))
+        out.append(value)
     out.append(END)
     return b"".join(out)
 

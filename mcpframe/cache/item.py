@@ -1,13 +1,10 @@
-"""One cached item: how it is stored (a ``bytes`` blob, packed by ``packer``), how much
-memory it and the key table cost (as memcached counts it, and in Python), and ``Item``, its
-decoded form for the commands."""
+"""One cached item: how much memory memcached counts for it, the header fields its record
+starts with (``arena.RECORD``), and ``Item``, its decoded form for the commands."""
 
 from __future__ import annotations
 
-import functools
 import struct
-import sys
-from collections.abc import Callable
+from typing import Final
 
 #: Per-item bytes memcached adds to key and value on a 64-bit build: the 48-byte item header,
 #: the 8-byte CAS and the key's terminating NUL. The value is counted with its CRLF (as the
@@ -15,39 +12,25 @@ from collections.abc import Callable
 #: and the ``size=`` of ``me`` equal memcached's ``ITEM_ntotal``, and the item size limit
 #: falls exactly where memcached's does (a 1 MiB limit admits 1048516 data bytes under a
 #: one-byte key with flags 0).
-ITEM_OVERHEAD = 48 + 8 + 1
-FLAGS_BYTES = 4
+ITEM_OVERHEAD: Final = 48 + 8 + 1
+FLAGS_BYTES: Final = 4
 
-#: The stored form of an item, the value of its key in the store's dict: one ``bytes`` object,
-#: ``HEADER`` (little-endian u64 ``cas_bits``, u32 ``flags``, u32 ``exptime``, u32 ``time``)
-#: followed by the value *without* its CRLF. ``bytes`` objects hold no references, so the
-#: cyclic GC never tracks them, and a dict whose keys and values are all ``bytes`` is not
-#: tracked either: however many items are stored, a collection walks none of them.
-HEADER = struct.Struct("<QIII")
-HEADER_SIZE = HEADER.size  # 20
-
-#: What one item really costs this process beyond ``item_size``, in bytes (CPython 3.11,
-#: 64-bit, pymalloc, whose blocks come in 16-byte steps): two objects, the key (a 33-byte
-#: ``bytes`` header plus the key) and the blob (the same header, ``HEADER_SIZE`` and the value
-#: less its CRLF), each rounded up to its block (8 bytes each on average); less the 57 bytes
-#: ``item_size`` already counts for memcached's header (and the 2 of the CRLF it counts in the
-#: value); plus 8 for the allocator (pool headers, partly used pools). No int object is made per
-#: item: the fields live in the blob. The key table (the dict's index and entries, about 30 to
-#: 42 bytes per item depending on how full it is) is not in here: the store measures it as it
-#: grows.
-#:
-#: Checked two ways: ``tests/cache/test_memory.py`` adds up ``sys.getsizeof`` of one item's
-#: objects (a CPython whose objects grow fails there), and the process RSS of a million
-#: 19/100-byte items against what the cache charges (``bench/memory.py``).
-PY_ITEM_OVERHEAD = (33 + 8) + (33 + HEADER_SIZE + 8) - ITEM_OVERHEAD - 2 + 8
+#: The first fields of an item's record (``arena.RECORD``, in native byte order): u64
+#: ``cas_bits``, u32 ``flags``, u32 ``exptime``, u32 ``time``; ``Store.save`` and a read
+#: rewrite them in place.
+HEADER: Final = struct.Struct("@QIII")
+HEADER_SIZE: Final = HEADER.size  # 20
 
 # The low bits of cas_bits; the CAS is the rest (cas_bits >> CAS_SHIFT).
-FETCHED = 1  # read at least once (meta h, me fetch=)
-STALE = 2  # marked stale by md <key> I or a stale ms ... I (meta X)
-WIN = 4  # a win token (W) was handed out for this item (meta Z)
-BINARY = 8  # stored through a base64 key; k echoes it re-encoded with " b"
-CAS_SHIFT = 4
-BITS = (1 << CAS_SHIFT) - 1
+FETCHED: Final = 1  # read at least once (meta h, me fetch=)
+STALE: Final = 2  # marked stale by md <key> I or a stale ms ... I (meta X)
+WIN: Final = 4  # a win token (W) was handed out for this item (meta Z)
+BINARY: Final = 8  # stored through a base64 key; k echoes it re-encoded with " b"
+#: Used (read, touched, stored again) since the record was written or last moved: the
+#: store's second chance (``store``, "LRU"); not one of the item's own bits (``BITS``).
+REFERENCED: Final = 16
+CAS_SHIFT: Final = 5
+BITS: Final = FETCHED | STALE | WIN | BINARY
 
 CRLF = b"\r\n"
 
@@ -57,70 +40,10 @@ def item_size(nkey: int, nvalue: int, flags: int) -> int:
     return ITEM_OVERHEAD + nkey + nvalue + (FLAGS_BYTES if flags else 0)
 
 
-def blob_size(nkey: int, blob: bytes, flags: int) -> int:
-    """``item_size`` of a stored item, from its blob (which holds the value without CRLF)."""
-    return ITEM_OVERHEAD + 2 - HEADER_SIZE + nkey + len(blob) + (FLAGS_BYTES if flags else 0)
-
-
-#: A dict entry (hash, key, value) in a table whose keys are not all ``str``.
-DICT_ENTRY = 24
-
-
-#: ``struct`` packers of a header and an ``n``-byte value (``"s"`` copies the first ``n``
-#: bytes, so the CRLF is left out without a temporary slice): one allocation per store.
-#: Kept for values up to ``PACKED_VALUE_MAX`` bytes (at most that many small objects).
-PACKERS: dict[int, Callable[..., bytes]] = {}
-PACKED_VALUE_MAX = 4096
-
-
-def packer(n: int) -> Callable[..., bytes]:
-    """The packer of a header and the first ``n`` bytes of a value (a CRLF after them is
-    left out)."""
-    if n > PACKED_VALUE_MAX:
-        return functools.partial(_pack_large, n)
-    pack = struct.Struct(HEADER.format + f"{n}s").pack
-    PACKERS[n] = pack
-    return pack
-
-
-def _pack_large(n: int, cas_bits: int, flags: int, exptime: int, now: int, value: bytes) -> bytes:
-    return HEADER.pack(cas_bits, flags, exptime, now) + value[:n]
-
-
-def _index_bytes(slots: int) -> int:
-    """Bytes per slot of a CPython dict's index, by its number of slots."""
-    return 1 if slots <= 0xFF else 2 if slots <= 0xFFFF else 4 if slots <= 0xFFFFFFFF else 8
-
-
-#: ``sys.getsizeof`` of a dict less its index and entries (CPython 3.11: 96 bytes).
-DICT_BASE = sys.getsizeof({b"": b""}) - 8 * _index_bytes(8) - 5 * DICT_ENTRY
-
-
-def rebuilt_table(n: int) -> int:
-    """The bytes of the table a dict of ``n`` live keys gets when CPython rebuilds it, which
-    it does whenever re-insertions have used up its free entries: room for ``3 * n`` keys,
-    rounded up to a power of two (``GROWTH_RATE``), two thirds of it entries."""
-    slots = max(8, 1 << (3 * n - 1).bit_length())
-    return DICT_BASE + slots * _index_bytes(slots) + (slots * 2 // 3) * DICT_ENTRY
-
-
-def table_cost(items: dict[bytes, bytes]) -> int:
-    """The key table's bytes: the dict's index and entries, as they are or as the next
-    rebuild will make them, whichever is larger.
-
-    Charging the rebuilt size at once matters under eviction: a dict that churns is rebuilt
-    for three times its live keys, up to twice the table it had while it filled. Charged
-    only when it happens, that growth would evict a fifth of the items at once, and their
-    memory would stay with the allocator (free blocks for later items), above the limit.
-    The cold batch is not charged: at most 1/64 of the keys, under one byte per item.
-    """
-    return max(sys.getsizeof(items), rebuilt_table(len(items)))
-
-
 class Item:
-    """An item as the commands see it: decoded from its blob by ``Store.lookup``, changed,
-    and written back by the store (``bump``, ``touch_lru``, ``save``, ``link``). It lives for
-    one request; only blobs are kept.
+    """An item as the commands see it: decoded from its record by ``Store.lookup``,
+    changed, and written back by the store (``bump``, ``touch_lru``, ``save``, ``link``). It
+    lives for one request; only records are kept.
 
     Attributes:
         key: the key bytes (decoded when it came with the meta ``b`` flag).
@@ -145,16 +68,6 @@ class Item:
         self.exptime = exptime
         self.cas_bits = bits
         self.time = time
-
-    @classmethod
-    def decode(cls, key: bytes, blob: bytes) -> Item:
-        """The item stored under ``key`` as ``blob``."""
-        cas_bits, flags, exptime, time = HEADER.unpack_from(blob)
-        return cls(key, blob[HEADER_SIZE:] + CRLF, flags, exptime, cas_bits, time)
-
-    def encode(self) -> bytes:
-        """The blob the store keeps for this item."""
-        return HEADER.pack(self.cas_bits, self.flags, self.exptime, self.time) + self.value[:-2]
 
     @property
     def cas(self) -> int:

@@ -11,62 +11,48 @@ checked against a real memcached):
 * Every store, append, incr/decr and ``md ... I`` takes the next value of one global CAS
   counter, starting at 1, as does an immediate ``flush_all``; CAS numbers therefore match a
   fresh memcached fed the same commands.
-* Layout: the key table is split into *shards*, plain ``dict`` objects from key to *blob*,
-  a ``bytes`` object holding the item's header (``item.HEADER``, 20 bytes: CAS and bits,
-  flags, exptime, last access) and its value without the CRLF. Neither keys nor blobs hold
-  references, so the cyclic GC tracks none of them and the shards stay untracked: a full
-  collection costs the same with ten items or ten million (one ``Item`` object per key, as
-  before, made every full collection walk them all: 855 ms with 2M items). Two objects and
-  one dict entry per item is also the smallest layout CPython offers short of an allocator
-  of our own (``item.PY_ITEM_OVERHEAD``; docs/operations.md, "Memory", has the figures).
-  Commands see an item decoded into an ``item.Item`` for the request and the store writes
-  it back; ``classic`` reads the blob directly on its hot paths (get, set).
-* Shards: a key lives in shard ``(hash(key) >> 32) & (shards - 1)`` (bits above those a
-  shard's dict starts its probes from: with the low bits, every key of a shard would start
-  from one of ``slots / shards`` places, and gets were 3 % slower). The number is fixed
-  when the store is made, from ``memory_limit``: one per ``SHARD_BYTES`` (a power of two, at
-  least 1, at most ``MAX_SHARDS``), so a full store holds about 8k items per shard with
-  ~250-byte items (about 12k with the smallest). Why: a dict grows, and is rebuilt at the
-  same size once re-insertions have used up its free entries, by copying its whole table;
-  one dict of 2M keys stopped the process for 140-800 ms at each rebuild. A shard's rebuild
-  copies ~10k entries (about a millisecond). It costs a ``hash`` and an index per operation
-  (the key caches its hash, so the dict does not compute it again), and small tables take
-  2-byte indexes instead of 4. A count fixed from the limit, rather than shards split as the
-  store grows (linear hashing), copies no item: that cost a fill up to 8 extra copies of
-  every item at 2M items.
-* LRU: each shard's own insertion order, oldest first. Reads, touches, ``add`` on an
-  existing key and incr/decr re-insert the key at the young end of its shard (a delete and
-  a store: the blob is rebuilt only when its header changes, on the first fetch or the
-  first read in a new second); stores go there too. Eviction takes the oldest item *of the
-  shard the new item goes to* (the next non-empty shard if that one is empty): with one
-  shard (a limit under ``2 * SHARD_BYTES``) this is the exact LRU; with more, each shard is an exact
-  LRU of a random 1/n of the keys and receives 1/n of the stores, so what is evicted is
-  among the oldest of the whole store without any per-item stamp (memcached's own LRU is
-  per slab class and segmented, not one global order either). Evicting from a shard's
-  old end needs its first live entry, which CPython finds by scanning past the dummies
-  that deletions left at the front: so the store takes the oldest ``len >> 6`` keys of the
-  shard (at least 64) in one scan, the shard's *cold batch* (``_colds[i]``: key -> None,
-  youngest first, so ``popitem`` gives the oldest), and evicts from it. A key re-inserted
-  or deleted leaves the batch at once, so a batch always holds exactly the oldest keys of
-  its shard, in order. When the real memory cost (below) would pass ``memory_limit`` the
-  oldest items are evicted (expired ones count as ``reclaimed``, live ones as
-  ``evictions``).
-* Pauses: the longest a request waits on the store is a shard's table rebuild or a split,
-  about a millisecond (docs/operations.md).
+* Layout (``arena``): every item is a *record* (a 30-byte header, the key, the value with
+  its CRLF) in one *log* of 64 KiB ``mmap`` segments, written one after another, and
+  one entry (8 bytes) in the open-addressing index (an ``array('q')``) of its *shard*. No
+  Python object is made per item, so the cyclic GC walks none (one ``Item`` object per key
+  once made every full collection walk them all: 855 ms with 2M items), and an item costs
+  its record and its index slot: 30 + key + value + 2 bytes, plus 8 bytes a slot at one
+  quarter to one half full (two ``bytes`` objects and a dict entry per item, the layout
+  before, cost ~90 bytes more; docs/operations.md, "The embedded cache: memory and
+  pauses", has the figures). Commands
+  see an item decoded into an ``item.Item`` for the request and the store writes it back;
+  ``classic`` reads the record directly on its hot paths (get, set).
+* Shards: a key's index is that of shard ``(hash(key) >> 20) & (shards - 1)`` (the top bits
+  of its hash word, see ``arena``). The number is fixed when the store is made, from
+  ``memory_limit``: one per ``SHARD_BYTES`` (a power of two, at least 1, at most
+  ``MAX_SHARDS``). The log is one for all; shards keep each index small, because an index
+  grows by reinserting all its entries (one dict of 2M keys once stopped the process for
+  140-800 ms at each rebuild): a full shard's index of ~10-60k entries grows in 1-5 ms.
+* LRU: a second-chance (CLOCK) order over the log, which runs from the oldest write at its
+  head to the youngest. A store of a new key, or of a value of another length, writes a
+  record at the tail (the old one is marked dead); reads, touches, ``add`` on an existing
+  key, incr/decr and stores of the same length rewrite the record in place and mark it
+  ``REFERENCED``. Room is made at the head, record by record: a dead record is dropped for
+  free; a referenced one is moved to the tail, its mark cleared (so an item used since it
+  was written survives one more pass of the whole log); any other is evicted (expired ones
+  count as ``reclaimed``, live ones as ``evictions``). While a quarter or more of the log is
+  dead, unreferenced live records are moved too rather than evicted (the log compacts
+  itself: no live item goes while that much is garbage). At most ``MOVES_MAX`` moves per
+  store bound the work. This is exact FIFO for items never used again, and the order of
+  memcached's own LRU for the rest: new items that are never read go first, items read
+  since they were written get another pass (memcached's segmented LRU moves them to WARM).
+  Before, each read moved its key to the young end of its shard's dict; a read now writes
+  nothing once the record is marked, unless its header changes (first fetch, a new second).
 * Memory is counted twice, on purpose. ``stats bytes`` (and ``me``'s ``size=``, the item
   size limit, ``SERVER_ERROR out of memory`` for an item larger than the whole limit) use
   memcached's item size, key + value + 57 bytes (``item.item_size``), so the numbers a
   client sees match memcached's. Eviction instead bounds what the items cost this process
-  (``Store.memory_used()``): memcached's size plus ``item.PY_ITEM_OVERHEAD`` per item (the
-  key's and the blob's object headers and block rounding), plus the shards' tables as
-  ``sys.getsizeof`` last measured them (a shard is measured again every ``TABLE_REFRESH``
-  stores that land in some shard, that one; a table found grown makes room at once; the
-  cold batches, under a byte per item, are not charged). With one
-  accumulator (``_used``, the real cost) both figures stay exact: ``bytes`` is ``_used``
-  less the overhead per item. So ``--memory 64`` holds about 64 MB of items in RSS terms.
-  Under eviction each shard's table is rebuilt every few thousand stores; the server has
-  glibc return large old tables to the system (``mcpframe.proxy.allocator``: a process-wide
-  setting, so not the store's to make).
+  (``Store.memory_used()``): the bytes of every record in the log, dead ones included
+  (``arena.record_size``), and every index (8 bytes a slot). Not charged: the log's partly
+  written tail segment and partly evicted head segment (at most 128 KiB), and the few
+  objects of the log and of each index. So ``--memory 64`` holds about 64 MB of items in
+  RSS terms. A record is smaller than memcached's item (30 bytes of header against 56), so
+  ``stats bytes`` can pass ``limit_maxbytes`` when the store is full.
 * Items and bytes per slab class (``stats items``/``slabs``) are counted as items come and
   go; an overwrite of the same size, the usual one, costs nothing there.
 * ``flush_all`` (no delay, or a delay of at most one second) empties the store at once;
@@ -80,10 +66,25 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from itertools import islice
+from typing import Final
 
 from mypy_extensions import i64
 
+from mcpframe.cache.arena import (
+    DEAD,
+    HASH_MASK,
+    OFFSET_MASK,
+    POSITION_BITS,
+    RECORD,
+    RECORD_SIZE,
+    SEGMENT_BITS,
+    SID_MASK,
+    STATE_AT,
+    WORD_MASK,
+    Index,
+    Log,
+    Segment,
+)
 from mcpframe.cache.item import (
     BINARY,
     BITS,
@@ -91,26 +92,22 @@ from mcpframe.cache.item import (
     FETCHED,
     FLAGS_BYTES,
     HEADER,
-    HEADER_SIZE,
     ITEM_OVERHEAD,
-    PACKERS,
-    PY_ITEM_OVERHEAD,
+    REFERENCED,
     STALE,
     WIN,
     Item,
     item_size,
-    packer,
     slab_chunk_sizes,
-    table_cost,
 )
 from mcpframe.protocol.numbers import strtoull
 from mcpframe.protocol.replies import NO_MEMORY, TOO_LARGE
 
 #: Largest relative exptime (30 days); larger values are absolute Unix times.
-REALTIME_MAXDELTA = 60 * 60 * 24 * 30
+REALTIME_MAXDELTA: Final = 60 * 60 * 24 * 30
 #: exptime of an item that arrived already expired (any value <= every clock reading, and
 #: not 0, which means "never"; exptimes are stored as u32).
-EXPIRED = 1
+EXPIRED: Final = 1
 
 # Store modes of :meth:`Store.store_item` (memcached's NREAD_* values, plus the meta
 # append/prepend that vivify).
@@ -137,24 +134,23 @@ DELTA_CAS_MISMATCH = 3
 
 U64_MAX = (1 << 64) - 1
 
-#: Every this many stores (a power of two), the table of the shard stored into is measured
-#: again (``sys.getsizeof``: it only changes when the dict resizes; reading it costs ~0.1 us).
-TABLE_REFRESH = 64
-TABLE_REFRESH_MASK = TABLE_REFRESH - 1
-
 #: memcached's default slab classes: the chunk size of class ``i + 1`` is ``CHUNK_SIZES[i]``.
-CHUNK_SIZES = slab_chunk_sizes()
+CHUNK_SIZES: Final = slab_chunk_sizes()
 #: The class index (class - 1) of an item of memcached size ``s`` up to the largest chunk:
 #: ``CLASS_INDEX[(s + 7) >> 3]`` (chunk sizes are multiples of 8; a table lookup costs a
 #: store half what a bisection would). Larger items count in the largest class, as ``me``
 #: reports them.
-CLASS_INDEX = bytes(bisect_left(CHUNK_SIZES, i << 3) for i in range((CHUNK_SIZES[-1] >> 3) + 1))
-CLASS_INDEX_END = len(CLASS_INDEX)
-LARGEST_CLASS = len(CHUNK_SIZES) - 1
+CLASS_INDEX: Final = bytes(
+    bisect_left(CHUNK_SIZES, i << 3) for i in range((CHUNK_SIZES[-1] >> 3) + 1)
+)
+CLASS_INDEX_END: Final = len(CLASS_INDEX)
+LARGEST_CLASS: Final = len(CHUNK_SIZES) - 1
 
 #: One shard per this many bytes of ``memory_limit`` (see the docstring), rounded down to a
-#: power of two of shards, at most ``MAX_SHARDS`` (more cost speed: 4096 shards made gets
-#: 7 % slower; 16 GB of ~250-byte items make ~60k items per shard, a ~5 ms rebuild).
+#: power of two of shards, at most ``MAX_SHARDS``. An index grows (doubles) at half full,
+#: reinserting its entries at ~150 ns each: ~5 ms for a full 2 MB shard of ~60-byte records,
+#: which the count keeps up to 2 GB; past that shards grow with the limit (at 8 GB a growth
+#: of ~130k entries takes ~20 ms). More shards cost gets: 4096 made them 12 % slower.
 SHARD_BYTES = 2 * 1024 * 1024
 MAX_SHARDS = 1024
 
@@ -167,19 +163,16 @@ def shard_count(memory_limit: int) -> int:
     return n
 
 
-#: A shard's cold batch (its oldest keys, taken in one scan when eviction needs them) holds
-#: ``len(shard) >> COLD_SHIFT`` keys, at least ``COLD_MIN``: a scan then passes at most
-#: ~64 dummy entries per key evicted, and the batch costs ~1/64 of the shard's table.
-COLD_SHIFT = 6
-COLD_MIN = 64
+#: A shard is picked by bits 20-31 of a key's hash (its hash word's top bits, see
+#: ``arena``), at most ``MAX_SHARDS`` of them.
+SHARD_SHIFT: Final = 20
+#: At most this many live records are moved from the head to the tail (second chances, or
+#: compaction) for one store; then the head record is evicted whatever its state.
+MOVES_MAX: Final = 256
 
-#: ``item_size`` from the blob: the blob lacks the value's CRLF and has the header.
-BLOB_TO_SIZE = ITEM_OVERHEAD + 2 - HEADER_SIZE
-NO_FLAGS = bytes(4)
-
-
-_unpack_header = HEADER.unpack_from
-assert HEADER_SIZE == 20 and FETCHED == 1  # (fetch spells them out: it is the hottest path)
+_unpack_record: Final = RECORD.unpack_from
+_pack_header: Final = HEADER.pack_into
+assert RECORD.size == RECORD_SIZE
 
 
 class Store:
@@ -188,23 +181,21 @@ class Store:
     memcached's ``stats``)."""
 
     __slots__ = (
+        "_bytes",
         "_cas",
         "_class_bytes",
         "_class_evictions",
         "_class_items",
         "_clock",
-        "_colds",
         "_count",
-        "_evicted",
         "_flush_at",
+        "_indexes",
+        "_log",
         "_mask",
         "_now",
         "_now_end",
         "_now_start",
         "_nshards",
-        "_shards",
-        "_table",
-        "_tables",
         "_used",
         "cas_badval",
         "cas_hits",
@@ -220,6 +211,8 @@ class Store:
         "get_expired",
         "get_hits",
         "get_misses",
+        "hit_cas_bits",
+        "hit_flags",
         "incr_hits",
         "incr_misses",
         "item_size_max",
@@ -246,22 +239,17 @@ class Store:
         self.memory_limit = memory_limit
         self.item_size_max = item_size_max
         self._clock = clock
-        # The shards: key -> blob (``item.HEADER`` + value without CRLF), oldest first; and
-        # per shard its cold batch, the oldest keys, youngest first (``popitem`` gives the
-        # oldest), and its table's bytes as last measured. See the docstring.
         self._nshards = shard_count(memory_limit)
         self._mask: i64 = self._nshards - 1
-        self._shards: list[dict[bytes, bytes]] = []
-        self._colds: list[dict[bytes, None]] = []
-        self._tables: list[int] = []
-        self._table = 0  # their sum
-        self._count = 0  # items, over all shards
-        self._evicted = False  # whether any cold batch was taken (since the last flush)
+        self._indexes: list[Index] = []  # one per shard
+        self._log = Log()
+        # What the items really cost: their records (dead ones too) and the indexes.
+        self._used: i64 = 0
+        # memcached's size of the items (``stats bytes``), and how many there are.
+        self._bytes = 0
+        self._count = 0
         self._new_shards()
         self._cas = 0
-        # What the items cost: memcached's size plus PY_ITEM_OVERHEAD each, summed (so
-        # ``stats bytes`` is this less PY_ITEM_OVERHEAD per item).
-        self._used = 0
         # The clock second of the last request (and the float range it covers).
         self._now = 0
         self._now_start = 0.0
@@ -271,6 +259,9 @@ class Store:
         # are linked and unlinked: ``stats items``/``slabs`` walk no item.
         self._class_items = [0] * len(CHUNK_SIZES)
         self._class_bytes = [0] * len(CHUNK_SIZES)
+        # What the last ``fetch`` that hit found besides the value.
+        self.hit_flags = 0
+        self.hit_cas_bits = 0
         self.reset_stats()
 
     def reset_stats(self) -> None:
@@ -349,7 +340,7 @@ class Store:
             "touch_misses": self.touch_misses,
             "store_too_large": self.store_too_large,
             "store_no_memory": self.store_no_memory,
-            "bytes": self._used - self._count * PY_ITEM_OVERHEAD,
+            "bytes": self._bytes,
             "curr_items": self._count,
             "total_items": self.total_items,
             "evictions": self.evictions,
@@ -367,15 +358,12 @@ class Store:
         ``age`` is the age of the oldest item in the store: there is one LRU, not one per
         class. The counts are kept as items come and go: no item is visited.
         """
-        # The oldest access: per shard, that of the last of its cold batch, or of the first
-        # key of the dict (a scan past the dummies at its front: fine for a stats command).
+        # The oldest access: that of the oldest live record.
         oldest = -1
-        for items, cold in zip(self._shards, self._colds, strict=True):
-            key = next(reversed(cold)) if cold else next(iter(items), None)
-            if key is not None:
-                t = HEADER.unpack_from(items[key])[3]
-                if oldest < 0 or t < oldest:
-                    oldest = t
+        for seg, off in self._log.records():
+            if seg[off + STATE_AT] != DEAD:
+                oldest = _unpack_record(seg, off)[3]
+                break
         age = int(self._clock()) - oldest if oldest >= 0 else 0
         out = []
         for cls, number in enumerate(self._class_items):
@@ -405,23 +393,36 @@ class Store:
         """The index of the shard that holds ``key`` (see the docstring).
 
         On machine integers (``i64``): ``hash`` spans 64 bits, which a Python int would box
-        half the time; the key caches its hash, so the dict lookup that follows does not
+        half the time; the key caches its hash, so the lookup that follows does not
         compute it again."""
         h: i64 = hash(key)
-        return (h >> 32) & self._mask
+        return (h >> SHARD_SHIFT) & self._mask
 
-    def blobs(self) -> Iterator[tuple[bytes, bytes]]:
-        """Every (key, blob) stored, shard by shard, each shard oldest first."""
-        for items in self._shards:
-            yield from items.items()
+    def shard_keys(self, i: int) -> list[bytes]:
+        """The keys of shard ``i``'s live items, oldest write first (for tests and tools)."""
+        out = []
+        for seg, off in self._log.records():
+            _, _, _, _, _, word, state, nkey = _unpack_record(seg, off)
+            if state != DEAD and (word >> SHARD_SHIFT) & self._mask == i:
+                out.append(bytes(seg[off + RECORD_SIZE : off + RECORD_SIZE + nkey]))
+        return out
+
+    def items(self) -> Iterator[Item]:
+        """Every item stored, decoded, oldest write first."""
+        keys = []
+        for seg, off in self._log.records():
+            _, _, _, _, _, _, state, nkey = _unpack_record(seg, off)
+            if state != DEAD:
+                keys.append(bytes(seg[off + RECORD_SIZE : off + RECORD_SIZE + nkey]))
+        for key in keys:
+            it = self.peek(key)
+            assert it is not None
+            yield it
 
     def memory_used(self) -> int:
-        """The bytes charged against ``memory_limit``: what the items really cost in Python.
-
-        ``stats bytes`` plus ``PY_ITEM_OVERHEAD`` per item plus the shards' tables as last
-        measured (see the docstring).
-        """
-        return self._used + self._table
+        """The bytes charged against ``memory_limit``: what the items really cost (see the
+        docstring): every record in the logs and every index."""
+        return self._used
 
     def next_cas(self) -> int:
         """Take the next value of the global CAS counter."""
@@ -439,64 +440,124 @@ class Store:
         # else absolute; in the past means expired on arrival
         return exptime if exptime > EXPIRED else EXPIRED
 
-    # ------------------------------------------------------------- items, as blobs
+    # ----------------------------------------------------------- items, as records
 
-    def peek_blob(self, key: bytes) -> bytes | None:
-        """The blob under ``key`` as stored, expired or not; nothing is touched or counted."""
-        return self._shards[self.shard_index(key)].get(key)
-
-    def fetch(self, key: bytes, now: int, exptime: int = -1) -> tuple[int, int, bytes] | None:
+    def fetch(self, key: bytes, now: int, exptime: int = -1) -> bytes | None:
         """A read of ``key`` (``get``, and with ``exptime`` >= 0 ``gat``/``touch``, which
-        also set it): (flags, cas_bits, value without CRLF), or None for a miss (an expired
-        item is dropped and counted). The item is marked fetched, its access recorded, and it
-        moves to the young end; its blob is rebuilt only when its header changes (the first
-        fetch, the first read in a new second, a new exptime)."""
-        i = self.shard_index(key)
-        items = self._shards[i]
-        blob = items.get(key)
-        if blob is None:
+        also set it): the value with its CRLF, its flags and cas_bits left in ``hit_flags``
+        and ``hit_cas_bits``; or None for a miss (an expired item is dropped and counted).
+        The item is marked fetched and referenced, and its access recorded, in place (see
+        the docstring, "LRU")."""
+        h: i64 = hash(key)
+        index = self._indexes[(h >> SHARD_SHIFT) & self._mask]
+        segs = self._log.segs
+        i = index.find(key, h & HASH_MASK, segs)
+        if i < 0:
             return None
-        cas_bits, flags, dies, t = _unpack_header(blob)
+        found = index.found
+        cas_bits: int = found[0]
+        flags: int = found[1]
+        dies: int = found[2]
+        t: int = found[3]
+        nvalue: i64 = found[4]
+        nkey: i64 = found[5]
+        e = index.entry
+        seg = segs[e >> SEGMENT_BITS & SID_MASK]
+        off = e & OFFSET_MASK
         if dies and dies <= now:
-            self._forget(key, BLOB_TO_SIZE + len(key) + len(blob) + (FLAGS_BYTES if flags else 0))
+            self._drop(index, i, seg, off, nkey, nvalue, flags)
             self.get_expired += 1
             return None
-        del items[key]
-        if self._evicted:
-            cold = self._colds[i]
-            if cold:
-                cold.pop(key, None)
-        value = blob[20:]  # HEADER_SIZE
-        if exptime >= 0 or t != now or not cas_bits & 1:  # FETCHED
-            n = len(value)
-            pack = PACKERS.get(n)
-            if pack is None:
-                pack = packer(n)
-            items[key] = pack(
-                cas_bits | FETCHED, flags, dies if exptime < 0 else exptime, now, value
-            )
+        start = off + RECORD_SIZE + nkey
+        if exptime < 0:
+            exptime = dies
+        if t != now or exptime != dies or cas_bits & (FETCHED | REFERENCED) != FETCHED | REFERENCED:
+            _pack_header(seg, off, cas_bits | FETCHED | REFERENCED, flags, exptime, now)
+        self.hit_flags = flags
+        self.hit_cas_bits = cas_bits
+        return seg[start : start + nvalue]
+
+    def _put(
+        self,
+        index: Index,
+        i: i64,
+        ins: i64,
+        key: bytes,
+        value: bytes | bytearray,
+        word: i64,
+        cas_bits: int,
+        flags: int,
+        exptime: int,
+        now: int,
+    ) -> None:
+        """Write the record of ``key`` (hash word ``word``) at the tail: ``i`` is the slot of
+        its entry in ``index`` (its old record already marked dead), or -1 for a key not
+        stored, whose entry goes to slot ``ins`` (-1: look for one). Room is made first
+        (and the old record is then no longer the key's)."""
+        size = RECORD_SIZE + len(key) + len(value)
+        if self._used + size > self.memory_limit:
+            if i >= 0:
+                index.remove(i)
+                self._count -= 1
+                i = -1
+            ins = -1
+            self._evict(size, now)
+        hb = word & HASH_MASK
+        e = hb << POSITION_BITS | self._log.append(key, value, word, cas_bits, flags, exptime, now)
+        self._used += size
+        if i >= 0:
+            index.table[i] = e
         else:
-            items[key] = blob
-        return flags, cas_bits, value
+            self._used += index.insert(hb, e, ins)
+            self._count += 1
+
+    def _drop(
+        self, index: Index, i: i64, seg: Segment, off: i64, nkey: i64, nvalue: i64, flags: int
+    ) -> None:
+        """Forget the live item of slot ``i`` (record at ``off`` of ``seg``)."""
+        self._log.kill(seg, off, RECORD_SIZE + nkey + nvalue)
+        index.remove(i)
+        self._count -= 1
+        size = ITEM_OVERHEAD + nkey + nvalue + (FLAGS_BYTES if flags else 0)
+        self._bytes -= size
+        c = (size + 7) >> 3
+        cls = CLASS_INDEX[c] if c < CLASS_INDEX_END else LARGEST_CLASS
+        self._class_items[cls] -= 1
+        self._class_bytes[cls] -= size
 
     # ------------------------------------------------------------- items, decoded
 
+    def _find(self, key: bytes) -> tuple[Index, i64]:
+        """(index, slot) of ``key``; the slot is negative when it is not stored
+        (``Index.find``)."""
+        h: i64 = hash(key)
+        index = self._indexes[(h >> SHARD_SHIFT) & self._mask]
+        return index, index.find(key, h & HASH_MASK, self._log.segs)
+
+    def _decode(self, key: bytes, index: Index) -> Item:
+        """The item ``index.find`` just found."""
+        cas_bits, flags, exptime, t, nvalue, nkey, _ = index.found
+        e = index.entry
+        seg = self._log.segs[e >> SEGMENT_BITS & SID_MASK]
+        start = (e & OFFSET_MASK) + RECORD_SIZE + nkey
+        return Item(key, bytes(seg[start : start + nvalue]), flags, exptime, cas_bits, t)
+
     def lookup(self, key: bytes, now: int) -> Item | None:
         """The live item under ``key``, without touching the LRU; expired items are dropped."""
-        blob = self._shards[self.shard_index(key)].get(key)
-        if blob is None:
+        index, i = self._find(key)
+        if i < 0:
             return None
-        it = Item.decode(key, blob)
+        it = self._decode(key, index)
         if it.exptime and it.exptime <= now:
-            self._forget(key, it.size)
+            self._forget(key)
             self.get_expired += 1
             return None
         return it
 
     def peek(self, key: bytes) -> Item | None:
         """The item under ``key`` as stored, expired or not; nothing is touched or counted."""
-        blob = self._shards[self.shard_index(key)].get(key)
-        return None if blob is None else Item.decode(key, blob)
+        index, i = self._find(key)
+        return None if i < 0 else self._decode(key, index)
 
     def bump(self, it: Item, now: int) -> None:
         """A read: mark fetched, record the access, move to the young end of the LRU (and
@@ -506,41 +567,35 @@ class Store:
 
     def touch_lru(self, it: Item, now: int) -> None:
         """An update that keeps the item warm without counting as a fetch (and writes ``it``
-        back: its value must keep its length)."""
+        back, in place: its value must keep its length)."""
         it.time = now
-        key = it.key
-        i = self.shard_index(key)
-        items = self._shards[i]
-        del items[key]
-        if self._evicted:
-            cold = self._colds[i]
-            if cold:
-                cold.pop(key, None)
-        items[key] = it.encode()
+        index, _ = self._find(it.key)
+        h: i64 = hash(it.key)
+        self._log.rewrite(
+            index.entry, it.key, it.value, h & WORD_MASK, it.cas_bits, it.flags, it.exptime, now
+        )
 
     def save(self, it: Item) -> None:
         """Write back a linked item whose header changed (exptime, bits, CAS), in place: the
         LRU is not touched."""
-        key = it.key
-        self._shards[self.shard_index(key)][key] = it.encode()
+        index, _ = self._find(it.key)
+        e = index.entry
+        seg = self._log.segs[e >> SEGMENT_BITS & SID_MASK]
+        _pack_header(seg, e & OFFSET_MASK, it.cas_bits, it.flags, it.exptime, it.time)
 
     def unlink(self, it: Item) -> None:
         """Remove ``it`` (a linked item) from the store."""
-        self._forget(it.key, it.size)
+        self._forget(it.key)
 
-    def _forget(self, key: bytes, size: int) -> None:
-        i = self.shard_index(key)
-        del self._shards[i][key]
-        if self._evicted:
-            cold = self._colds[i]
-            if cold:
-                cold.pop(key, None)
-        self._count -= 1
-        self._used -= PY_ITEM_OVERHEAD + size
-        c = (size + 7) >> 3
-        cls = CLASS_INDEX[c] if c < CLASS_INDEX_END else LARGEST_CLASS
-        self._class_items[cls] -= 1
-        self._class_bytes[cls] -= size
+    def _forget(self, key: bytes) -> None:
+        index, i = self._find(key)
+        found = index.found
+        flags: int = found[1]
+        nvalue: i64 = found[4]
+        nkey: i64 = found[5]
+        e = index.entry
+        seg = self._log.segs[e >> SEGMENT_BITS & SID_MASK]
+        self._drop(index, i, seg, e & OFFSET_MASK, nkey, nvalue, flags)
 
     def link_item(self, it: Item, now: int) -> None:
         """``link`` for a decoded item, which gets its CAS and access time."""
@@ -554,30 +609,47 @@ class Store:
         Evicts from the old end of the LRU while the real cost (``memory_used``) with the new
         item in would pass ``memory_limit``.
         """
-        return self._link(self.shard_index(key), key, value, flags, exptime, bits, now)
+        return self._link(key, value, flags, exptime, bits, now, False)
+
+    def set_blob(self, key: bytes, value: bytes, flags: int, exptime: int, now: int) -> None:
+        """A plain ``set`` (the commonest store, on the fast path): ``store_item(SET, ...)``
+        without decoding the item it replaces (an expired one is counted as ``lookup``
+        counts it, as memcached's lookup does)."""
+        self._link(key, value, flags, exptime, 0, now, True)
 
     def _link(
-        self, i: i64, key: bytes, value: bytes, flags: int, exptime: int, bits: int, now: int
+        self,
+        key: bytes,
+        value: bytes,
+        flags: int,
+        exptime: int,
+        bits: int,
+        now: int,
+        count_expired: bool,
     ) -> int:
-        """``link`` into shard ``i``, the key's."""
-        items = self._shards[i]
-        old = items.pop(key, None)
+        h: i64 = hash(key)
+        index = self._indexes[(h >> SHARD_SHIFT) & self._mask]
+        i = index.find(key, h & HASH_MASK, self._log.segs)
         size = ITEM_OVERHEAD + len(key) + len(value) + (FLAGS_BYTES if flags else 0)
-        used = self._used + PY_ITEM_OVERHEAD + size
-        if old is None:
+        ins: i64 = -1
+        if i < 0:
+            ins = ~i
+            i = -1
             c = (size + 7) >> 3
             cls = CLASS_INDEX[c] if c < CLASS_INDEX_END else LARGEST_CLASS
             self._class_items[cls] += 1
             self._class_bytes[cls] += size
+            self._bytes += size
         else:
-            if self._evicted:
-                cold = self._colds[i]
-                if cold:
-                    cold.pop(key, None)
-            old_size = (
-                BLOB_TO_SIZE + len(key) + len(old) + (0 if old[8:12] == NO_FLAGS else FLAGS_BYTES)
-            )
-            used -= PY_ITEM_OVERHEAD + old_size
+            found = index.found
+            old_flags: int = found[1]
+            dies: int = found[2]
+            old_nvalue: i64 = found[4]
+            e = index.entry
+            if count_expired and dies and dies <= now:
+                self.get_expired += 1
+            old_size = ITEM_OVERHEAD + len(key) + old_nvalue + (FLAGS_BYTES if old_flags else 0)
+            self._bytes += size - old_size
             if old_size != size:  # (an overwrite of the same size, the usual one, is free)
                 class_items = self._class_items
                 class_bytes = self._class_bytes
@@ -589,65 +661,80 @@ class Store:
                 cls = CLASS_INDEX[c] if c < CLASS_INDEX_END else LARGEST_CLASS
                 class_items[cls] += 1
                 class_bytes[cls] += size
-        if used + self._table > self.memory_limit:
-            used = self._evict(used, now, i)
-        self._used = used
+            if old_nvalue == len(value):
+                # The same length: written over in place, referenced (a store is a use).
+                self._cas += 1
+                cas_bits = self._cas << CAS_SHIFT | bits
+                self._log.rewrite(e, key, value, h & WORD_MASK, cas_bits, flags, exptime, now)
+                self.total_items += 1
+                return cas_bits
+            self._log.kill(
+                self._log.segs[e >> SEGMENT_BITS & SID_MASK],
+                e & OFFSET_MASK,
+                RECORD_SIZE + len(key) + old_nvalue,
+            )
         self._cas += 1
         cas_bits = self._cas << CAS_SHIFT | bits
-        nvalue = len(value) - 2
-        pack = PACKERS.get(nvalue)
-        if pack is None:
-            pack = packer(nvalue)
-        items[key] = pack(cas_bits, flags, exptime, now, value)
-        if old is None:
-            self._count += 1
+        self._put(index, i, ins, key, value, h & WORD_MASK, cas_bits, flags, exptime, now)
         self.total_items += 1
-        if not self.total_items & TABLE_REFRESH_MASK:
-            self._measure(i)
-            if used + self._table > self.memory_limit:  # the table grew: make room now
-                self._used = self._evict(used, now, i)
         return cas_bits
 
-    def _measure(self, i: i64) -> None:
-        """Measure shard ``i``'s table again (``table_cost``) and keep the sum."""
-        cost = table_cost(self._shards[i])
-        self._table += cost - self._tables[i]
-        self._tables[i] = cost
-
-    def _evict(self, used: int, now: int, i: i64) -> int:
-        """Drop the oldest items of shard ``i`` (of the next shards while it is empty) until
-        ``used`` (the items' cost, a new one's included) and the tables fit in
-        ``memory_limit``; return what ``used`` is then."""
-        shards = self._shards
-        colds = self._colds
-        room = self.memory_limit - self._table
+    def _evict(self, need: i64, now: int) -> None:
+        """Drop records from the head of the log until ``need`` more bytes fit in
+        ``memory_limit``: dead records for free, referenced ones moved to the tail (a second
+        chance), the others evicted, or moved too while a quarter or more of the log is
+        dead (see the docstring, "LRU"); at most ``MOVES_MAX`` moves."""
+        log = self._log
+        indexes = self._indexes
+        room = self.memory_limit - need
         class_items = self._class_items
         class_bytes = self._class_bytes
         class_evictions = self._class_evictions
-        unpack = HEADER.unpack_from
-        while used > room and self._count:
-            items = shards[i]
-            cold = colds[i]
-            if not cold:
-                if not items:
-                    i = i + 1 if i + 1 < len(shards) else 0
-                    continue
-                # One scan from the front for a batch of the oldest keys (see the docstring).
-                n = max(COLD_MIN, len(items) >> COLD_SHIFT)
-                cold = colds[i] = dict.fromkeys(reversed(list(islice(items, n))))
-                self._evicted = True
-            key = cold.popitem()[0]
-            blob = items.pop(key)
+        moves = 0
+        while self._used > room:
+            pos = log.head_position()
+            if pos < 0:
+                break
+            seg = log.segs[pos >> SEGMENT_BITS]
+            off = pos & OFFSET_MASK
+            header = _unpack_record(seg, off)
+            cas_bits: int = header[0]
+            flags: int = header[1]
+            exptime: int = header[2]
+            t: int = header[3]
+            nvalue: i64 = header[4]
+            word: i64 = header[5]
+            state: i64 = header[6]
+            nkey: i64 = header[7]
+            record = RECORD_SIZE + nkey + nvalue
+            if state == DEAD:
+                log.drop_head(record, True)
+                self._used -= record
+                continue
+            index = indexes[(word >> SHARD_SHIFT) & self._mask]
+            hb = word & HASH_MASK
+            slot = index.slot_of(hb, pos)
+            expired = exptime != 0 and exptime <= now
+            if (
+                not expired
+                and moves < MOVES_MAX
+                and (cas_bits & REFERENCED or log.dead * 4 >= log.span)
+            ):
+                index.table[slot] = hb << POSITION_BITS | log.move_to_tail(seg, off, record)
+                moves += 1
+                continue
+            log.drop_head(record, False)
+            self._used -= record
+            index.remove(slot)
             self._count -= 1
-            cas_bits, flags, exptime, t = unpack(blob)
-            size = BLOB_TO_SIZE + len(key) + len(blob) + (FLAGS_BYTES if flags else 0)
-            used -= PY_ITEM_OVERHEAD + size
+            size = ITEM_OVERHEAD + nkey + nvalue + (FLAGS_BYTES if flags else 0)
+            self._bytes -= size
             c = (size + 7) >> 3
             cls = CLASS_INDEX[c] if c < CLASS_INDEX_END else LARGEST_CLASS
             class_items[cls] -= 1
             class_bytes[cls] -= size
             figures = class_evictions[cls]
-            if exptime and exptime <= now:
+            if expired:
                 self.reclaimed += 1
                 figures[4] += 1
             else:
@@ -659,22 +746,19 @@ class Store:
                 if not cas_bits & FETCHED:
                     self.evicted_unfetched += 1
                     figures[3] += 1
-        return used
 
     def _new_shards(self) -> None:
-        """Empty shards, cold batches and table figures, ``_nshards`` of each."""
-        self._shards = [{} for _ in range(self._nshards)]
-        self._colds = [{} for _ in range(self._nshards)]
-        self._tables = [table_cost(items) for items in self._shards]
-        self._table = sum(self._tables)
+        """An empty log and ``_nshards`` empty indexes; what they cost (the indexes)."""
+        self._log = Log()
+        self._indexes = [Index() for _ in range(self._nshards)]
+        self._used = sum(index.table_bytes() for index in self._indexes)
         self._count = 0
-        self._evicted = False
+        self._bytes = 0
 
     def _drop_all(self) -> None:
         self._new_shards()
         self._class_items = [0] * len(CHUNK_SIZES)
         self._class_bytes = [0] * len(CHUNK_SIZES)
-        self._used = 0
 
     def alloc_error(
         self, key: bytes, nvalue: int, flags: int, now: int, unlink: bool
@@ -745,19 +829,6 @@ class Store:
         # The result keeps the old item's flags and exptime; the new data's are ignored.
         self.link(old.key, value, old.flags, old.exptime, old.cas_bits & BINARY, now)
         return STORED
-
-    def set_blob(self, key: bytes, value: bytes, flags: int, exptime: int, now: int) -> None:
-        """A plain ``set`` (the commonest store, on the fast path): ``store_item(SET, ...)``
-        without decoding the item it replaces."""
-        i = self.shard_index(key)
-        old = self._shards[i].get(key)
-        if old is not None:
-            _, old_flags, dies, _ = HEADER.unpack_from(old)
-            if dies and dies <= now:  # memcached's lookup counts it, as ``lookup`` does
-                size = BLOB_TO_SIZE + len(key) + len(old) + (FLAGS_BYTES if old_flags else 0)
-                self._forget(key, size)
-                self.get_expired += 1
-        self._link(i, key, value, flags, exptime, 0, now)
 
     def add_delta(
         self, key: bytes, incr: bool, delta: int, now: int, cas_in: int = 0

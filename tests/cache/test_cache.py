@@ -8,7 +8,8 @@ import pytest
 
 import mcpframe
 from mcpframe.cache import VERSION, Cache
-from mcpframe.cache.item import PY_ITEM_OVERHEAD, item_size
+from mcpframe.cache.arena import record_size
+from mcpframe.cache.item import item_size
 from mcpframe.protocol.commands import (
     CMD_APPEND,
     CMD_CACHE_MEMLIMIT,
@@ -190,12 +191,12 @@ def test_flush_all_delay_forms(clock: FakeClock) -> None:
 def small_cache(clock: FakeClock, items: int = 4) -> Cache:
     """A cache holding exactly ``items`` one-byte items under two-byte keys.
 
-    The limit counts what items really cost (memcached's size plus Python's overhead) and
-    the key table, as measured when empty (it is measured again only every 64 stores). So
-    small a limit makes one shard: the LRU is exact (see store.py, "LRU").
+    The limit counts what items really cost (their records) and the index, as it is when
+    empty (it grows only past 5 items). So small a limit makes one shard: the LRU is exact
+    (see store.py, "LRU").
     """
     cache = Cache(memory_limit=1, clock=clock)
-    cache.memory_limit = cache.memory_used() + items * (item_size(2, 3, 0) + PY_ITEM_OVERHEAD)
+    cache.memory_limit = cache.memory_used() + items * record_size(2, 3)
     return cache
 
 
@@ -210,17 +211,27 @@ def test_lru_evicts_the_oldest_untouched(clock: FakeClock) -> None:
     stats = cache.stats()
     assert stats["evictions"] == 1
     assert stats["evicted_unfetched"] == 1
-    assert stats["bytes"] <= cache.memory_limit
+    assert cache.memory_used() <= cache.memory_limit
 
 
-def test_lru_order_follows_every_kind_of_use(clock: FakeClock) -> None:
+def test_every_kind_of_use_is_a_second_chance(clock: FakeClock) -> None:
+    """Reads, touches, incr and ``add`` on an existing key mark the item used; ``mg ... u``
+    does not. The oldest unused item goes first; used ones go to the young end, their mark
+    cleared, and are evicted only after every item stored since (see store.py, "LRU")."""
     cache = small_cache(clock)
     run(cache, b"".join(set_cmd(b"k%d" % i, b"%d" % i) for i in range(4)))
-    # Each of these makes its key the youngest: the order becomes k0 k2 k1 k3 (oldest first);
-    # `mg ... u` reads without bumping.
     run(cache, b"touch k3 0\r\nmg k2 v\r\nincr k1 1\r\nmg k0 v u\r\nadd k3 0 0 1\r\nx\r\n")
-    run(cache, set_cmd(b"k4", b"4") + set_cmd(b"k5", b"5"))
-    assert run(cache, b"mg k0\r\nmg k2\r\nmg k1\r\nmg k3\r\n") == b"EN\r\nEN\r\nHD\r\nHD\r\n"
+    run(cache, set_cmd(b"k4", b"4"))
+    assert run(cache, b"mg k0 u\r\nmg k1 u\r\nmg k2 u\r\nmg k3 u\r\n") == b"EN\r\n" + b"HD\r\n" * 3
+    # Oldest first, the store holds k1 k2 k3 (used) and k4 (not): k5 moves k1 k2 k3 to the
+    # young end, their marks cleared, and evicts k4.
+    run(cache, set_cmd(b"k5", b"5"))
+    assert run(cache, b"mg k4 u\r\nmg k1 u\r\nmg k2 u\r\nmg k3 u\r\nmg k5 u\r\n") == (
+        b"EN\r\n" + b"HD\r\n" * 4
+    )
+    # Their marks are spent: k6 and k7 evict k1 and k2, the oldest.
+    run(cache, set_cmd(b"k6", b"6") + set_cmd(b"k7", b"7"))
+    assert run(cache, b"mg k1 u\r\nmg k2 u\r\nmg k3 u\r\n") == b"EN\r\nEN\r\nHD\r\n"
 
 
 def test_expired_items_are_reclaimed_before_live_ones(clock: FakeClock) -> None:

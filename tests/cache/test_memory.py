@@ -1,8 +1,10 @@
-"""The memory limit: what an item really costs in Python, and ``memory_limit`` kept to it.
+"""The memory limit: what an item really costs (its record and index slot), and
+``memory_limit`` kept to it.
 
 ``stats bytes`` keeps memcached's item-size formula (the differential tests compare it);
-eviction charges the real cost: that size plus ``PY_ITEM_OVERHEAD`` per item plus the key
-table (see ``mcpframe.cache.store``). And none of it is walked by the cyclic GC.
+eviction charges the real cost: every record in the log (dead ones too) and every index
+(see ``mcpframe.cache.store`` and ``mcpframe.cache.arena``). And none of it is walked by the
+cyclic GC.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import gc
 import subprocess
 import sys
 import textwrap
+from mmap import mmap
 
 import pytest
 
 from mcpframe.cache import Cache
-from mcpframe.cache.item import HEADER_SIZE, PY_ITEM_OVERHEAD, item_size
-from mcpframe.cache.store import MAX_SHARDS, SHARD_BYTES, TABLE_REFRESH, shard_count
+from mcpframe.cache.arena import RECORD_SIZE, record_size
+from mcpframe.cache.item import item_size
+from mcpframe.cache.store import MAX_SHARDS, SHARD_BYTES, shard_count
 from mcpframe.protocol.commands import CMD_SET
 from mcpframe.protocol.request import Request
 from mcpframe.proxy import allocator
@@ -30,41 +34,43 @@ def set_request(key: bytes, value: bytes, flags: int = 0) -> Request:
     return Request(CMD_SET, line, key, value + b"\r\n")
 
 
-def block(n: int) -> int:
-    """The bytes pymalloc hands out for an ``n``-byte request (16-byte steps)."""
-    return (n + 15) // 16 * 16
+def tables(cache: Cache) -> int:
+    return sum(index.table_bytes() for index in cache._indexes)
 
 
-@pytest.mark.parametrize(("nkey", "nvalue"), [(1, 1), (19, 10), (19, 100), (40, 400), (250, 2000)])
-def test_py_item_overhead_matches_the_objects(nkey: int, nvalue: int) -> None:
-    """PY_ITEM_OVERHEAD is what the objects of one item take beyond memcached's size, to
-    within the blocks' rounding (up to 15 bytes for each of the two objects, 8 charged on
-    average, plus 8 for the allocator): if CPython's object sizes change, this says by how
-    much."""
+@pytest.mark.parametrize(("nkey", "nvalue"), [(1, 1), (19, 10), (19, 100), (40, 400), (250, 9000)])
+def test_an_item_costs_its_record(nkey: int, nvalue: int) -> None:
+    """An item is its record: the header, the key, the value with its CRLF; nothing else
+    but its index slot."""
     cache = Cache(clock=FakeClock())
+    empty = cache.memory_used()
     key = b"k" * nkey
-    cache.execute(set_request(key, b"v" * nvalue))
-    [(stored_key, blob)] = cache.blobs()
-    assert stored_key == key and len(blob) == HEADER_SIZE + nvalue  # the value without CRLF
-    objects = block(sys.getsizeof(stored_key)) + block(sys.getsizeof(blob))
-    charged = item_size(nkey, nvalue + 2, 0) + PY_ITEM_OVERHEAD
-    assert -8 <= charged - objects <= 16, (charged, objects)
+    cache.execute(set_request(key, b"v" * nvalue, flags=3))
+    assert (
+        cache.memory_used() - empty
+        == record_size(nkey, nvalue + 2)
+        == RECORD_SIZE + nkey + nvalue + 2
+    )
+    [it] = cache.items()
+    assert (it.key, it.value, it.flags) == (key, b"v" * nvalue + b"\r\n", 3)
+    assert cache.stats()["bytes"] == item_size(nkey, nvalue + 2, 3)
 
 
 def test_nothing_the_store_keeps_is_tracked_by_the_gc(clock: FakeClock) -> None:
-    """The point of the blob layout: a full collection walks no item, whatever was done."""
-    cache = Cache(memory_limit=256 * 1024, clock=clock)
+    """The point of the layout: a full collection walks no item, whatever was done."""
+    cache = Cache(memory_limit=64 * 1024, clock=clock)
     ops = b"".join(
         set_cmd(b"k%d" % i, b"%d" % i, exptime=i % 3, flags=i * 1000) for i in range(3000)
     )
     ops += b"get k2999 k2998\r\nmg k2997 v T30 N30\r\nma n N0\r\nmd k2996 I\r\n"
     ops += b"append k2995 0 0 1\r\nx\r\ngat 100 k2994\r\n"
     run(cache, ops)
-    assert cache.stats()["evictions"] > 0  # the cold batch is in use too
-    assert not any(gc.is_tracked(shard) for shard in cache._shards)
-    assert not any(gc.is_tracked(cold) for cold in cache._colds)
-    assert any(cache._colds) and all(type(k) is bytes for c in cache._colds for k in c)
-    assert all(type(k) is bytes and type(v) is bytes for k, v in cache.blobs())
+    assert cache.stats()["evictions"] > 0
+    # A segment (an mmap, ~64 KiB of records) and an index's array are tracked, one object
+    # each, but a collection finds nothing in them but their type.
+    assert all(type(seg) is mmap for seg in cache._log.segs)
+    assert all(len(gc.get_referents(seg)) <= 1 for seg in cache._log.segs)
+    assert all(len(gc.get_referents(index.table)) <= 1 for index in cache._indexes)
     gc.collect()
     before = len(gc.get_objects())
     run(cache, b"".join(set_cmd(b"n%d" % i, b"v" * 50) for i in range(1000)))
@@ -77,14 +83,15 @@ def test_stats_bytes_stays_memcached_formula_under_eviction(clock: FakeClock) ->
     value = b"x" * 100
     run(cache, b"".join(set_cmd(b"key%05d" % i, value, flags=i % 2) for i in range(3000)))
     stats = cache.stats()
-    items = [cache.peek(key) for key, _ in cache.blobs()]
-    expected = sum(it.size for it in items if it is not None)
-    assert stats["bytes"] == expected
-    assert stats["curr_items"] == len(cache)
+    items = list(cache.items())
+    assert stats["bytes"] == sum(it.size for it in items)
+    assert stats["curr_items"] == len(cache) == len(items)
     assert stats["evictions"] == 3000 - len(cache)
-    # The real cost is what is bounded, not memcached's figure.
-    assert stats["bytes"] < cache.memory_used() <= cache.memory_limit
-    assert cache.memory_used() == stats["bytes"] + len(cache) * PY_ITEM_OVERHEAD + cache._table
+    # The real cost is what is bounded; it is below memcached's figure for the same items.
+    assert cache.memory_used() <= cache.memory_limit
+    records = sum(record_size(len(it.key), len(it.value)) for it in items)
+    assert cache.memory_used() == cache._log.span + tables(cache)
+    assert cache._log.span - cache._log.dead == records < stats["bytes"]
 
 
 def test_three_times_the_limit_keeps_the_real_cost_under_it_and_evicts_the_oldest() -> None:
@@ -92,39 +99,38 @@ def test_three_times_the_limit_keeps_the_real_cost_under_it_and_evicts_the_oldes
     cache = Cache(memory_limit=limit, clock=FakeClock())
     value = b"v" * 100
     key_count = 3 * limit // (20 + len(value))  # three times the limit in keys and values
-    assert key_count > 10 * TABLE_REFRESH  # the table is measured again many times over
     peak = 0
     for i in range(key_count):
         cache.execute(set_request(b"key:%016d" % i, value))
         peak = max(peak, cache.memory_used())
-    assert peak <= limit
+    # A table that grows may pass the limit until the next store makes room.
+    assert peak <= limit + max(index.table_bytes() for index in cache._indexes)
     n = len(cache)
-    per_item = item_size(20, len(value) + 2, 0) + PY_ITEM_OVERHEAD
-    # Full: less than one item's worth (plus what the table grew since last measured) free.
-    assert limit - cache.memory_used() < per_item + 64 * 1024
-    assert n == (limit - cache._table) // per_item
-    # Each shard is an exact LRU: it keeps its most recent keys, in order; so the store keeps
-    # the most recent keys give or take the shards' random sizes (see store.py, "LRU").
-    assert len(cache._shards) > 1
+    per_item = record_size(20, len(value) + 2)
+    # Full: less than one item's worth free.
+    assert 0 <= limit - cache.memory_used() < per_item
+    assert n == (limit - tables(cache)) // per_item
+    # One log: the store keeps exactly the most recent keys, oldest first, in every shard.
+    assert len(cache._indexes) > 1
     sent = [b"key:%016d" % i for i in range(key_count)]
-    for i, shard in enumerate(cache._shards):
+    assert [it.key for it in cache.items()] == sent[key_count - n :]
+    for i in range(len(cache._indexes)):
         mine = [key for key in sent if cache.shard_index(key) == i]
-        assert list(shard) == mine[len(mine) - len(shard) :]
-    oldest_left = min(int(key[4:]) for key, _ in cache.blobs())
-    assert key_count - oldest_left < n * 1.05
+        kept = cache.shard_keys(i)
+        assert kept == mine[len(mine) - len(kept) :]
     # The rest were evicted, never fetched.
     stats = cache.stats()
     assert stats["evictions"] == stats["evicted_unfetched"] == key_count - n
-    # memcached's figure for the same items is below the limit: Python costs more, though
-    # no longer twice as much (two objects and a dict entry per item).
-    assert limit // 2 < stats["bytes"] == n * item_size(20, len(value) + 2, 0) < limit
+    # memcached's figure for the same items is above the limit: a record is smaller than
+    # memcached's item.
+    assert stats["bytes"] == n * item_size(20, len(value) + 2, 0) > limit
 
 
 def test_shards_follow_the_limit_and_lose_nothing(clock: FakeClock) -> None:
-    """One shard per ``SHARD_BYTES`` of the limit (a power of two, at most ``MAX_SHARDS``),
-    so a full shard holds ~10k items and its table rebuilds in about a millisecond; every
-    key is where ``shard_index`` looks, the accounting holds over all shards, and
-    ``flush_all`` keeps the shard count."""
+    """One shard (an index) per ``SHARD_BYTES`` of the limit (a power of two, at most
+    ``MAX_SHARDS``), so a full shard's index grows in a few milliseconds; every key is
+    where ``shard_index`` looks, the accounting holds over all shards, and ``flush_all``
+    keeps the shard count."""
     assert [shard_count(m) for m in (0, SHARD_BYTES, 2 * SHARD_BYTES - 1, 2 * SHARD_BYTES)] == [
         1,
         1,
@@ -133,20 +139,35 @@ def test_shards_follow_the_limit_and_lose_nothing(clock: FakeClock) -> None:
     ]
     assert shard_count(64 << 20) == 32 and shard_count(1 << 50) == MAX_SHARDS
     cache = Cache(memory_limit=16 * SHARD_BYTES, clock=clock)
-    assert len(cache._shards) == 16
+    assert len(cache._indexes) == 16
     count = 20000
     for i in range(count):
         cache.execute(set_request(b"s%d" % i, b"v%d" % i))
-    assert len(cache) == count == sum(len(s) for s in cache._shards)
-    assert min(len(s) for s in cache._shards) > count / 16 * 0.8  # a fair spread
-    assert all(cache.shard_index(key) == i for i, s in enumerate(cache._shards) for key in s)
+    assert len(cache) == count == sum(index.count for index in cache._indexes)
+    assert min(index.count for index in cache._indexes) > count / 16 * 0.8  # a fair spread
+    assert all(cache.shard_index(key) == i for i in range(16) for key in cache.shard_keys(i))
     assert run(cache, b"get s0 s%d\r\n" % (count - 1)) == (
         b"VALUE s0 0 2\r\nv0\r\nVALUE s%d 0 %d\r\nv%d\r\nEND\r\n"
         % (count - 1, len(b"v%d" % (count - 1)), count - 1)
     )
-    assert cache.memory_used() == cache.stats()["bytes"] + count * PY_ITEM_OVERHEAD + cache._table
+    records = sum(record_size(len(b"s%d" % i), len(b"v%d" % i) + 2) for i in range(count))
+    assert cache.memory_used() == records + tables(cache)
     run(cache, b"flush_all\r\n")
-    assert len(cache._shards) == 16 and len(cache) == 0
+    assert len(cache._indexes) == 16 and len(cache) == 0
+
+
+def test_dead_records_are_reclaimed_before_live_items_are_evicted(clock: FakeClock) -> None:
+    """Values that change length leave dead records behind; a full store compacts them
+    away (moving live records) before it evicts anything while a quarter is dead."""
+    cache = Cache(memory_limit=1024 * 1024, clock=clock)
+    keys = [b"key%04d" % i for i in range(2000)]
+    for round_ in range(40):
+        for key in keys:
+            cache.execute(set_request(key, b"v" * (100 + round_ % 7)))
+    assert len(cache) == 2000  # ~250 KB of items: nothing evicted
+    assert cache.stats()["evictions"] == 0
+    assert cache.memory_used() <= cache.memory_limit
+    assert all(it.value == b"v" * (100 + 39 % 7) + b"\r\n" for it in cache.items())
 
 
 def test_reads_keep_items_through_eviction(clock: FakeClock) -> None:
@@ -164,7 +185,7 @@ def test_reads_keep_items_through_eviction(clock: FakeClock) -> None:
 def test_flush_all_gives_everything_back(clock: FakeClock) -> None:
     cache = Cache(clock=clock)
     empty = cache.memory_used()
-    for i in range(3 * TABLE_REFRESH):
+    for i in range(1000):
         cache.execute(set_request(b"k%d" % i, b"v"))
     assert cache.memory_used() > empty
     run(cache, b"flush_all\r\n")
