@@ -107,6 +107,13 @@ def packer(nkey: int, nvalue: int) -> Callable[..., None]:
     return pack
 
 
+def _packer(nkey: int, nvalue: int) -> Callable[..., None]:
+    """``packer``, from ``PACKERS`` when it holds it (the usual case)."""
+    by_value = PACKERS[nkey]
+    pack = by_value[nvalue] if by_value is not None and nvalue <= PACKED_VALUE_MAX else None
+    return packer(nkey, nvalue) if pack is None else pack
+
+
 def _pack_in_two(
     pack_key: Callable[..., None],
     start: int,
@@ -274,10 +281,7 @@ class Log:
         if off + size > self.cap:
             self._new_tail(size)
             off = 0
-        by_value = PACKERS[nkey]
-        pack = by_value[nvalue] if by_value is not None and nvalue <= PACKED_VALUE_MAX else None
-        if pack is None:
-            pack = packer(nkey, nvalue)
+        pack = _packer(nkey, nvalue)
         pack(self.tail, off, cas_bits, flags, exptime, now, nvalue, word, 0, nkey, key, value)
         self.fill = off + size
         self.span += size
@@ -298,10 +302,7 @@ class Log:
         marked ``item.REFERENCED``."""
         nkey = len(key)
         nvalue = len(value)
-        by_value = PACKERS[nkey]
-        pack = by_value[nvalue] if by_value is not None and nvalue <= PACKED_VALUE_MAX else None
-        if pack is None:
-            pack = packer(nkey, nvalue)
+        pack = _packer(nkey, nvalue)
         seg = self.segs[(entry >> SEGMENT_BITS) & SID_MASK]
         off = entry & OFFSET_MASK
         pack(
