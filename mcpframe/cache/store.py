@@ -25,9 +25,11 @@ checked against a real memcached):
 * Shards: a key's index is that of shard ``(hash(key) >> 20) & (shards - 1)`` (the top bits
   of its hash word, see ``arena``). The number is fixed when the store is made, from
   ``memory_limit``: one per ``SHARD_BYTES`` (a power of two, at least 1, at most
-  ``MAX_SHARDS``). The log is one for all; shards keep each index small, because an index
-  grows by reinserting all its entries (one dict of 2M keys once stopped the process for
-  140-800 ms at each rebuild): a full shard's index of ~10-60k entries grows in 1-5 ms.
+  ``MAX_SHARDS``). The log is one for all; shards keep each index small. An index grows
+  incrementally (``arena``): the store that starts a growth only allocates the larger
+  table (2.3 ms for 512k slots, the largest at 8 GB), and its entries move over the next
+  insertions, ~64 slots each (one dict of 2M keys once stopped the process for 140-800 ms
+  at each rebuild; a whole 130k-entry index reinserted at once took 27 ms).
 * LRU: a second-chance (CLOCK) order over the log, which runs from the oldest write at its
   head to the youngest. A store of a new key, or of a value of another length, writes a
   record at the tail (the old one is marked dead); reads, touches, ``add`` on an existing
@@ -147,10 +149,10 @@ CLASS_INDEX_END: Final = len(CLASS_INDEX)
 LARGEST_CLASS: Final = len(CHUNK_SIZES) - 1
 
 #: One shard per this many bytes of ``memory_limit`` (see the docstring), rounded down to a
-#: power of two of shards, at most ``MAX_SHARDS``. An index grows (doubles) at half full,
-#: reinserting its entries at ~150 ns each: ~5 ms for a full 2 MB shard of ~60-byte records,
-#: which the count keeps up to 2 GB; past that shards grow with the limit (at 8 GB a growth
-#: of ~130k entries takes ~20 ms). More shards cost gets: 4096 made them 12 % slower.
+#: power of two of shards, at most ``MAX_SHARDS``: a full 2 MB shard holds ~30k records of
+#: ~60 bytes, up to 2 GB; past that shards grow with the limit (~130k records at 8 GB, a
+#: table of 512k slots, 4 MB, allocated in ~2 ms when it grows). More shards cost gets: 4096
+#: made them 12 % slower.
 SHARD_BYTES = 2 * 1024 * 1024
 MAX_SHARDS = 1024
 
@@ -506,7 +508,7 @@ class Store:
         e = hb << POSITION_BITS | self._log.append(key, value, word, cas_bits, flags, exptime, now)
         self._used += size
         if i >= 0:
-            index.table[i] = e
+            index.put(i, e)
         else:
             self._used += index.insert(hb, e, ins)
             self._count += 1
@@ -720,7 +722,7 @@ class Store:
                 and moves < MOVES_MAX
                 and (cas_bits & REFERENCED or log.dead * 4 >= log.span)
             ):
-                index.table[slot] = hb << POSITION_BITS | log.move_to_tail(seg, off, record)
+                index.put(slot, hb << POSITION_BITS | log.move_to_tail(seg, off, record))
                 moves += 1
                 continue
             log.drop_head(record, False)
