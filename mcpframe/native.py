@@ -46,6 +46,7 @@ NATIVE_MODULES = (
     "proxy/backend.py",
     "cache/item.py",
     "cache/arena.py",
+    "cache/records.py",
     "cache/store.py",
     "cache/classic.py",
     "cache/meta.py",

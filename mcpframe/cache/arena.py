@@ -1,14 +1,14 @@
 """Where the internal cache keeps its items: packed one after another in one *log* of
 segments (``Log``), found through per-shard open-addressing indexes of
-machine integers (``Index``). ``Store`` (``store.py``) decides what goes where; this module
-only keeps the layout.
+machine integers (``Index``). ``Records`` (``records.py``) decides what goes where; this
+module only keeps the layout.
 
 * A *record* is one item: ``RECORD`` (30 bytes: CAS and bits, flags, exptime, last access,
   state, key length, value length, the key's hash word) followed by the key and the value
   *with* its CRLF (a ``get`` reply slices it out whole). Records are written at the log's
   *tail* and never change size: a read or a store of the same length rewrites a record in
   place; a store of another length writes a new one and marks the old one ``DEAD``. So the
-  log runs from the oldest write at its *head* to the youngest; ``Store`` evicts from the
+  log runs from the oldest write at its *head* to the youngest; ``Records`` evicts from the
   head (see its "LRU").
 * Segments are ``SEGMENT_SIZE`` (64 KiB) anonymous ``mmap`` objects (``Segment``), in log
   order in ``Log.order`` (their ids, the head's first); a record larger than a segment
@@ -16,7 +16,7 @@ only keeps the layout.
   is unmapped (or kept as one of two spares for the next tails) and its id reused. A
   record's *position* is its segment's id (22 bits) and offset (16 bits).
 * The *hash word* of a key is the low 32 bits of ``hash(key)``: its bits 20-31 pick the
-  key's shard (``Store``), its low ``HASH_BITS`` (20) are the key's hash in that shard's
+  key's shard (``Records``), its low ``HASH_BITS`` (20) are the key's hash in that shard's
   index. The record keeps the word, so a record found at the head leads to its index entry
   without hashing the key again.
 * An index (``Index.table``, an ``array('q')`` of a power-of-two size that doubles when

@@ -3,7 +3,7 @@
 
 ``stats bytes`` keeps memcached's item-size formula (the differential tests compare it);
 eviction charges the real cost: every record in the log (dead ones too) and every index
-(see ``mcpframe.cache.store`` and ``mcpframe.cache.arena``). And none of it is walked by the
+(see ``mcpframe.cache.records`` and ``mcpframe.cache.arena``). And none of it is walked by the
 cyclic GC.
 """
 
@@ -20,7 +20,7 @@ import pytest
 from mcpframe.cache import Cache
 from mcpframe.cache.arena import RECORD_SIZE, record_size
 from mcpframe.cache.item import item_size
-from mcpframe.cache.store import MAX_SHARDS, SHARD_BYTES, shard_count
+from mcpframe.cache.records import MAX_SHARDS, SHARD_BYTES, shard_count
 from mcpframe.protocol.commands import CMD_SET
 from mcpframe.protocol.request import Request
 from mcpframe.proxy import allocator
