@@ -88,7 +88,6 @@ def _retrieve(store: Store, toks: list[bytes], now: int, with_cas: bool, touch: 
         exptime = store.realtime(exp, now)
         first = 2
     out: list[bytes] = []
-    fetch = store.fetch
     if not touch:
         exptime = -1  # (fetch's "leave it")
     for i in range(first, len(toks)):
@@ -96,7 +95,9 @@ def _retrieve(store: Store, toks: list[bytes], now: int, with_cas: bool, touch: 
         if len(key) > KEY_MAX_LENGTH:
             # memcached abandons the whole reply, hits already collected included.
             return BAD_FORMAT
-        value = fetch(key, now, exptime)  # (with its CRLF)
+        # (A method call, not a bound method kept in a local: compiled, that is a direct C
+        # call where the bound method went through Python's calling convention.)
+        value = store.fetch(key, now, exptime)  # (with its CRLF)
         if value is None:
             if touch:
                 store.touch_cmds += 1
