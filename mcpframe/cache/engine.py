@@ -77,7 +77,14 @@ class Cache(Store):
 
     def execute(self, req: Request) -> bytes:
         """Run one request; return the reply bytes (``b""`` when noreply/quiet hides it)."""
-        handler = _DISPATCH.get(req.cmd)
+        # get and set, the commonest, are called directly: compiled, a direct C call, where a
+        # function taken from the table goes through Python's calling convention.
+        cmd = req.cmd
+        if cmd == CMD_GET:
+            return classic.cmd_get(self, req, tokenize(req.line), self.tick())
+        if cmd == CMD_SET:
+            return classic.cmd_set(self, req, tokenize(req.line), self.tick())
+        handler = _DISPATCH.get(cmd)
         if handler is None:
             return ERROR
         return handler(self, req, tokenize(req.line), self.tick())
