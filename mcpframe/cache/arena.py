@@ -23,12 +23,13 @@ module only keeps the layout.
   half full, quadruples while under 1,024 slots) holds one *entry* per live item: its hash
   bits above its position, or ``EMPTY``. Linear probing from ``hash & mask``; an
   entry whose hash bits differ is passed without reading its record; a deletion shifts the
-  entries after it back (no tombstones, so no rebuild under churn). A table grows
-  incrementally: the larger table is made empty (``Index.old`` keeps the previous one) and
-  each insertion then moves ``MOVE_SLOTS`` slots' worth of whole clusters across, from
-  their own hash bits (no record is read), until the old table is empty and dropped; in
-  between a key is looked for in both. So no single store reinserts a whole table (at
-  ``--memory 8192`` a shard of ~130k entries took ~20 ms to grow at once).
+  entries after it back (no tombstones, so no rebuild under churn). Growing reinserts the
+  entries from their own hash bits (no record is read): at once while the table is small
+  (under ``INCREMENTAL_SLOTS``, at most 16k entries), incrementally from there: the larger
+  table is made empty (``Index.old`` keeps the previous one) and each insertion then moves
+  ``MOVE_SLOTS`` slots' worth of whole clusters across, until the old table is empty and
+  dropped; in between a key is looked for in both. So no single store reinserts a large
+  table (at ``--memory 8192`` one of a shard's ~130k entries took 27 ms at once).
 
 Nothing here is a Python object per item: the log and each index are a handful of objects
 whatever they hold: one ``mmap`` per segment and one ``array`` per index, which hold no
@@ -80,6 +81,12 @@ QUADRUPLE_BELOW: Final = 1024
 #: whole cluster the last one is in, so a few more): ~1-2 us per insertion for the ~3 % of a
 #: shard's insertions that follow a growth; the move ends long before the next growth is due.
 MOVE_SLOTS: Final = 64
+#: Tables of fewer slots grow at once (at most 16k entries, ~3 ms): their old table comes
+#: from malloc's heap, and old tables kept alive over many stores (every shard grows at about
+#: the same time) left that much more heap behind: ``--memory 64`` at 3x grew 1.08x the limit
+#: instead of 1.03x. From 64k slots an old table is 512 KiB, which the server maps on its own
+#: (``proxy.allocator.LARGE_BLOCK``), so its pages go back to the system when it is dropped.
+INCREMENTAL_SLOTS: Final = 65536
 #: Added to a slot of ``Index.old`` (an index still growing) in what ``Index.find`` and
 #: ``Index.slot_of`` return, so that ``Index.put`` and ``Index.remove`` know the table.
 OLD_SLOT: Final = 1 << 40
@@ -147,7 +154,9 @@ class Index:
     """One shard's index: hash bits and position of each live record (see the module
     docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, incremental_slots: i64 = INCREMENTAL_SLOTS) -> None:
+        """``incremental_slots``: the smallest table that grows incrementally."""
+        self.incremental_slots = incremental_slots
         self.table = _EMPTY_TABLE * MIN_SLOTS
         self.mask: i64 = MIN_SLOTS - 1
         self.count: i64 = 0  # entries, in both tables while growing
@@ -272,9 +281,10 @@ class Index:
 
     def _grow(self) -> i64:
         # Small tables grow fourfold, so a fill reinserts less; large ones double, so that
-        # their free slots stay a small share of the memory. The entries move over the next
-        # insertions (``_move``); a growth still under way is finished first (it is not
-        # when MOVE_SLOTS per insertion empty the old table before the new one is half full).
+        # their free slots stay a small share of the memory. The entries of a large one move
+        # over the next insertions (``_move``); a growth still under way is finished first
+        # (it is not: MOVE_SLOTS per insertion empty the old table long before the new one
+        # is half full).
         if self.old_mask >= 0:
             self._move(self.left)
         old = self.table
@@ -290,6 +300,8 @@ class Index:
         self.left = old_slots - 1
         self.table = _EMPTY_TABLE * slots
         self.mask = slots - 1
+        if old_slots < self.incremental_slots:
+            self._move(self.left)
         return (slots - old_slots) * 8
 
     def _move(self, budget: i64) -> None:

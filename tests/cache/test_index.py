@@ -1,6 +1,7 @@
 """A shard's index (``arena.Index``) and its incremental growth: while a larger table fills
 from the old one, a few clusters per insertion, every entry stays reachable, and entries
-can be replaced and removed in either table."""
+can be replaced and removed in either table. (Small tables grow at once; most tests here
+make every table grow incrementally, as only tables of ``INCREMENTAL_SLOTS`` and more do.)"""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from mcpframe.cache import Cache
 from mcpframe.cache.arena import (
     EMPTY,
     HASH_MASK,
+    INCREMENTAL_SLOTS,
     MIN_SLOTS,
     MOVE_SLOTS,
     OLD_SLOT,
@@ -26,7 +28,7 @@ def entries(index: Index) -> list[int]:
 
 
 def test_a_growth_moves_the_entries_over_the_next_insertions() -> None:
-    index = Index()
+    index = Index(incremental_slots=0)
     # Hash bits crowded into a few home slots, so that the tables hold long clusters.
     rng = random.Random(5)
     live: dict[int, int] = {}  # position -> hash bits
@@ -65,10 +67,17 @@ def test_a_growth_moves_the_entries_over_the_next_insertions() -> None:
 
 
 def test_an_insertion_during_a_growth_moves_a_bounded_share() -> None:
+    """At the default size: a table under ``INCREMENTAL_SLOTS`` grows at once, a larger one
+    a bounded share per insertion."""
     index = Index()
     rng = random.Random(7)
     position = 0
-    while index.mask + 1 < 1 << 14:
+    while index.mask + 1 < INCREMENTAL_SLOTS:
+        position += 1
+        hb = rng.randrange(1 << 20)
+        index.insert(hb, hb << POSITION_BITS | position, -1)
+        assert index.old_mask < 0
+    while index.mask + 1 < 2 * INCREMENTAL_SLOTS:
         position += 1
         hb = rng.randrange(1 << 20)
         index.insert(hb, hb << POSITION_BITS | position, -1)
@@ -90,7 +99,7 @@ def test_find_reports_slots_of_the_old_table() -> None:
     """Keys stored before a growth are found (and dropped) while they sit in the old
     table, through the cache's commands."""
     cache = Cache(memory_limit=1 << 20, clock=FakeClock())  # one shard
-    [index] = cache._indexes
+    [index] = cache._indexes = [Index(incremental_slots=0)]  # (every growth incremental)
     value = b"v\r\n"
     n = 0
     while index.old_mask < 0 or index.mask + 1 < 1 << 12:
@@ -117,6 +126,7 @@ def test_find_reports_slots_of_the_old_table() -> None:
 
 def test_random_commands_match_a_dict_through_growths() -> None:
     cache = Cache(memory_limit=1 << 22, clock=FakeClock())  # two shards, no eviction
+    cache._indexes = [Index(incremental_slots=0) for _ in cache._indexes]
     rng = random.Random(11)
     model: dict[bytes, bytes] = {}
     for _ in range(30000):
