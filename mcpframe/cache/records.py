@@ -16,11 +16,12 @@ on top (``Records`` is its base class); ``arena`` keeps the layout itself.
 * Shards: a key's index is that of shard ``(hash(key) >> 20) & (shards - 1)`` (the top bits
   of its hash word, see ``arena``). The number is fixed when the store is made, from
   ``memory_limit``: one per ``SHARD_BYTES`` (a power of two, at least 1, at most
-  ``MAX_SHARDS``). The log is one for all; shards keep each index small. An index grows
-  incrementally (``arena``): the store that starts a growth only allocates the larger
-  table (2.3 ms for 512k slots, the largest at 8 GB), and its entries move over the next
-  insertions, ~64 slots each (one dict of 2M keys once stopped the process for 140-800 ms
-  at each rebuild; a whole 130k-entry index reinserted at once took 27 ms).
+  ``MAX_SHARDS``). The log is one for all; shards keep each index small. A large index
+  grows incrementally (``arena``): the store that starts a growth only allocates the larger
+  table (2.5 ms for 512k slots, the largest at 8 GB), and its entries move over the next
+  insertions, ~64 slots each; tables under 64k slots grow at once (3.6 ms at most). (One
+  dict of 2M keys once stopped the process for 140-800 ms at each rebuild; a whole
+  130k-entry index reinserted at once took 27 ms.)
 * LRU: a second-chance (CLOCK) order over the log, which runs from the oldest write at its
   head to the youngest. A store of a new key, or of a value of another length, writes a
   record at the tail (the old one is marked dead); reads, touches, ``add`` on an existing
