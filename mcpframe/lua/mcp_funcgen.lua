@@ -1062,35 +1062,41 @@ start_child = function(parent, h, r)
     schedule(slot, r)
 end
 
+-- A slot for a request of command `cmd` and key `key` attached to `fg` (a funcgen without a
+-- free slot, or a router): (true, slot), or (false, the error text).
+local function pick_slot(fg, cmd, key)
+    local rt = fg._router
+    if rt ~= nil then
+        fg = state.route_pick(rt, cmd, key)  -- (mcp_router.lua)
+        -- (a router picked by a router has no slots: it fails like a nil function)
+        if fg ~= nil and fg._router then fg = nil end
+    end
+    if fg == nil or not fg._ready then return false, "attempt to call a nil value" end
+    return pcall(take_slot, fg)
+end
+
 -- v2_start(task, fgen, cmd, line, key, nr, ...): six values per request, as v1's start_batch.
 local function v2_start(...)
     local args, n = { ... }, select("#", ...)
     for i = 1, n, 6 do
         local task, fg = args[i], args[i + 1]
-        local rt = fg._router
-        if rt ~= nil then
-            fg = state.route_pick(rt, args[i + 2], args[i + 4])  -- (mcp_router.lua)
-            -- (a router picked by a router has no slots: it fails like a nil function)
-            if fg ~= nil and fg._router then fg = nil end
-        end
-        local ok, slot
-        if fg == nil then
-            ok, slot = false, "attempt to call a nil value"
-        elseif not fg._ready then
-            ok, slot = false, "attempt to call a nil value"
+        local slot
+        local nf = fg._nfree
+        if nf > 0 then
+            -- (take_slot, inline: a funcgen with a free slot is ready, and is not a router,
+            -- which never has slots)
+            slot = fg._free[nf]
+            fg._free[nf] = nil
+            fg._nfree = nf - 1
         else
-            local nf = fg._nfree
-            if nf > 0 then  -- (take_slot, inline)
-                ok, slot = true, fg._free[nf]
-                fg._free[nf] = nil
-                fg._nfree = nf - 1
+            local ok, s = pick_slot(fg, args[i + 2], args[i + 4])
+            if ok then
+                slot = s
             else
-                ok, slot = pcall(take_slot, fg)
+                emit8(A_REPLY, task, START_FAIL, tostring(s), nil, nil, nil, true)
             end
         end
-        if not ok then
-            emit8(A_REPLY, task, START_FAIL, tostring(slot), nil, nil, nil, true)
-        else
+        if slot ~= nil then
             -- A top-level slot's request object is made once and refilled for each request
             -- it runs, as 1.6.45's rctx does (its fields: mcp_routes.lua, "request objects").
             local r = slot.rq
@@ -1102,15 +1108,17 @@ local function v2_start(...)
                 r._mode, r._rw, r._edited, r._value, r._vh = nil, nil, nil, nil, nil
             end
             r._h, r._cmd, r._line, r._key = task, args[i + 2], args[i + 3], args[i + 4]
-            r._nr = args[i + 5] or nil
-            slot.task, slot.top = task, slot
-            slot.pending = 0
-            local k = nrun + 1  -- (schedule(slot, r), inline: the slot was reset)
-            runq[k], runa[k] = slot, r
-            nrun = k
+            r._nr = args[i + 5]  -- (a boolean: always a key of the table, never a miss)
+            -- (a free slot is a top-level one, its own top, with nothing pending: children
+            -- are pinned to their parent's slot and never shelved)
+            slot.task = task
+            -- The route runs now, until it waits or returns, as 1.6.45 runs each request as
+            -- it is read (a slot it frees may be taken by the next request); what it started
+            -- runs before the next request does.
+            stepped(slot, co_resume(slot.co, r))
+            if nrun > 0 then drain() end
         end
     end
-    drain()
     return flush()
 end
 
