@@ -1,9 +1,10 @@
--- Function generators with one handle, a pool: the common shape of a v2 route. Each scenario
--- reports what the route saw: results and flags through every rctx accessor, a second wait, a
--- callback set afterwards, user objects, an error, a sleep, slots reused. Written for
--- mcpframe's tests and run unchanged by memcached 1.6.45's proxy to record the expected bytes;
--- one pool on the backend of MCP_B1, a router picks the scenario by the key's prefix
--- "/<name>/".
+-- Function generators with one handle, a pool: the common shape of a v2 route, whose first
+-- enqueue_and_wait of its client request mcpframe runs on a shorter path (mcp_funcgen.lua,
+-- `own`). Each scenario reads what that path keeps back until asked: results and flags
+-- through every rctx accessor, a second wait, a callback set afterwards, user objects, an
+-- error, a sleep, slots reused. Written for mcpframe's tests and run unchanged by memcached
+-- 1.6.45's proxy to record the expected bytes; one pool on the backend of MCP_B1, a router
+-- picks the scenario by the key's prefix "/<name>/".
 function mcp_config_pools()
     mcp.backend_read_timeout(0.5)
     local b1 = mcp.backend("b1", "127.0.0.1", os.getenv("MCP_B1"))
