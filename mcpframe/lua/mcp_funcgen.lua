@@ -299,14 +299,17 @@ end
 -- has_child (a child slot was ever pinned), own (see below).
 --
 -- `own`: handle 0 of a slot whose only handle is a pool, used the common way (the route's
--- first enqueue_and_wait, for its client request unedited, no callback, no timeout), keeps
--- its state in this one field instead of st/req/res/flag[0] and the active and pending
--- counts: true while the request is in flight, then the response; false otherwise (never
--- nil: a field present in the table is read without going through its metatable). Most
--- routes never read more than the result enqueue_and_wait returns, so the per-handle state
--- is written only when an rctx method needs it (`materialize`, called first by each method
--- that reads or changes handles): what it writes then is what the general path would have
--- left. (1.6.45's rctx keeps that state per handle in C, where it costs nothing.)
+-- first enqueue_and_wait, for its client request unedited, no timeout), keeps its state in
+-- this one field instead of st/req/res/flag[0] and the active and pending counts: true while
+-- the request is in flight, then the response; false otherwise (never nil: a field present
+-- in the table is read without going through its metatable). `fast` says whether that way
+-- is open: a slot whose only handle is a pool, without user objects (`plain`), whose handle
+-- never had a callback and is still idle in this run (read instead of cb[0] and st[0]: two
+-- tables fewer for each request to touch). Most routes never read more than the result
+-- enqueue_and_wait returns, so the per-handle state is written only when an rctx method
+-- needs it (`materialize`, called first by each method that reads or changes handles): what
+-- it writes then is what the general path would have left. (1.6.45's rctx keeps that state
+-- per handle in C, where it costs nothing.)
 --
 -- Slots made so far (read by proxy/hooks.py: plans of routers and failovers are made again
 -- only when a new slot may have changed what a function generator does).
@@ -316,7 +319,7 @@ new_slot = function(fg)
     slots_made.n = slots_made.n + 1
     local slot = setmetatable({ fg = fg, st = {}, req = {}, res = {}, flag = {}, cb = {},
         child = {}, active = 0, pending = 0, returned = false, uleft = fg._u, uobjs = {},
-        w = {}, own = false }, RCTX)
+        w = {}, own = false, fast = false }, RCTX)
     for h = 0, fg._nh - 1 do slot.st[h] = IDLE end
     slot.top = slot
     local route = fg._f(slot, fg._a)
@@ -332,6 +335,7 @@ new_slot = function(fg)
         -- (and with no user objects, a run that took the inline paths from start to end
         -- leaves only handle 0 and the task to reset: see `stepped`)
         slot.plain = fg._u == 0
+        slot.fast = slot.plain and slot.cb[0] == nil  -- (the generator may have set one)
     end
     fg._nslots = fg._nslots + 1
     fg._all[fg._nslots] = slot
@@ -352,6 +356,7 @@ end
 
 local function reset(slot)
     slot.own = false
+    slot.fast = slot.plain == true and slot.cb[0] == nil
     local st, req, res, flag = slot.st, slot.req, slot.res, slot.flag
     for h = 0, slot.fg._nh - 1 do
         st[h], req[h], res[h], flag[h] = IDLE, nil, nil, nil
@@ -619,7 +624,7 @@ end
 -- changes handles.
 local function materialize(slot)
     local res = slot.own
-    slot.own = false
+    slot.own, slot.fast = false, false
     slot.req[0] = slot.rq
     if res == true then
         -- (in flight; an rctx method cannot run on a slot whose route waits, but a callback
@@ -650,6 +655,7 @@ local function queue(slot, r, h)
     if slot.st[h] == IDLE then
         slot.st[h] = QUEUED
         slot.req[h] = r
+        slot.fast = false
     end
 end
 
@@ -725,12 +731,11 @@ function RCTX:enqueue_and_wait(r, h, timeout)
     -- pool, with no callback and no timeout. The driver sends it (YIELD_OWN) and keeps the
     -- handle's state in `own`. (rq is nil in children and before the first request, and
     -- KEYED[cmd] is what check_enqueue checks of the slot's own request.)
-    -- (Not in a wait either: a slot whose only handle is idle, with no callback, cannot be
-    -- left in one.)
+    -- (`fast`: see the slot's fields. Not in a wait either: a slot whose only handle is idle,
+    -- with no callback, cannot be left in one.)
     local rq = self.rq
-    if r == rq and h == 0 and timeout == nil and rq ~= nil and not self.own
-            and self.pool0 ~= nil and self.st[0] == IDLE and not r._edited and not r._nr
-            and self.cb[0] == nil and KEYED[r._cmd] then
+    if r == rq and h == 0 and timeout == nil and rq ~= nil and self.fast and not self.own
+            and not r._edited and not r._nr and KEYED[r._cmd] then
         return co_yield(Y, YIELD_OWN, self)
     end
     if self.own then materialize(self) end
@@ -752,6 +757,7 @@ function RCTX:enqueue_and_wait(r, h, timeout)
     if st[i] == IDLE then  -- (queue, inline)
         st[i] = QUEUED
         self.req[i] = r
+        self.fast = false
     end
     local w = self.w
     w.handle = i
@@ -861,8 +867,9 @@ function RCTX:worst_result(list)
 end
 
 function RCTX:handle_set_cb(h, fn)
-    -- (a callback changes how a result is delivered: not through `own`)
+    -- (a callback changes how a result is delivered: not through `own`, now or later)
     if self.own then materialize(self) end
+    self.fast = false
     if type(h) ~= "number" then
         raise("bad argument #1 to 'handle_set_cb' (number expected, got "
             .. (h == nil and "no value" or type(h)) .. ")", 2)
@@ -1037,6 +1044,7 @@ local function stepped(slot, ok, a, kind, x, r)
                 -- is not waiting, sleeping, broken or returned, and has no timer)
                 slot.st[0], slot.req[0], slot.res[0], slot.flag[0] = IDLE, nil, nil, nil
                 slot.task, slot.own = nil, false
+                slot.fast = slot.cb[0] == nil
                 return shelve(slot)
             end
             return release(slot, true)
@@ -1259,11 +1267,11 @@ local function v2_events(...)
                     _type = args[i + 7], _be = args[i + 8] }, Response)
                 slot.own = res
                 local ok, a, rv, x, rr = co_resume(slot.co, res)
-                if a == DONE and rv == res and ok and slot.plain and slot.own == res
-                        and not res._edited then
+                if a == DONE and rv == res and ok and slot.own == res and not res._edited then
                     -- The route returned this response, unedited, and read no handle state
-                    -- (`own` is still it): nothing was sent since, nothing else is kept
-                    -- (plain). REPLY_OWN, and the slot's reset is its `own` and task.
+                    -- (`own` is still it): nothing was sent since, nothing else is kept (a
+                    -- slot with `fast` has no user objects). REPLY_OWN, and the slot's reset
+                    -- is its `own` and task.
                     local k = nout
                     out[k + 1], out[k + 2] = A_REPLY_OWN, i
                     nout = k + 2

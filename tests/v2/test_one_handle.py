@@ -2,8 +2,8 @@
 (spec v2 3.4 - 3.11, 2.5). mcpframe runs the first ``enqueue_and_wait`` of such a route's client
 request on a shorter path that keeps the handle's state back until an rctx method asks for it
 (mcp_funcgen.lua, ``own``); these cases read that state every way there is: ``result``,
-``res_good/res_ok/res_any``, ``best_result``/``worst_result``, a callback set after the wait, a
-slot with user objects, an error, a sleep, requests the route built, slot reuse.
+``res_good/res_ok/res_any``, ``best_result``/``worst_result``, a callback set after the wait or
+by the generator, a slot with user objects, an error, a sleep, requests the route built, slot reuse.
 
 Every expected reply was recorded from memcached 1.6.45's proxy on tests/configs/v2/onehandle.lua
 with the same requests (see conftest.py).
@@ -41,6 +41,9 @@ CASES = [
     # a callback set once the result is in does not change its flag
     (b"ms /cbafter/a 2\r\nhi\r\nmg /cbafter/a v\r\nmg /cbafter/miss v\r\n",
      value("/cbafter/a", "8|true") * 2 + value("/cbafter/miss", "16|false")),
+    # a callback set by the generator, before the first request: its flag (WAIT_OK) counts
+    (b"ms /cbgen/a 2\r\nhi\r\nmg /cbgen/a v\r\nmg /cbgen/miss v\r\n",
+     value("/cbgen/a", "16|true") * 2 + value("/cbgen/miss", "16|false")),
     (b"ms /uobj/a 2\r\nhi\r\nmg /uobj/a v\r\nmg /uobj/miss v\r\n", b"HD\r\nVA 2\r\nhi\r\nEN\r\n"),
     (b"ms /sleep/a 2\r\nhi\r\nmg /sleep/a v\r\n", b"HD\r\nVA 2\r\nhi\r\n"),
     (b"ms /built/a 2\r\nhi\r\nmg /built/a v\r\nmg /built/timeout v\r\n", b"EN\r\nEN\r\nEN\r\n"),

@@ -73,6 +73,18 @@ function mcp_config_routes(p)
         local _, flag = rctx:result(h)
         return report(r, tostring(flag) .. "|" .. tostring(res:hit()))
     end)
+    -- a callback set by the generator: its flag is the result's (WAIT_OK: 16 for a hit)
+    local fg = mcp.funcgen_new()
+    local hcb = fg:new_handle(z1)
+    fg:ready({ n = "cbgen", f = function(rctx)
+        rctx:handle_set_cb(hcb, function() return mcp.WAIT_OK end)
+        return function(r)
+            local res = rctx:enqueue_and_wait(r, hcb)
+            local _, flag = rctx:result(hcb)
+            return report(r, tostring(flag) .. "|" .. tostring(res:hit()))
+        end
+    end })
+    map.cbgen = fg
     -- a slot with user objects: the response returned as is
     map.uobj = one("uobj", z1, function(rctx, h, r)
         local res = rctx:enqueue_and_wait(r, h)
