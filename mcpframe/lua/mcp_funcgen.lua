@@ -277,15 +277,21 @@ end
 -- slots
 
 -- A slot's coroutine runs requests one after another; it yields DONE with the route's
--- result, and is resumed with the next request.
-local function slot_body(slot)
-    local route = slot.route  -- (set once, before its first coroutine is made)
-    return function(r)
-        while true do
-            local res = route(r)
-            r = co_yield(DONE, res)
-        end
+-- result, and is resumed with the next request. One body for every slot, given its route
+-- once (`slot_coroutine`): the route is then a local on the coroutine's own stack, not a
+-- closure and an upvalue per slot for each request to read.
+local function slot_body(route)
+    local r = co_yield()
+    while true do
+        local res = route(r)
+        r = co_yield(DONE, res)
     end
+end
+
+local function slot_coroutine(route)
+    local co = co_create(slot_body)
+    co_resume(co, route)
+    return co
 end
 
 -- A slot: its rctx (the slot itself: rctx methods find everything on it), its route, its
@@ -327,7 +333,7 @@ new_slot = function(fg)
         error("function generator didn't return a function", 0)
     end
     slot.route = route
-    slot.co = co_create(slot_body(slot))
+    slot.co = slot_coroutine(route)
     -- The pool of its only handle (handles are fixed once the funcgen is ready), for the
     -- inline wait in `stepped`.
     if fg._nh == 1 and fg._kinds[0] == K_POOL then
@@ -375,7 +381,7 @@ local function reset(slot)
     end
     if slot.broken then
         slot.broken = nil
-        slot.co = co_create(slot_body(slot))
+        slot.co = slot_coroutine(slot.route)
     end
     if slot.has_child then
         for _, c in pairs(slot.child) do reset(c) end
