@@ -1061,7 +1061,7 @@ local function stepped(slot, ok, a, kind, x, r)
         if x ~= slot then
             -- (the rctx of another slot, whose route this one holds: what the general path
             -- would do, queue that handle and wait in this coroutine)
-            x.st[0], x.req[0] = QUEUED, x.rq
+            x.st[0], x.req[0], x.fast = QUEUED, x.rq, false
             local w = x.w
             w.handle = 0
             x.waiting = w
