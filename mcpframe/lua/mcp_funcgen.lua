@@ -67,8 +67,9 @@ state.action_widths = { 10, 4, 8, 2, 3, 5, 4, 3, 2 }
 local INTERNAL_POOL = -1
 codes.INTERNAL_POOL = INTERNAL_POOL
 
--- Yield kinds of rctx methods (after Y, like the v1 calls).
-local YIELD_WAIT, YIELD_SLEEP = 20, 21
+-- Yield kinds of rctx methods (after Y, like the v1 calls). YIELD_OWN: enqueue_and_wait's
+-- common case, the client's request on a slot's only handle, a pool (see `enqueue_and_wait`).
+local YIELD_WAIT, YIELD_SLEEP, YIELD_OWN = 20, 21, 22
 
 local WAIT_ANY, WAIT_OK, WAIT_GOOD, WAIT_FASTGOOD = mcp.WAIT_ANY, mcp.WAIT_OK, mcp.WAIT_GOOD,
     mcp.WAIT_FASTGOOD
@@ -276,14 +277,21 @@ end
 -- slots
 
 -- A slot's coroutine runs requests one after another; it yields DONE with the route's
--- result, and is resumed with the next request.
-local function slot_body(slot)
-    return function(r)
-        while true do
-            local res = slot.route(r)
-            r = co_yield(DONE, res)
-        end
+-- result, and is resumed with the next request. One body for every slot, given its route
+-- once (`slot_coroutine`): the route is then a local on the coroutine's own stack, not a
+-- closure and an upvalue per slot for each request to read.
+local function slot_body(route)
+    local r = co_yield()
+    while true do
+        local res = route(r)
+        r = co_yield(DONE, res)
     end
+end
+
+local function slot_coroutine(route)
+    local co = co_create(slot_body)
+    co_resume(co, route)
+    return co
 end
 
 -- A slot: its rctx (the slot itself: rctx methods find everything on it), its route, its
@@ -294,7 +302,21 @@ end
 -- tree in flight, children running included), returned, task, waiting (a wait in
 -- progress: mode, count, got, handle), token (of its timer), uobjs; rq (top-level slots: the
 -- request object, refilled for each request), pool0 (the pool of its only handle, if so),
--- has_child (a child slot was ever pinned).
+-- has_child (a child slot was ever pinned), own (see below).
+--
+-- `own`: handle 0 of a slot whose only handle is a pool, used the common way (the route's
+-- first enqueue_and_wait, for its client request unedited, no timeout), keeps its state in
+-- this one field instead of st/req/res/flag[0] and the active and pending counts: true while
+-- the request is in flight, then the response; false otherwise (never nil: a field present
+-- in the table is read without going through its metatable). `fast` says whether that way
+-- is open: a slot whose only handle is a pool, without user objects (`plain`), whose handle
+-- never had a callback and is still idle in this run (read instead of cb[0] and st[0]: two
+-- tables fewer for each request to touch). Most routes never read more than the result
+-- enqueue_and_wait returns, so the per-handle state is written only when an rctx method
+-- needs it (`materialize`, called first by each method that reads or changes handles): what
+-- it writes then is what the general path would have left. (1.6.45's rctx keeps that state
+-- per handle in C, where it costs nothing.)
+--
 -- Slots made so far (read by proxy/hooks.py: plans of routers and failovers are made again
 -- only when a new slot may have changed what a function generator does).
 local slots_made = { n = 0 }
@@ -303,7 +325,7 @@ new_slot = function(fg)
     slots_made.n = slots_made.n + 1
     local slot = setmetatable({ fg = fg, st = {}, req = {}, res = {}, flag = {}, cb = {},
         child = {}, active = 0, pending = 0, returned = false, uleft = fg._u, uobjs = {},
-        w = {} }, RCTX)
+        w = {}, own = false, fast = false }, RCTX)
     for h = 0, fg._nh - 1 do slot.st[h] = IDLE end
     slot.top = slot
     local route = fg._f(slot, fg._a)
@@ -311,7 +333,7 @@ new_slot = function(fg)
         error("function generator didn't return a function", 0)
     end
     slot.route = route
-    slot.co = co_create(slot_body(slot))
+    slot.co = slot_coroutine(route)
     -- The pool of its only handle (handles are fixed once the funcgen is ready), for the
     -- inline wait in `stepped`.
     if fg._nh == 1 and fg._kinds[0] == K_POOL then
@@ -319,6 +341,7 @@ new_slot = function(fg)
         -- (and with no user objects, a run that took the inline paths from start to end
         -- leaves only handle 0 and the task to reset: see `stepped`)
         slot.plain = fg._u == 0
+        slot.fast = slot.plain and slot.cb[0] == nil  -- (the generator may have set one)
     end
     fg._nslots = fg._nslots + 1
     fg._all[fg._nslots] = slot
@@ -338,6 +361,8 @@ local function take_slot(fg)
 end
 
 local function reset(slot)
+    slot.own = false
+    slot.fast = slot.plain == true and slot.cb[0] == nil
     local st, req, res, flag = slot.st, slot.req, slot.res, slot.flag
     for h = 0, slot.fg._nh - 1 do
         st[h], req[h], res[h], flag[h] = IDLE, nil, nil, nil
@@ -356,7 +381,7 @@ local function reset(slot)
     end
     if slot.broken then
         slot.broken = nil
-        slot.co = co_create(slot_body(slot))
+        slot.co = slot_coroutine(slot.route)
     end
     if slot.has_child then
         for _, c in pairs(slot.child) do reset(c) end
@@ -388,31 +413,36 @@ drop_slot = function(fg, slot)
     fg._nslots = n - 1
 end
 
+-- A release while more than about half of `fg`'s slots are free: pressure rises; false
+-- when the slot released is to be dropped.
+local function keep_idle(fg)
+    local p = fg._pressure
+    fg._pressure = p + 1
+    if p > trim.pressure_max then
+        local now = os_time()
+        if fg._deadline == nil then fg._deadline = now + trim.wait end
+        fg._pressure = fg._pressure - trim.pressure_drop
+        -- (the last slot is always kept: 1.6.45 may drop it, to make it again next)
+        if now >= fg._deadline and fg._nslots > 1 then return false end
+    end
+    return true
+end
+
 -- The free list takes the reset slot `top` back, or it is dropped (trimming, above).
 local function shelve(top)
     local fg = top.fg
-    local keep = true
-    if fg._nfree > fg._nslots // 2 - 1 then
+    local n = fg._nfree
+    if n > fg._nslots // 2 - 1 then
+        if not keep_idle(fg) then return drop_slot(fg, top) end
+    else
+        -- (pressure halves and the deadline goes; a deadline is only ever set while the
+        -- pressure is above zero, so at zero there is nothing to write)
         local p = fg._pressure
-        fg._pressure = p + 1
-        if p > trim.pressure_max then
-            local now = os_time()
-            if fg._deadline == nil then fg._deadline = now + trim.wait end
-            -- (the last slot is always kept: 1.6.45 may drop it, to make it again next)
-            if now >= fg._deadline and fg._nslots > 1 then keep = false end
-            fg._pressure = fg._pressure - trim.pressure_drop
-        end
-    else
-        fg._pressure = fg._pressure >> 1
-        fg._deadline = nil
+        if p ~= 0 then fg._pressure, fg._deadline = p >> 1, nil end
     end
-    if keep then
-        local n = fg._nfree + 1
-        fg._free[n] = top
-        fg._nfree = n
-    else
-        drop_slot(fg, top)
-    end
+    n = n + 1
+    fg._free[n] = top
+    fg._nfree = n
 end
 
 local function release(top, quiet)
@@ -595,6 +625,32 @@ end
 ---------------------------------------------------------------------------
 -- rctx methods (spec 3.4 - 3.13)
 
+-- The state of handle 0 kept in `slot.own` (see the slot's fields), written out where the
+-- general path keeps it, as `deliver` would have left it; before any rctx method reads or
+-- changes handles.
+local function materialize(slot)
+    local res = slot.own
+    slot.own, slot.fast = false, false
+    slot.req[0] = slot.rq
+    if res == true then
+        -- (in flight; an rctx method cannot run on a slot whose route waits, but a callback
+        -- or another slot's route can hold this rctx)
+        slot.st[0] = ACTIVE
+        slot.active = slot.active + 1
+        slot.pending = slot.pending + 1
+        local w = slot.w
+        w.handle = 0
+        slot.waiting = w
+    else
+        -- (a response's status and code are never changed once it is made: its flag now is
+        -- what it was when it arrived)
+        slot.st[0] = WAITED
+        slot.res[0] = res
+        slot.flag[0] = res.status ~= 0 and RES_ANY + RES_ERROR
+            or (res._code == MCMC_CODE_END and RES_OK or RES_GOOD)
+    end
+end
+
 local function check_handle(slot, h, msg)
     local i = mtype(h) == "integer" and h or (type(h) == "number" and tointeger(h)) or nil
     if i == nil or i < 0 or i >= slot.fg._nh then raise(msg, 3) end
@@ -605,6 +661,7 @@ local function queue(slot, r, h)
     if slot.st[h] == IDLE then
         slot.st[h] = QUEUED
         slot.req[h] = r
+        slot.fast = false
     end
 end
 
@@ -619,6 +676,7 @@ local function check_enqueue(self, r, fname)
 end
 
 function RCTX:enqueue(r, hl)
+    if self.own then materialize(self) end
     check_enqueue(self, r, "enqueue")
     if self.waiting then
         raise("enqueue: cannot enqueue new requests while in a wait", 2)
@@ -654,6 +712,7 @@ local function check_timeout(t)
 end
 
 function RCTX:wait_cond(count, ...)
+    if self.own then materialize(self) end
     if count == nil then raise("must pass at least count to wait_cond", 2) end
     local n = type(count) == "number" and tointeger(count) or nil
     if n == nil or n < 0 then
@@ -674,6 +733,18 @@ function RCTX:wait_cond(count, ...)
 end
 
 function RCTX:enqueue_and_wait(r, h, timeout)
+    -- The common case, first: the client's request, unedited, on the slot's only handle, a
+    -- pool, with no callback and no timeout. The driver sends it (YIELD_OWN) and keeps the
+    -- handle's state in `own`. (rq is nil in children and before the first request, and
+    -- KEYED[cmd] is what check_enqueue checks of the slot's own request.)
+    -- (`fast`: see the slot's fields. Not in a wait either: a slot whose only handle is idle,
+    -- with no callback, cannot be left in one.)
+    local rq = self.rq
+    if r == rq and h == 0 and timeout == nil and rq ~= nil and self.fast and not self.own
+            and not r._edited and not r._nr and KEYED[r._cmd] then
+        return co_yield(Y, YIELD_OWN, self)
+    end
+    if self.own then materialize(self) end
     -- (the slot's own request is a Request: no metatable check for it)
     if r == nil or (r ~= self.rq and getmetatable(r) ~= Request) or not KEYED[r._cmd] then
         check_enqueue(self, r, "enqueue_and_wait")
@@ -692,6 +763,7 @@ function RCTX:enqueue_and_wait(r, h, timeout)
     if st[i] == IDLE then  -- (queue, inline)
         st[i] = QUEUED
         self.req[i] = r
+        self.fast = false
     end
     local w = self.w
     w.handle = i
@@ -700,6 +772,7 @@ function RCTX:enqueue_and_wait(r, h, timeout)
 end
 
 function RCTX:wait_handle(h, timeout)
+    if self.own then materialize(self) end
     local i = type(h) == "number" and tointeger(h) or nil
     if i == nil or i < 0 or i >= self.fg._nh then
         raise("invalid handle passed to wait_handle", 2)
@@ -728,12 +801,14 @@ local function done_state(s)
 end
 
 function RCTX:res_good(h)
+    if self.own then materialize(self) end
     h = check_handle(self, h, ACCESSOR_ERR)
     if done_state(self.st[h]) and self.flag[h] == RES_GOOD then return self.res[h] end
     return nil
 end
 
 function RCTX:res_ok(h)
+    if self.own then materialize(self) end
     h = check_handle(self, h, ACCESSOR_ERR)
     local f = self.flag[h]
     if done_state(self.st[h]) and (f == RES_GOOD or f == RES_OK) then return self.res[h] end
@@ -741,6 +816,7 @@ function RCTX:res_ok(h)
 end
 
 function RCTX:res_any(h)
+    if self.own then materialize(self) end
     h = check_handle(self, h, ACCESSOR_ERR)
     if done_state(self.st[h]) then return self.res[h] end
     return nil
@@ -752,6 +828,7 @@ local function masked(flag)
 end
 
 function RCTX:result(h)
+    if self.own then materialize(self) end
     h = check_handle(self, h, ACCESSOR_ERR)
     if done_state(self.st[h]) then return self.res[h], masked(self.flag[h]) end
     return nil, nil
@@ -767,6 +844,7 @@ local function result_list(self, list, fname)
 end
 
 function RCTX:best_result(list)
+    if self.own then materialize(self) end
     local hs = result_list(self, list, "best_result")
     local ok_h, err_h
     for _, h in ipairs(hs) do
@@ -782,6 +860,7 @@ function RCTX:best_result(list)
 end
 
 function RCTX:worst_result(list)
+    if self.own then materialize(self) end
     local hs = result_list(self, list, "worst_result")
     local worst, wf = nil, -1
     for _, h in ipairs(hs) do
@@ -794,6 +873,9 @@ function RCTX:worst_result(list)
 end
 
 function RCTX:handle_set_cb(h, fn)
+    -- (a callback changes how a result is delivered: not through `own`, now or later)
+    if self.own then materialize(self) end
+    self.fast = false
     if type(h) ~= "number" then
         raise("bad argument #1 to 'handle_set_cb' (number expected, got "
             .. (h == nil and "no value" or type(h)) .. ")", 2)
@@ -967,12 +1049,32 @@ local function stepped(slot, ok, a, kind, x, r)
                 -- objects: it has no children; having returned ok with nothing pending, it
                 -- is not waiting, sleeping, broken or returned, and has no timer)
                 slot.st[0], slot.req[0], slot.res[0], slot.flag[0] = IDLE, nil, nil, nil
-                slot.task = nil
+                slot.task, slot.own = nil, false
+                slot.fast = slot.cb[0] == nil
                 return shelve(slot)
             end
             return release(slot, true)
         end
         return route_done(slot, true, kind)
+    end
+    if kind == YIELD_OWN and a == Y then
+        if x ~= slot then
+            -- (the rctx of another slot, whose route this one holds: what the general path
+            -- would do, queue that handle and wait in this coroutine)
+            x.st[0], x.req[0], x.fast = QUEUED, x.rq, false
+            local w = x.w
+            w.handle = 0
+            x.waiting = w
+            return stepped(slot, true, Y, YIELD_WAIT, nil, nil)
+        end
+        -- enqueue_and_wait's common case (checked there): the task's own request, sent
+        -- with the task's handle as id (as below), its state in `own` until it is read
+        local task, n = slot.task, nout
+        slot.own = true
+        subs[task] = slot
+        out[n + 1], out[n + 2], out[n + 3] = A_SEND_OWN, task, slot.pool0
+        nout = n + 3
+        return
     end
     if kind == YIELD_WAIT and a == Y and x == nil then
         local pool, w = slot.pool0, slot.waiting
@@ -1052,6 +1154,9 @@ start_child = function(parent, h, r)
         end
         slot = s
         slot.parent, slot.ph = parent, h
+        -- (a slot that ran top-level requests before keeps no request object: `rq` is how
+        -- enqueue_and_wait knows the client's request of a top-level slot)
+        slot.rq = nil
         parent.child[h] = slot
         parent.has_child = true
     end
@@ -1062,35 +1167,41 @@ start_child = function(parent, h, r)
     schedule(slot, r)
 end
 
+-- A slot for a request of command `cmd` and key `key` attached to `fg` (a funcgen without a
+-- free slot, or a router): (true, slot), or (false, the error text).
+local function pick_slot(fg, cmd, key)
+    local rt = fg._router
+    if rt ~= nil then
+        fg = state.route_pick(rt, cmd, key)  -- (mcp_router.lua)
+        -- (a router picked by a router has no slots: it fails like a nil function)
+        if fg ~= nil and fg._router then fg = nil end
+    end
+    if fg == nil or not fg._ready then return false, "attempt to call a nil value" end
+    return pcall(take_slot, fg)
+end
+
 -- v2_start(task, fgen, cmd, line, key, nr, ...): six values per request, as v1's start_batch.
 local function v2_start(...)
     local args, n = { ... }, select("#", ...)
     for i = 1, n, 6 do
         local task, fg = args[i], args[i + 1]
-        local rt = fg._router
-        if rt ~= nil then
-            fg = state.route_pick(rt, args[i + 2], args[i + 4])  -- (mcp_router.lua)
-            -- (a router picked by a router has no slots: it fails like a nil function)
-            if fg ~= nil and fg._router then fg = nil end
-        end
-        local ok, slot
-        if fg == nil then
-            ok, slot = false, "attempt to call a nil value"
-        elseif not fg._ready then
-            ok, slot = false, "attempt to call a nil value"
+        local slot
+        local nf = fg._nfree
+        if nf > 0 then
+            -- (take_slot, inline: a funcgen with a free slot is ready, and is not a router,
+            -- which never has slots)
+            slot = fg._free[nf]
+            fg._free[nf] = nil
+            fg._nfree = nf - 1
         else
-            local nf = fg._nfree
-            if nf > 0 then  -- (take_slot, inline)
-                ok, slot = true, fg._free[nf]
-                fg._free[nf] = nil
-                fg._nfree = nf - 1
+            local ok, s = pick_slot(fg, args[i + 2], args[i + 4])
+            if ok then
+                slot = s
             else
-                ok, slot = pcall(take_slot, fg)
+                emit8(A_REPLY, task, START_FAIL, tostring(s), nil, nil, nil, true)
             end
         end
-        if not ok then
-            emit8(A_REPLY, task, START_FAIL, tostring(slot), nil, nil, nil, true)
-        else
+        if slot ~= nil then
             -- A top-level slot's request object is made once and refilled for each request
             -- it runs, as 1.6.45's rctx does (its fields: mcp_routes.lua, "request objects").
             local r = slot.rq
@@ -1102,15 +1213,27 @@ local function v2_start(...)
                 r._mode, r._rw, r._edited, r._value, r._vh = nil, nil, nil, nil, nil
             end
             r._h, r._cmd, r._line, r._key = task, args[i + 2], args[i + 3], args[i + 4]
-            r._nr = args[i + 5] or nil
-            slot.task, slot.top = task, slot
-            slot.pending = 0
-            local k = nrun + 1  -- (schedule(slot, r), inline: the slot was reset)
-            runq[k], runa[k] = slot, r
-            nrun = k
+            r._nr = args[i + 5]  -- (a boolean: always a key of the table, never a miss)
+            -- (a free slot is a top-level one, its own top, with nothing pending: children
+            -- are pinned to their parent's slot and never shelved)
+            slot.task = task
+            -- The route runs now, until it waits or returns, as 1.6.45 runs each request as
+            -- it is read (a slot it frees may be taken by the next request); what it started
+            -- runs before the next request does.
+            local ok, a, kind, x, rr = co_resume(slot.co, r)
+            if kind == YIELD_OWN and x == slot and a == Y and ok then
+                -- (stepped, inline: see there)
+                local n = nout
+                slot.own = true
+                subs[task] = slot
+                out[n + 1], out[n + 2], out[n + 3] = A_SEND_OWN, task, slot.pool0
+                nout = n + 3
+            else
+                stepped(slot, ok, a, kind, x, rr)
+                if nrun > 0 then drain() end
+            end
         end
     end
-    drain()
     return flush()
 end
 
@@ -1140,14 +1263,54 @@ local function v2_events(...)
                 end
             end
         else
-            local slot, h = subs[id], sub_h[id]
+            local slot = subs[id]
             subs[id] = nil
-            if h ~= nil then
-                sub_h[id] = nil
-            else
-                h = 0
-            end
-            if slot ~= nil then
+            if slot ~= nil and slot.own == true then
+                -- The reply to a request sent through `own` (its id is the task's handle, not
+                -- in sub_h): the route waits for it, nothing else is due to run first.
+                local res = setmetatable({ raw = raw, status = args[i + 2], _code = args[i + 3],
+                    _vlen = args[i + 4], _mode = args[i + 5], _elapsed = args[i + 6],
+                    _type = args[i + 7], _be = args[i + 8] }, Response)
+                slot.own = res
+                local ok, a, rv, x, rr = co_resume(slot.co, res)
+                if a == DONE and rv == res and ok and slot.own == res and not res._edited then
+                    -- The route returned this response, unedited, and read no handle state
+                    -- (`own` is still it): nothing was sent since, nothing else is kept (a
+                    -- slot with `fast` has no user objects). REPLY_OWN, and the slot's reset
+                    -- is its `own` and task.
+                    local k = nout
+                    out[k + 1], out[k + 2] = A_REPLY_OWN, i
+                    nout = k + 2
+                    slot.own, slot.task = false, nil
+                    -- (shelve, inline but for a pressure past its maximum; nothing was
+                    -- scheduled: on to the next event)
+                    local fg = slot.fg
+                    local p = fg._pressure
+                    k = fg._nfree
+                    if k > fg._nslots // 2 - 1 then
+                        if p > trim.pressure_max then
+                            shelve(slot)
+                            goto next
+                        end
+                        fg._pressure = p + 1
+                    elseif p ~= 0 then
+                        fg._pressure, fg._deadline = p >> 1, nil
+                    end
+                    k = k + 1
+                    fg._free[k] = slot
+                    fg._nfree = k
+                    goto next
+                else
+                    ev_res, ev_i, ev_id = res, i, id
+                    stepped(slot, ok, a, rv, x, rr)
+                end
+            elseif slot ~= nil then
+                local h = sub_h[id]
+                if h ~= nil then
+                    sub_h[id] = nil
+                else
+                    h = 0
+                end
                 -- (new_response, inline)
                 local res = setmetatable({ raw = raw, status = args[i + 2], _code = args[i + 3],
                     _vlen = args[i + 4], _mode = args[i + 5], _elapsed = args[i + 6],
@@ -1180,6 +1343,7 @@ local function v2_events(...)
         end
         if nrun > 0 then drain() end
         ev_res = nil
+        ::next::
     end
     return flush()
 end

@@ -88,3 +88,69 @@ def test_a_v2_reply_past_the_buffer_memory_limit_fails_its_backend(
     failures = [e for e in proxy.log.events if e["type"] == "proxy_backend"]
     assert failures[0]["error"] == "outofmemory"
     assert proxy.router.mem_used == 0 and proxy.router.active == 0
+
+
+HELD = """
+function mcp_config_pools()
+    return { main = mcp.pool({ mcp.backend("a", "127.0.0.1", 1) }) }
+end
+
+function mcp_config_routes(p)
+    local fg = mcp.funcgen_new()
+    local h = fg:new_handle(p.main)
+    local waiting = nil                     -- the rctx of the request "mg w" while it waits
+    local seen = {}
+    fg:ready({ n = "held", f = function(rctx)
+        return function(r)
+            if r:key() == "peek" then
+                -- another slot's route reads, then sets a callback on, the waiting one's
+                -- rctx: its result is not in yet
+                local got = waiting:res_any(h)
+                waiting:handle_set_cb(h, function(res)
+                    seen[#seen + 1] = "cb " .. tostring(res:hit())
+                    return mcp.WAIT_OK
+                end)
+                return "HD peek " .. tostring(got) .. "\\r\\n"
+            end
+            if r:key() == "w" then waiting = rctx end
+            local res = rctx:enqueue_and_wait(r, h)
+            if r:key() == "w" then
+                waiting = nil
+                local _, flag = rctx:result(h)
+                seen[#seen + 1] = "flag " .. tostring(flag)
+                return "HD " .. table.concat(seen, ",") .. "\\r\\n"
+            end
+            return res
+        end
+    end })
+    mcp.attach(mcp.CMD_MG, fg)
+end
+"""
+
+
+def test_a_waiting_slot_read_from_another_route(proxy_factory: Callable[[str], Proxy]) -> None:
+    # The first wait on a slot's only handle keeps the handle's state back (mcp_funcgen.lua,
+    # `own`); an rctx method called while it is in flight (here from another slot's route,
+    # which holds that rctx) writes it out first, and the reply then takes the general path:
+    # the callback set meanwhile runs and its flag (WAIT_OK: RES_OK, 16) is the result's.
+    proxy = proxy_factory(HELD)
+    a = proxy.backends["a"]
+    c = proxy.client()
+    c.send(b"mg w v\r\n")
+    proxy.turn()
+    assert a.received() == b"mg w v\r\n"
+    peek = proxy.client()
+    peek.send(b"mg peek v\r\n")
+    proxy.turn()
+    assert peek.received() == b"HD peek nil\r\n"
+    a.reply(b"VA 1\r\nx\r\n")
+    proxy.turn()
+    assert c.received() == b"HD cb true,flag 16\r\n"
+    # The next request takes that slot (last freed, first taken), callback and all.
+    c.send(b"mg k v\r\n")
+    proxy.turn()
+    assert a.received() == b"mg k v\r\n"
+    a.reply(b"EN\r\n")
+    proxy.turn()
+    assert c.received() == b"EN\r\n"
+    assert proxy.router.active == 0
