@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from mypy_extensions import i64
+
 from mcpframe.protocol.commands import (
     MCMC_CODE_CLIENT_ERROR,
     MCMC_CODE_DELETED,
@@ -94,6 +96,9 @@ MAX_RESPONSE_LINE: Final = 8192
 _CODE_UNKNOWN_META: Final = 1
 
 _VALUE: Final = b"VALUE "
+#: A value length no read can complete; the parse indexes with machine integers (``i64``),
+#: which a larger one would overflow, so such a reply just waits as it always did.
+_HUGE: Final = 1 << 60
 
 # First word -> (type, code) of a complete one-line OK response.
 _SIMPLE: Final[dict[bytes, tuple[int, int]]] = {
@@ -171,13 +176,14 @@ class ResponseReader:
         if self.failure is None and not self._need and len(self._buf) > MAX_RESPONSE_LINE:
             self.failure = "parsing"
 
-    def _parse(self, data: bytes, out: list[Response]) -> int:
+    def _parse(self, data: bytes, out: list[Response]) -> i64:
         """Parse complete responses from ``data``; return the offset of the first unparsed byte."""
         self._need = 0
         append = out.append
         simple = _SIMPLE
-        end = len(data)
-        pos = 0
+        # (machine integers: compiled, each index and comparison is then a plain C one)
+        end: i64 = len(data)
+        pos: i64 = 0
         while pos < end:
             start = pos
             value = (
@@ -206,6 +212,9 @@ class ResponseReader:
             if value:
                 if vlen < 0:
                     self.failure = "parsing"
+                    return start
+                if vlen > _HUGE:
+                    self._need = vlen  # (never complete: the read timer fails it)
                     return start
                 stop = pos + vlen + 2
                 if stop >= end:
@@ -238,6 +247,9 @@ class ResponseReader:
                     vlen = vlen * 10 + data[i] - 48
                     i += 1
                 if i > start + 3 and (data[i] == 32 or data[i] == 13 or data[i] == 10):
+                    if vlen > _HUGE:
+                        self._need = vlen
+                        return start
                     stop = pos + vlen + 2
                     if stop > end:
                         self._need = stop - start
@@ -263,6 +275,9 @@ class ResponseReader:
                     self.failure = "parsing"
                     return start
                 vlen = int(size)
+                if vlen > _HUGE:
+                    self._need = vlen
+                    return start
                 stop = pos + vlen + 2
                 if stop > end:
                     self._need = stop - start
@@ -333,7 +348,7 @@ class ResponseReader:
         return 0
 
 
-def _is_end(data: bytes, pos: int) -> bool:
+def _is_end(data: bytes, pos: i64) -> bool:
     """``data[pos:pos + 5] == b"END\\r\\n"`` (the caller checked the length), without a slice."""
     return (
         data[pos] == 69
@@ -344,7 +359,7 @@ def _is_end(data: bytes, pos: int) -> bool:
     )
 
 
-def _line_end(data: bytes, pos: int, end: int) -> int:
+def _line_end(data: bytes, pos: i64, end: i64) -> i64:
     """The index of the ``\n`` ending the line at ``data[pos:end]``; -1 when the line is not
     complete yet, -2 when it is longer than ``MAX_RESPONSE_LINE``."""
     stop = pos + MAX_RESPONSE_LINE + 1
@@ -358,7 +373,7 @@ def _line_end(data: bytes, pos: int, end: int) -> int:
     return -2 if stop < end else -1
 
 
-def _value_line_end(data: bytes, pos: int, end: int) -> int:
+def _value_line_end(data: bytes, pos: i64, end: i64) -> i64:
     """The index of the ``\n`` ending ``VALUE <key> <flags> <bytes>\r\n`` at ``data[pos:end]``
     (memcached's usual reply line: tokens one space apart, no cas), found by reading the line
     forwards once; -1 for any other line, or one not complete in ``data[:end]``."""
@@ -384,7 +399,7 @@ def _value_line_end(data: bytes, pos: int, end: int) -> int:
     return i + 1
 
 
-def _count_before(data: bytes, e: int) -> int:
+def _count_before(data: bytes, e: i64) -> int:
     """The number whose last digit is ``data[e - 1]`` (the caller checked it is digits)."""
     value = 0
     scale = 1
@@ -396,7 +411,7 @@ def _count_before(data: bytes, e: int) -> int:
     return value
 
 
-def _value_size(data: bytes, pos: int, nl: int) -> int:
+def _value_size(data: bytes, pos: i64, nl: i64) -> int:
     """The byte count of the ``VALUE <key> <flags> <bytes> [<cas>]`` line at ``data[pos:nl]``,
     or -1. memcached puts one space between the tokens: the line is then read forwards byte
     by byte, the count parsed as it goes (compiled, that costs less than any method call on

@@ -285,6 +285,27 @@ def test_partial_input_waits(partial: bytes) -> None:
     assert reader.rbuf() == partial
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"VALUE k 0 %d\r\n",
+        b"VALUE k 0 %d 7\r\n",
+        b"VA %d f\r\n",
+        b"VA  %d\r\n",
+    ],
+)
+@pytest.mark.parametrize("size", [2**62, 10**30])
+def test_absurd_value_length_waits(line: bytes, size: int) -> None:
+    # No read completes such a value: the reply waits (the read timer fails it), as any
+    # partial one does. The parse indexes with 64-bit integers compiled, which these
+    # lengths would overflow.
+    data = line % size + b"hi\r\nEND\r\n"
+    reader = ResponseReader()
+    assert reader.feed(data) == []
+    assert reader.failure is None
+    assert reader.buffered() == len(data)
+
+
 def test_rbuf_is_capped_at_100_bytes() -> None:
     reader = ResponseReader()
     reader.feed(b"garbage " + b"x" * 200 + b"\r\n")
