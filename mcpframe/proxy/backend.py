@@ -61,7 +61,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections import deque
 from collections.abc import Callable
 from time import monotonic
 from typing import Any, ClassVar, Final, cast
@@ -79,6 +78,10 @@ from mcpframe.proxy.turn import TURN
 Callback = Callable[[int, int, Response, int, bytes], None]
 #: (callback, route handle, reply mode, time queued).
 Entry = tuple[Callback, int, int, float]
+
+#: Answered entries kept at the front of a backend's ``pending`` list at most, while some are
+#: still owed.
+PENDING_COMPACT: Final = 1024
 
 #: Connection states. ``bad`` is a separate flag: a bad backend is in RETRY_WAIT, or in
 #: CONNECTING/VALIDATING while a retry probes it.
@@ -225,8 +228,11 @@ class Backend:
         self.bad = False
         self.link: _Link | None = None
         self.reader = ResponseReader()
-        # Requests written (or about to be, in outbuf) awaiting a reply, oldest first.
-        self.pending: deque[Entry] = deque()
+        # Requests written (or about to be, in outbuf) awaiting a reply, oldest first:
+        # ``pending[phead:]``. A list and an index rather than a deque: compiled code indexes
+        # and appends to a list directly, where every deque method is a generic call.
+        self.pending: list[Entry] = []
+        self.phead = 0
         # Requests routed here while connecting or validating.
         self.waiting: list[tuple[Entry, bytes]] = []
         self.outbuf: list[bytes] = []
@@ -311,7 +317,7 @@ class Backend:
             self.loop.call_soon(callback, handle, mode, failure_response(), 0, self.name)
             return
         if state == READY:
-            if not self.pending:
+            if self.phead >= len(self.pending):
                 self.last_activity = entry[3]
                 if self.timer is None:
                     self._arm_timer(self.spec.readtimeout)
@@ -384,7 +390,7 @@ class Backend:
     @property
     def depth(self) -> int:
         """Requests queued on this backend: written and unanswered, or waiting to be."""
-        return len(self.pending) + len(self.waiting)
+        return len(self.pending) - self.phead + len(self.waiting)
 
     @property
     def state_name(self) -> str:
@@ -519,7 +525,7 @@ class Backend:
         if state != READY:
             return
         pending = self.pending
-        if not pending:
+        if self.phead >= len(pending):
             # Nothing is owed: the backend is talking out of turn.
             self._failed("closedsock", link, rbuf=data)
             return
@@ -527,13 +533,17 @@ class Backend:
         responses = reader.feed(data)
         hist = self.latency
         for res in responses:
-            if not pending:
+            # (``phead`` is read and stored each time: a callback may send here again, or
+            # look at ``depth``.)
+            head = self.phead
+            if head >= len(pending):
                 self._failed("trailingdata", link, rbuf=res.raw + reader.rbuf())
                 return
-            callback, handle, mode, t0 = pending.popleft()
+            callback, handle, mode, t0 = pending[head]
+            self.phead = head + 1
             if res.type == RES_MULTI_GET and mode != MODE_MULTIGET:
                 # Several values for a one-key request: the backend is out of step.
-                pending.appendleft((callback, handle, mode, t0))
+                self.phead = head
                 self._failed("missingend", link, rbuf=res.raw)
                 return
             elapsed = int((now - t0) * 1_000_000)
@@ -543,10 +553,18 @@ class Backend:
             callback(handle, mode, res, elapsed, self.name)
             if link is not self.link:
                 return  # a callback closed us (config gone)
+        head = self.phead
+        owed = head < len(pending)
+        if not owed:
+            pending.clear()
+            self.phead = 0
+        elif head > PENDING_COMPACT:
+            del pending[:head]
+            self.phead = 0
         failure = reader.failure
-        if failure is not None and (pending or failure == "invalidprotocol"):
+        if failure is not None and (owed or failure == "invalidprotocol"):
             self._failed(failure, link)
-        elif not pending and (reader.buffered() or failure is not None):
+        elif not owed and (reader.buffered() or failure is not None):
             # Whatever follows the last reply owed is trailing data, parseable or not.
             self._failed("trailingdata", link)
         # Nothing owed: the read timer stays armed (it finds nothing pending when it fires),
@@ -593,7 +611,7 @@ class Backend:
     def _check_timeout(self) -> None:
         self.timer = None
         state = self.state
-        if not (state == VALIDATING or (state == READY and self.pending)):
+        if not (state == VALIDATING or (state == READY and self.phead < len(self.pending))):
             return
         idle = time.monotonic() - self.last_activity
         limit = self.spec.readtimeout
@@ -617,13 +635,15 @@ class Backend:
             transport, link.transport = link.transport, None
             transport.abort()
 
-    def _take_queue(self) -> tuple[deque[Entry], list[tuple[Entry, bytes]]]:
-        pending, self.pending = self.pending, deque()
+    def _take_queue(self) -> tuple[list[Entry], list[tuple[Entry, bytes]]]:
+        pending = self.pending[self.phead :]
+        self.pending = []
+        self.phead = 0
         waiting, self.waiting = self.waiting, []
         self.outbuf = []
         return pending, waiting
 
-    def _fail_entries(self, pending: deque[Entry], waiting: list[tuple[Entry, bytes]]) -> None:
+    def _fail_entries(self, pending: list[Entry], waiting: list[tuple[Entry, bytes]]) -> None:
         if not pending and not waiting:
             return
         fail = failure_response()
