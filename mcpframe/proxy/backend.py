@@ -76,8 +76,10 @@ from mcpframe.proxy.turn import TURN
 
 #: The callback gets (handle, mode, response, elapsed microseconds, backend "host:port").
 Callback = Callable[[int, int, Response, int, bytes], None]
-#: (callback, route handle, reply mode, time queued).
-Entry = tuple[Callback, int, int, float]
+#: (callback, route handle, reply mode, time queued). The handle is typed ``Any`` so that
+#: compiled code hands the callback the int object the entry holds, rather than unboxing it
+#: and boxing a new one for every reply.
+Entry = tuple[Callback, Any, int, float]
 
 #: Answered entries kept at the front of a backend's ``pending`` list at most, while some are
 #: still owed.
