@@ -111,6 +111,36 @@ class Selector:
             raise IndexError("key dist hasher tried to use out of bounds index")
         return i
 
+    def hash_key(self, key: bytes) -> int:
+        """The hash ``place`` computes for ``key`` (the key filter, then the hasher)."""
+        try:
+            f = self.key_filter
+            return self.hasher(key if f is None else f(key), self.seed)
+        except Exception as e:
+            raise self.blame(key, e) from e
+
+    def place_hash(self, key: bytes, h: int) -> int:
+        """The backend index of ``key`` whose hash (``hash_key``) is ``h``: ``place``
+        without hashing again."""
+        try:
+            jump = self.jump
+            i = jump.place(h) if jump is not None else self.dist(h)
+        except Exception as e:
+            raise self.blame(key, e) from e
+        if i < 0 or i >= self.n:
+            raise IndexError("key dist hasher tried to use out of bounds index")
+        return i
+
+    def hashes_like(self, other: Selector) -> bool:
+        """Whether ``other`` hashes every key as this selector does (the same hasher and
+        seed, and no key filter), so that one ``hash_key`` serves both."""
+        return (
+            self.key_filter is None
+            and other.key_filter is None
+            and self.seed == other.seed
+            and self.hasher == other.hasher
+        )
+
 
 def build_selector(registry: Registry, spec: PoolSpec) -> Callable[[bytes], int]:
     """The pool's key -> backend index function: filter, then hasher(key, seed), then dist.

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from mypy_extensions import i64
+
 from mcpframe.protocol.commands import (
     MCMC_CODE_CLIENT_ERROR,
     MCMC_CODE_DELETED,
@@ -85,7 +87,7 @@ IN_SYNC_CLIENT_ERRORS: Final = frozenset(
     )
 )
 
-__all__ = ["MAX_RESPONSE_LINE", "ResponseReader"]
+__all__ = ["DROPPED", "MAX_RESPONSE_LINE", "ResponseReader"]
 
 #: A backend line longer than this without ``\n`` is garbage (memcached's longest replies,
 #: a ``VALUE`` line or a meta line with an opaque, are far shorter).
@@ -94,6 +96,13 @@ MAX_RESPONSE_LINE: Final = 8192
 _CODE_UNKNOWN_META: Final = 1
 
 _VALUE: Final = b"VALUE "
+#: A value length no read can complete; the parse indexes with machine integers (``i64``),
+#: which a larger one would overflow, so such a reply just waits as it always did.
+_HUGE: Final = 1 << 60
+
+#: What :meth:`ResponseReader.feed` hands back, in its place, for a reply it was told nobody
+#: will read: one shared object, not a response made of the reply's bytes.
+DROPPED: Final = Response(RES_GET, MCMC_CODE_OK, STATUS_OK, b"")
 
 # First word -> (type, code) of a complete one-line OK response.
 _SIMPLE: Final[dict[bytes, tuple[int, int]]] = {
@@ -147,8 +156,14 @@ class ResponseReader:
         """Up to 100 unparsed bytes, for the failure log line."""
         return bytes(self._buf[:100])
 
-    def feed(self, chunk: bytes | bytearray | memoryview) -> list[Response]:
-        """Add bytes from the backend; return the responses now complete, in order."""
+    def feed(self, chunk: bytes | bytearray | memoryview, drop: i64 = 0) -> list[Response]:
+        """Add bytes from the backend; return the responses now complete, in order.
+
+        ``drop``: bit ``k`` set says nobody reads the ``k``-th reply completed by this call
+        (k < 63): when it is a single-value reply or a one-line OK reply it is consumed
+        byte for byte as usual, but :data:`DROPPED` stands in for its response (no copy
+        of its bytes, no response object). Other replies (errors, several values, meta
+        replies) are made as usual; a failure is found and reported as usual."""
         out: list[Response] = []
         if self.failure is not None or not chunk:
             return out
@@ -161,7 +176,7 @@ class ResponseReader:
                 return out
             data = bytes(buf)
             buf.clear()
-        pos = self._parse(data, out)
+        pos = self._parse(data, out, drop)
         if pos < len(data):
             buf += memoryview(data)[pos:]
             self._check_partial()
@@ -171,13 +186,14 @@ class ResponseReader:
         if self.failure is None and not self._need and len(self._buf) > MAX_RESPONSE_LINE:
             self.failure = "parsing"
 
-    def _parse(self, data: bytes, out: list[Response]) -> int:
+    def _parse(self, data: bytes, out: list[Response], drop: i64) -> i64:
         """Parse complete responses from ``data``; return the offset of the first unparsed byte."""
         self._need = 0
         append = out.append
         simple = _SIMPLE
-        end = len(data)
-        pos = 0
+        # (machine integers: compiled, each index and comparison is then a plain C one)
+        end: i64 = len(data)
+        pos: i64 = 0
         while pos < end:
             start = pos
             value = (
@@ -207,6 +223,9 @@ class ResponseReader:
                 if vlen < 0:
                     self.failure = "parsing"
                     return start
+                if vlen > _HUGE:
+                    self._need = vlen  # (never complete: the read timer fails it)
+                    return start
                 stop = pos + vlen + 2
                 if stop >= end:
                     if stop == end and (data[stop - 2] != 13 or data[stop - 1] != 10):
@@ -219,7 +238,10 @@ class ResponseReader:
                     return start
                 full = stop + 5
                 if full <= end and _is_end(data, stop):
-                    append(Response(RES_GET, MCMC_CODE_OK, STATUS_OK, data[start:full], vlen))
+                    if drop and _dropped(drop, len(out)):
+                        append(DROPPED)
+                    else:
+                        append(Response(RES_GET, MCMC_CODE_OK, STATUS_OK, data[start:full], vlen))
                     pos = full
                     continue
                 ends = [stop - start]
@@ -238,6 +260,9 @@ class ResponseReader:
                     vlen = vlen * 10 + data[i] - 48
                     i += 1
                 if i > start + 3 and (data[i] == 32 or data[i] == 13 or data[i] == 10):
+                    if vlen > _HUGE:
+                        self._need = vlen
+                        return start
                     stop = pos + vlen + 2
                     if stop > end:
                         self._need = stop - start
@@ -253,7 +278,10 @@ class ResponseReader:
             word = content if sp < 0 else content[:sp]
             kind = simple.get(word)
             if kind is not None:
-                append(Response(kind[0], kind[1], STATUS_OK, data[start:pos]))
+                if drop and _dropped(drop, len(out)):
+                    append(DROPPED)
+                else:
+                    append(Response(kind[0], kind[1], STATUS_OK, data[start:pos]))
                 continue
             # (A VALUE line is "VALUE " and read above; a bare "VALUE" fails as "parsing".)
             if word == b"VA":
@@ -263,6 +291,9 @@ class ResponseReader:
                     self.failure = "parsing"
                     return start
                 vlen = int(size)
+                if vlen > _HUGE:
+                    self._need = vlen
+                    return start
                 stop = pos + vlen + 2
                 if stop > end:
                     self._need = stop - start
@@ -333,7 +364,12 @@ class ResponseReader:
         return 0
 
 
-def _is_end(data: bytes, pos: int) -> bool:
+def _dropped(drop: i64, k: i64) -> bool:
+    """Whether bit ``k`` of ``drop`` is set (bits past 62 never are)."""
+    return k < 63 and (drop >> k) & 1 == 1
+
+
+def _is_end(data: bytes, pos: i64) -> bool:
     """``data[pos:pos + 5] == b"END\\r\\n"`` (the caller checked the length), without a slice."""
     return (
         data[pos] == 69
@@ -344,7 +380,7 @@ def _is_end(data: bytes, pos: int) -> bool:
     )
 
 
-def _line_end(data: bytes, pos: int, end: int) -> int:
+def _line_end(data: bytes, pos: i64, end: i64) -> i64:
     """The index of the ``\n`` ending the line at ``data[pos:end]``; -1 when the line is not
     complete yet, -2 when it is longer than ``MAX_RESPONSE_LINE``."""
     stop = pos + MAX_RESPONSE_LINE + 1
@@ -358,7 +394,7 @@ def _line_end(data: bytes, pos: int, end: int) -> int:
     return -2 if stop < end else -1
 
 
-def _value_line_end(data: bytes, pos: int, end: int) -> int:
+def _value_line_end(data: bytes, pos: i64, end: i64) -> i64:
     """The index of the ``\n`` ending ``VALUE <key> <flags> <bytes>\r\n`` at ``data[pos:end]``
     (memcached's usual reply line: tokens one space apart, no cas), found by reading the line
     forwards once; -1 for any other line, or one not complete in ``data[:end]``."""
@@ -384,7 +420,7 @@ def _value_line_end(data: bytes, pos: int, end: int) -> int:
     return i + 1
 
 
-def _count_before(data: bytes, e: int) -> int:
+def _count_before(data: bytes, e: i64) -> int:
     """The number whose last digit is ``data[e - 1]`` (the caller checked it is digits)."""
     value = 0
     scale = 1
@@ -396,7 +432,7 @@ def _count_before(data: bytes, e: int) -> int:
     return value
 
 
-def _value_size(data: bytes, pos: int, nl: int) -> int:
+def _value_size(data: bytes, pos: i64, nl: i64) -> int:
     """The byte count of the ``VALUE <key> <flags> <bytes> [<cas>]`` line at ``data[pos:nl]``,
     or -1. memcached puts one space between the tokens: the line is then read forwards byte
     by byte, the count parsed as it goes (compiled, that costs less than any method call on

@@ -61,10 +61,11 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections import deque
 from collections.abc import Callable
 from time import monotonic
 from typing import Any, ClassVar, Final, cast
+
+from mypy_extensions import i64
 
 from mcpframe.config import BackendSpec
 from mcpframe.events import EventLog
@@ -75,10 +76,17 @@ from mcpframe.proxy.latency import BOUNDS_US, BUCKETS, bucket
 from mcpframe.proxy.tls import client_context
 from mcpframe.proxy.turn import TURN
 
-#: The callback gets (handle, mode, response, elapsed microseconds, backend "host:port").
-Callback = Callable[[int, int, Response, int, bytes], None]
-#: (callback, route handle, reply mode, time queued).
-Entry = tuple[Callback, int, int, float]
+#: The callback gets (handle, mode, response, elapsed microseconds, backend "host:port"); the
+#: handle is what the request was sent with: an int, or a :class:`Ticket`.
+Callback = Callable[[Any, int, Response, int, bytes], None]
+#: (callback, route handle, reply mode, time queued). The handle is typed ``Any`` so that
+#: compiled code hands the callback the object the entry holds, rather than unboxing it and
+#: boxing a new one for every reply.
+Entry = tuple[Callback, Any, int, float]
+
+#: Answered entries kept at the front of a backend's ``pending`` list at most, while some are
+#: still owed.
+PENDING_COMPACT: Final = 1024
 
 #: Connection states. ``bad`` is a separate flag: a bad backend is in RETRY_WAIT, or in
 #: CONNECTING/VALIDATING while a retry probes it.
@@ -146,6 +154,45 @@ def uri_encode(data: bytes) -> str:
 
 #: The failures that count for flap detection (spec v2 8.5).
 FLAP_REASONS: Final = frozenset({"timeout", "disconnected", "writing", "reading"})
+
+
+class Ticket:
+    """A handle that can say its replies will not be read: a request sent with one that is
+    dropped (:meth:`drop`) by the time its reply arrives is consumed from the stream as
+    usual (its bytes, its latency, any failure it brings), but its callback is not called
+    and, when that is known before the read is parsed, no response is made for it
+    (``ResponseReader.feed``'s ``drop``). An allfastest's slower children: their replies
+    come after the client was answered (the route's task, ``proxy/task.py``, is the
+    ticket of its children's requests)."""
+
+    __slots__ = ("dropped", "handle", "owed")
+
+    def __init__(self) -> None:
+        #: the router's handle of the request (what the callback looks the route up by)
+        self.handle = 0
+        self.dropped = False
+        #: requests queued with this ticket and not answered yet (kept by the backends)
+        self.owed = 0
+
+    def drop(self) -> None:
+        """Nobody reads the replies still owed to this ticket's requests."""
+        if not self.dropped:
+            self.dropped = True
+            UNREAD.owed += self.owed
+
+
+class _Unread:
+    """How many queued requests, over every backend, have a dropped ticket: a read is
+    checked for replies nobody reads only while there are some (``Backend._unread``), so
+    that an allfastest whose replies all come in one read pays nothing for it."""
+
+    __slots__ = ("owed",)
+
+    def __init__(self) -> None:
+        self.owed = 0
+
+
+UNREAD: Final = _Unread()
 
 
 class BackendStats:
@@ -225,8 +272,14 @@ class Backend:
         self.bad = False
         self.link: _Link | None = None
         self.reader = ResponseReader()
-        # Requests written (or about to be, in outbuf) awaiting a reply, oldest first.
-        self.pending: deque[Entry] = deque()
+        # Requests written (or about to be, in outbuf) awaiting a reply, oldest first:
+        # ``pending[phead:]``. A list and an index rather than a deque: compiled code indexes
+        # and appends to a list directly, where every deque method is a generic call.
+        self.pending: list[Entry] = []
+        self.phead = 0
+        #: Entries queued here (pending or waiting) whose handle is a Ticket: only while
+        #: there are some is a read checked for replies nobody reads.
+        self.tickets = 0
         # Requests routed here while connecting or validating.
         self.waiting: list[tuple[Entry, bytes]] = []
         self.outbuf: list[bytes] = []
@@ -289,10 +342,11 @@ class Backend:
         return sum(conn.depth for conn in self.connections())
 
     def send(
-        self, data: bytes, callback: Callback, handle: int, mode: int, t0: float = 0.0
+        self, data: bytes, callback: Callback, handle: Any, mode: int, t0: float = 0.0
     ) -> None:
-        """Queue ``data`` (request line + value) and call back with the reply. ``t0``: when
-        the request was queued (``time.monotonic()``; read here when 0), which the reply's
+        """Queue ``data`` (request line + value) and call back with the reply. ``handle``:
+        an int, or a :class:`Ticket` (whose reply may then go unread). ``t0``: when the
+        request was queued (``time.monotonic()``; read here when 0), which the reply's
         elapsed time counts from: a route sending one request to several backends at once
         reads the clock once."""
         if self.siblings is not None:
@@ -311,12 +365,15 @@ class Backend:
             self.loop.call_soon(callback, handle, mode, failure_response(), 0, self.name)
             return
         if state == READY:
-            if not self.pending:
+            if self.phead >= len(self.pending):
                 self.last_activity = entry[3]
                 if self.timer is None:
                     self._arm_timer(self.spec.readtimeout)
             self.pending.append(entry)
             self.outbuf.append(data)
+            if isinstance(handle, Ticket):
+                self.tickets += 1
+                handle.owed += 1
             if not self.flush_scheduled:
                 self.flush_scheduled = True
                 TURN.later(self._flush)
@@ -324,6 +381,9 @@ class Backend:
             self.loop.call_soon(callback, handle, mode, failure_response(), 0, self.name)
         else:
             self.waiting.append((entry, data))
+            if isinstance(handle, Ticket):
+                self.tickets += 1
+                handle.owed += 1
             if state == IDLE:
                 self._connect_soon()
 
@@ -384,7 +444,7 @@ class Backend:
     @property
     def depth(self) -> int:
         """Requests queued on this backend: written and unanswered, or waiting to be."""
-        return len(self.pending) + len(self.waiting)
+        return len(self.pending) - self.phead + len(self.waiting)
 
     @property
     def state_name(self) -> str:
@@ -519,38 +579,72 @@ class Backend:
         if state != READY:
             return
         pending = self.pending
-        if not pending:
+        if self.phead >= len(pending):
             # Nothing is owed: the backend is talking out of turn.
             self._failed("closedsock", link, rbuf=data)
             return
         reader = self.reader
-        responses = reader.feed(data)
+        tickets = self.tickets
+        responses = reader.feed(data, self._unread() if tickets and UNREAD.owed else 0)
         hist = self.latency
         for res in responses:
-            if not pending:
+            # (``phead`` is read and stored each time: a callback may send here again, or
+            # look at ``depth``.)
+            head = self.phead
+            if head >= len(pending):
                 self._failed("trailingdata", link, rbuf=res.raw + reader.rbuf())
                 return
-            callback, handle, mode, t0 = pending.popleft()
+            callback, handle, mode, t0 = pending[head]
+            self.phead = head + 1
             if res.type == RES_MULTI_GET and mode != MODE_MULTIGET:
                 # Several values for a one-key request: the backend is out of step.
-                pending.appendleft((callback, handle, mode, t0))
+                self.phead = head
                 self._failed("missingend", link, rbuf=res.raw)
                 return
             elapsed = int((now - t0) * 1_000_000)
             if hist is not None:
                 hist[bucket(elapsed)] += 1
                 self.latency_sum_us += elapsed
+            if tickets and isinstance(handle, Ticket):
+                self.tickets -= 1
+                handle.owed -= 1
+                if handle.dropped:
+                    UNREAD.owed -= 1
+                    # Its route has answered (maybe with a reply of this same read): nobody
+                    # reads this one. (DROPPED when that was known before the parse.)
+                    continue
             callback(handle, mode, res, elapsed, self.name)
             if link is not self.link:
                 return  # a callback closed us (config gone)
+        head = self.phead
+        owed = head < len(pending)
+        if not owed:
+            pending.clear()
+            self.phead = 0
+        elif head > PENDING_COMPACT:
+            del pending[:head]
+            self.phead = 0
         failure = reader.failure
-        if failure is not None and (pending or failure == "invalidprotocol"):
+        if failure is not None and (owed or failure == "invalidprotocol"):
             self._failed(failure, link)
-        elif not pending and (reader.buffered() or failure is not None):
+        elif not owed and (reader.buffered() or failure is not None):
             # Whatever follows the last reply owed is trailing data, parseable or not.
             self._failed("trailingdata", link)
         # Nothing owed: the read timer stays armed (it finds nothing pending when it fires),
         # rather than being cancelled here and made again by the next turn's first request.
+
+    def _unread(self) -> i64:
+        """Bit ``k`` set for each of the next 63 replies owed whose request's ticket says it
+        will not be read (``ResponseReader.feed``'s ``drop``)."""
+        pending = self.pending
+        head: i64 = self.phead
+        n: i64 = min(len(pending) - head, 63)
+        mask: i64 = 0
+        for k in range(n):
+            handle = pending[head + k][1]
+            if isinstance(handle, Ticket) and handle.dropped:
+                mask |= i64(1) << k
+        return mask
 
     def _validation_data(self, link: _Link, data: bytes) -> None:
         reader = self.reader
@@ -593,7 +687,7 @@ class Backend:
     def _check_timeout(self) -> None:
         self.timer = None
         state = self.state
-        if not (state == VALIDATING or (state == READY and self.pending)):
+        if not (state == VALIDATING or (state == READY and self.phead < len(self.pending))):
             return
         idle = time.monotonic() - self.last_activity
         limit = self.spec.readtimeout
@@ -617,20 +711,25 @@ class Backend:
             transport, link.transport = link.transport, None
             transport.abort()
 
-    def _take_queue(self) -> tuple[deque[Entry], list[tuple[Entry, bytes]]]:
-        pending, self.pending = self.pending, deque()
+    def _take_queue(self) -> tuple[list[Entry], list[tuple[Entry, bytes]]]:
+        pending = self.pending[self.phead :]
+        self.pending = []
+        self.phead = 0
+        self.tickets = 0
         waiting, self.waiting = self.waiting, []
         self.outbuf = []
         return pending, waiting
 
-    def _fail_entries(self, pending: deque[Entry], waiting: list[tuple[Entry, bytes]]) -> None:
+    def _fail_entries(self, pending: list[Entry], waiting: list[tuple[Entry, bytes]]) -> None:
         if not pending and not waiting:
             return
         fail = failure_response()
         name = self.name
         for callback, handle, mode, _ in pending:
+            _settle(handle)
             callback(handle, mode, fail, 0, name)
         for (callback, handle, mode, _), _data in waiting:
+            _settle(handle)
             callback(handle, mode, fail, 0, name)
 
     def _failed(self, reason: str, link: _Link | None, rbuf: bytes | None = None) -> None:
@@ -701,6 +800,14 @@ class Backend:
         self.retry_handle = None
         if self.state == RETRY_WAIT:
             self._connect_soon()
+
+
+def _settle(handle: Any) -> None:
+    """A request sent with ``handle`` is answered without a reply read (failed)."""
+    if isinstance(handle, Ticket):
+        handle.owed -= 1
+        if handle.dropped:
+            UNREAD.owed -= 1
 
 
 def backend_key(spec: BackendSpec, beprefix: str = "") -> Any:

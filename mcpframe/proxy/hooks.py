@@ -55,6 +55,9 @@ class FastPlan:
         self.split = split
         self.zone = zone
         self.pick = pick
+        #: every pool places keys by the same hash (``Router._fan_out``): 1, 0, or -1 for
+        #: not known yet
+        self.one_hash = -1
 
 
 class RouterPlan:

@@ -25,7 +25,8 @@ import asyncio
 import time
 from collections.abc import Callable
 from random import random
-from typing import Any, Final
+from time import monotonic
+from typing import Any, Final, cast
 
 from mcpframe.cache import Cache
 from mcpframe.config import LoadedConfig
@@ -114,7 +115,7 @@ class Router(Hooks):
         self.on_failover_response: Callable[[int, int, Response, int, bytes], None] = (
             self._on_failover_response
         )
-        self.on_fastest_response: Callable[[int, int, Response, int, bytes], None] = (
+        self.on_fastest_response: Callable[[Any, int, Response, int, bytes], None] = (
             self._on_fastest_response
         )
         self.on_zone_response: Callable[[int, int, Response, int, bytes], None] = (
@@ -456,8 +457,11 @@ class Router(Hooks):
         """A pass-through route's reply: the route would return it as it is. (Its bytes would
         be held only until then, so buffer memory only decides whether it is taken.)"""
         task = self.tasks.pop(handle, None)
-        if task is None:
-            return
+        if task is not None:
+            self._reply(task, mode, res, elapsed)
+
+    def _reply(self, task: Task, mode: int, res: Response, elapsed: int) -> None:
+        """``res`` answers ``task`` (taken out of ``tasks``) as a pass-through route's reply."""
         latency = self.latency
         if latency is not None and task.series >= 0:
             latency.observe(task.series, elapsed)
@@ -471,15 +475,17 @@ class Router(Hooks):
     ) -> None:
         """A reply to an attempt of a failover run here (``route_failover.lua`` in Python): a
         hit, or a miss unless misses move on, is the answer; otherwise the next pool is
-        asked, and after the last attempt the client gets the last miss, else this reply."""
-        task = self.tasks.get(handle)
+        asked, and after the last attempt the client gets the last miss, else this reply.
+        (The task is taken out of ``tasks`` at once, and put back only while it waits for
+        another attempt: one dict operation for the usual first answer.)"""
+        task = self.tasks.pop(handle, None)
         if task is None:
             return
         plan = task.plan
         assert plan is not None
         if res.status == 0:
             if res.code != c.MCMC_CODE_END or not plan.miss:
-                self._on_pass_response(handle, mode, res, elapsed, be)
+                self._reply(task, mode, res, elapsed)
                 return
             task.missed = res
         attempt = task.attempt + 1
@@ -489,9 +495,11 @@ class Router(Hooks):
             pool = plan.pools[attempt]
             if self._send(task, handle, pool, req.key, data_of(req), self.on_failover_response):
                 # (a key no pool of the plan can place: answered with what came back so far)
-                self._on_pass_response(handle, mode, task.missed or res, elapsed, be)
+                self._reply(task, mode, task.missed or res, elapsed)
+            else:
+                self.tasks[handle] = task  # (a send never calls back before it returns)
             return
-        self._on_pass_response(handle, mode, task.missed or res, elapsed, be)
+        self._reply(task, mode, task.missed or res, elapsed)
 
     def start_failover(
         self,
@@ -523,24 +531,54 @@ class Router(Hooks):
         pools = self.pools
         placed = self.placed
         placed.clear()
+        if plan.one_hash < 0:
+            plan.one_hash = 1 if self._hash_alike(plan) else 0
         try:
-            for pool_id in plan.pools:
-                placed.append(pools[pool_id].backend_for(key))
+            if plan.one_hash:
+                # Pools that hash alike (the usual case: the default hasher, no seed): the
+                # key is hashed once, each pool places that hash (xxhash's argument parsing
+                # alone costs about 1,200 instructions a call).
+                first = pools[plan.pools[0]].selector
+                assert first is not None
+                h = first.hash_key(key)
+                for pool_id in plan.pools:
+                    pool = pools[pool_id]
+                    selector = pool.selector
+                    assert selector is not None
+                    placed.append(pool.backends[selector.place_hash(key, h)])
+            else:
+                for pool_id in plan.pools:
+                    placed.append(pools[pool_id].backend_for(key))
         except Exception:
             return False
         task.backend = placed[0]
+        task.handle = handle
         data = data_of(req)
         callback = self.on_fastest_response
         mode = MODE_CHILD
-        t0 = time.monotonic()
+        t0 = monotonic()
         for backend in placed:
-            backend.send(data, callback, handle, mode, t0)
+            # The task is the ticket: the replies that come after the route has answered
+            # (``_done`` sets ``dropped``) are consumed without a response or a callback.
+            backend.send(data, callback, task, mode, t0)
             mode += 1
         placed.clear()
         return True
 
+    def _hash_alike(self, plan: FastPlan) -> bool:
+        """Whether every pool of ``plan`` places keys with placement's own selector, all
+        hashing alike (``Selector.hashes_like``)."""
+        first = self.pools[plan.pools[0]].selector
+        if first is None:
+            return False
+        for pool_id in plan.pools:
+            selector = self.pools[pool_id].selector
+            if selector is None or not first.hashes_like(selector):
+                return False
+        return True
+
     def _on_fastest_response(
-        self, handle: int, mode: int, res: Response, elapsed: int, be: bytes
+        self, ticket: Any, mode: int, res: Response, elapsed: int, be: bytes
     ) -> None:
         """A reply to an allfastest run here (``route_allfastest.lua`` in Python) from child
         ``mode - MODE_CHILD``. The first useful one (a non-error, or with ``miss`` a hit)
@@ -548,8 +586,11 @@ class Router(Hooks):
         so it returns this one. A reply that is not useful is kept if the handler would
         prefer it to the one kept (a miss to an error; of two alike, the later child's);
         when every child has answered, the kept one answers. Replies after the answer find
-        no task: they were read, and are dropped."""
-        task = self.tasks.get(handle)
+        no task: they were read, and are dropped (most before a response is made for them:
+        the task, their ticket, says so). (The task is taken out of ``tasks`` at once and
+        put back while it waits for more: one dict operation for the answer.)"""
+        handle = cast(Task, ticket).handle
+        task = self.tasks.pop(handle, None)
         if task is None:
             return
         plan = task.plan
@@ -557,11 +598,13 @@ class Router(Hooks):
         if plan.split:
             # a split: child A's reply (the second sent) is the answer, B's is dropped
             if mode != MODE_CHILD:
-                self._on_pass_response(handle, MODE_NORMAL, res, elapsed, be)
+                self._reply(task, MODE_NORMAL, res, elapsed)
+            else:
+                self.tasks[handle] = task
             return
         ok = res.status == 0
         if ok and (not plan.miss or res.code != c.MCMC_CODE_END):
-            self._on_pass_response(handle, MODE_NORMAL, res, elapsed, be)
+            self._reply(task, MODE_NORMAL, res, elapsed)
             return
         n = len(plan.pools)
         rank = mode - MODE_CHILD + (n if ok else 0)
@@ -571,10 +614,11 @@ class Router(Hooks):
         arrived = task.attempt + 1
         if arrived < n:
             task.attempt = arrived
+            self.tasks[handle] = task
             return
         kept = task.missed
         assert kept is not None
-        self._on_pass_response(handle, MODE_NORMAL, kept, elapsed, be)
+        self._reply(task, MODE_NORMAL, kept, elapsed)
 
     def _on_zone_response(
         self, handle: int, mode: int, res: Response, elapsed: int, be: bytes
@@ -751,6 +795,8 @@ class Router(Hooks):
     def _done(self, task: Task, data: bytes) -> None:
         """The route of ``task`` completed (its slot is released): ``data`` is the reply."""
         self.active -= 1
+        if task.owed:
+            task.drop()  # (its other backend requests' replies go unread)
         if task.mem:
             self.mem_used -= task.mem
         latency = self.latency

@@ -236,3 +236,33 @@ def test_jump_hash_interpreted_and_compiled_agree() -> None:
         expected = [ref_jump(h, n) for h in hashes]
         assert [installed.JumpHash(stop)(h) for h in hashes] == expected, n
         assert [interpreted["JumpHash"](stop)(h) for h in hashes] == expected, n
+
+
+def test_one_hash_places_as_place(mcpframe_registry: Registry) -> None:
+    # A fan-out over pools that hash alike hashes the key once (Selector.hash_key) and lets
+    # each pool place that hash (place_hash): the same backend as place() for every pool,
+    # and pools with another hasher, seed or a key filter are never taken as alike.
+    from mcpframe.config import BackendSpec, PoolSpec
+    from mcpframe.placement import Selector, build_selector
+
+    def pool(n: int, **kw: Any) -> Selector:
+        backends = [BackendSpec(f"b{i}", "127.0.0.1", str(11211 + i)) for i in range(n)]
+        selector = build_selector(mcpframe_registry, PoolSpec(backends, **kw))
+        assert isinstance(selector, Selector)
+        return selector
+
+    plain = [pool(3), pool(2), pool(5, dist="ring_hash")]
+    for selector in plain:
+        assert plain[0].hashes_like(selector)
+        for key in KEYS:
+            assert selector.place_hash(key, plain[0].hash_key(key)) == selector.place(key)
+    others = [
+        pool(3, hash="md5"),
+        pool(3, seed=b"s"),
+        pool(3, filter="tags", filter_conf=b"{}"),
+    ]
+    for selector in others:
+        assert not plain[0].hashes_like(selector)
+        assert not selector.hashes_like(plain[0])
+        for key in KEYS:
+            assert selector.place_hash(key, selector.hash_key(key)) == selector.place(key)

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcpframe.protocol import commands as c
-from mcpframe.protocol.reader import RequestReader
+from mcpframe.protocol.reader import RequestReader, _parse_line
 from mcpframe.protocol.request import Request
 from tests.protocol.helpers import feed_chunks
 
@@ -131,3 +131,34 @@ def test_random_chunking_gives_the_same_requests(
     reader = RequestReader()
     assert feed_chunks(reader, chunks) == whole
     assert reader.buffered() == 0
+
+
+# Lines near the two shapes the reader reads by hand ("get <key>", "set <key> <flags>
+# <exptime> <bytes>"): every variation must parse as the general path (``_parse_line``) does.
+line_parts = st.lists(
+    st.sampled_from(
+        [b"0", b"0", b"12", b"9" * 9, b"9" * 10, b"9" * 18, b"4294967296", b"-1", b"x", b"noreply",
+         b"k", b"k" * 250, b"k" * 251, b"\x00", b"\t", b"\r", b"\x01"]
+    ),
+    max_size=6,
+)  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.sampled_from([b"get", b"set"]), st.lists(spaces, min_size=6, max_size=6), line_parts, terms
+)
+def test_get_and_set_lines_parse_as_the_general_path(
+    word: bytes, gaps: list[bytes], parts: list[bytes], term: bytes
+) -> None:
+    line = word + b"".join(gap + part for gap, part in zip(gaps, parts, strict=False)) + term
+    expected = _parse_line(line)
+    data = line
+    if isinstance(expected, tuple):
+        req, vlen = expected
+        if vlen > 100:
+            return
+        req.value = b"v" * vlen + b"\r\n"
+        data += req.value
+        expected = req
+    assert RequestReader().feed(data) == [expected]
