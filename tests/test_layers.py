@@ -24,7 +24,16 @@ LAYERS = ("protocol", "cache", "base", "lua", "proxy", "cli")
 TOP = frozenset({"cli", "check_cli", "memcached_cli", "plugins_cli", "__main__", "testing"})
 #: protocol/ is sans-I/O: besides itself, only these standard modules.
 #: struct and binascii: pure byte packing and codecs (binary headers, base64 keys), no I/O.
-PROTOCOL_STDLIB = {"__future__", "binascii", "collections.abc", "struct", "typing"}
+#: mypy_extensions is not stdlib but is as inert: its ``i64`` is a plain ``int`` when
+#: interpreted and a machine integer when mypyc compiles the module (the reply parser's scans).
+PROTOCOL_STDLIB = {
+    "__future__",
+    "binascii",
+    "collections.abc",
+    "struct",
+    "typing",
+    "mypy_extensions",
+}
 
 
 def layer_of(module: str) -> str:
