@@ -87,7 +87,7 @@ IN_SYNC_CLIENT_ERRORS: Final = frozenset(
     )
 )
 
-__all__ = ["DROPPED", "MAX_RESPONSE_LINE", "ResponseReader"]
+__all__ = ["MAX_RESPONSE_LINE", "ResponseReader"]
 
 #: A backend line longer than this without ``\n`` is garbage (memcached's longest replies,
 #: a ``VALUE`` line or a meta line with an opaque, are far shorter).
@@ -99,10 +99,6 @@ _VALUE: Final = b"VALUE "
 #: A value length no read can complete; the parse indexes with machine integers (``i64``),
 #: which a larger one would overflow, so such a reply just waits as it always did.
 _HUGE: Final = 1 << 60
-
-#: What :meth:`ResponseReader.feed` hands back, in its place, for a reply it was told nobody
-#: will read: one shared object, not a response made of the reply's bytes.
-DROPPED: Final = Response(RES_GET, MCMC_CODE_OK, STATUS_OK, b"")
 
 # First word -> (type, code) of a complete one-line OK response.
 _SIMPLE: Final[dict[bytes, tuple[int, int]]] = {
@@ -156,14 +152,8 @@ class ResponseReader:
         """Up to 100 unparsed bytes, for the failure log line."""
         return bytes(self._buf[:100])
 
-    def feed(self, chunk: bytes | bytearray | memoryview, drop: i64 = 0) -> list[Response]:
-        """Add bytes from the backend; return the responses now complete, in order.
-
-        ``drop``: bit ``k`` set says nobody reads the ``k``-th reply completed by this call
-        (k < 63): when it is a single-value reply or a one-line OK reply it is consumed
-        byte for byte as usual, but :data:`DROPPED` stands in for its response (no copy
-        of its bytes, no response object). Other replies (errors, several values, meta
-        replies) are made as usual; a failure is found and reported as usual."""
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[Response]:
+        """Add bytes from the backend; return the responses now complete, in order."""
         out: list[Response] = []
         if self.failure is not None or not chunk:
             return out
@@ -176,7 +166,7 @@ class ResponseReader:
                 return out
             data = bytes(buf)
             buf.clear()
-        pos = self._parse(data, out, drop)
+        pos = self._parse(data, out)
         if pos < len(data):
             buf += memoryview(data)[pos:]
             self._check_partial()
@@ -186,7 +176,7 @@ class ResponseReader:
         if self.failure is None and not self._need and len(self._buf) > MAX_RESPONSE_LINE:
             self.failure = "parsing"
 
-    def _parse(self, data: bytes, out: list[Response], drop: i64) -> i64:
+    def _parse(self, data: bytes, out: list[Response]) -> i64:
         """Parse complete responses from ``data``; return the offset of the first unparsed byte."""
         self._need = 0
         append = out.append
@@ -238,10 +228,7 @@ class ResponseReader:
                     return start
                 full = stop + 5
                 if full <= end and _is_end(data, stop):
-                    if drop and _dropped(drop, len(out)):
-                        append(DROPPED)
-                    else:
-                        append(Response(RES_GET, MCMC_CODE_OK, STATUS_OK, data[start:full], vlen))
+                    append(Response(RES_GET, MCMC_CODE_OK, STATUS_OK, data[start:full], vlen))
                     pos = full
                     continue
                 ends = [stop - start]
@@ -278,10 +265,7 @@ class ResponseReader:
             word = content if sp < 0 else content[:sp]
             kind = simple.get(word)
             if kind is not None:
-                if drop and _dropped(drop, len(out)):
-                    append(DROPPED)
-                else:
-                    append(Response(kind[0], kind[1], STATUS_OK, data[start:pos]))
+                append(Response(kind[0], kind[1], STATUS_OK, data[start:pos]))
                 continue
             # (A VALUE line is "VALUE " and read above; a bare "VALUE" fails as "parsing".)
             if word == b"VA":
@@ -362,11 +346,6 @@ class ResponseReader:
             break
         self.failure = "missingend"
         return 0
-
-
-def _dropped(drop: i64, k: i64) -> bool:
-    """Whether bit ``k`` of ``drop`` is set (bits past 62 never are)."""
-    return k < 63 and (drop >> k) & 1 == 1
 
 
 def _is_end(data: bytes, pos: i64) -> bool:

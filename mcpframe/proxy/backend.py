@@ -65,8 +65,6 @@ from collections.abc import Callable
 from time import monotonic
 from typing import Any, ClassVar, Final, cast
 
-from mypy_extensions import i64
-
 from mcpframe.config import BackendSpec
 from mcpframe.events import EventLog
 from mcpframe.protocol.backend import ResponseReader
@@ -76,12 +74,11 @@ from mcpframe.proxy.latency import BOUNDS_US, BUCKETS, bucket
 from mcpframe.proxy.tls import client_context
 from mcpframe.proxy.turn import TURN
 
-#: The callback gets (handle, mode, response, elapsed microseconds, backend "host:port"); the
-#: handle is what the request was sent with: an int, or a :class:`Ticket`.
-Callback = Callable[[Any, int, Response, int, bytes], None]
+#: The callback gets (handle, mode, response, elapsed microseconds, backend "host:port").
+Callback = Callable[[int, int, Response, int, bytes], None]
 #: (callback, route handle, reply mode, time queued). The handle is typed ``Any`` so that
-#: compiled code hands the callback the object the entry holds, rather than unboxing it and
-#: boxing a new one for every reply.
+#: compiled code hands the callback the int object the entry holds, rather than unboxing it
+#: and boxing a new one for every reply.
 Entry = tuple[Callback, Any, int, float]
 
 #: Answered entries kept at the front of a backend's ``pending`` list at most, while some are
@@ -154,45 +151,6 @@ def uri_encode(data: bytes) -> str:
 
 #: The failures that count for flap detection (spec v2 8.5).
 FLAP_REASONS: Final = frozenset({"timeout", "disconnected", "writing", "reading"})
-
-
-class Ticket:
-    """A handle that can say its replies will not be read: a request sent with one that is
-    dropped (:meth:`drop`) by the time its reply arrives is consumed from the stream as
-    usual (its bytes, its latency, any failure it brings), but its callback is not called
-    and, when that is known before the read is parsed, no response is made for it
-    (``ResponseReader.feed``'s ``drop``). An allfastest's slower children: their replies
-    come after the client was answered (the route's task, ``proxy/task.py``, is the
-    ticket of its children's requests)."""
-
-    __slots__ = ("dropped", "handle", "owed")
-
-    def __init__(self) -> None:
-        #: the router's handle of the request (what the callback looks the route up by)
-        self.handle = 0
-        self.dropped = False
-        #: requests queued with this ticket and not answered yet (kept by the backends)
-        self.owed = 0
-
-    def drop(self) -> None:
-        """Nobody reads the replies still owed to this ticket's requests."""
-        if not self.dropped:
-            self.dropped = True
-            UNREAD.owed += self.owed
-
-
-class _Unread:
-    """How many queued requests, over every backend, have a dropped ticket: a read is
-    checked for replies nobody reads only while there are some (``Backend._unread``), so
-    that an allfastest whose replies all come in one read pays nothing for it."""
-
-    __slots__ = ("owed",)
-
-    def __init__(self) -> None:
-        self.owed = 0
-
-
-UNREAD: Final = _Unread()
 
 
 class BackendStats:
@@ -277,9 +235,6 @@ class Backend:
         # and appends to a list directly, where every deque method is a generic call.
         self.pending: list[Entry] = []
         self.phead = 0
-        #: Entries queued here (pending or waiting) whose handle is a Ticket: only while
-        #: there are some is a read checked for replies nobody reads.
-        self.tickets = 0
         # Requests routed here while connecting or validating.
         self.waiting: list[tuple[Entry, bytes]] = []
         self.outbuf: list[bytes] = []
@@ -342,11 +297,10 @@ class Backend:
         return sum(conn.depth for conn in self.connections())
 
     def send(
-        self, data: bytes, callback: Callback, handle: Any, mode: int, t0: float = 0.0
+        self, data: bytes, callback: Callback, handle: int, mode: int, t0: float = 0.0
     ) -> None:
-        """Queue ``data`` (request line + value) and call back with the reply. ``handle``:
-        an int, or a :class:`Ticket` (whose reply may then go unread). ``t0``: when the
-        request was queued (``time.monotonic()``; read here when 0), which the reply's
+        """Queue ``data`` (request line + value) and call back with the reply. ``t0``: when
+        the request was queued (``time.monotonic()``; read here when 0), which the reply's
         elapsed time counts from: a route sending one request to several backends at once
         reads the clock once."""
         if self.siblings is not None:
@@ -371,9 +325,6 @@ class Backend:
                     self._arm_timer(self.spec.readtimeout)
             self.pending.append(entry)
             self.outbuf.append(data)
-            if isinstance(handle, Ticket):
-                self.tickets += 1
-                handle.owed += 1
             if not self.flush_scheduled:
                 self.flush_scheduled = True
                 TURN.later(self._flush)
@@ -381,9 +332,6 @@ class Backend:
             self.loop.call_soon(callback, handle, mode, failure_response(), 0, self.name)
         else:
             self.waiting.append((entry, data))
-            if isinstance(handle, Ticket):
-                self.tickets += 1
-                handle.owed += 1
             if state == IDLE:
                 self._connect_soon()
 
@@ -584,8 +532,7 @@ class Backend:
             self._failed("closedsock", link, rbuf=data)
             return
         reader = self.reader
-        tickets = self.tickets
-        responses = reader.feed(data, self._unread() if tickets and UNREAD.owed else 0)
+        responses = reader.feed(data)
         hist = self.latency
         for res in responses:
             # (``phead`` is read and stored each time: a callback may send here again, or
@@ -605,14 +552,6 @@ class Backend:
             if hist is not None:
                 hist[bucket(elapsed)] += 1
                 self.latency_sum_us += elapsed
-            if tickets and isinstance(handle, Ticket):
-                self.tickets -= 1
-                handle.owed -= 1
-                if handle.dropped:
-                    UNREAD.owed -= 1
-                    # Its route has answered (maybe with a reply of this same read): nobody
-                    # reads this one. (DROPPED when that was known before the parse.)
-                    continue
             callback(handle, mode, res, elapsed, self.name)
             if link is not self.link:
                 return  # a callback closed us (config gone)
@@ -632,19 +571,6 @@ class Backend:
             self._failed("trailingdata", link)
         # Nothing owed: the read timer stays armed (it finds nothing pending when it fires),
         # rather than being cancelled here and made again by the next turn's first request.
-
-    def _unread(self) -> i64:
-        """Bit ``k`` set for each of the next 63 replies owed whose request's ticket says it
-        will not be read (``ResponseReader.feed``'s ``drop``)."""
-        pending = self.pending
-        head: i64 = self.phead
-        n: i64 = min(len(pending) - head, 63)
-        mask: i64 = 0
-        for k in range(n):
-            handle = pending[head + k][1]
-            if isinstance(handle, Ticket) and handle.dropped:
-                mask |= i64(1) << k
-        return mask
 
     def _validation_data(self, link: _Link, data: bytes) -> None:
         reader = self.reader
@@ -715,7 +641,6 @@ class Backend:
         pending = self.pending[self.phead :]
         self.pending = []
         self.phead = 0
-        self.tickets = 0
         waiting, self.waiting = self.waiting, []
         self.outbuf = []
         return pending, waiting
@@ -726,10 +651,8 @@ class Backend:
         fail = failure_response()
         name = self.name
         for callback, handle, mode, _ in pending:
-            _settle(handle)
             callback(handle, mode, fail, 0, name)
         for (callback, handle, mode, _), _data in waiting:
-            _settle(handle)
             callback(handle, mode, fail, 0, name)
 
     def _failed(self, reason: str, link: _Link | None, rbuf: bytes | None = None) -> None:
@@ -800,14 +723,6 @@ class Backend:
         self.retry_handle = None
         if self.state == RETRY_WAIT:
             self._connect_soon()
-
-
-def _settle(handle: Any) -> None:
-    """A request sent with ``handle`` is answered without a reply read (failed)."""
-    if isinstance(handle, Ticket):
-        handle.owed -= 1
-        if handle.dropped:
-            UNREAD.owed -= 1
 
 
 def backend_key(spec: BackendSpec, beprefix: str = "") -> Any:

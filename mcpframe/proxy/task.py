@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.request import Request
-from mcpframe.proxy.backend import Backend, Ticket
+from mcpframe.proxy.backend import Backend
 
 if TYPE_CHECKING:
     from mcpframe.protocol.response import Response
@@ -45,11 +45,9 @@ class Slot:
         self.close = close
 
 
-class Task(Ticket):
+class Task:
     """One running route: where its reply goes, the client request it serves, the bytes it
-    holds (buffer memory) and the backend of its pending pool call. It is the ticket
-    (``proxy/backend.py``) of an allfastest's requests to its children: dropped once the
-    route has answered, so that the later children's replies are only consumed."""
+    holds (buffer memory) and the backend of its pending pool call."""
 
     __slots__ = (
         "attempt",
@@ -75,9 +73,6 @@ class Task(Ticket):
     def __init__(
         self, req: Request, slot: Slot, mget: bool, deliver: Callable[[Slot], None], mem: int
     ) -> None:
-        self.handle = 0  # (Ticket's fields, set here: no call of its __init__ per task)
-        self.dropped = False
-        self.owed = 0
         self.req = req
         self.slot = slot
         self.mget = mget

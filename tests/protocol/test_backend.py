@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mcpframe.protocol import commands as c
-from mcpframe.protocol.backend import DROPPED, MAX_RESPONSE_LINE, ResponseReader
+from mcpframe.protocol.backend import MAX_RESPONSE_LINE, ResponseReader
 from mcpframe.protocol.response import BACKEND_FAILURE, Response
 from tests.protocol.helpers import bytewise, check_three_ways, feed_chunks, splits
 
@@ -340,33 +340,6 @@ def test_large_value_in_chunks() -> None:
     assert [r.vlen for r in out] == [len(value), 1]
     assert out[0].raw == data[: -len(b"VA 1\r\nx\r\n")]
     assert reader.buffered() == 0 and reader.failure is None
-
-
-def test_dropped_replies_are_consumed_without_a_response() -> None:
-    # ``drop`` bit k: the k-th reply completed by this feed is nobody's; a single-value reply
-    # or a one-line OK reply is then DROPPED, anything else is made as usual.
-    stream = HIT + b"END\r\n" + MULTI + b"SERVER_ERROR x\r\n" + b"STORED\r\n" + HIT
-    whole = ResponseReader().feed(stream)
-    assert len(whole) == 6
-    for drop in range(64):
-        got = ResponseReader().feed(stream, drop)
-        for k, res in enumerate(got):
-            if drop >> k & 1 and k in (0, 1, 4, 5):
-                assert res is DROPPED
-            else:
-                assert res == whole[k]
-    # cut anywhere: the bits count the replies each feed completes
-    for cut in range(1, len(stream)):
-        reader = ResponseReader()
-        first = reader.feed(stream[:cut], -1)
-        rest = reader.feed(stream[cut:], -1)
-        got = first + rest
-        assert [r is DROPPED for r in got] == [True, True, False, False, True, True]
-        assert reader.buffered() == 0 and reader.failure is None
-    # a bad data block fails the stream whether or not its reply was wanted
-    bad = ResponseReader()
-    assert bad.feed(b"VALUE a 0 2\r\nxyz\r\nEND\r\n", -1) == []
-    assert bad.failure == "parsing"
 
 
 def test_accepts_bytearray() -> None:
