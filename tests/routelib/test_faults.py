@@ -158,6 +158,54 @@ def test_allfastest_all_errors_answers_the_last_in_child_order(faults: Proxy, mo
     mocks[2].send(b"HD\r\n")
 
 
+def test_allfastest_late_replies_are_read_in_step(faults: Proxy, mocks: Mocks) -> None:
+    # The slower children's replies come after the client was answered: none reaches the
+    # client, but each is consumed whole, even cut across reads, so that every
+    # connection's next reply is its next request's.
+    faults.send(b"get fast/a\r\n")
+    fan_out(mocks, b"get fast/a\r\n")
+    mocks[2].send(b"VALUE fast/a 0 2\r\nc3\r\nEND\r\n")
+    assert faults.read_until(b"END\r\n") == b"VALUE fast/a 0 2\r\nc3\r\nEND\r\n"
+    mocks[0].send(b"VALUE fast/a 0 2\r\nc1\r\nEN")
+    time.sleep(0.05)
+    mocks[0].send(b"D\r\n")
+    mocks[1].send(b"EN")
+    time.sleep(0.05)
+    mocks[1].send(b"D\r\n")
+    faults.nothing(0.2)
+    for i, reply in ((0, b"VALUE fast/b 0 2\r\nb1\r\nEND\r\n"), (1, b"END\r\n")):
+        faults.send(b"get fast/b\r\n")
+        fan_out(mocks, b"get fast/b\r\n")
+        mocks[i].send(reply)
+        assert faults.read_until(b"END\r\n") == reply
+        for j in range(3):
+            if j != i:
+                mocks[j].send(b"END\r\n")
+        faults.nothing(0.1)
+
+
+def test_allfastest_late_bad_reply_still_fails_its_backend(faults: Proxy, mocks: Mocks) -> None:
+    # A late reply is still checked: one the stream cannot go on after fails the
+    # connection (logged, counted, reconnected), as in memcached 1.6.45.
+    w = faults.watch("proxyevents")
+    faults.send(b"get fast/a\r\n")
+    fan_out(mocks, b"get fast/a\r\n")
+    mocks[1].send(b"END\r\n")
+    assert faults.readline() == b"END\r\n"
+    mocks[2].send(b"END\r\n")
+    mocks[0].send(b"VALUE fast/a 0 2\r\nxyz\r\nEND\r\n")  # (3 bytes for 2)
+    port = mocks.fakes[0].port
+    w.wait_for(rf"type=proxy_backend error=parsing name=127\.0\.0\.1 port={port} depth=1 ")
+    faults.nothing(0.1)
+    mocks.reaccept(0)
+    faults.send(b"get fast/b\r\n")
+    fan_out(mocks, b"get fast/b\r\n")
+    mocks[0].send(b"VALUE fast/b 0 2\r\nb1\r\nEND\r\n")
+    assert faults.read_until(b"END\r\n") == b"VALUE fast/b 0 2\r\nb1\r\nEND\r\n"
+    mocks[1].send(b"END\r\n")
+    mocks[2].send(b"END\r\n")
+
+
 def test_allsync_returns_the_first_failure(faults: Proxy, mocks: Mocks) -> None:
     faults.send(b"ms sync/a 1\r\nx\r\n")
     for i in range(3):
