@@ -177,51 +177,29 @@ class Index:
         record's fields and key left in ``found`` (``KEY_UNPACKERS``' tuple) and its entry
         in ``entry``; or, when it is not stored, ``~slot`` of the empty slot where its
         entry would go."""
-        table = self.table
-        mask = self.mask
+        i = self._probe(self.table, self.mask, key, hb, segs)
+        if i < 0 and self.old_mask >= 0:
+            # a growth under way: the key may still be in the table being emptied
+            j = self._probe(self.old, self.old_mask, key, hb, segs)
+            if j >= 0:
+                return j | OLD_SLOT
+        return i
+
+    def _probe(self, table: array[int], mask: i64, key: bytes, hb: i64, segs: list[Segment]) -> i64:
+        # ``find`` in one table: the slot of ``key`` (``found`` and ``entry`` set), or
+        # ``~slot`` of the empty slot that ends its probe.
         nkey = len(key)
         i = hb & mask
         while True:
             e: i64 = table[i]
             if e == EMPTY:
-                break
+                return ~i
             if (e >> POSITION_BITS) == hb:
                 try:
                     found = KEY_UNPACKERS[nkey](
                         segs[(e >> SEGMENT_BITS) & SID_MASK], e & OFFSET_MASK
                     )
                 except struct.error:  # another key's record, shorter, at the end of its segment
-                    found = ()
-                if found:
-                    stored_nkey: i64 = found[5]
-                    stored: bytes = found[6]
-                    if stored_nkey == nkey and stored == key:
-                        self.found = found
-                        self.entry = e
-                        return i
-            i = (i + 1) & mask
-        if self.old_mask >= 0:
-            j = self._find_old(key, hb, segs)
-            if j >= 0:
-                return j | OLD_SLOT
-        return ~i
-
-    def _find_old(self, key: bytes, hb: i64, segs: list[Segment]) -> i64:
-        # ``find`` in the table being emptied (a growth under way); -1 if not there.
-        table = self.old
-        mask = self.old_mask
-        nkey = len(key)
-        i = hb & mask
-        while True:
-            e: i64 = table[i]
-            if e == EMPTY:
-                return -1
-            if (e >> POSITION_BITS) == hb:
-                try:
-                    found = KEY_UNPACKERS[nkey](
-                        segs[(e >> SEGMENT_BITS) & SID_MASK], e & OFFSET_MASK
-                    )
-                except struct.error:
                     found = ()
                 if found:
                     stored_nkey: i64 = found[5]
