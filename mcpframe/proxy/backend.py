@@ -74,11 +74,12 @@ from mcpframe.proxy.latency import BOUNDS_US, BUCKETS, bucket
 from mcpframe.proxy.tls import client_context
 from mcpframe.proxy.turn import TURN
 
-#: The callback gets (handle, mode, response, elapsed microseconds, backend "host:port").
-Callback = Callable[[int, int, Response, int, bytes], None]
+#: The callback gets (handle, mode, response, elapsed microseconds, backend "host:port"); the
+#: handle is what the request was sent with: an int, or a :class:`Ticket`.
+Callback = Callable[[Any, int, Response, int, bytes], None]
 #: (callback, route handle, reply mode, time queued). The handle is typed ``Any`` so that
-#: compiled code hands the callback the int object the entry holds, rather than unboxing it
-#: and boxing a new one for every reply.
+#: compiled code hands the callback the object the entry holds, rather than unboxing it and
+#: boxing a new one for every reply.
 Entry = tuple[Callback, Any, int, float]
 
 #: Answered entries kept at the front of a backend's ``pending`` list at most, while some are
@@ -151,6 +152,23 @@ def uri_encode(data: bytes) -> str:
 
 #: The failures that count for flap detection (spec v2 8.5).
 FLAP_REASONS: Final = frozenset({"timeout", "disconnected", "writing", "reading"})
+
+
+class Ticket:
+    """A handle that can say its replies will not be read. A request sent with a ticket
+    (:meth:`Backend.send`) whose ``dropped`` is set by the time its reply arrives is consumed
+    from the stream as every reply is (its bytes, its latency, a failure it brings), but
+    its callback is not called. An allfastest's slower children: their replies come after
+    the client was answered (the route's task, ``proxy/task.py``, is the ticket of its
+    children's requests, and is dropped when the route completes)."""
+
+    __slots__ = ("dropped", "handle")
+
+    def __init__(self) -> None:
+        #: the router's handle of the request (what the callback looks the route up by)
+        self.handle = 0
+        #: nobody reads the replies still owed to this ticket's requests
+        self.dropped = False
 
 
 class BackendStats:
@@ -297,12 +315,13 @@ class Backend:
         return sum(conn.depth for conn in self.connections())
 
     def send(
-        self, data: bytes, callback: Callback, handle: int, mode: int, t0: float = 0.0
+        self, data: bytes, callback: Callback, handle: Any, mode: int, t0: float = 0.0
     ) -> None:
-        """Queue ``data`` (request line + value) and call back with the reply. ``t0``: when
-        the request was queued (``time.monotonic()``; read here when 0), which the reply's
-        elapsed time counts from: a route sending one request to several backends at once
-        reads the clock once."""
+        """Queue ``data`` (request line + value) and call back with the reply. ``handle``:
+        an int, or a :class:`Ticket` (whose reply then goes unread once it is dropped).
+        ``t0``: when the request was queued (``time.monotonic()``; read here when 0), which
+        the reply's elapsed time counts from: a route sending one request to several
+        backends at once reads the clock once."""
         if self.siblings is not None:
             conn = self.batch_conn
             if conn is None:
@@ -552,6 +571,8 @@ class Backend:
             if hist is not None:
                 hist[bucket(elapsed)] += 1
                 self.latency_sum_us += elapsed
+            if isinstance(handle, Ticket) and handle.dropped:
+                continue  # its route has answered (maybe with a reply of this same read)
             callback(handle, mode, res, elapsed, self.name)
             if link is not self.link:
                 return  # a callback closed us (config gone)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from random import random
 from time import monotonic
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from mcpframe.cache import Cache
 from mcpframe.config import LoadedConfig
@@ -115,7 +115,7 @@ class Router(Hooks):
         self.on_failover_response: Callable[[int, int, Response, int, bytes], None] = (
             self._on_failover_response
         )
-        self.on_fastest_response: Callable[[int, int, Response, int, bytes], None] = (
+        self.on_fastest_response: Callable[[Any, int, Response, int, bytes], None] = (
             self._on_fastest_response
         )
         self.on_zone_response: Callable[[int, int, Response, int, bytes], None] = (
@@ -552,12 +552,15 @@ class Router(Hooks):
         except Exception:
             return False
         task.backend = placed[0]
+        task.handle = handle
         data = data_of(req)
         callback = self.on_fastest_response
         mode = MODE_CHILD
         t0 = monotonic()
         for backend in placed:
-            backend.send(data, callback, handle, mode, t0)
+            # The task is its requests' ticket: the replies that come after the route has
+            # answered (``_done`` drops it) are read without a callback.
+            backend.send(data, callback, task, mode, t0)
             mode += 1
         placed.clear()
         return True
@@ -575,16 +578,18 @@ class Router(Hooks):
         return True
 
     def _on_fastest_response(
-        self, handle: int, mode: int, res: Response, elapsed: int, be: bytes
+        self, ticket: Any, mode: int, res: Response, elapsed: int, be: bytes
     ) -> None:
         """A reply to an allfastest run here (``route_allfastest.lua`` in Python) from child
         ``mode - MODE_CHILD``. The first useful one (a non-error, or with ``miss`` a hit)
         answers: the handler, woken by it, finds no other useful reply among those arrived,
         so it returns this one. A reply that is not useful is kept if the handler would
         prefer it to the one kept (a miss to an error; of two alike, the later child's);
-        when every child has answered, the kept one answers. Replies after the answer find
-        no task: they were read, and are dropped. (The task is taken out of ``tasks`` at once
-        and put back while it waits for more: one dict operation for the answer.)"""
+        when every child has answered, the kept one answers. Replies after the answer are
+        read but do not come here (the task, their ticket, is dropped); a failure after it
+        finds no task. (The task is taken out of ``tasks`` at once and put back while it
+        waits for more: one dict operation for the answer.)"""
+        handle = cast(Task, ticket).handle
         task = self.tasks.pop(handle, None)
         if task is None:
             return
@@ -790,6 +795,7 @@ class Router(Hooks):
     def _done(self, task: Task, data: bytes) -> None:
         """The route of ``task`` completed (its slot is released): ``data`` is the reply."""
         self.active -= 1
+        task.dropped = True  # (the replies still owed to it, an allfastest's, go unread)
         if task.mem:
             self.mem_used -= task.mem
         latency = self.latency

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from mcpframe.protocol import commands as c
 from mcpframe.protocol.request import Request
-from mcpframe.proxy.backend import Backend
+from mcpframe.proxy.backend import Backend, Ticket
 
 if TYPE_CHECKING:
     from mcpframe.protocol.response import Response
@@ -45,9 +45,11 @@ class Slot:
         self.close = close
 
 
-class Task:
+class Task(Ticket):
     """One running route: where its reply goes, the client request it serves, the bytes it
-    holds (buffer memory) and the backend of its pending pool call."""
+    holds (buffer memory) and the backend of its pending pool call. It is the ticket
+    (``proxy/backend.py``) of an allfastest's or a split's requests to its children, dropped
+    when the route completes: the replies that come later are read, but not handed on."""
 
     __slots__ = (
         "attempt",
@@ -93,6 +95,9 @@ class Task:
         self.attempt = 0
         self.missed: Response | None = None
         self.rank = -1
+        # (Ticket's fields, set here: no call of its __init__ per task.)
+        self.handle = 0
+        self.dropped = False
         # ``backend`` (the backend of its pending pool call) is set by the pool call.
 
 

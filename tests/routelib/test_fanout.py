@@ -39,3 +39,35 @@ def test_every_copy_lands_where_its_pool_puts_the_key(
                 else:
                     assert first == b"HD\r\n", first
             assert missing == [], (prefix, cmd)
+
+
+def test_pipelined_fan_outs_answer_each_request_with_its_own_reply(
+    start_routelib: StartRoutelib, three_memcached: list[Memcached]
+) -> None:
+    # Hundreds of allfastest requests in flight on every backend at once, their copies on
+    # different servers: each client request is answered by whichever copy comes first,
+    # the other copy's reply comes later in another read and is consumed unseen. Every
+    # reply must still be its own request's, in order (the replies read unseen are never
+    # confused with those still owed, however many are queued behind them).
+    proxy = start_routelib("fanout.lua", backends_env(three_memcached))
+    clients = [proxy.connect() for _ in range(4)]
+    n = 300
+    for round_ in (b"set", b"get"):
+        for c, client in enumerate(clients):
+            out = []
+            for i in range(n):
+                key, value = b"both/%d-%d" % (c, i), b"v%d-%d" % (c, i)
+                if round_ == b"set":
+                    out.append(b"set %s 0 0 %d\r\n%s\r\n" % (key, len(value), value))
+                else:
+                    out.append(b"get %s\r\n" % key)
+            client.send(b"".join(out))
+        for c, client in enumerate(clients):
+            for i in range(n):
+                key, value = b"both/%d-%d" % (c, i), b"v%d-%d" % (c, i)
+                if round_ == b"set":
+                    assert client.readline() == b"STORED\r\n", (c, i)
+                else:
+                    got = client.read_until(b"END\r\n")
+                    want = b"VALUE %s 0 %d\r\n%s\r\nEND\r\n" % (key, len(value), value)
+                    assert got == want, (c, i)
