@@ -400,7 +400,24 @@ def _value_line_end(data: bytes, pos: i64, end: i64) -> i64:
 
 
 def _count_before(data: bytes, e: i64) -> int:
-    """The number whose last digit is ``data[e - 1]`` (the caller checked it is digits)."""
+    """The number whose last digit is ``data[e - 1]`` (the caller checked it is digits).
+    Up to 18 digits are summed in machine integers (compiled, plain C arithmetic); a longer
+    number, which no memcached sends, is read again as a Python int."""
+    value: i64 = 0
+    scale: i64 = 1
+    stop = e
+    e -= 1
+    while 48 <= data[e] <= 57:
+        if e < stop - 18:
+            return _count_long(data, stop)
+        value += (data[e] - 48) * scale
+        scale *= 10
+        e -= 1
+    return value
+
+
+def _count_long(data: bytes, e: i64) -> int:
+    """``_count_before`` for a number of any length."""
     value = 0
     scale = 1
     e -= 1

@@ -306,6 +306,22 @@ def test_absurd_value_length_waits(line: bytes, size: int) -> None:
     assert reader.buffered() == len(data)
 
 
+@pytest.mark.parametrize("digits", [b"100", b"0" * 16 + b"100", b"0" * 30 + b"3", b"9" * 18])
+def test_byte_counts_of_any_length_read_whole(digits: bytes) -> None:
+    # The usual VALUE line's count is summed in 64-bit integers for up to 18 digits and read
+    # again as a Python int past that: leading zeros or not, the value is the number.
+    size = int(digits)
+    value = b"x" * min(size, 200)
+    data = b"VALUE k 0 " + digits + b"\r\n" + value + b"\r\nEND\r\n"
+    reader = ResponseReader()
+    out = reader.feed(data)
+    if size <= 200:
+        assert [r.vlen for r in out] == [size]
+        assert out[0].raw == data
+    else:
+        assert out == [] and reader.failure is None and reader.buffered() == len(data)
+
+
 def test_rbuf_is_capped_at_100_bytes() -> None:
     reader = ResponseReader()
     reader.feed(b"garbage " + b"x" * 200 + b"\r\n")
