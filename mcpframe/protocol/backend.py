@@ -87,7 +87,7 @@ IN_SYNC_CLIENT_ERRORS: Final = frozenset(
     )
 )
 
-__all__ = ["MAX_RESPONSE_LINE", "ResponseReader"]
+__all__ = ["MAX_RESPONSE_LINE", "SKIPPED", "ResponseReader"]
 
 #: A backend line longer than this without ``\n`` is garbage (memcached's longest replies,
 #: a ``VALUE`` line or a meta line with an opaque, are far shorter).
@@ -99,6 +99,10 @@ _VALUE: Final = b"VALUE "
 #: A value length no read can complete; the parse indexes with machine integers (``i64``),
 #: which a larger one would overflow, so such a reply just waits as it always did.
 _HUGE: Final = 1 << 60
+
+#: What :meth:`ResponseReader.next_reply` gives, in its place, for a reply it was told nobody
+#: reads: one shared object, not a response made of the reply's bytes.
+SKIPPED: Final = Response(RES_GET, MCMC_CODE_OK, STATUS_OK, b"")
 
 # First word -> (type, code) of a complete one-line OK response.
 _SIMPLE: Final[dict[bytes, tuple[int, int]]] = {
@@ -131,7 +135,7 @@ class ResponseReader:
     2
     """
 
-    __slots__ = ("_buf", "_need", "failure")
+    __slots__ = ("_buf", "_data", "_need", "_pos", "failure")
 
     def __init__(self) -> None:
         #: Why the stream can no longer be trusted (``parsing``, ``missingend``,
@@ -139,174 +143,198 @@ class ResponseReader:
         self.failure: str | None = None
         self._buf = bytearray()  # unparsed bytes
         self._need = 0  # bytes needed in _buf before parsing can progress (0: a line end)
+        #: The bytes :meth:`load` gave, read by :meth:`next_reply` from ``_pos`` (``_buf`` is
+        #: empty meanwhile: what it held starts ``_data``).
+        self._data = b""
+        self._pos: i64 = 0
 
     def buffered(self) -> int:
         """Number of unparsed bytes held."""
-        return len(self._buf)
+        return len(self._buf) + len(self._data) - self._pos
 
     def unparsed(self) -> bytes:
         """A copy of every unparsed byte held (a partial reply, or what a failure left)."""
-        return bytes(self._buf)
+        return bytes(self._buf) + self._data[self._pos :]
 
     def rbuf(self) -> bytes:
         """Up to 100 unparsed bytes, for the failure log line."""
-        return bytes(self._buf[:100])
+        return self.unparsed()[:100]
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[Response]:
         """Add bytes from the backend; return the responses now complete, in order."""
         out: list[Response] = []
+        if self.load(chunk):
+            res = self.next_reply(False)
+            while res is not None:
+                out.append(res)
+                res = self.next_reply(False)
+        return out
+
+    def load(self, chunk: bytes | bytearray | memoryview) -> bool:
+        """Add bytes from the backend, to be read reply by reply with :meth:`next_reply`:
+        False when no reply can be complete yet (they were kept). Bytes a previous load left
+        unread by :meth:`next_reply` are dropped."""
+        self._data = b""
+        self._pos = 0
         if self.failure is not None or not chunk:
-            return out
+            return False
         data: bytes = chunk if type(chunk) is bytes else bytes(chunk)
         buf = self._buf
         if buf:
             buf += data
             if len(buf) < self._need or (not self._need and 10 not in data):
                 self._check_partial()
-                return out
+                return False
             data = bytes(buf)
             buf.clear()
-        pos = self._parse(data, out)
-        if pos < len(data):
-            buf += memoryview(data)[pos:]
+        self._need = 0
+        self._data = data
+        return True
+
+    def next_reply(self, skip: bool) -> Response | None:
+        """The next complete reply of the bytes loaded, or None: none is complete (what is
+        left, a partial reply, is kept for the next :meth:`load`), or the stream failed
+        (``failure``). ``skip``: nobody reads this reply; when it is a single-value reply
+        or a one-line OK reply it is consumed byte for byte as usual, but :data:`SKIPPED`
+        stands for it (no copy of its bytes, no response object made). Other replies
+        (errors, several values, meta replies) are made, and failures found, as usual."""
+        data = self._data
+        pos = self._pos
+        end: i64 = len(data)
+        if pos < end and self.failure is None:
+            res, stop = self._one(data, pos, end, skip)
+            if res is not None:
+                self._pos = stop
+                return res
+        if pos < end:
+            self._buf += memoryview(data)[pos:]
             self._check_partial()
-        return out
+        self._data = b""
+        self._pos = 0
+        return None
 
     def _check_partial(self) -> None:
         if self.failure is None and not self._need and len(self._buf) > MAX_RESPONSE_LINE:
             self.failure = "parsing"
 
-    def _parse(self, data: bytes, out: list[Response]) -> i64:
-        """Parse complete responses from ``data``; return the offset of the first unparsed byte."""
-        self._need = 0
-        append = out.append
-        simple = _SIMPLE
+    def _one(self, data: bytes, start: i64, end: i64, skip: bool) -> tuple[Response | None, i64]:
+        """The reply at ``data[start:end]`` and the offset after it; (None, start) when it
+        is not complete (``_need`` set) or the stream failed (``failure`` set). An error
+        reply that leaves the stream out of step is returned with ``failure`` set."""
         # (machine integers: compiled, each index and comparison is then a plain C one)
-        end: i64 = len(data)
-        pos: i64 = 0
-        while pos < end:
-            start = pos
-            value = (
-                data[start] == 86  # "VALUE ": the common reply, read without slicing the line
-                and start + 6 < end
-                and data[start + 1] == 65
-                and data[start + 2] == 76
-                and data[start + 3] == 85
-                and data[start + 4] == 69
-                and data[start + 5] == 32
-            )
-            # The line's end: a VALUE line of the usual shape is read to its end and its
-            # byte count taken on the way; any other line is scanned for its "\n" (compiled,
-            # a loop over a short line costs less than a call of bytes.find).
-            nl = _value_line_end(data, start, end) if value else -1
-            if nl > 0:
-                vlen = _count_before(data, nl - 1)
-            else:
-                nl = _line_end(data, start, end)
-                if nl < 0:
-                    if nl == -2:
-                        self.failure = "parsing"
-                    return start
-                vlen = _value_size(data, start, nl) if value else 0
-            pos = nl + 1
-            if value:
-                if vlen < 0:
+        value = (
+            data[start] == 86  # "VALUE ": the common reply, read without slicing the line
+            and start + 6 < end
+            and data[start + 1] == 65
+            and data[start + 2] == 76
+            and data[start + 3] == 85
+            and data[start + 4] == 69
+            and data[start + 5] == 32
+        )
+        # The line's end: a VALUE line of the usual shape is read to its end and its
+        # byte count taken on the way; any other line is scanned for its "\n" (compiled,
+        # a loop over a short line costs less than a call of bytes.find).
+        nl: i64 = _value_line_end(data, start, end) if value else -1
+        if nl > 0:
+            vlen = _count_before(data, nl - 1)
+        else:
+            nl = _line_end(data, start, end)
+            if nl < 0:
+                if nl == -2:
                     self.failure = "parsing"
-                    return start
-                if vlen > _HUGE:
-                    self._need = vlen  # (never complete: the read timer fails it)
-                    return start
-                stop = pos + vlen + 2
-                if stop >= end:
-                    if stop == end and (data[stop - 2] != 13 or data[stop - 1] != 10):
-                        self.failure = "parsing"
-                        return start
-                    self._need = stop + 1 - start  # the data block and one byte after it
-                    return start
-                if data[stop - 2] != 13 or data[stop - 1] != 10:
+                return None, start
+            vlen = _value_size(data, start, nl) if value else 0
+        pos: i64 = nl + 1
+        stop: i64
+        full: i64
+        if value:
+            if vlen < 0:
+                self.failure = "parsing"
+                return None, start
+            if vlen > _HUGE:
+                self._need = vlen  # (never complete: the read timer fails it)
+                return None, start
+            stop = pos + vlen + 2
+            if stop >= end:
+                if stop == end and (data[stop - 2] != 13 or data[stop - 1] != 10):
                     self.failure = "parsing"
-                    return start
-                full = stop + 5
-                if full <= end and _is_end(data, stop):
-                    append(Response(RES_GET, MCMC_CODE_OK, STATUS_OK, data[start:full], vlen))
-                    pos = full
-                    continue
-                ends = [stop - start]
-                full = self._more_values(data, start, stop, ends)
-                if full <= 0:
-                    return start
-                raw = data[start:full]
-                append(MultiGetResponse(RES_MULTI_GET, MCMC_CODE_OK, STATUS_OK, raw, vlen, ends))
-                pos = full
-                continue
-            if data[start] == 86 and data[start + 1] == 65 and data[start + 2] == 32:
-                # "VA <size> ...": a meta hit (every binary client's get), read as VALUE is.
-                i = start + 3
-                vlen = 0
-                while i < nl and 48 <= data[i] <= 57:
-                    vlen = vlen * 10 + data[i] - 48
-                    i += 1
-                if i > start + 3 and (data[i] == 32 or data[i] == 13 or data[i] == 10):
-                    if vlen > _HUGE:
-                        self._need = vlen
-                        return start
-                    stop = pos + vlen + 2
-                    if stop > end:
-                        self._need = stop - start
-                        return start
-                    if data[stop - 2] != 13 or data[stop - 1] != 10:
-                        self.failure = "parsing"
-                        return start
-                    append(Response(RES_META, MCMC_CODE_OK, STATUS_OK, data[start:stop], vlen))
-                    pos = stop
-                    continue
-            content = data[start : nl - 1] if nl > start and data[nl - 1] == 13 else data[start:nl]
-            sp = content.find(b" ")
-            word = content if sp < 0 else content[:sp]
-            kind = simple.get(word)
-            if kind is not None:
-                append(Response(kind[0], kind[1], STATUS_OK, data[start:pos]))
-                continue
-            # (A VALUE line is "VALUE " and read above; a bare "VALUE" fails as "parsing".)
-            if word == b"VA":
-                tokens = content.split()
-                size = tokens[1] if len(tokens) > 1 else b""
-                if not size.isdigit():
-                    self.failure = "parsing"
-                    return start
-                vlen = int(size)
+                    return None, start
+                self._need = stop + 1 - start  # the data block and one byte after it
+                return None, start
+            if data[stop - 2] != 13 or data[stop - 1] != 10:
+                self.failure = "parsing"
+                return None, start
+            full = stop + 5
+            if full <= end and _is_end(data, stop):
+                if skip:
+                    return SKIPPED, full
+                return Response(RES_GET, MCMC_CODE_OK, STATUS_OK, data[start:full], vlen), full
+            ends = [stop - start]
+            full = self._more_values(data, start, stop, ends)
+            if full <= 0:
+                return None, start
+            raw = data[start:full]
+            return MultiGetResponse(RES_MULTI_GET, MCMC_CODE_OK, STATUS_OK, raw, vlen, ends), full
+        if data[start] == 86 and data[start + 1] == 65 and data[start + 2] == 32:
+            # "VA <size> ...": a meta hit (every binary client's get), read as VALUE is.
+            i = start + 3
+            vlen = 0
+            while i < nl and 48 <= data[i] <= 57:
+                vlen = vlen * 10 + data[i] - 48
+                i += 1
+            if i > start + 3 and (data[i] == 32 or data[i] == 13 or data[i] == 10):
                 if vlen > _HUGE:
                     self._need = vlen
-                    return start
+                    return None, start
                 stop = pos + vlen + 2
                 if stop > end:
                     self._need = stop - start
-                    return start
-                if data[stop - 2 : stop] != b"\r\n":
+                    return None, start
+                if data[stop - 2] != 13 or data[stop - 1] != 10:
                     self.failure = "parsing"
-                    return start
-                append(Response(RES_META, MCMC_CODE_OK, STATUS_OK, data[start:stop], vlen))
-                pos = stop
-                continue
-            if content[:1].isdigit():
-                append(Response(RES_NUMERIC, MCMC_CODE_OK, STATUS_OK, data[start:pos]))
-                continue
-            if word == b"SERVER_ERROR":
-                append(Response(RES_ERRMSG, MCMC_CODE_SERVER_ERROR, STATUS_FAILED, data[start:pos]))
-                continue
-            if word == b"ERROR" or word == b"CLIENT_ERROR":
-                code = MCMC_CODE_ERROR if word == b"ERROR" else MCMC_CODE_CLIENT_ERROR
-                append(Response(RES_ERRMSG, code, STATUS_FAILED, data[start:pos]))
-                if content not in IN_SYNC_CLIENT_ERRORS:
-                    self.failure = "invalidprotocol"
-                    return pos
-                continue
-            if len(word) == 2:
-                append(Response(RES_META, _CODE_UNKNOWN_META, STATUS_FAILED, BACKEND_FAILURE))
-                continue
-            self.failure = "unhandledres" if word == b"STAT" else "parsing"
-            return start
-        return pos
+                    return None, start
+                return Response(RES_META, MCMC_CODE_OK, STATUS_OK, data[start:stop], vlen), stop
+        content = data[start : nl - 1] if nl > start and data[nl - 1] == 13 else data[start:nl]
+        sp = content.find(b" ")
+        word = content if sp < 0 else content[:sp]
+        kind = _SIMPLE.get(word)
+        if kind is not None:
+            if skip:
+                return SKIPPED, pos
+            return Response(kind[0], kind[1], STATUS_OK, data[start:pos]), pos
+        # (A VALUE line is "VALUE " and read above; a bare "VALUE" fails as "parsing".)
+        if word == b"VA":
+            tokens = content.split()
+            size = tokens[1] if len(tokens) > 1 else b""
+            if not size.isdigit():
+                self.failure = "parsing"
+                return None, start
+            vlen = int(size)
+            if vlen > _HUGE:
+                self._need = vlen
+                return None, start
+            stop = pos + vlen + 2
+            if stop > end:
+                self._need = stop - start
+                return None, start
+            if data[stop - 2 : stop] != b"\r\n":
+                self.failure = "parsing"
+                return None, start
+            return Response(RES_META, MCMC_CODE_OK, STATUS_OK, data[start:stop], vlen), stop
+        if content[:1].isdigit():
+            return Response(RES_NUMERIC, MCMC_CODE_OK, STATUS_OK, data[start:pos]), pos
+        if word == b"SERVER_ERROR":
+            raw = data[start:pos]
+            return Response(RES_ERRMSG, MCMC_CODE_SERVER_ERROR, STATUS_FAILED, raw), pos
+        if word == b"ERROR" or word == b"CLIENT_ERROR":
+            code = MCMC_CODE_ERROR if word == b"ERROR" else MCMC_CODE_CLIENT_ERROR
+            if content not in IN_SYNC_CLIENT_ERRORS:
+                self.failure = "invalidprotocol"  # (the stream stops after this reply)
+            return Response(RES_ERRMSG, code, STATUS_FAILED, data[start:pos]), pos
+        if len(word) == 2:
+            return Response(RES_META, _CODE_UNKNOWN_META, STATUS_FAILED, BACKEND_FAILURE), pos
+        self.failure = "unhandledres" if word == b"STAT" else "parsing"
+        return None, start
 
     def _more_values(self, data: bytes, start: int, pos: int, ends: list[int]) -> int:
         """After the first block of a ``VALUE`` reply (``data[start:pos]``): the end of the

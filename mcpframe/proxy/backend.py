@@ -551,31 +551,41 @@ class Backend:
             self._failed("closedsock", link, rbuf=data)
             return
         reader = self.reader
-        responses = reader.feed(data)
         hist = self.latency
-        for res in responses:
-            # (``phead`` is read and stored each time: a callback may send here again, or
-            # look at ``depth``.)
-            head = self.phead
-            if head >= len(pending):
-                self._failed("trailingdata", link, rbuf=res.raw + reader.rbuf())
-                return
-            callback, handle, mode, t0 = pending[head]
-            self.phead = head + 1
-            if res.type == RES_MULTI_GET and mode != MODE_MULTIGET:
-                # Several values for a one-key request: the backend is out of step.
-                self.phead = head
-                self._failed("missingend", link, rbuf=res.raw)
-                return
-            elapsed = int((now - t0) * 1_000_000)
-            if hist is not None:
-                hist[bucket(elapsed)] += 1
-                self.latency_sum_us += elapsed
-            if isinstance(handle, Ticket) and handle.dropped:
-                continue  # its route has answered (maybe with a reply of this same read)
-            callback(handle, mode, res, elapsed, self.name)
-            if link is not self.link:
-                return  # a callback closed us (config gone)
+        if reader.load(data):
+            # Reply by reply: a callback may drop the ticket of a request whose reply comes
+            # later in this same read (an allfastest's other child), which is then parsed
+            # without a response object.
+            while True:
+                # (``phead`` is read and stored each time: a callback may send here again,
+                # or look at ``depth``.)
+                head = self.phead
+                if head >= len(pending):
+                    res = reader.next_reply(False)
+                    if res is not None:
+                        self._failed("trailingdata", link, rbuf=res.raw + reader.rbuf())
+                        return
+                    break
+                callback, handle, mode, t0 = pending[head]
+                skip = isinstance(handle, Ticket) and handle.dropped
+                res = reader.next_reply(skip)
+                if res is None:
+                    break
+                self.phead = head + 1
+                if res.type == RES_MULTI_GET and mode != MODE_MULTIGET:
+                    # Several values for a one-key request: the backend is out of step.
+                    self.phead = head
+                    self._failed("missingend", link, rbuf=res.raw)
+                    return
+                elapsed = int((now - t0) * 1_000_000)
+                if hist is not None:
+                    hist[bucket(elapsed)] += 1
+                    self.latency_sum_us += elapsed
+                if skip:
+                    continue  # its route has answered (maybe with a reply of this same read)
+                callback(handle, mode, res, elapsed, self.name)
+                if link is not self.link:
+                    return  # a callback closed us (config gone)
         head = self.phead
         owed = head < len(pending)
         if not owed:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mcpframe.protocol import commands as c
-from mcpframe.protocol.backend import MAX_RESPONSE_LINE, ResponseReader
+from mcpframe.protocol.backend import MAX_RESPONSE_LINE, SKIPPED, ResponseReader
 from mcpframe.protocol.response import BACKEND_FAILURE, Response
 from tests.protocol.helpers import bytewise, check_three_ways, feed_chunks, splits
 
@@ -255,6 +255,58 @@ def test_cases(data: bytes, expected: list[Response], failure: str | None, rbuf:
         split_reader = ResponseReader()
         feed_chunks(split_reader, chunks)
         assert split_reader.failure == failure, f"split at {i}"
+
+
+def _skippable(res: Response) -> bool:
+    """Whether ``next_reply(True)`` gives SKIPPED for this reply: a single-value get reply,
+    or a one-line OK reply (no meta ``VA``, number, error or unknown meta word)."""
+    if res.type == c.RES_GET:
+        return True
+    return (
+        res.status == c.STATUS_OK
+        and res.type in (c.RES_META, c.RES_GENERIC, c.RES_END, c.RES_VERSION)
+        and not res.raw.startswith(b"VA ")
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "expected", "failure", "rbuf"), [case[1:] for case in CASES], ids=[c[0] for c in CASES]
+)
+@pytest.mark.parametrize("pattern", [0, 1, 2, 0b0101, -1])
+def test_replies_skipped_one_by_one_consume_the_same_bytes(
+    data: bytes, expected: list[Response], failure: str | None, rbuf: bytes, pattern: int
+) -> None:
+    # load + next_reply, told for each reply whether anybody reads it (bit k of ``pattern``
+    # for the k-th), gives what feed gives, except SKIPPED for a skipped reply of the kinds
+    # that can be skipped; the failure and the bytes left over are the same.
+    reader = ResponseReader()
+    got: list[Response] = []
+    if reader.load(data):
+        while True:
+            res = reader.next_reply(bool(pattern >> len(got) & 1))
+            if res is None:
+                break
+            got.append(res)
+    assert len(got) == len(expected)
+    for k, (res, want) in enumerate(zip(got, expected, strict=True)):
+        if pattern >> k & 1 and _skippable(want):
+            assert res is SKIPPED
+        else:
+            assert res == want
+    assert reader.failure == failure
+    assert reader.rbuf() == rbuf and reader.buffered() == len(rbuf)
+
+
+def test_unread_bytes_of_a_load_are_dropped_by_the_next() -> None:
+    # A backend whose callback closed the connection stops reading mid-load; a later load
+    # starts from its own bytes (plus a partial reply kept before), not from those.
+    reader = ResponseReader()
+    assert reader.load(b"HD\r\nNF\r\nEX")
+    assert reader.next_reply(False) == Response(c.RES_META, c.MCMC_CODE_OK, 0, b"HD\r\n")
+    assert reader.buffered() == 6 and reader.unparsed() == b"NF\r\nEX"
+    assert reader.load(b"NS\r\n")
+    assert reader.next_reply(False) == Response(c.RES_META, c.MCMC_CODE_NOT_STORED, 0, b"NS\r\n")
+    assert reader.next_reply(False) is None and reader.buffered() == 0
 
 
 def test_case_ids_unique() -> None:
