@@ -283,17 +283,7 @@ class ResponseReader:
                 vlen = vlen * 10 + data[i] - 48
                 i += 1
             if i > start + 3 and (data[i] == 32 or data[i] == 13 or data[i] == 10):
-                if vlen > _HUGE:
-                    self._need = vlen
-                    return None, start
-                stop = pos + vlen + 2
-                if stop > end:
-                    self._need = stop - start
-                    return None, start
-                if data[stop - 2] != 13 or data[stop - 1] != 10:
-                    self.failure = "parsing"
-                    return None, start
-                return Response(RES_META, MCMC_CODE_OK, STATUS_OK, data[start:stop], vlen), stop
+                return self._meta_value(data, start, pos, end, vlen)
         content = data[start : nl - 1] if nl > start and data[nl - 1] == 13 else data[start:nl]
         sp = content.find(b" ")
         word = content if sp < 0 else content[:sp]
@@ -309,18 +299,7 @@ class ResponseReader:
             if not size.isdigit():
                 self.failure = "parsing"
                 return None, start
-            vlen = int(size)
-            if vlen > _HUGE:
-                self._need = vlen
-                return None, start
-            stop = pos + vlen + 2
-            if stop > end:
-                self._need = stop - start
-                return None, start
-            if data[stop - 2 : stop] != b"\r\n":
-                self.failure = "parsing"
-                return None, start
-            return Response(RES_META, MCMC_CODE_OK, STATUS_OK, data[start:stop], vlen), stop
+            return self._meta_value(data, start, pos, end, int(size))
         if content[:1].isdigit():
             return Response(RES_NUMERIC, MCMC_CODE_OK, STATUS_OK, data[start:pos]), pos
         if word == b"SERVER_ERROR":
@@ -335,6 +314,23 @@ class ResponseReader:
             return Response(RES_META, _CODE_UNKNOWN_META, STATUS_FAILED, BACKEND_FAILURE), pos
         self.failure = "unhandledres" if word == b"STAT" else "parsing"
         return None, start
+
+    def _meta_value(
+        self, data: bytes, start: i64, pos: i64, end: i64, vlen: int
+    ) -> tuple[Response | None, i64]:
+        """The meta hit at ``data[start:end]`` whose ``VA`` line ends before ``pos`` and
+        announces ``vlen`` bytes, and the offset after it; (None, start) as ``_one``."""
+        if vlen > _HUGE:
+            self._need = vlen
+            return None, start
+        stop: i64 = pos + vlen + 2
+        if stop > end:
+            self._need = stop - start
+            return None, start
+        if data[stop - 2] != 13 or data[stop - 1] != 10:
+            self.failure = "parsing"
+            return None, start
+        return Response(RES_META, MCMC_CODE_OK, STATUS_OK, data[start:stop], vlen), stop
 
     def _more_values(self, data: bytes, start: int, pos: int, ends: list[int]) -> int:
         """After the first block of a ``VALUE`` reply (``data[start:pos]``): the end of the
