@@ -157,8 +157,10 @@ class ResponseReader:
         return bytes(self._buf) + self._data[self._pos :]
 
     def rbuf(self) -> bytes:
-        """Up to 100 unparsed bytes, for the failure log line."""
-        return self.unparsed()[:100]
+        """Up to 100 unparsed bytes, for the failure log line (without copying the rest of a
+        large read: one of ``_buf`` and ``_data[_pos:]`` is empty)."""
+        pos = self._pos
+        return bytes(self._buf[:100]) + self._data[pos : pos + 100]
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[Response]:
         """Add bytes from the backend; return the responses now complete, in order."""

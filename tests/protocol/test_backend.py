@@ -304,9 +304,20 @@ def test_unread_bytes_of_a_load_are_dropped_by_the_next() -> None:
     assert reader.load(b"HD\r\nNF\r\nEX")
     assert reader.next_reply(False) == Response(c.RES_META, c.MCMC_CODE_OK, 0, b"HD\r\n")
     assert reader.buffered() == 6 and reader.unparsed() == b"NF\r\nEX"
+    assert reader.rbuf() == b"NF\r\nEX"
     assert reader.load(b"NS\r\n")
     assert reader.next_reply(False) == Response(c.RES_META, c.MCMC_CODE_NOT_STORED, 0, b"NS\r\n")
     assert reader.next_reply(False) is None and reader.buffered() == 0
+
+
+def test_rbuf_mid_load_is_the_next_100_bytes() -> None:
+    # A failure found between two replies of one read (trailing data) logs the bytes after
+    # the reply read last: 100 of them, however much the read held.
+    reader = ResponseReader()
+    rest = b"HD " + b"x" * 300 + b"\r\n"
+    assert reader.load(b"NF\r\n" + rest)
+    assert reader.next_reply(False) is not None
+    assert reader.rbuf() == rest[:100] and reader.buffered() == len(rest)
 
 
 def test_case_ids_unique() -> None:
